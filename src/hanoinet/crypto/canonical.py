@@ -1,0 +1,82 @@
+"""RFC 8785 canonical JSON, restricted to the protocol's value space.
+
+The protocol carries no floats (their canonical form is a classic source of cross-language mismatches), and
+integers stay within the I-JSON safe range (RFC 7493, section 2.2) so every language reads them exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from hanoinet.errors import ValidationError
+
+#: I-JSON (RFC 7493 s. 2.2): integers beyond this cannot be represented exactly by every implementation.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+JSONValue = None | bool | int | str | list["JSONValue"] | dict[str, "JSONValue"]
+
+
+def _check(value: object, path: str) -> None:
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValidationError(f"{path}: integer {value} is outside the I-JSON safe range")
+        return
+    if isinstance(value, float):
+        raise ValidationError(
+            f"{path}: floating-point number {value!r} is not allowed in the protocol",
+            hint="use an integer (e.g. milliseconds, minor currency units) or a decimal string",
+        )
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{path}: object key {key!r} is not a string")
+            _check(item, f"{path}.{key}")
+        return
+    raise ValidationError(f"{path}: {type(value).__name__} cannot be written as protocol JSON")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise ``value`` as RFC 8785 canonical JSON (UTF-8), refusing floats and unsafe integers."""
+    _check(value, "$")
+    return bytes(rfc8785.dumps(value))
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"floating-point number {text} is not allowed in the protocol")
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not valid JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate member name {key!r}")
+        obj[key] = value
+    return obj
+
+
+def parse_json(data: bytes | str, *, what: str = "document") -> Any:
+    """Parse protocol JSON strictly: no floats, no NaN/Infinity, no duplicate member names (RFC 7493)."""
+    try:
+        value = json.loads(
+            data,
+            parse_float=_no_float,
+            parse_constant=_no_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+        _check(value, "$")
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"{what} is not valid protocol JSON: {exc}") from None
+    return value

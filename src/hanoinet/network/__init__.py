@@ -1,0 +1,1 @@
+"""Node-to-node exchange: the directory (trust list), envelopes, receipts, outbox, inbox, delivery."""

@@ -1,0 +1,81 @@
+"""The registry of message kinds: each kind names the schema of its body.
+
+Later capabilities (preservation requests, evidence offers, hash-bank updates, ...) add their kinds here with
+:func:`register`; the inbox refuses any kind it does not know, so a node never stores what it cannot read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hanoinet.errors import EnvelopeRefused
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-z0-9_]*)+$")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageKind:
+    """A kind of message: dotted name (``note.text``), body schema, and one line saying what it is for."""
+
+    name: str
+    body: type[BaseModel]
+    summary: str
+
+
+_REGISTRY: dict[str, MessageKind] = {}
+
+
+def register(kind: MessageKind) -> MessageKind:
+    """Add a kind; names are unique and dotted lower-case (``family.action``)."""
+    if not _NAME.match(kind.name):
+        raise ValueError(f"message kind name {kind.name!r} must be dotted lower-case, e.g. 'note.text'")
+    if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
+        raise ValueError(f"message kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> MessageKind:
+    """The registered kind ``name``; ``unknown_kind`` otherwise."""
+    kind = _REGISTRY.get(name)
+    if kind is None:
+        raise EnvelopeRefused(
+            f"message kind {name!r} is not known to this node",
+            hint=f"known kinds: {', '.join(sorted(_REGISTRY))}", code="unknown_kind",
+        )
+    return kind
+
+
+def names() -> list[str]:
+    """Registered kind names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def validate_body(name: str, body: Any) -> dict[str, Any]:
+    """Check ``body`` against the kind's schema and return it as plain JSON; ``invalid_body`` otherwise."""
+    kind = get(name)
+    try:
+        return kind.body.model_validate(body).model_dump(mode="json")
+    except ValueError as exc:
+        raise EnvelopeRefused(
+            f"body of a {name!r} message is invalid: {str(exc).replace(chr(10), '; ')}",
+            code="invalid_body",
+        ) from None
+
+
+class TextNote(BaseModel):
+    """A free-text message between desks: the electronic form of today's e-mail between contact points."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    subject: str = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1, max_length=100_000)
+    #: BCP 47 tag of the language the text is written in.
+    language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+NOTE = register(MessageKind("note.text", TextNote, "free-text message between desks"))
