@@ -90,7 +90,6 @@ class OutboxMessage(Base):
     jwe: Mapped[bytes] = mapped_column(LargeBinary)
     jws_sha256: Mapped[str] = mapped_column(String(64))
     jwe_sha256: Mapped[str] = mapped_column(String(64))
-    endpoint: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
     #: pending -> delivered | refused (permanent refusal by the peer) | undeliverable (past the cut-off)

@@ -84,7 +84,6 @@ def upgrade() -> None:
     sa.Column("jwe", sa.LargeBinary(), nullable=False),
     sa.Column("jws_sha256", sa.String(length=64), nullable=False),
     sa.Column("jwe_sha256", sa.String(length=64), nullable=False),
-    sa.Column("endpoint", sa.String(length=500), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("officer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
     sa.Column("status", sa.String(length=16), nullable=False),

@@ -1,0 +1,85 @@
+"""Receiving: check an envelope, store it once, and answer with a signed receipt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from hanoinet.clock import format_instant, now
+from hanoinet.db.models import InboxMessage
+from hanoinet.errors import Conflict
+from hanoinet.network.envelope import Limits, OpenedEnvelope, open_envelope
+from hanoinet.network.receipt import Receipt, sign_receipt
+from hanoinet.node import audit
+from hanoinet.node.node import Node
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The receipt to return, and whether the envelope had been received before."""
+
+    receipt: str
+    message_id: str
+    duplicate: bool
+
+
+def receive(node: Node, jwe: bytes) -> Received:
+    """Accept one envelope (docs/protocol.md, "Receiving").
+
+    Idempotent on the message id: the same signed content again gets the receipt already issued (so a
+    sender whose receipt was lost can finish) and is not processed twice; the same id with other content is
+    refused with ``id_conflict`` and raises an alarm.
+    """
+    t = now()
+    opened = open_envelope(
+        jwe,
+        own_state=node.state,
+        own_desks=node.settings.desk_ids,
+        decryption_keys=node.keyring.decryption_key,
+        directory=node.require_directory(),
+        now=t,
+        limits=Limits(max_bytes=node.settings.max_envelope_bytes, max_age=node.settings.max_message_age),
+    )
+    try:
+        return _store(node, opened, jwe)
+    except IntegrityError:
+        # A concurrent delivery of the same id won the insert; answer as for a duplicate.
+        return _store(node, opened, jwe)
+
+
+def _store(node: Node, opened: OpenedEnvelope, jwe: bytes) -> Received:
+    payload = opened.payload
+    with node.db.transaction() as uow:
+        existing = uow.session.get(InboxMessage, payload.id)
+        if existing is not None:
+            if existing.jws_sha256 == opened.jws_sha256:
+                return Received(receipt=existing.receipt, message_id=payload.id, duplicate=True)
+            conflicting = existing.jws_sha256
+        else:
+            key = node.signing_key()
+            receipt = sign_receipt(Receipt(
+                message_id=payload.id, jws_sha256=opened.jws_sha256, jwe_sha256=opened.jwe_sha256,
+                received_at=format_instant(now()), receiver=node.state, receiver_kid=key.kid,
+            ), key)
+            uow.session.add(InboxMessage(
+                message_id=payload.id, kind=payload.kind, sender=payload.sender, recipient=payload.recipient,
+                case_ref=payload.case, created=payload.created, received_at=now(),
+                payload=json.dumps(payload.to_json(), sort_keys=True), jws=opened.jws,
+                jws_sha256=opened.jws_sha256, jwe_sha256=opened.jwe_sha256, sender_kid=opened.sender_kid,
+                receipt=receipt,
+            ))
+            audit.record(uow.session, actor=f"peer:{payload.sender}", action="message.receive", target=payload.id,
+                         detail={"kind": payload.kind, "to": payload.recipient})
+            return Received(receipt=receipt, message_id=payload.id, duplicate=False)
+    with node.db.transaction() as uow:
+        audit.alarm(uow.session, code="id_conflict",
+                    message=f"{payload.sender} sent message id {payload.id} again with different content",
+                    detail={"message_id": payload.id, "held_jws_sha256": conflicting,
+                            "new_jws_sha256": opened.jws_sha256})
+    raise Conflict(
+        f"message id {payload.id} was already received with different content",
+        hint="a message id is used once; a sender that needs to say something else must send a new message",
+        code="id_conflict",
+    )

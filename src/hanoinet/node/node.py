@@ -1,0 +1,147 @@
+"""The node: settings, keys, database and current directory, wired once (the one wiring point)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hanoinet.clock import format_instant, now
+from hanoinet.crypto.keys import KeyPair, import_public_jwk, thumbprint
+from hanoinet.db.database import Database
+from hanoinet.db.models import DirectoryVersion
+from hanoinet.errors import ConfigurationError, EnvelopeRefused
+from hanoinet.network.directory import Directory, MemberCard, sign_card
+from hanoinet.node.keyring import Keyring
+from hanoinet.node.settings import NodeSettings, load_settings
+
+AUTHORITY_FILE = "authority.jwk"
+
+
+class Node:
+    """A running node's state. Services take a ``Node`` and do their work through it."""
+
+    def __init__(self, settings: NodeSettings, keyring: Keyring, database: Database) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.db = database
+        self.authority = read_authority(settings.data_dir)
+        self._directory: Directory | None = None
+        self._lock = threading.Lock()
+        self._wake_listeners: list[Callable[[], None]] = []
+        self.reload_directory()
+
+    @classmethod
+    def open(cls, data_dir: Path, passphrase: bytes | None = None, *, migrate: bool = True) -> Node:
+        """Open a data directory: read configuration, decrypt keys, migrate the database."""
+        settings = load_settings(data_dir)
+        keyring = Keyring.load(data_dir, passphrase if passphrase is not None else settings.passphrase())
+        database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+        if migrate:
+            database.migrate()
+        return cls(settings, keyring, database)
+
+    @property
+    def state(self) -> str:
+        """Our State code."""
+        return self.settings.state
+
+    # -- directory -------------------------------------------------------------------------------------
+
+    def reload_directory(self) -> None:
+        """Load the newest accepted directory version from the database."""
+        if self.authority is None:
+            return
+        with self.db.transaction() as uow:
+            row = uow.session.scalar(select(DirectoryVersion).order_by(DirectoryVersion.version.desc()).limit(1))
+            compact = row.compact if row is not None else None
+        if compact is not None:
+            directory = Directory.verify(compact, self.authority, grace=self.settings.directory_grace)
+            with self._lock:
+                self._directory = directory
+
+    def set_directory(self, directory: Directory) -> None:
+        """Switch to a newly accepted directory version."""
+        with self._lock:
+            self._directory = directory
+
+    @property
+    def directory(self) -> Directory | None:
+        """The current directory, if the node has one."""
+        return self._directory
+
+    def require_directory(self) -> Directory:
+        """The current directory, or ``no_directory``: without it no peer can be trusted."""
+        directory = self._directory
+        if directory is None:
+            raise EnvelopeRefused(
+                "this node has no directory yet, so it cannot check any peer",
+                hint="import one with `hanoinet directory import` or set HANOINET_DIRECTORY_URL",
+                code="no_directory",
+            )
+        return directory
+
+    # -- keys and card ---------------------------------------------------------------------------------
+
+    def signing_key(self) -> KeyPair:
+        """The signing key to use now: the newest one the current directory already lists for us."""
+        published: set[str] | None = None
+        directory = self._directory
+        if directory is not None:
+            card = next((m for m in directory.members() if m.state == self.state), None)
+            if card is not None:
+                published = {k.kid for k in card.keys}
+        return self.keyring.signing_key(now(), published)
+
+    def card(self) -> MemberCard:
+        """Our member card, built from configuration and keys."""
+        t = now()
+        return MemberCard(
+            state=self.state, name=self.settings.name, endpoint=self.settings.endpoint,
+            keys=self.keyring.entries(t), desks=list(self.settings.desks),
+            issued_at=format_instant(t),
+        )
+
+    def signed_card(self) -> str:
+        """Our member card signed with our newest signing key (proof of possession)."""
+        return sign_card(self.card(), self.keyring.signing_key(now()))
+
+    # -- delivery wake-up ------------------------------------------------------------------------------
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Register a callback run after a transaction that wrote outbox rows commits."""
+        self._wake_listeners.append(listener)
+
+    def outbox_committed(self) -> None:
+        """Tell delivery workers in this process that new envelopes are waiting."""
+        for listener in list(self._wake_listeners):
+            listener()
+
+    def close(self) -> None:
+        """Release the database."""
+        self.db.dispose()
+
+
+def read_authority(data_dir: Path) -> dict[str, str] | None:
+    """The pinned authority public key, if one was pinned."""
+    path = data_dir / AUTHORITY_FILE
+    if not path.exists():
+        return None
+    try:
+        jwk = json.loads(path.read_text(encoding="utf-8"))
+        import_public_jwk(jwk, use="sig")
+    except (ValueError, OSError) as exc:
+        raise ConfigurationError(f"{path} is not an Ed25519 public JWK: {exc}",
+                                 hint="pin the authority key again with `hanoinet node pin-authority`") from None
+    return {"kty": "OKP", "crv": "Ed25519", "x": str(jwk["x"])}
+
+
+def pin_authority(data_dir: Path, jwk: dict[str, str]) -> str:
+    """Pin the Secretariat's public key; returns its fingerprint (RFC 7638 thumbprint)."""
+    import_public_jwk(jwk, use="sig")
+    public = {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"]}
+    (data_dir / AUTHORITY_FILE).write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
+    return thumbprint(public)

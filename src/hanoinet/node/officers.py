@@ -1,0 +1,99 @@
+"""Officers, their roles and desks, and personal API tokens (stored as SHA-256 only).
+
+Tokens are 256-bit random values, so a fast hash is enough to make a stolen database useless for logging
+in (a slow password hash only matters for low-entropy secrets a person chooses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hanoinet.clock import now
+from hanoinet.db.models import Officer
+from hanoinet.errors import Forbidden, Unauthenticated, ValidationError
+from hanoinet.node import audit
+from hanoinet.states import check_desk
+
+TOKEN_PREFIX = "hnt_"  # noqa: S105 - a prefix, not a secret
+
+
+class Role(StrEnum):
+    """What an officer may do. Desk-bound roles act only for their desk."""
+
+    DUTY_OFFICER = "duty_officer"  # 24/7 point of contact staff (Art. 41)
+    CENTRAL_AUTHORITY = "central_authority"  # MLA lawyers (Art. 40)
+    EXAMINER = "examiner"  # forensic examiners
+    SUPERVISOR = "supervisor"  # sees every desk of the node, read-only
+    ADMIN = "admin"  # node operator: alarms, audit, directory
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated officer behind a request."""
+
+    id: int
+    name: str
+    role: Role
+    desk: str
+
+    @property
+    def actor(self) -> str:
+        """Audit name of this officer."""
+        return f"officer:{self.id}"
+
+    def require_desk(self, desk: str) -> None:
+        """Refuse acting for a desk that is not the officer's own."""
+        if self.role != Role.ADMIN and desk != self.desk:
+            raise Forbidden(f"{self.name} works at desk {self.desk} and cannot act for desk {desk}")
+
+    def require_role(self, *roles: Role) -> None:
+        """Refuse unless the officer has one of ``roles``."""
+        if self.role not in roles:
+            raise Forbidden(
+                f"role {self.role} may not do this; needed: {', '.join(r.value for r in roles)}",
+                hint="ask the node operator for an account with that role",
+            )
+
+    def can_read_desk(self, desk: str) -> bool:
+        """Whether the officer may read messages of ``desk``."""
+        return self.role in (Role.ADMIN, Role.SUPERVISOR) or desk == self.desk
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_officer(session: Session, *, name: str, role: str, desk: str, desks: set[str]) -> tuple[Officer, str]:
+    """Create an officer and return it with their new token (shown once, never stored)."""
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise ValidationError(f"unknown role {role!r}", hint=f"roles: {', '.join(r.value for r in Role)}") from None
+    check_desk(desk)
+    if desk not in desks:
+        raise ValidationError(f"this node has no desk {desk!r}", hint=f"desks: {', '.join(sorted(desks))}")
+    if not name.strip():
+        raise ValidationError("an officer needs a name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    officer = Officer(name=name.strip(), role=role_value.value, desk=desk, token_sha256=_digest(token),
+                      created_at=now())
+    session.add(officer)
+    session.flush()
+    audit.record(session, actor="system", action="officer.add", target=f"officer:{officer.id}",
+                 detail={"name": officer.name, "role": officer.role, "desk": desk})
+    return officer, token
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    """The officer holding ``token``; :class:`Unauthenticated` for an unknown or disabled one."""
+    officer = session.scalar(select(Officer).where(Officer.token_sha256 == _digest(token)))
+    if officer is None or officer.disabled_at is not None:
+        raise Unauthenticated("the API token is unknown or disabled",
+                              hint="ask the node operator for a token (`hanoinet officer add`)")
+    return Principal(id=officer.id, name=officer.name, role=Role(officer.role), desk=officer.desk)
