@@ -154,6 +154,8 @@ class DeliveryWorker:
             else:
                 self._update(claim, status="delivered", delivered_at=t, receipt=answer.receipt,
                              attempts=claim.attempts + 1, last_error=None, last_error_code=None)
+                self.node.metrics.deliveries.labels("delivered").inc()
+                self.node.metrics.delivery_latency.observe((t - claim.created_at).total_seconds())
                 return
         code = answer.code or f"http_{answer.status}"
         error = f"{code}: {answer.detail}".strip()
@@ -161,9 +163,11 @@ class DeliveryWorker:
         overdue = t - claim.created_at >= timedelta(seconds=self.node.settings.undeliverable_after_seconds)
         if permanent or overdue:
             status = "refused" if permanent else "undeliverable"
+            self.node.metrics.deliveries.labels(status).inc()
             self._update(claim, status=status, attempts=claim.attempts + 1, last_error=error, last_error_code=code,
                          alarm=f"message {claim.message_id} to {claim.recipient} is {status}: {error}")
             return
+        self.node.metrics.deliveries.labels("retry").inc()
         delay = backoff(claim.attempts, self.node.settings.delivery_backoff_max_seconds)
         log.info("delivery failed, will retry", message_id=claim.message_id, error=error, retry_in=str(delay))
         self._update(claim, attempts=claim.attempts + 1, next_attempt_at=t + delay, last_error=error,

@@ -36,6 +36,13 @@ _EFFECT = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 _ARTICLE = re.compile(r"^[0-9]{1,2}(\([0-9]{1,2}\))?(\([a-z]\))?$")
 
 
+def check_endpoint(value: str) -> str:
+    """An http(s) base URL without a trailing slash; raises ``ValueError`` otherwise."""
+    if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/.*)?$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL such as https://node.example.org:8401")
+    return value.rstrip("/")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -140,9 +147,7 @@ class MemberCard(_Strict):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/.*)?$", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+        return check_endpoint(value)
 
     @field_validator("signed_on", "ratified_on")
     @classmethod

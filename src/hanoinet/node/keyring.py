@@ -99,10 +99,6 @@ class Keyring:
             keys.append(OwnKey(pair, parse_instant(record.not_before), parse_instant(record.not_after)))
         return Keyring(keys)
 
-    def any_encrypted(self, data_dir: Path) -> bool:
-        """Whether any key file is passphrase-protected."""
-        return any(r.encrypted for r in _read_index(data_dir))
-
     def signing_key(self, now: datetime, published: set[str] | None = None) -> KeyPair:
         """The signing key to use now: the newest valid one, among those the directory lists if given."""
         for key in reversed(self.keys):
@@ -135,3 +131,10 @@ def _read_index(data_dir: Path) -> list[_KeyRecord]:
             from None
     except (ValueError, KeyError, TypeError) as exc:
         raise KeyStoreError(f"{path} is damaged: {exc}", hint="restore it from a backup") from None
+
+
+def keys_encrypted(data_dir: Path) -> bool:
+    """Whether any of the node's key files is passphrase-protected (False if there are none yet)."""
+    if not (data_dir / KEYS_DIR / INDEX).exists():
+        return False
+    return any(r.encrypted for r in _read_index(data_dir))

@@ -16,6 +16,7 @@ from hanoinet.db.models import DirectoryVersion
 from hanoinet.errors import ConfigurationError, EnvelopeRefused
 from hanoinet.network.directory import Directory, MemberCard, sign_card
 from hanoinet.node.keyring import Keyring
+from hanoinet.node.metrics import NodeMetrics
 from hanoinet.node.settings import NodeSettings, load_settings
 
 AUTHORITY_FILE = "authority.jwk"
@@ -32,6 +33,7 @@ class Node:
         self._directory: Directory | None = None
         self._lock = threading.Lock()
         self._wake_listeners: list[Callable[[], None]] = []
+        self.metrics = NodeMetrics()
         self.reload_directory()
 
     @classmethod

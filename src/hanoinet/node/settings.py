@@ -11,11 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hanoinet.errors import ConfigurationError
-from hanoinet.network.directory import Desk
+from hanoinet.network.directory import Desk, check_endpoint
 
 CONFIG_FILE = "hanoinet.toml"
 
@@ -65,6 +65,11 @@ class NodeSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file arrives as init arguments; the environment must override it.
         return (env_settings, init_settings)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return check_endpoint(value)
 
     @model_validator(mode="after")
     def _coherent(self) -> NodeSettings:

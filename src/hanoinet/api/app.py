@@ -1,0 +1,82 @@
+"""The ASGI application of a node, and the background work that runs beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select
+
+from hanoinet import __version__
+from hanoinet.api import federation, officers, problems
+from hanoinet.clock import now
+from hanoinet.db.models import Alarm, OutboxMessage
+from hanoinet.network.delivery import DeliveryWorker
+from hanoinet.network.directory_sync import poll_directory
+from hanoinet.network.ratelimit import RateLimiter
+from hanoinet.network.transport import HttpTransport
+from hanoinet.node.node import Node
+
+
+def create_app(node: Node, *, background: bool = True) -> FastAPI:
+    """The node's HTTP application; with ``background`` it also runs delivery and directory polling."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        transport = HttpTransport()
+        if background:
+            worker = DeliveryWorker(node, transport, worker_id=f"{socket.gethostname()}:{os.getpid()}")
+            tasks.append(asyncio.create_task(worker.run(stop)))
+            tasks.append(asyncio.create_task(poll_directory(node, stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await transport.aclose()
+
+    app = FastAPI(
+        title="hanoinet node", version=__version__, lifespan=lifespan,
+        description="A State's node for cooperation under the UN Convention against Cybercrime.",
+    )
+    app.state.node = node
+    app.state.peer_limiter = RateLimiter(node.settings.peer_rate_per_second, node.settings.peer_rate_burst)
+    problems.install(app)
+    app.include_router(federation.router)
+    app.include_router(officers.router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
+    async def healthz(request: Request) -> dict[str, Any]:
+        return await run_in_threadpool(_health, node)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _health(node: Node) -> dict[str, Any]:
+    directory = node.directory
+    with node.db.transaction() as uow:
+        pending = uow.session.scalar(select(func.count()).where(OutboxMessage.status == "pending"))
+        alarms = uow.session.scalar(select(func.count()).where(Alarm.cleared_at.is_(None)))
+    return {
+        "status": "ok",
+        "state": node.state,
+        "version": __version__,
+        "directory_version": directory.version if directory else None,
+        "directory_expired": directory.expired(now()) if directory else None,
+        "outbox_pending": pending,
+        "open_alarms": alarms,
+    }

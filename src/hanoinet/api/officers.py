@@ -1,0 +1,201 @@
+"""``/api/v1``: what officers (through the CLI or the web console) call. Token in ``Authorization: Bearer``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from hanoinet.db.models import Alarm, AuditEntry, InboxMessage, OutboxMessage
+from hanoinet.errors import NotFound, Unauthenticated
+from hanoinet.network import directory_sync, kinds, outbox
+from hanoinet.node import audit
+from hanoinet.node.node import Node
+from hanoinet.node.officers import Principal, Role, authenticate
+
+router = APIRouter(prefix="/api/v1", tags=["officers"])
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def _principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("missing API token", hint="send 'Authorization: Bearer <token>'; set HANOINET_TOKEN")
+    with _node(request).db.transaction() as uow:
+        return authenticate(uow.session, token.strip())
+
+
+Officer = Annotated[Principal, Depends(_principal)]
+
+
+class SendMessage(BaseModel):
+    """A message to send from the officer's desk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(description="recipient address STATE/DESK, e.g. FRA/247")
+    kind: str = Field(description="message kind, e.g. note.text")
+    body: dict[str, Any]
+    case: str | None = Field(default=None, max_length=128)
+    desk: str | None = Field(default=None, description="sending desk; defaults to the officer's desk")
+
+
+def _outbox_view(row: OutboxMessage, *, full: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "direction": "out", "message_id": row.message_id, "kind": row.kind, "from": row.sender,
+        "to": row.recipient, "case": row.case_ref, "created_at": row.created_at.isoformat(),
+        "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
+        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+    }
+    if full:
+        view["body"] = json.loads(row.payload)["body"]
+        view["receipt"] = row.receipt
+        view["jws_sha256"] = row.jws_sha256
+        view["jwe_sha256"] = row.jwe_sha256
+    return view
+
+
+def _inbox_view(row: InboxMessage, *, full: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "direction": "in", "message_id": row.message_id, "kind": row.kind, "from": row.sender,
+        "to": row.recipient, "case": row.case_ref, "created": row.created,
+        "received_at": row.received_at.isoformat(),
+    }
+    if full:
+        view["body"] = json.loads(row.payload)["body"]
+        view["receipt"] = row.receipt
+        view["jws_sha256"] = row.jws_sha256
+    return view
+
+
+def _desk(address: str) -> str:
+    return address.partition("/")[2]
+
+
+@router.get("/me", summary="The officer behind the token")
+def me(officer: Officer, request: Request) -> dict[str, Any]:
+    """Who am I, and at which node."""
+    return {"id": officer.id, "name": officer.name, "role": officer.role.value, "desk": officer.desk,
+            "node": _node(request).state}
+
+
+@router.post("/messages", status_code=202, summary="Send a message to another State's desk")
+def send_message(command: SendMessage, officer: Officer, request: Request) -> dict[str, Any]:
+    """Seal the message and queue it; delivery is asynchronous, follow it with GET /messages/{id}."""
+    node = _node(request)
+    desk = command.desk or officer.desk
+    officer.require_desk(desk)
+    officer.require_role(Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.EXAMINER, Role.ADMIN)
+    with node.db.transaction() as uow:
+        row = outbox.enqueue(node, uow, sender_desk=desk, recipient=command.to, kind=command.kind,
+                             body=command.body, case=command.case, actor=officer.actor, officer_id=officer.id)
+    return _outbox_view(row)
+
+
+@router.get("/messages", summary="Messages of the officer's desk, newest first")
+def list_messages(
+    officer: Officer, request: Request,
+    direction: Annotated[str, Query(pattern="^(in|out|all)$")] = "all",
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Inbox and/or outbox entries visible to the officer."""
+    node = _node(request)
+    views: list[dict[str, Any]] = []
+    with node.db.transaction() as uow:
+        if direction in ("out", "all"):
+            query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+            if status:
+                query = query.where(OutboxMessage.status == status)
+            views += [_outbox_view(r) for r in uow.session.scalars(query) if officer.can_read_desk(_desk(r.sender))]
+        if direction in ("in", "all") and not status:
+            query_in = select(InboxMessage).order_by(InboxMessage.received_at.desc()).limit(limit)
+            views += [_inbox_view(r) for r in uow.session.scalars(query_in)
+                      if officer.can_read_desk(_desk(r.recipient))]
+    return views[:limit]
+
+
+@router.get("/messages/{message_id}", summary="One message with its body and receipt")
+def get_message(message_id: str, officer: Officer, request: Request) -> dict[str, Any]:
+    """A message sent or received by the officer's desk."""
+    with _node(request).db.transaction() as uow:
+        out = uow.session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
+        inc = uow.session.get(InboxMessage, message_id)
+        view = None
+        if out is not None and officer.can_read_desk(_desk(out.sender)):
+            view = _outbox_view(out, full=True)
+        elif inc is not None and officer.can_read_desk(_desk(inc.recipient)):
+            view = _inbox_view(inc, full=True)
+        if view is not None:
+            # Message bodies may hold personal data: every reading is on the audit trail.
+            audit.record(uow.session, actor=officer.actor, officer_id=officer.id, action="message.view",
+                         target=message_id)
+            return view
+    raise NotFound(f"no message {message_id} visible to desk {officer.desk}")
+
+
+@router.get("/kinds", summary="Message kinds this node knows")
+def list_kinds(officer: Officer) -> list[dict[str, str]]:
+    """Registered kinds and what they are for."""
+    return [{"name": n, "summary": kinds.get(n).summary} for n in kinds.names()]
+
+
+@router.get("/directory", summary="The current directory: States, desks, endpoints")
+def directory(officer: Officer, request: Request) -> dict[str, Any]:
+    """A readable view of the directory this node trusts."""
+    d = _node(request).require_directory()
+    return {
+        "version": d.version, "issued_at": d.document.issued_at, "expires_at": d.document.expires_at,
+        "members": [
+            {"state": m.state, "name": m.name, "endpoint": m.endpoint,
+             "desks": [desk.model_dump() for desk in m.desks],
+             "declarations": [decl.model_dump() for decl in m.declarations],
+             "signed_on": m.signed_on, "ratified_on": m.ratified_on}
+            for m in d.members()
+        ],
+    }
+
+
+@router.post("/directory", summary="Import a signed directory version (admins)")
+async def import_directory(officer: Officer, request: Request) -> dict[str, Any]:
+    """Verify a directory JWS against the pinned authority key and switch to it if it is newer."""
+    officer.require_role(Role.ADMIN)
+    compact = (await request.body()).decode("ascii", errors="replace")
+    directory, new = await run_in_threadpool(
+        directory_sync.import_directory, _node(request), compact, source=f"upload by {officer.actor}",
+        actor=officer.actor,
+    )
+    return {"version": directory.version, "new": new, "members": [m.state for m in directory.members()]}
+
+
+@router.get("/alarms", summary="Alarms the operator must look at")
+def alarms(officer: Officer, request: Request) -> list[dict[str, Any]]:
+    """Open alarms, newest first (admins and supervisors)."""
+    officer.require_role(Role.ADMIN, Role.SUPERVISOR)
+    with _node(request).db.transaction() as uow:
+        rows = uow.session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None)).order_by(Alarm.id.desc()))
+        return [{"id": a.id, "at": a.at.isoformat(), "code": a.code, "severity": a.severity,
+                 "message": a.message, "detail": json.loads(a.detail)} for a in rows]
+
+
+@router.get("/audit", summary="The audit trail, newest first")
+def audit_log(
+    officer: Officer, request: Request, limit: Annotated[int, Query(ge=1, le=10_000)] = 200
+) -> list[dict[str, Any]]:
+    """Who did what, when (admins only)."""
+    officer.require_role(Role.ADMIN)
+    with _node(request).db.transaction() as uow:
+        rows = uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
+        return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
+                 "detail": json.loads(e.detail)} for e in rows]
+
+

@@ -1,0 +1,52 @@
+"""Errors as RFC 9457 problem documents: one handler for every :class:`HanoinetError`."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hanoinet.errors import HanoinetError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("hanoinet.api")
+
+#: HTTP status of each refusal code that is not a plain 400 (docs/protocol.md, "Errors").
+STATUS_BY_CODE = {
+    "too_large": 413,
+    "rate_limited": 429,
+    "no_directory": 503,
+    "directory_expired": 503,
+    "id_conflict": 409,
+    "unsupported_media_type": 415,
+}
+
+
+def problem(status: int, code: str, detail: str, hint: str = "") -> JSONResponse:
+    """A problem+json response carrying the machine ``code`` and a ``hint`` for the person reading it."""
+    body = {"type": f"urn:hanoinet:problem:{code}", "title": code.replace("_", " "), "status": status,
+            "detail": detail, "code": code}
+    if hint:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(HanoinetError)
+    async def _domain(_request: Request, exc: HanoinetError) -> JSONResponse:
+        return problem(STATUS_BY_CODE.get(exc.code, exc.http_status), exc.code, exc.message, exc.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return problem(422, "invalid", details)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", error=str(exc))
+        return problem(500, "internal", "the node hit an unexpected error; it is logged for the operator")

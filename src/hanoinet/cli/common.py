@@ -1,0 +1,120 @@
+"""What every command group shares: printing, error handling, passphrases, the officer's API client."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+
+from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DataOption = typer.Option(..., "--data", "-d", envvar="HANOINET_DATA", help="the node's data directory")
+CLI_CONFIG = Path(os.environ.get("HANOINET_CLI_CONFIG", "~/.config/hanoinet/cli.toml")).expanduser()
+
+
+def fail(error: HanoinetError) -> NoReturn:
+    """Print a domain error the way a person can act on it, and exit 2."""
+    err.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    if error.hint:
+        err.print(f"  [bold]what to do:[/] {error.hint}")
+    raise typer.Exit(2)
+
+
+def passphrase_for_new_keys(insecure: bool) -> bytes | None:
+    """The passphrase to encrypt new keys with: environment, file, or an interactive prompt (twice)."""
+    if insecure:
+        err.print("[bold yellow]warning:[/] private keys will be stored UNENCRYPTED (--insecure-plaintext-keys); "
+                  "use this for demonstrations only")
+        return None
+    given = passphrase_from_environment()
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        raise ConfigurationError(
+            "no passphrase to encrypt the node's private keys",
+            hint="set HANOINET_KEY_PASSPHRASE or HANOINET_KEY_PASSPHRASE_FILE, run interactively, or pass "
+            "--insecure-plaintext-keys for a demonstration",
+        )
+    value = typer.prompt("Passphrase for the node's private keys", hide_input=True, confirmation_prompt=True)
+    return str(value).encode()
+
+
+def passphrase_from_environment() -> bytes | None:
+    """``HANOINET_KEY_PASSPHRASE`` or the content of ``HANOINET_KEY_PASSPHRASE_FILE``."""
+    if os.environ.get("HANOINET_KEY_PASSPHRASE"):
+        return os.environ["HANOINET_KEY_PASSPHRASE"].encode()
+    path = os.environ.get("HANOINET_KEY_PASSPHRASE_FILE")
+    if path:
+        try:
+            return Path(path).read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read HANOINET_KEY_PASSPHRASE_FILE: {exc}") from None
+    return None
+
+
+def passphrase_for_existing_keys(encrypted: bool) -> bytes | None:
+    """The passphrase to open existing keys, prompting once if needed and possible."""
+    given = passphrase_from_environment()
+    if given is not None or not encrypted:
+        return given
+    if not sys.stdin.isatty():
+        raise ConfigurationError("the node's keys are encrypted and no passphrase was given",
+                                 hint="set HANOINET_KEY_PASSPHRASE or HANOINET_KEY_PASSPHRASE_FILE")
+    return str(typer.prompt("Passphrase for the node's private keys", hide_input=True)).encode()
+
+
+def print_json(value: Any) -> None:
+    """JSON on stdout, for scripts."""
+    out.print_json(json.dumps(value, ensure_ascii=False))
+
+
+class ApiClient:
+    """The officer's client of a running node's ``/api/v1`` (never the database directly)."""
+
+    def __init__(self, node: str | None, token: str | None) -> None:
+        config: dict[str, Any] = {}
+        if CLI_CONFIG.exists():
+            try:
+                config = tomllib.loads(CLI_CONFIG.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigurationError(f"{CLI_CONFIG} is not valid TOML: {exc}") from None
+        self.base = (node or os.environ.get("HANOINET_NODE") or config.get("node") or "").rstrip("/")
+        self.token = token or os.environ.get("HANOINET_TOKEN") or config.get("token")
+        if not self.base:
+            raise ConfigurationError("which node? no node URL given",
+                                     hint=f"pass --node URL, set HANOINET_NODE, or set node in {CLI_CONFIG}")
+        if not self.token:
+            raise ConfigurationError("no API token given",
+                                     hint=f"set HANOINET_TOKEN or write token = \"...\" in {CLI_CONFIG}")
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the API; problem documents become :class:`HanoinetError` with their code and hint."""
+        try:
+            response = httpx.request(method, self.base + path, timeout=30,
+                                     headers={"authorization": f"Bearer {self.token}"}, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot reach the node at {self.base}: {exc}",
+                                 hint="is `hanoinet serve` running there? check --node") from None
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+                error = HanoinetError(str(problem.get("detail")), hint=str(problem.get("hint", "")),
+                                      code=str(problem.get("code")))
+            except ValueError:
+                error = HanoinetError(f"the node answered {response.status_code}: {response.text[:300]}")
+            raise error
+        return response.json()
+
+
+NodeUrlOption = typer.Option(None, "--node", help="URL of the running node (or HANOINET_NODE)")
+TokenOption = typer.Option(None, "--token", help="API token (better: HANOINET_TOKEN)")

@@ -1,0 +1,29 @@
+"""Entry point of the ``hanoinet`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from hanoinet.cli import directory, message, node, officer
+from hanoinet.cli.common import fail
+from hanoinet.errors import HanoinetError
+
+app = typer.Typer(
+    name="hanoinet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="A State's node for cooperation under the UN Convention against Cybercrime.",
+)
+app.add_typer(node.app, name="node")
+app.add_typer(officer.app, name="officer")
+app.add_typer(directory.app, name="directory")
+app.add_typer(message.app, name="message")
+app.command("serve")(node.serve)
+app.command("alarms")(message.alarms)
+app.command("whoami")(message.whoami)
+
+
+def run() -> None:
+    """Run the CLI, turning every domain error into a message and exit status 2."""
+    try:
+        app()
+    except HanoinetError as exc:
+        fail(exc)
