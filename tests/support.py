@@ -1,0 +1,51 @@
+"""Building blocks for tests: an authority, nodes in temporary folders, a published directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hanoinet.clock import format_instant, now
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.network import directory_sync
+from hanoinet.network.directory import Authority, Desk, DirectoryDocument, MemberCard, sign_directory
+from hanoinet.node.node import Node
+from hanoinet.node.setup import init_node
+
+DESKS = [
+    Desk(id="247", name="24/7 point of contact", languages=["en"], fallback_phones=["+33 1 00 00 00 00"]),
+    Desk(id="CA", name="Central authority", languages=["en", "fr"]),
+]
+
+
+def make_node(
+    root: Path, state: str, authority: KeyPair, *, port: int = 0, database_url: str = ""
+) -> Node:
+    """A node with plaintext keys in ``root/STATE`` pinned to ``authority``."""
+    return init_node(
+        root / state, state=state, name=f"Node of {state}", endpoint=f"http://127.0.0.1:{port or 9}",
+        desks=DESKS, passphrase=None, authority=authority.public, database_url=database_url,
+    )
+
+
+def directory_for(
+    cards: Iterable[MemberCard], authority: KeyPair, *, version: int = 1, issued: datetime | None = None,
+    valid_for: timedelta = timedelta(days=30),
+) -> str:
+    """A signed directory listing ``cards``."""
+    t = issued or now()
+    document = DirectoryDocument(
+        version=version, issued_at=format_instant(t), expires_at=format_instant(t + valid_for),
+        authority=Authority(name="Test Secretariat", kid=authority.kid), members=list(cards),
+    )
+    return sign_directory(document, authority)
+
+
+def publish(nodes: Iterable[Node], authority: KeyPair, *, version: int = 1, **kwargs: object) -> str:
+    """Publish a directory of ``nodes`` and import it into each of them."""
+    nodes = list(nodes)
+    compact = directory_for([n.card() for n in nodes], authority, version=version, **kwargs)  # type: ignore[arg-type]
+    for node in nodes:
+        directory_sync.import_directory(node, compact, source="test")
+    return compact
