@@ -15,8 +15,8 @@ from rich.console import Console
 
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataOption = typer.Option(..., "--data", "-d", envvar="HANOINET_DATA", help="the node's data directory")
 CLI_CONFIG = Path(os.environ.get("HANOINET_CLI_CONFIG", "~/.config/hanoinet/cli.toml")).expanduser()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import structlog
 import typer
 
 from hanoinet.cli import directory, message, node, officer
@@ -23,6 +26,8 @@ app.command("whoami")(message.whoami)
 
 def run() -> None:
     """Run the CLI, turning every domain error into a message and exit status 2."""
+    # Logs go to stderr so that stdout carries only what a command prints (tokens, cards, JSON).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         app()
     except HanoinetError as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from hanoinet.cli.common import DataOption, err, out
+from hanoinet.cli.common import DataOption, err
 from hanoinet.node.officers import Role, add_officer
 from hanoinet.node.settings import load_settings
 
@@ -31,4 +32,4 @@ def add(
     database.dispose()
     err.print(f"Officer {officer.id} ({officer.name}, {officer.role}, desk {officer.desk}) created. "
               "Token (shown once, give it to the officer privately):")
-    out.print(token)
+    sys.stdout.write(token + "\n")

@@ -128,6 +128,10 @@ def decrypt(
             f"{ {k: v for k, v in header.items() if k != 'epk'} }",
             code="bad_header",
         )
+    epk = header.get("epk")
+    if not (isinstance(epk, dict) and set(epk) == {"kty", "crv", "x"} and epk["kty"] == "OKP"
+            and epk["crv"] == "X25519" and isinstance(epk["x"], str)):
+        raise JoseFailure("JWE epk must be an OKP X25519 public key {kty, crv, x}", code="bad_header")
     kid = header["kid"]
     key = keys(kid) if callable(keys) else keys.get(kid)
     if key is None:
@@ -135,7 +139,7 @@ def decrypt(
                           code="unknown_recipient_key")
     try:
         obj = jwe.decrypt_compact(compact, key.key, registry=_JWE_REGISTRY)
-    except (JoseError, ValueError, TypeError) as exc:
-        raise JoseFailure(f"JWE does not decrypt: {exc}", code="decrypt_failed") from None
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise JoseFailure(f"JWE does not decrypt: {exc!r}", code="decrypt_failed") from None
     assert obj.plaintext is not None
     return Decrypted(kid=kid, plaintext=bytes(obj.plaintext))
