@@ -109,3 +109,33 @@ def test_two_workers_on_one_database_send_each_message_exactly_once(
     assert len(set(transport.sent)) == len(ids)
     with fra.db.transaction() as uow:
         assert set(uow.session.scalars(select(InboxMessage.message_id))) == ids
+
+
+def test_key_rotation_keeps_messages_flowing(tmp_path: Path, authority: KeyPair) -> None:
+    from datetime import timedelta
+
+    from hanoinet.clock import now
+
+    vnm = make_node(tmp_path, "VNM", authority, port=8401)
+    fra = make_node(tmp_path, "FRA", authority, port=8402)
+    publish([vnm, fra], authority)
+    old_vnm_kid = vnm.signing_key().kid
+    in_flight = _send(vnm, "FRA/247", "sealed to FRA's old encryption key")
+
+    # Both rotate; until the directory lists the new keys, VNM keeps signing with its old one.
+    for node in (vnm, fra):
+        node.keyring = node.keyring.rotate(node.settings.data_dir, None, now=now(), lifetime=timedelta(days=30))
+    assert vnm.signing_key().kid == old_vnm_kid
+    before_publish = _send(vnm, "FRA/247", "still signed with the old key")
+    publish([vnm, fra], authority, version=2)
+    assert vnm.signing_key().kid != old_vnm_kid
+    after_publish = _send(vnm, "FRA/247", "signed with the new key, sealed to FRA's new key")
+
+    restarted_fra = Node.open(fra.settings.data_dir)  # a restart loads every key from disk
+    transport = AsgiTransport({"FRA": restarted_fra})
+    asyncio.run(_drain(DeliveryWorker(vnm, transport, worker_id="w1"), vnm))
+    with restarted_fra.db.transaction() as uow:
+        received = {r.message_id: r.sender_kid for r in uow.session.scalars(select(InboxMessage))}
+    assert set(received) == {in_flight, before_publish, after_publish}
+    assert received[before_publish] == old_vnm_kid
+    assert received[after_publish] == vnm.signing_key().kid

@@ -27,7 +27,7 @@ def fail(error: HanoinetError) -> NoReturn:
     err.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
     if error.hint:
         err.print(f"  [bold]what to do:[/] {error.hint}")
-    raise typer.Exit(2)
+    raise SystemExit(2)
 
 
 def passphrase_for_new_keys(insecure: bool) -> bytes | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import typer
@@ -20,7 +19,7 @@ from hanoinet.cli.common import (
 )
 from hanoinet.clock import now, parse_instant
 from hanoinet.errors import ConfigurationError, ValidationError
-from hanoinet.network.authority import AuthorityWorkspace
+from hanoinet.network.authority import AuthorityWorkspace, directory_server
 
 app = typer.Typer(help="The directory of member States (trust list).", no_args_is_help=True)
 
@@ -85,29 +84,9 @@ def serve(
 
     In production put this behind the Secretariat's HTTPS web server, or serve the two files from it.
     """
-    workspace = AuthorityWorkspace(folder)
-    workspace.public_key()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            files = {"/directory": (folder / "directory.jws", "application/jose"),
-                     "/authority.jwk": (workspace.public_key_path, "application/jwk+json")}
-            entry = files.get(self.path)
-            if entry is None or not entry[0].exists():
-                self.send_error(404)
-                return
-            body = entry[0].read_bytes()
-            self.send_response(200)
-            self.send_header("content-type", entry[1])
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    out.print(f"Serving {folder} at http://{host}:{port}/directory")
-    ThreadingHTTPServer((host, port), Handler).serve_forever()
+    server = directory_server(AuthorityWorkspace(folder), host, port)
+    out.print(f"Serving {folder} at http://{host}:{server.server_port}/directory")
+    server.serve_forever()
 
 
 @app.command("import")

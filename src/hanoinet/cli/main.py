@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
+import pydantic
 import structlog
 import typer
 
 from hanoinet.cli import directory, message, node, officer
 from hanoinet.cli.common import fail
-from hanoinet.errors import HanoinetError
+from hanoinet.errors import HanoinetError, ValidationError
 
 app = typer.Typer(
     name="hanoinet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -32,3 +33,7 @@ def run() -> None:
         app()
     except HanoinetError as exc:
         fail(exc)
+    except pydantic.ValidationError as exc:
+        # Models built from command-line options (desks, cards) check themselves; say which value is wrong.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        fail(ValidationError(f"invalid {exc.title}: {problems}", hint="correct the option and run the command again"))

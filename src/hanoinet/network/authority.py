@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from hanoinet.clock import format_instant, now
@@ -117,3 +118,31 @@ class AuthorityWorkspace:
     def is_encrypted(self) -> bool:
         """Whether the authority key file is passphrase-protected."""
         return b"ENCRYPTED" in (self.folder / "authority.pem").read_bytes()
+
+
+def directory_server(workspace: AuthorityWorkspace, host: str, port: int) -> ThreadingHTTPServer:
+    """An HTTP server publishing ``/directory`` (newest version) and ``/authority.jwk`` (static files).
+
+    Both are public and signed or self-authenticating; in production put them behind HTTPS.
+    """
+    workspace.public_key()
+    files = {"/directory": (workspace.folder / "directory.jws", "application/jose"),
+             "/authority.jwk": (workspace.public_key_path, "application/jwk+json")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            entry = files.get(self.path)
+            if entry is None or not entry[0].exists():
+                self.send_error(404)
+                return
+            body = entry[0].read_bytes()
+            self.send_response(200)
+            self.send_header("content-type", entry[1])
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # per-request lines are noise here
+            return
+
+    return ThreadingHTTPServer((host, port), Handler)

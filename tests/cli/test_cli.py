@@ -1,0 +1,85 @@
+"""The CLI turns bad input into a message saying what is wrong and what to do, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from hanoinet.cli.main import run
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    # run() points structlog at the (captured) stderr of the moment; later tests must not inherit it.
+    yield
+    structlog.reset_defaults()
+
+
+def invoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["hanoinet", *args])
+    code = 0
+    try:
+        run()
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_unknown_state_code_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = invoke(monkeypatch, capsys, "node", "init", "--data", str(tmp_path / "n"), "--state", "XXX",
+                          "--name", "X", "--endpoint", "http://127.0.0.1:1", "--insecure-plaintext-keys")
+    assert code == 2
+    assert "'XXX' is not an ISO 3166-1 alpha-3 country code" in err
+    assert "what to do:" in err and "Traceback" not in err
+
+
+def test_bad_language_tag_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = invoke(monkeypatch, capsys, "node", "init", "--data", str(tmp_path / "n"), "--state", "VNM",
+                          "--name", "X", "--endpoint", "http://127.0.0.1:1", "--language", "English",
+                          "--insecure-plaintext-keys")
+    assert code == 2
+    assert "English" in err and "language" in err and "Traceback" not in err
+
+
+def test_missing_data_directory_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = invoke(monkeypatch, capsys, "node", "card", "--data", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert "is not a node data directory" in err and "hanoinet node init" in err
+
+
+def test_officer_command_without_a_node_is_explained(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("HANOINET_NODE", raising=False)
+    monkeypatch.setenv("HANOINET_CLI_CONFIG", "/nonexistent/cli.toml")
+    monkeypatch.setattr("hanoinet.cli.common.CLI_CONFIG", Path("/nonexistent/cli.toml"))
+    code, _, err = invoke(monkeypatch, capsys, "whoami", "--token", "hnt_x")
+    assert code == 2
+    assert "no node URL given" in err
+
+
+def test_node_init_card_and_officer_token_through_the_real_command(tmp_path: Path) -> None:
+    def hanoinet(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hanoinet", *args], capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    data = str(tmp_path / "node")
+    created = hanoinet("node", "init", "--data", data, "--state", "BRA", "--name", "Brazil",
+                       "--endpoint", "http://127.0.0.1:8409", "--insecure-plaintext-keys")
+    assert created.returncode == 0, created.stderr
+    assert "UNENCRYPTED" in created.stderr
+    card = hanoinet("node", "card", "--data", data)
+    assert card.returncode == 0 and card.stdout.count(".") == 2
+    officer = hanoinet("officer", "add", "--data", data, "--name", "Ana", "--role", "duty_officer", "--desk", "247")
+    assert officer.returncode == 0 and officer.stdout.startswith("hnt_")
+    assert len(officer.stdout.strip()) > 40
+    keys = list((tmp_path / "node" / "keys").glob("*.pem"))
+    assert len(keys) == 2 and all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
