@@ -13,7 +13,7 @@ from pydantic import AfterValidator
 
 from hanoinet.errors import ValidationError
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$", re.ASCII)
 
 
 def now() -> datetime:
@@ -27,17 +27,22 @@ def format_instant(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError("naive datetime: instants must be timezone-aware")
     t = t.astimezone(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): it does not pad years before 1000 to four digits on every platform.
+    return f"{t.year:04d}-" + t.strftime("%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def parse_instant(text: str, *, field: str = "time") -> datetime:
     """Parse an RFC 3339 UTC instant ending in ``Z``; anything else is a :class:`ValidationError`."""
-    if not isinstance(text, str) or not _RFC3339.match(text):
-        raise ValidationError(
-            f"{field}: {text!r} is not an RFC 3339 UTC instant",
-            hint="write it like 2026-11-23T03:00:00.000Z (UTC, with the final Z)",
-        )
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    problem = ""
+    if isinstance(text, str) and _RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError as exc:  # matches the pattern but is no real instant, e.g. February 30
+            problem = f" ({exc})"
+    raise ValidationError(
+        f"{field}: {text!r} is not an RFC 3339 UTC instant{problem}",
+        hint="write it like 2026-11-23T03:00:00.000Z (UTC, with the final Z)",
+    )
 
 
 def ms(delta: timedelta) -> int:

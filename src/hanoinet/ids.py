@@ -24,4 +24,4 @@ def uuid7(unix_ms: int | None = None) -> str:
 
 def is_uuid7(text: object) -> bool:
     """Whether ``text`` is the lowercase text form of a UUIDv7."""
-    return isinstance(text, str) and bool(_UUID.match(text))
+    return isinstance(text, str) and bool(_UUID.fullmatch(text))

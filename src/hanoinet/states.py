@@ -35,7 +35,7 @@ def state_name(code: str) -> str:
 
 def check_desk(desk: str) -> str:
     """Return ``desk`` if it is a valid desk id (2-16 letters or digits)."""
-    if not isinstance(desk, str) or not _DESK.match(desk):
+    if not isinstance(desk, str) or not _DESK.fullmatch(desk):
         raise ValidationError(f"{desk!r} is not a desk id", hint="use 2-16 letters or digits, e.g. 247 or CA")
     return desk
 

@@ -19,8 +19,19 @@ MAX_SAFE_INTEGER = 2**53 - 1
 JSONValue = None | bool | int | str | list["JSONValue"] | dict[str, "JSONValue"]
 
 
+def _check_text(text: str, path: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{path}: text contains a lone surrogate, which I-JSON forbids") from None
+
+
 def _check(value: object, path: str) -> None:
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _check_text(value, path)
         return
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
@@ -39,6 +50,7 @@ def _check(value: object, path: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"{path}: object key {key!r} is not a string")
+            _check_text(key, path)
             _check(item, f"{path}.{key}")
         return
     raise ValidationError(f"{path}: {type(value).__name__} cannot be written as protocol JSON")

@@ -7,16 +7,18 @@ OpenSSL can read them, so an operator is never locked into this software to reco
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization.pkcs12 import PBES
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from joserfc.jwk import OKPKey
 
 from hanoinet.errors import KeyStoreError, ValidationError
@@ -80,16 +82,14 @@ class KeyPair:
         raw = self.key.private_key
         assert raw is not None
         if passphrase is None:
-            encryption: serialization.KeySerializationEncryption = serialization.NoEncryption()
-        else:
-            encryption = (
-                serialization.PrivateFormat.PKCS8.encryption_builder()
-                .kdf_rounds(KDF_ROUNDS)
-                .hmac_hash(hashes.SHA256())
-                .key_cert_algorithm(PBES.PBESv2SHA256AndAES256CBC)
-                .build(passphrase)
+            return raw.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-        return raw.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        # cryptography offers no PKCS#8 encryption with a chosen iteration count (its encryption_builder
+        # serves only OpenSSH and PKCS#12), so the EncryptedPrivateKeyInfo is assembled here.
+        der = raw.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return _encrypted_pkcs8_pem(der, passphrase)
 
     @classmethod
     def from_pem(cls, pem: bytes, passphrase: bytes | None, *, use: KeyUse, where: str) -> KeyPair:
@@ -111,6 +111,42 @@ class KeyPair:
         if not isinstance(raw, expected):
             raise KeyStoreError(f"{where} holds a {type(raw).__name__}, expected {expected.__name__}")
         return cls(use=use, key=OKPKey.import_key(raw))
+
+
+# DER object identifiers (tag and length included) of the PBES2 parameters written by ``to_pem``.
+_OID_PBES2 = bytes.fromhex("06092a864886f70d01050d")  # 1.2.840.113549.1.5.13
+_OID_PBKDF2 = bytes.fromhex("06092a864886f70d01050c")  # 1.2.840.113549.1.5.12
+_OID_HMAC_SHA256 = bytes.fromhex("06082a864886f70d0209")  # 1.2.840.113549.2.9
+_OID_AES256_CBC = bytes.fromhex("060960864801650304012a")  # 2.16.840.1.101.3.4.1.42
+_DER_NULL = b"\x05\x00"
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV (definite length)."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = (n.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + n.to_bytes(size, "big") + content
+
+
+def _seq(*items: bytes) -> bytes:
+    return _der(0x30, b"".join(items))
+
+
+def _encrypted_pkcs8_pem(der: bytes, passphrase: bytes) -> bytes:
+    """RFC 5958 EncryptedPrivateKeyInfo: PBES2 (RFC 8018) with PBKDF2-HMAC-SHA256 and AES-256-CBC."""
+    salt, iv = os.urandom(16), os.urandom(16)
+    key = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=KDF_ROUNDS).derive(passphrase)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(der) + padder.finalize()) + encryptor.finalize()
+    rounds = _der(0x02, KDF_ROUNDS.to_bytes(KDF_ROUNDS.bit_length() // 8 + 1, "big"))
+    pbkdf2 = _seq(_OID_PBKDF2, _seq(_der(0x04, salt), rounds, _seq(_OID_HMAC_SHA256, _DER_NULL)))
+    algorithm = _seq(_OID_PBES2, _seq(pbkdf2, _seq(_OID_AES256_CBC, _der(0x04, iv))))
+    body = base64.b64encode(_seq(algorithm, _der(0x04, ciphertext)))
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return b"\n".join([b"-----BEGIN ENCRYPTED PRIVATE KEY-----", *lines, b"-----END ENCRYPTED PRIVATE KEY-----", b""])
 
 
 def write_private_file(path: Path, data: bytes) -> None:

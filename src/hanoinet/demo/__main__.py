@@ -106,7 +106,7 @@ def main() -> int:
         step("5. Summary")
         table = Table("message", "to", "status", "attempts")
         for m in _outbox(net, vnm):
-            table.add_row(m["message_id"], m["to"], m["status"], str(m["attempts"]))
+            table.add_row(str(m["message_id"]), str(m["to"]), str(m["status"]), str(m["attempts"]))
         console.print(table)
         console.print(f"Node data and logs are in {args.dir}/. "
                       "Try: hanoinet message list --node " + net.members["VNM"].url)
