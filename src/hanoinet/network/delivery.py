@@ -76,6 +76,7 @@ class DeliveryWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(node.settings.delivery_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outcomes: asyncio.Queue[tuple[Claim, PeerAnswer]] = asyncio.Queue()
 
     def wake(self) -> None:
         """Called from any thread after an outbox commit."""
@@ -86,6 +87,7 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set."""
         self._loop = asyncio.get_running_loop()
         self.node.on_outbox_commit(self.wake)
+        settler = asyncio.create_task(self._settle_loop())
         while not stop.is_set():
             self._wake.clear()
             free = self.node.settings.delivery_concurrency - len(self._tasks)
@@ -104,6 +106,12 @@ class DeliveryWorker:
             stopper.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
+        settler.cancel()
+        remaining = []
+        while not self._outcomes.empty():
+            remaining.append(self._outcomes.get_nowait())
+        if remaining:
+            await asyncio.to_thread(self.settle, remaining)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -138,12 +146,37 @@ class DeliveryWorker:
                 answer = PeerAnswer(status=0, code=exc.code, detail=exc.message)
             except httpx.HTTPError as exc:
                 answer = PeerAnswer(status=0, code="unreachable", detail=f"{type(exc).__name__}: {exc}")
-            await asyncio.to_thread(self.settle, claim, answer)
+            self._outcomes.put_nowait((claim, answer))
 
-    def settle(self, claim: Claim, answer: PeerAnswer) -> None:
-        """Record the outcome of one attempt (receipt stored, retry scheduled, or refusal surfaced)."""
+    async def _settle_loop(self) -> None:
+        # Outcomes that arrive together are written in one transaction: one commit (one fsync) for many
+        # receipts instead of one each.
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty():
+                batch.append(self._outcomes.get_nowait())
+            await asyncio.to_thread(self.settle, batch)
+
+    def settle(self, outcomes: list[tuple[Claim, PeerAnswer]]) -> None:
+        """Record the outcomes of attempts: receipt stored, retry scheduled, or refusal surfaced."""
+        updates = [self._decide(claim, answer) for claim, answer in outcomes]
+        with self.node.db.transaction() as uow:
+            for claim, values, alarm in updates:
+                result = uow.session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == claim.id, OutboxMessage.claimed_by == self.worker_id)
+                    .values(claimed_by=None, claimed_until=None, **values)
+                )
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    log.warning("claim lost before settling", message_id=claim.message_id)
+                elif alarm is not None:
+                    audit.alarm(uow.session, code=f"message_{values['status']}", message=alarm,
+                                detail={"message_id": claim.message_id})
+
+    def _decide(self, claim: Claim, answer: PeerAnswer) -> tuple[Claim, dict[str, object], str | None]:
         t = now()
         state, _ = split_address(claim.recipient)
+        attempts = claim.attempts + 1
         if answer.status == 200 and answer.receipt is not None:
             try:
                 verify_receipt(answer.receipt, directory=self.node.require_directory(), receiver=state,
@@ -152,11 +185,10 @@ class DeliveryWorker:
             except HanoinetError as exc:
                 answer = PeerAnswer(status=0, code=exc.code, detail=exc.message)
             else:
-                self._update(claim, status="delivered", delivered_at=t, receipt=answer.receipt,
-                             attempts=claim.attempts + 1, last_error=None, last_error_code=None)
                 self.node.metrics.deliveries.labels("delivered").inc()
                 self.node.metrics.delivery_latency.observe((t - claim.created_at).total_seconds())
-                return
+                return claim, {"status": "delivered", "delivered_at": t, "receipt": answer.receipt,
+                               "attempts": attempts, "last_error": None, "last_error_code": None}, None
         code = answer.code or f"http_{answer.status}"
         error = f"{code}: {answer.detail}".strip()
         permanent = 400 <= answer.status < 500 and answer.status not in (408, 429) and code not in RETRYABLE_CODES
@@ -164,25 +196,10 @@ class DeliveryWorker:
         if permanent or overdue:
             status = "refused" if permanent else "undeliverable"
             self.node.metrics.deliveries.labels(status).inc()
-            self._update(claim, status=status, attempts=claim.attempts + 1, last_error=error, last_error_code=code,
-                         alarm=f"message {claim.message_id} to {claim.recipient} is {status}: {error}")
-            return
+            return claim, {"status": status, "attempts": attempts, "last_error": error, "last_error_code": code}, \
+                f"message {claim.message_id} to {claim.recipient} is {status}: {error}"
         self.node.metrics.deliveries.labels("retry").inc()
         delay = backoff(claim.attempts, self.node.settings.delivery_backoff_max_seconds)
         log.info("delivery failed, will retry", message_id=claim.message_id, error=error, retry_in=str(delay))
-        self._update(claim, attempts=claim.attempts + 1, next_attempt_at=t + delay, last_error=error,
-                     last_error_code=code)
-
-    def _update(self, claim: Claim, *, alarm: str | None = None, **values: object) -> None:
-        with self.node.db.transaction() as uow:
-            result = uow.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == claim.id, OutboxMessage.claimed_by == self.worker_id)
-                .values(claimed_by=None, claimed_until=None, **values)
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                log.warning("claim lost before settling", message_id=claim.message_id)
-                return
-            if alarm is not None:
-                audit.alarm(uow.session, code=f"message_{values['status']}", message=alarm,
-                            detail={"message_id": claim.message_id})
+        return claim, {"attempts": attempts, "next_attempt_at": t + delay, "last_error": error,
+                       "last_error_code": code}, None
