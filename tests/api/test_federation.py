@@ -78,6 +78,13 @@ def test_every_single_byte_flip_is_refused_and_the_node_keeps_serving(pair: tupl
     assert "decrypt_failed" in codes and "malformed" in codes
 
 
+def test_media_type_is_matched_case_insensitively(pair: tuple[Node, Node]) -> None:
+    vnm, fra = pair
+    with TestClient(create_app(fra, background=False)) as client:
+        response = post(client, envelope(vnm, fra).jwe, {"content-type": "Application/JOSE; charset=us-ascii"})
+    assert response.status_code == 200, response.text
+
+
 def test_replay_gets_the_original_receipt_and_is_not_processed_twice(pair: tuple[Node, Node]) -> None:
     vnm, fra = pair
     sealed = envelope(vnm, fra)

@@ -45,7 +45,7 @@ async def post_envelope(request: Request) -> Response:
         if not limiter.allow(peer):
             raise EnvelopeRefused(f"too many envelopes from {peer}", hint="slow down and retry",
                                   code="rate_limited")
-        media = request.headers.get("content-type", "").split(";")[0].strip()
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != JOSE_MEDIA_TYPE:
             raise EnvelopeRefused(f"content type must be {JOSE_MEDIA_TYPE}, got {media or 'none'}",
                                   code="unsupported_media_type")
