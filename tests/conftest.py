@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from hanoinet.crypto.keys import KeyPair
+from hanoinet.node.node import Node
+from tests.support import make_node, publish
 
 PG_ADMIN = os.environ.get("HANOINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -30,8 +32,8 @@ def _pg_available() -> str | None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty PostgreSQL databases for one test, all dropped afterwards.
 
     Skipped when no server answers, except under CI=true, where that is a failure: the production database
     must be tested.
@@ -41,21 +43,49 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {problem}")
         pytest.skip(f"PostgreSQL unreachable: {problem}")
-    name = f"hanoinet_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    created: list[str] = []
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+
+    def create() -> str:
+        name = f"hanoinet_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return f"{base}/{name}"
+
     try:
-        yield f"{base}/{name}"
+        yield create
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    """One fresh PostgreSQL database."""
+    return pg_databases()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Run a storage test once on SQLite and once on PostgreSQL ('' means the node's default SQLite)."""
+def database_urls(request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Run a storage test on SQLite and on PostgreSQL: call it once per node ('' is the node's own SQLite)."""
     if request.param == "sqlite":
-        return ""
-    url: str = request.getfixturevalue("pg_url")
-    return url
+        return lambda: ""
+    factory: Callable[[], str] = request.getfixturevalue("pg_databases")
+    return factory
+
+
+@pytest.fixture
+def database_url(database_urls: Callable[[], str]) -> str:
+    """One database of the kind under test."""
+    return database_urls()
+
+
+@pytest.fixture
+def pair_on_both(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -> tuple[Node, Node]:
+    """Two nodes on the database kind under test (SQLite, then PostgreSQL)."""
+    vnm = make_node(tmp_path, "VNM", authority, port=8401, database_url=database_urls())
+    fra = make_node(tmp_path, "FRA", authority, port=8402, database_url=database_urls())
+    publish([vnm, fra], authority)
+    return vnm, fra

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
+from hanoinet.ids import uuid7
 from hanoinet.network import directory_sync
 from hanoinet.network.directory import Authority, Desk, DirectoryDocument, MemberCard, sign_directory
+from hanoinet.network.envelope import EnvelopePayload, SealedEnvelope, seal
 from hanoinet.node.node import Node
 from hanoinet.node.setup import init_node
 
@@ -49,3 +51,16 @@ def publish(nodes: Iterable[Node], authority: KeyPair, *, version: int = 1, **kw
     for node in nodes:
         directory_sync.import_directory(node, compact, source="test")
     return compact
+
+
+def envelope(
+    sender: Node, recipient: Node, *, to: str | None = None, created_delta: timedelta = timedelta(0),
+             message_id: str | None = None, text: str = "hello") -> SealedEnvelope:
+    """A sealed note from ``sender``'s 24/7 desk, built as outbox.enqueue would, without storing it."""
+    directory = sender.require_directory()
+    payload = EnvelopePayload.model_validate({
+        "id": message_id or uuid7(), "kind": "note.text", "from": f"{sender.state}/247",
+        "to": to or f"{recipient.state}/247", "created": format_instant(now() + created_delta),
+        "case": "CASE-1", "body": {"subject": "s", "text": text},
+    })
+    return seal(payload, sender.signing_key(), directory.encryption_key(recipient.state, now()))

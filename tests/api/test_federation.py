@@ -14,9 +14,9 @@ from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import Alarm, InboxMessage
 from hanoinet.ids import uuid7
-from hanoinet.network.envelope import EnvelopePayload, SealedEnvelope, seal
+from hanoinet.network.envelope import seal
 from hanoinet.node.node import Node
-from tests.support import directory_for, make_node, publish
+from tests.support import directory_for, envelope, make_node, publish
 
 JOSE = {"content-type": "application/jose"}
 
@@ -27,17 +27,6 @@ def pair(tmp_path: Path, authority: KeyPair) -> tuple[Node, Node]:
     fra = make_node(tmp_path, "FRA", authority, port=8402)
     publish([vnm, fra], authority)
     return vnm, fra
-
-
-def envelope(sender: Node, recipient: Node, *, to: str | None = None, created_delta: timedelta = timedelta(0),
-             message_id: str | None = None, text: str = "hello") -> SealedEnvelope:
-    directory = sender.require_directory()
-    payload = EnvelopePayload.model_validate({
-        "id": message_id or uuid7(), "kind": "note.text", "from": f"{sender.state}/247",
-        "to": to or f"{recipient.state}/247", "created": format_instant(now() + created_delta),
-        "case": "CASE-1", "body": {"subject": "s", "text": text},
-    })
-    return seal(payload, sender.signing_key(), directory.encryption_key(recipient.state, now()))
 
 
 def inbox_count(node: Node) -> int:
@@ -85,8 +74,8 @@ def test_media_type_is_matched_case_insensitively(pair: tuple[Node, Node]) -> No
     assert response.status_code == 200, response.text
 
 
-def test_replay_gets_the_original_receipt_and_is_not_processed_twice(pair: tuple[Node, Node]) -> None:
-    vnm, fra = pair
+def test_replay_gets_the_original_receipt_and_is_not_processed_twice(pair_on_both: tuple[Node, Node]) -> None:
+    vnm, fra = pair_on_both
     sealed = envelope(vnm, fra)
     with TestClient(create_app(fra, background=False)) as client:
         first = post(client, sealed.jwe)
@@ -97,8 +86,8 @@ def test_replay_gets_the_original_receipt_and_is_not_processed_twice(pair: tuple
     assert inbox_count(fra) == 1
 
 
-def test_same_id_with_other_content_is_a_conflict_and_raises_an_alarm(pair: tuple[Node, Node]) -> None:
-    vnm, fra = pair
+def test_same_id_with_other_content_is_a_conflict_and_raises_an_alarm(pair_on_both: tuple[Node, Node]) -> None:
+    vnm, fra = pair_on_both
     message_id = uuid7()
     with TestClient(create_app(fra, background=False)) as client:
         assert post(client, envelope(vnm, fra, message_id=message_id).jwe).status_code == 200

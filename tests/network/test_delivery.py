@@ -17,7 +17,7 @@ from hanoinet.network.delivery import DeliveryWorker, backoff
 from hanoinet.network.transport import PeerAnswer
 from hanoinet.node.node import Node
 from tests.network.test_exchange import AsgiTransport, _send
-from tests.support import make_node, publish
+from tests.support import envelope, make_node, publish
 
 
 class ScriptedTransport:
@@ -84,8 +84,6 @@ def test_retries_send_the_same_bytes_until_a_receipt_comes(nodes: tuple[Node, No
 
 
 def test_a_receipt_that_does_not_match_is_not_accepted(nodes: tuple[Node, Node]) -> None:
-    from tests.api.test_federation import envelope
-
     vnm, fra = nodes
     _send(vnm, "FRA/247", "first")
     # A genuine receipt signed by FRA, but for another envelope: it must not count as delivery.

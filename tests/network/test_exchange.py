@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -63,9 +64,11 @@ async def _drain(worker: DeliveryWorker, node: Node, timeout: float = 10.0) -> N
     await task
 
 
-def test_messages_are_delivered_with_verified_receipts(tmp_path: Path, authority: KeyPair, database_url: str) -> None:
-    vnm = make_node(tmp_path, "VNM", authority, port=8401, database_url=database_url)
-    fra = make_node(tmp_path, "FRA", authority, port=8402)
+def test_messages_are_delivered_with_verified_receipts(
+    tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]
+) -> None:
+    vnm = make_node(tmp_path, "VNM", authority, port=8401, database_url=database_urls())
+    fra = make_node(tmp_path, "FRA", authority, port=8402, database_url=database_urls())
     publish([vnm, fra], authority)
     ids = [_send(vnm, "FRA/247", f"message {i}") for i in range(5)]
 
