@@ -33,7 +33,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
-        transport = HttpTransport()
+        transport = HttpTransport(ca_file=node.settings.tls_ca_file)
         if background:
             worker = DeliveryWorker(node, transport, worker_id=f"{socket.gethostname()}:{os.getpid()}")
             tasks.append(asyncio.create_task(worker.run(stop)))

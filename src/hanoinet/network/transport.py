@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -25,7 +27,8 @@ class PeerAnswer:
 class HttpTransport:
     """One pooled, keep-alive HTTP client shared by all deliveries of a worker."""
 
-    def __init__(self, *, timeout: float = 15.0, verify: bool | str = True) -> None:
+    def __init__(self, *, timeout: float = 15.0, ca_file: Path | None = None) -> None:
+        verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
         self._client = httpx.AsyncClient(
             timeout=timeout, verify=verify,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hanoinet import errors
 from hanoinet.errors import ConfigurationError
 from hanoinet.network.directory import Desk, check_endpoint
 
@@ -51,6 +52,8 @@ class NodeSettings(BaseSettings):
     #: Per-peer token bucket on the federation endpoint: sustained rate and burst.
     peer_rate_per_second: int = Field(default=1000, ge=1)
     peer_rate_burst: int = Field(default=2000, ge=1)
+    #: Extra CA certificates (PEM) trusted when connecting to peers, e.g. a national PKI; default: system CAs.
+    tls_ca_file: Path | None = None
     #: Lifetime of newly generated node keys.
     key_lifetime_days: int = Field(default=730, ge=1)
 
@@ -127,7 +130,7 @@ def load_settings(data_dir: Path) -> NodeSettings:
     values["data_dir"] = data_dir
     try:
         return NodeSettings(**values)
-    except ValidationError as exc:
+    except (ValidationError, errors.ValidationError) as exc:  # ours comes from DeskId and other field types
         raise ConfigurationError(
             f"configuration in {path} or HANOINET_* variables is invalid: {exc}",
             hint="see docs/operations.md, section Configuration",
@@ -140,8 +143,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        # TOML basic strings accept JSON escapes.
-        return json.dumps(value, ensure_ascii=False)
+        # TOML basic strings accept JSON escapes, but not the raw DEL character json.dumps leaves in place.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
