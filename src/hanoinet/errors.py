@@ -40,8 +40,11 @@ class KeyStoreError(HanoinetError):
     http_status = 500
 
 
-class ValidationError(HanoinetError):
-    """Input from a person or a peer does not have the expected form."""
+class ValidationError(HanoinetError, ValueError):
+    """Input from a person or a peer does not have the expected form.
+
+    Also a ``ValueError``, so that pydantic models using our validators report it as a field error.
+    """
 
     code = "invalid"
     http_status = 422
