@@ -284,6 +284,8 @@ def _negative_cases() -> list[tuple[str, str, str, str]]:
         ("case_member_omitted", "not_canonical",
          "the case member is left out instead of being null: every payload member must be present",
          signed(canonical_json(without_case))),
+        ("unknown_sender_desk", "unknown_sender_desk", "from is VNM/XYZ and VNM's card lists no desk XYZ",
+         signed(canonical(**{"from": "VNM/XYZ"}))),
         ("addressed_to_another_state", "wrong_recipient", "to is DEU/247 but the JWE is encrypted to FRA",
          signed(canonical(to="DEU/247"))),
         ("unknown_desk", "unknown_desk", "to is FRA/XYZ and FRA has no desk XYZ", signed(canonical(to="FRA/XYZ"))),

@@ -80,8 +80,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(data: bytes | str, *, what: str = "document") -> Any:
-    """Parse protocol JSON strictly: no floats, no NaN/Infinity, no duplicate member names (RFC 7493)."""
+    """Parse protocol JSON strictly: UTF-8 only, no floats, no NaN/Infinity, no duplicate names (RFC 7493)."""
     try:
+        if isinstance(data, bytes):
+            # json.loads would also detect UTF-16 and UTF-32; I-JSON (RFC 7493 s. 2.1) is UTF-8 only.
+            data = data.decode("utf-8")
         value = json.loads(
             data,
             parse_float=_no_float,

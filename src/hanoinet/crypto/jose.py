@@ -31,6 +31,12 @@ JWE_ENC = "A256GCM"
 
 _JWS_REGISTRY = jws.JWSRegistry(algorithms=[JWS_ALG])
 _JWE_REGISTRY = jwe.JWERegistry(algorithms=[JWE_ALG, JWE_ENC])
+#: joserfc caps a JWS payload at 128 000 bytes and a JWE ciphertext at 64 KiB by default, which a directory
+#: of every State or an envelope within the node's max_envelope_bytes exceeds. The callers bound sizes
+#: (open_envelope checks its limit before any cryptography), so the library caps are raised out of the way.
+_MAX_OBJECT_BYTES = 1 << 30
+_JWS_REGISTRY.max_payload_length = _MAX_OBJECT_BYTES
+_JWE_REGISTRY.max_ciphertext_length = _MAX_OBJECT_BYTES
 
 _JWS_HEADER_MEMBERS = frozenset({"alg", "kid", "typ"})
 _JWE_HEADER_MEMBERS = frozenset({"alg", "enc", "kid", "cty", "epk"})

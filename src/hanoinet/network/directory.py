@@ -23,22 +23,22 @@ from hanoinet.clock import Instant, format_instant, parse_instant
 from hanoinet.crypto import jose
 from hanoinet.crypto.canonical import canonical_json, parse_json
 from hanoinet.crypto.keys import KeyPair, import_public_jwk, thumbprint
-from hanoinet.errors import DirectoryError, EnvelopeRefused, HanoinetError
+from hanoinet.errors import DirectoryError, EnvelopeRefused, HanoinetError, ValidationError
 from hanoinet.states import DeskId, StateCode
 
 CARD_TYP = "hanoinet-card+jws"
 DIRECTORY_TYP = "hanoinet-directory+jws"
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PHONE = re.compile(r"^\+[1-9][0-9 ]{6,20}$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_EFFECT = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
-_ARTICLE = re.compile(r"^[0-9]{1,2}(\([0-9]{1,2}\))?(\([a-z]\))?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_PHONE = re.compile(r"^\+[1-9][0-9 ]{6,20}$", re.ASCII)
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", re.ASCII)
+_EFFECT = re.compile(r"^[a-z][a-z0-9_]{2,63}$", re.ASCII)
+_ARTICLE = re.compile(r"^[0-9]{1,2}(\([0-9]{1,2}\))?(\([a-z]\))?$", re.ASCII)
 
 
 def check_endpoint(value: str) -> str:
     """An http(s) base URL without a trailing slash; raises ``ValueError`` otherwise."""
-    if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/.*)?$", value):
+    if not re.fullmatch(r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/.*)?$", value):
         raise ValueError(f"{value!r} is not an http(s) URL such as https://node.example.org:8401")
     return value.rstrip("/")
 
@@ -87,7 +87,7 @@ class Desk(_Strict):
     @classmethod
     def _languages(cls, value: list[str]) -> list[str]:
         for tag in value:
-            if not _LANGUAGE.match(tag):
+            if not _LANGUAGE.fullmatch(tag):
                 raise ValueError(f"{tag!r} is not a BCP 47 language tag")
         return value
 
@@ -95,7 +95,7 @@ class Desk(_Strict):
     @classmethod
     def _phones(cls, value: list[str]) -> list[str]:
         for phone in value:
-            if not _PHONE.match(phone):
+            if not _PHONE.fullmatch(phone):
                 raise ValueError(f"{phone!r} is not an international phone number (+country number)")
         return value
 
@@ -116,14 +116,14 @@ class Declaration(_Strict):
     @field_validator("article")
     @classmethod
     def _article(cls, value: str) -> str:
-        if not _ARTICLE.match(value):
+        if not _ARTICLE.fullmatch(value):
             raise ValueError(f"{value!r} is not an article reference such as 42 or 42(3) or 40(8)(b)")
         return value
 
     @field_validator("effect")
     @classmethod
     def _effect(cls, value: str) -> str:
-        if not _EFFECT.match(value):
+        if not _EFFECT.fullmatch(value):
             raise ValueError(f"{value!r} is not an effect identifier (lower_snake_case)")
         return value
 
@@ -152,7 +152,7 @@ class MemberCard(_Strict):
     @field_validator("signed_on", "ratified_on")
     @classmethod
     def _date(cls, value: str | None) -> str | None:
-        if value is not None and not _DATE.match(value):
+        if value is not None and not _DATE.fullmatch(value):
             raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
         return value
 
@@ -183,7 +183,7 @@ class MemberCard(_Strict):
             if k.use == use and k.compromised_since is None
             and parse_instant(k.not_before) <= at < parse_instant(k.not_after)
         ]
-        return max(candidates, key=lambda k: k.not_before, default=None)
+        return max(candidates, key=lambda k: parse_instant(k.not_before), default=None)
 
 
 class Authority(_Strict):
@@ -221,7 +221,7 @@ def _load_model(model: type[M], payload: bytes, what: str) -> M:
     data = parse_json(payload, what=what)
     try:
         return model.model_validate(data)
-    except ValueError as exc:
+    except (ValueError, ValidationError) as exc:  # field validators may raise our ValidationError directly
         raise DirectoryError(f"{what} is not valid: {exc}") from None
 
 

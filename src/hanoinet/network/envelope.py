@@ -166,7 +166,12 @@ def open_envelope(
     # 6. The signed bytes must be the canonical form, so every party hashes the same bytes.
     if canonical_json(payload.to_json()) != raw_payload:
         raise _refuse("not_canonical", "signed payload is not RFC 8785 canonical JSON")
-    # 7. Addressed to us: a message signed for another State cannot be re-targeted here.
+    # 7. Addressing: the sending desk is one the sender lists; the message is for us (a message signed for
+    # another State cannot be re-targeted here) and for one of our desks.
+    sender_desk = split_address(payload.sender)[1]
+    if directory.member(sender_state).desk(sender_desk) is None:
+        raise _refuse("unknown_sender_desk", f"{sender_state} lists no desk {sender_desk!r} in the directory",
+                      hint="the sender must write from one of the desks on its member card")
     recipient_state, recipient_desk = split_address(payload.recipient)
     if recipient_state != own_state:
         raise _refuse("wrong_recipient", f"envelope is addressed to {payload.recipient}, this node is {own_state}")

@@ -31,7 +31,7 @@ _REGISTRY: dict[str, MessageKind] = {}
 
 def register(kind: MessageKind) -> MessageKind:
     """Add a kind; names are unique and dotted lower-case (``family.action``)."""
-    if not _NAME.match(kind.name):
+    if not _NAME.fullmatch(kind.name):
         raise ValueError(f"message kind name {kind.name!r} must be dotted lower-case, e.g. 'note.text'")
     if kind.name in _REGISTRY and _REGISTRY[kind.name] is not kind:
         raise ValueError(f"message kind {kind.name!r} is already registered")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hanoinet.clock import Instant, format_instant, parse_instant
 from hanoinet.crypto.keys import KeyPair, KeyUse, write_private_file
-from hanoinet.errors import KeyStoreError
+from hanoinet.errors import KeyStoreError, ValidationError
 from hanoinet.network.directory import KeyEntry
 
 KEYS_DIR = "keys"
@@ -129,7 +129,7 @@ def _read_index(data_dir: Path) -> list[_KeyRecord]:
     except FileNotFoundError:
         raise KeyStoreError(f"{path} is missing", hint="is this a node data directory? see `hanoinet node init`") \
             from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:  # ValidationError: from Instant fields
         raise KeyStoreError(f"{path} is damaged: {exc}", hint="restore it from a backup") from None
 
 
