@@ -83,3 +83,25 @@ def test_node_init_card_and_officer_token_through_the_real_command(tmp_path: Pat
     assert len(officer.stdout.strip()) > 40
     keys = list((tmp_path / "node" / "keys").glob("*.pem"))
     assert len(keys) == 2 and all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
+
+
+def test_encrypted_keys_need_the_passphrase(tmp_path: Path) -> None:
+    import os
+
+    def hanoinet(*args: str, passphrase: str | None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HANOINET_KEY_PASSPHRASE")}
+        if passphrase is not None:
+            env["HANOINET_KEY_PASSPHRASE"] = passphrase
+        return subprocess.run([sys.executable, "-m", "hanoinet", *args], capture_output=True, text=True,
+                              timeout=60, check=False, env=env, stdin=subprocess.DEVNULL)
+
+    data = str(tmp_path / "node")
+    created = hanoinet("node", "init", "--data", data, "--state", "VNM", "--name", "Viet Nam",
+                       "--endpoint", "http://127.0.0.1:8409", passphrase="correct horse")
+    assert created.returncode == 0, created.stderr
+    assert all(b"ENCRYPTED PRIVATE KEY" in p.read_bytes() for p in (tmp_path / "node" / "keys").glob("*.pem"))
+    assert hanoinet("node", "card", "--data", data, passphrase="correct horse").returncode == 0
+    missing = hanoinet("node", "card", "--data", data, passphrase=None)
+    assert missing.returncode == 2 and "HANOINET_KEY_PASSPHRASE" in missing.stderr
+    wrong = hanoinet("node", "card", "--data", data, passphrase="wrong")
+    assert wrong.returncode == 2 and "passphrase" in wrong.stderr and "Traceback" not in wrong.stderr
