@@ -110,17 +110,22 @@ def list_messages(
 ) -> list[dict[str, Any]]:
     """Inbox and/or outbox entries visible to the officer."""
     node = _node(request)
+    # Filter by desk in the query, so the limit counts only what the officer may see.
+    own_address = None if officer.reads_every_desk else f"{node.state}/{officer.desk}"
     views: list[dict[str, Any]] = []
     with node.db.transaction() as uow:
         if direction in ("out", "all"):
             query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
             if status:
                 query = query.where(OutboxMessage.status == status)
-            views += [_outbox_view(r) for r in uow.session.scalars(query) if officer.can_read_desk(_desk(r.sender))]
+            if own_address:
+                query = query.where(OutboxMessage.sender == own_address)
+            views += [_outbox_view(r) for r in uow.session.scalars(query)]
         if direction in ("in", "all") and not status:
             query_in = select(InboxMessage).order_by(InboxMessage.received_at.desc()).limit(limit)
-            views += [_inbox_view(r) for r in uow.session.scalars(query_in)
-                      if officer.can_read_desk(_desk(r.recipient))]
+            if own_address:
+                query_in = query_in.where(InboxMessage.recipient == own_address)
+            views += [_inbox_view(r) for r in uow.session.scalars(query_in)]
     return views[:limit]
 
 

@@ -60,9 +60,14 @@ class Principal:
                 hint="ask the node operator for an account with that role",
             )
 
+    @property
+    def reads_every_desk(self) -> bool:
+        """Admins and supervisors read the messages of every desk of the node."""
+        return self.role in (Role.ADMIN, Role.SUPERVISOR)
+
     def can_read_desk(self, desk: str) -> bool:
         """Whether the officer may read messages of ``desk``."""
-        return self.role in (Role.ADMIN, Role.SUPERVISOR) or desk == self.desk
+        return self.reads_every_desk or desk == self.desk
 
 
 def _digest(token: str) -> str:
