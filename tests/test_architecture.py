@@ -1,0 +1,35 @@
+"""The pure core does no I/O-layer imports: it never reaches into db, api, cli, node or the network services."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parent.parent / "src" / "hanoinet"
+CORE = [
+    "errors.py", "clock.py", "ids.py", "states.py", "crypto/canonical.py", "crypto/keys.py", "crypto/jose.py",
+    "network/directory.py", "network/envelope.py", "network/receipt.py", "network/kinds.py",
+]
+EDGES = ("hanoinet.db", "hanoinet.api", "hanoinet.cli", "hanoinet.node", "hanoinet.demo",
+         "hanoinet.network.outbox", "hanoinet.network.inbox", "hanoinet.network.delivery",
+         "hanoinet.network.transport", "hanoinet.network.directory_sync", "hanoinet.network.authority")
+IO_LIBRARIES = ("sqlalchemy", "httpx", "fastapi", "uvicorn", "alembic", "psycopg", "typer", "boto3")
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_module_imports_no_edge(module: str) -> None:
+    imported = _imports(SRC / module)
+    offending = sorted(n for n in imported if n.startswith(EDGES) or n.split(".")[0] in IO_LIBRARIES)
+    assert offending == [], f"{module} imports {offending}"
