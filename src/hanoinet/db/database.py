@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +56,11 @@ class Database:
                 hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB",
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of this process queue on a lock instead of on SQLite's
+        # busy handler, whose sleeps (up to 100 ms each) would dominate latency under load.
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,7 +85,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
         """A unit of work: commits if the block ends normally, rolls back on any exception."""
-        with self._sessions() as session:
+        with self._write_lock, self._sessions() as session:
             uow = UnitOfWork(session)
             with session.begin():
                 yield uow
