@@ -33,7 +33,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
-        transport = HttpTransport(ca_file=node.settings.tls_ca_file)
+        transport = HttpTransport(ca_file=node.settings.tls_ca_file,
+                                  connections_per_peer=node.settings.delivery_concurrency)
         if background:
             worker = DeliveryWorker(node, transport, worker_id=f"{socket.gethostname()}:{os.getpid()}")
             tasks.append(asyncio.create_task(worker.run(stop)))
@@ -68,7 +69,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
 
 def _health(node: Node) -> dict[str, Any]:
     directory = node.directory
-    with node.db.transaction() as uow:
+    with node.db.transaction(readonly=True) as uow:
         pending = uow.session.scalar(select(func.count()).where(OutboxMessage.status == "pending"))
         alarms = uow.session.scalar(select(func.count()).where(Alarm.cleared_at.is_(None)))
     return {

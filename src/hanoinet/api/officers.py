@@ -30,7 +30,7 @@ def _principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("missing API token", hint="send 'Authorization: Bearer <token>'; set HANOINET_TOKEN")
-    with _node(request).db.transaction() as uow:
+    with _node(request).db.transaction(readonly=True) as uow:
         return authenticate(uow.session, token.strip())
 
 
@@ -113,7 +113,7 @@ def list_messages(
     # Filter by desk in the query, so the limit counts only what the officer may see.
     own_address = None if officer.reads_every_desk else f"{node.state}/{officer.desk}"
     views: list[dict[str, Any]] = []
-    with node.db.transaction() as uow:
+    with node.db.transaction(readonly=True) as uow:
         if direction in ("out", "all"):
             query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
             if status:
@@ -186,7 +186,7 @@ async def import_directory(officer: Officer, request: Request) -> dict[str, Any]
 def alarms(officer: Officer, request: Request) -> list[dict[str, Any]]:
     """Open alarms, newest first (admins and supervisors)."""
     officer.require_role(Role.ADMIN, Role.SUPERVISOR)
-    with _node(request).db.transaction() as uow:
+    with _node(request).db.transaction(readonly=True) as uow:
         rows = uow.session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None)).order_by(Alarm.id.desc()))
         return [{"id": a.id, "at": a.at.isoformat(), "code": a.code, "severity": a.severity,
                  "message": a.message, "detail": json.loads(a.detail)} for a in rows]
@@ -198,7 +198,7 @@ def audit_log(
 ) -> list[dict[str, Any]]:
     """Who did what, when (admins only)."""
     officer.require_role(Role.ADMIN)
-    with _node(request).db.transaction() as uow:
+    with _node(request).db.transaction(readonly=True) as uow:
         rows = uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
         return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
                  "detail": json.loads(e.detail)} for e in rows]

@@ -37,7 +37,8 @@ def _sqlite_setup(engine: Engine, synchronous: str) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can fail with
         # SQLITE_BUSY without waiting, which busy_timeout does not cover.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = conn.get_execution_options().get("hanoinet_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -83,12 +84,19 @@ class Database:
             ) from None
 
     @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
-        """A unit of work: commits if the block ends normally, rolls back on any exception."""
-        with self._write_lock, self._sessions() as session:
+    def transaction(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        """A unit of work: commits if the block ends normally, rolls back on any exception.
+
+        ``readonly`` transactions only read: on SQLite they neither take the write lock nor wait for it.
+        """
+        with self._write_lock if not readonly else contextlib.nullcontext(), self._sessions() as session:
             uow = UnitOfWork(session)
             with session.begin():
+                if readonly:
+                    session.connection(execution_options={"hanoinet_readonly": True})
                 yield uow
+                if readonly and (session.new or session.dirty or session.deleted):
+                    raise RuntimeError("a read-only transaction changed data")
             for callback in uow.after_commit:
                 callback()
 

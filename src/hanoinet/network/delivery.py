@@ -114,8 +114,10 @@ class DeliveryWorker:
             await asyncio.to_thread(self.settle, remaining)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
+        full = len(self._tasks) >= self.node.settings.delivery_concurrency
         self._tasks.discard(task)
-        self._wake.set()
+        if full:  # rows may be waiting for a free slot; otherwise the next commit or poll wakes us
+            self._wake.set()
 
     def claim(self, limit: int) -> list[Claim]:
         """Claim up to ``limit`` due rows for this worker (one short transaction)."""

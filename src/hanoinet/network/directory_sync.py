@@ -58,7 +58,7 @@ def import_directory(node: Node, compact: str, *, source: str, actor: str = "sys
 
 def stored_versions(node: Node) -> list[int]:
     """Version numbers held, newest first."""
-    with node.db.transaction() as uow:
+    with node.db.transaction(readonly=True) as uow:
         return list(uow.session.scalars(select(DirectoryVersion.version).order_by(DirectoryVersion.version.desc())))
 
 

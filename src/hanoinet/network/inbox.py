@@ -51,6 +51,13 @@ def receive(node: Node, jwe: bytes) -> Received:
 
 def _store(node: Node, opened: OpenedEnvelope, jwe: bytes) -> Received:
     payload = opened.payload
+    # Sign before taking the write lock; if the envelope turns out to be a duplicate the receipt is dropped.
+    key = node.signing_key()
+    received_at = now()
+    receipt = sign_receipt(Receipt(
+        message_id=payload.id, jws_sha256=opened.jws_sha256, jwe_sha256=opened.jwe_sha256,
+        received_at=format_instant(received_at), receiver=node.state, receiver_kid=key.kid,
+    ), key)
     with node.db.transaction() as uow:
         existing = uow.session.get(InboxMessage, payload.id)
         if existing is not None:
@@ -58,14 +65,9 @@ def _store(node: Node, opened: OpenedEnvelope, jwe: bytes) -> Received:
                 return Received(receipt=existing.receipt, message_id=payload.id, duplicate=True)
             conflicting = existing.jws_sha256
         else:
-            key = node.signing_key()
-            receipt = sign_receipt(Receipt(
-                message_id=payload.id, jws_sha256=opened.jws_sha256, jwe_sha256=opened.jwe_sha256,
-                received_at=format_instant(now()), receiver=node.state, receiver_kid=key.kid,
-            ), key)
             uow.session.add(InboxMessage(
                 message_id=payload.id, kind=payload.kind, sender=payload.sender, recipient=payload.recipient,
-                case_ref=payload.case, created=payload.created, received_at=now(),
+                case_ref=payload.case, created=payload.created, received_at=received_at,
                 payload=json.dumps(payload.to_json(), sort_keys=True), jws=opened.jws,
                 jws_sha256=opened.jws_sha256, jwe_sha256=opened.jwe_sha256, sender_kid=opened.sender_kid,
                 receipt=receipt,

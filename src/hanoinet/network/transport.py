@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,21 +26,43 @@ class PeerAnswer:
 
 
 class HttpTransport:
-    """One pooled, keep-alive HTTP client shared by all deliveries of a worker."""
+    """Keep-alive HTTP clients for envelope delivery: a small pool of single-connection clients per peer.
 
-    def __init__(self, *, timeout: float = 15.0, ca_file: Path | None = None) -> None:
-        verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
-        self._client = httpx.AsyncClient(
-            timeout=timeout, verify=verify,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            headers={"user-agent": f"hanoinet/{__version__}"},
-        )
+    One shared client with many connections costs httpcore a scan of every pooled connection on each
+    request, which dominated the sender's CPU in bench/exchange.py; single-connection clients handed out
+    from a queue avoid it and keep each connection alive between envelopes.
+    """
+
+    def __init__(self, *, timeout: float = 15.0, ca_file: Path | None = None, connections_per_peer: int = 32) -> None:
+        self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        self._timeout = timeout
+        self._size = connections_per_peer
+        self._pools: dict[str, asyncio.Queue[httpx.AsyncClient]] = {}
+        self._clients: list[httpx.AsyncClient] = []
+
+    def _pool(self, endpoint: str) -> asyncio.Queue[httpx.AsyncClient]:
+        pool = self._pools.get(endpoint)
+        if pool is None:
+            pool = asyncio.Queue()
+            for _ in range(self._size):
+                client = httpx.AsyncClient(
+                    base_url=endpoint, timeout=self._timeout, verify=self._verify,
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    headers={"user-agent": f"hanoinet/{__version__}", "content-type": JOSE_MEDIA_TYPE},
+                )
+                self._clients.append(client)
+                pool.put_nowait(client)
+            self._pools[endpoint] = pool
+        return pool
 
     async def post_envelope(self, endpoint: str, jwe: bytes) -> PeerAnswer:
         """Send one envelope; network failures raise ``httpx.HTTPError``."""
-        response = await self._client.post(
-            endpoint.rstrip("/") + ENVELOPE_PATH, content=jwe, headers={"content-type": JOSE_MEDIA_TYPE}
-        )
+        pool = self._pool(endpoint.rstrip("/"))
+        client = await pool.get()
+        try:
+            response = await client.post(ENVELOPE_PATH, content=jwe)
+        finally:
+            pool.put_nowait(client)
         if response.status_code == 200:
             return PeerAnswer(status=200, receipt=response.text)
         code, detail = None, response.text[:500]
@@ -52,5 +75,6 @@ class HttpTransport:
         return PeerAnswer(status=response.status_code, code=code, detail=detail)
 
     async def aclose(self) -> None:
-        """Close pooled connections."""
-        await self._client.aclose()
+        """Close every pooled connection."""
+        for client in self._clients:
+            await client.aclose()

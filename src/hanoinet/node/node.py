@@ -57,7 +57,7 @@ class Node:
         """Load the newest accepted directory version from the database."""
         if self.authority is None:
             return
-        with self.db.transaction() as uow:
+        with self.db.transaction(readonly=True) as uow:
             row = uow.session.scalar(select(DirectoryVersion).order_by(DirectoryVersion.version.desc()).limit(1))
             compact = row.compact if row is not None else None
         if compact is not None:
