@@ -120,22 +120,29 @@ class DeliveryWorker:
             self._wake.set()
 
     def claim(self, limit: int) -> list[Claim]:
-        """Claim up to ``limit`` due rows for this worker (one short transaction)."""
+        """Claim up to ``limit`` due rows for this worker (one short transaction).
+
+        Plain column queries and a Core UPDATE: this runs for every message, and loading ORM objects only to
+        set two columns tripled its cost.
+        """
         t = now()
+        o = OutboxMessage
         with self.node.db.transaction() as uow:
-            rows = uow.session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= t,
-                       or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < t))
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            rows = uow.session.execute(
+                select(o.id, o.message_id, o.recipient, o.jwe, o.jws_sha256, o.jwe_sha256, o.created_at, o.attempts)
+                .where(o.status == "pending", o.next_attempt_at <= t,
+                       or_(o.claimed_until.is_(None), o.claimed_until < t))
+                .order_by(o.next_attempt_at, o.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            for row in rows:
-                row.claimed_by = self.worker_id
-                row.claimed_until = t + LEASE
-            return [Claim(r.id, r.message_id, r.recipient, r.jwe, r.jws_sha256, r.jwe_sha256, r.created_at,
-                          r.attempts) for r in rows]
+            if rows:
+                uow.session.execute(
+                    update(o).where(o.id.in_([r.id for r in rows]))
+                    .values(claimed_by=self.worker_id, claimed_until=t + LEASE)
+                    .execution_options(synchronize_session=False)
+                )
+            return [Claim(*row) for row in rows]
 
     async def _deliver(self, claim: Claim) -> None:
         async with self._slots:
@@ -168,6 +175,7 @@ class DeliveryWorker:
                     update(OutboxMessage)
                     .where(OutboxMessage.id == claim.id, OutboxMessage.claimed_by == self.worker_id)
                     .values(claimed_by=None, claimed_until=None, **values)
+                    .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 0:  # type: ignore[attr-defined]
                     log.warning("claim lost before settling", message_id=claim.message_id)
