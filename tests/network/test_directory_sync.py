@@ -71,3 +71,36 @@ def test_directory_signed_by_another_authority_is_refused(tmp_path: Path, author
         import_directory(node, directory_for([node.card()], impostor), source="test")
     assert raised.value.code == "directory_untrusted"
     assert Node.open(node.settings.data_dir).directory is None
+
+
+def test_a_second_process_switches_to_a_version_another_process_imported_regression(
+    tmp_path: Path, authority: KeyPair, pg_url: str
+) -> None:
+    # Two processes of one node share a PostgreSQL database: process A imports version 2 (which revokes
+    # nothing here, but could); B later polls the same version and must switch to it, not keep version 1.
+    a = make_node(tmp_path, "VNM", authority, database_url=pg_url)
+    import_directory(a, directory_for([a.card()], authority, version=1), source="test")
+    b = Node.open(a.settings.data_dir)
+    assert b.require_directory().version == 1
+    v2 = directory_for([a.card()], authority, version=2)
+    import_directory(a, v2, source="test")
+    _, new = import_directory(b, v2, source="test")
+    assert not new
+    assert b.require_directory().version == 2
+    with pytest.raises(DirectoryError) as raised:
+        import_directory(b, directory_for([a.card()], authority, version=1, valid_for=timedelta(days=2)),
+                         source="test")
+    assert raised.value.code == "directory_rollback"
+
+
+def test_repinning_another_authority_key_keeps_the_node_usable_regression(tmp_path: Path, authority: KeyPair) -> None:
+    from hanoinet.node.node import repin_authority
+
+    node = make_node(tmp_path, "VNM", authority)
+    import_directory(node, directory_for([node.card()], authority, version=7), source="test")
+    successor = KeyPair.generate("sig")
+    repin_authority(node.settings.data_dir, successor.public, actor="operator")
+    reopened = Node.open(node.settings.data_dir)
+    assert reopened.directory is None
+    import_directory(reopened, directory_for([node.card()], successor, version=1), source="test")
+    assert reopened.require_directory().version == 1

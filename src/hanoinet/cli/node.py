@@ -25,7 +25,7 @@ from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.network.directory import Desk
 from hanoinet.node import backup as backups
 from hanoinet.node.keyring import Keyring, keys_encrypted
-from hanoinet.node.node import Node, pin_authority
+from hanoinet.node.node import Node, repin_authority
 from hanoinet.node.settings import load_settings
 from hanoinet.node.setup import DEFAULT_DESK_NAMES, init_node
 from hanoinet.states import state_name
@@ -116,8 +116,8 @@ def pin(
 ) -> None:
     """Pin (or re-pin) the Secretariat's authority key."""
     load_settings(data)
-    found = pin_authority(data, _read_authority(key_file, fingerprint, yes))
-    out.print(f"Pinned authority key {found}")
+    found = repin_authority(data, _read_authority(key_file, fingerprint, yes), actor="operator")
+    out.print(f"Pinned authority key {found}. Import a directory signed by it (`hanoinet directory import`).")
 
 
 @app.command("rotate-keys")

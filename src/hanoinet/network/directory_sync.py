@@ -7,7 +7,7 @@ import contextlib
 
 import httpx
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hanoinet.clock import now
 from hanoinet.db.models import DirectoryVersion
@@ -28,21 +28,21 @@ def import_directory(node: Node, compact: str, *, source: str, actor: str = "sys
     if node.authority is None:
         raise ConfigurationError("no authority key is pinned on this node",
                                  hint="pin the Secretariat's key with `hanoinet node pin-authority`")
-    held = node.directory
-    directory = Directory.verify(
-        compact, node.authority, held_version=held.version if held else None, grace=node.settings.directory_grace
-    )
     with node.db.transaction() as uow:
+        # Rollback is judged against what the database holds, not this process's memory: other processes of
+        # the node (PostgreSQL) may have imported newer versions.
+        newest = uow.session.scalar(select(func.max(DirectoryVersion.version)))
+        directory = Directory.verify(compact, node.authority, held_version=newest,
+                                     grace=node.settings.directory_grace)
         existing = uow.session.get(DirectoryVersion, directory.version)
-        if existing is not None:
-            if existing.compact == directory.compact:
-                return directory, False
-        else:
+        new = existing is None
+        forked = existing is not None and existing.compact != directory.compact
+        if new:
             uow.session.add(DirectoryVersion(version=directory.version, compact=directory.compact,
                                              imported_at=now(), source=source[:500]))
             audit.record(uow.session, actor=actor, action="directory.import", target=f"version:{directory.version}",
                          detail={"source": source})
-    if existing is not None:
+    if forked:
         with node.db.transaction() as uow:
             audit.alarm(uow.session, code="directory_fork",
                         message=f"two different directories both claim version {directory.version}",
@@ -51,9 +51,11 @@ def import_directory(node: Node, compact: str, *, source: str, actor: str = "sys
             f"directory version {directory.version} differs from the one already held with that number",
             hint="report this to the Secretariat: the authority key may be misused", code="directory_fork",
         )
-    node.set_directory(directory)
-    log.info("directory imported", version=directory.version, source=source)
-    return directory, True
+    # Switch to the newest stored version (this one, or a newer one another process stored meanwhile).
+    node.reload_directory()
+    if new:
+        log.info("directory imported", version=directory.version, source=source)
+    return directory, new
 
 
 def stored_versions(node: Node) -> list[int]:

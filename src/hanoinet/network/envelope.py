@@ -36,7 +36,7 @@ MAX_CASE_REF = 128
 class EnvelopePayload(BaseModel):
     """The signed content of every message. Field names are the wire names (``from`` via alias)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     v: Literal[1] = 1
     id: str

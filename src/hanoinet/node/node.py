@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair, import_public_jwk, thumbprint
@@ -15,6 +16,7 @@ from hanoinet.db.database import Database
 from hanoinet.db.models import DirectoryVersion
 from hanoinet.errors import ConfigurationError, EnvelopeRefused
 from hanoinet.network.directory import Directory, MemberCard, sign_card
+from hanoinet.node import audit
 from hanoinet.node.keyring import Keyring
 from hanoinet.node.metrics import NodeMetrics
 from hanoinet.node.settings import NodeSettings, load_settings
@@ -147,3 +149,26 @@ def pin_authority(data_dir: Path, jwk: dict[str, str]) -> str:
     public = {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"]}
     (data_dir / AUTHORITY_FILE).write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
     return thumbprint(public)
+
+
+def repin_authority(data_dir: Path, jwk: dict[str, str], *, actor: str) -> str:
+    """Pin a new Secretariat key on an existing node; returns its fingerprint.
+
+    Directory versions signed by the previous key cannot be verified any more, so they leave the active
+    table; their hashes stay on the audit trail. The node then waits for a directory from the new authority.
+    """
+    previous = read_authority(data_dir)
+    fingerprint = pin_authority(data_dir, jwk)
+    if previous is None or thumbprint(previous) == fingerprint:
+        return fingerprint
+    settings = load_settings(data_dir)
+    database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    database.migrate()
+    with database.transaction() as uow:
+        dropped = {str(v.version): hashlib.sha256(v.compact.encode()).hexdigest()
+                   for v in uow.session.scalars(select(DirectoryVersion))}
+        uow.session.execute(delete(DirectoryVersion))
+        audit.record(uow.session, actor=actor, action="authority.repin", target=fingerprint,
+                     detail={"previous": thumbprint(previous), "dropped_directory_versions": dropped})
+    database.dispose()
+    return fingerprint
