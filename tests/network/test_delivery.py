@@ -127,3 +127,47 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         delay = backoff(attempts, cap_seconds=60).total_seconds()
         ceiling = min(60.0, 0.5 * 2**attempts)
         assert ceiling / 2 <= delay <= ceiling
+
+
+def test_settling_survives_a_database_error_regression(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vnm, fra = nodes
+    _send(vnm, "FRA/247", "hello")
+    worker = DeliveryWorker(vnm, AsgiTransport({"FRA": fra}), worker_id="w")
+    real_settle = worker.settle
+    calls = []
+
+    def flaky(outcomes: list[tuple[object, PeerAnswer]]) -> None:
+        calls.append(len(outcomes))
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        real_settle(outcomes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "settle", flaky)
+    monkeypatch.setattr("hanoinet.network.delivery.LEASE", timedelta(milliseconds=200))
+    row = _run(worker, vnm, until="delivered")
+    assert row.status == "delivered" and len(calls) >= 2
+
+
+def test_malformed_problem_answers_count_as_failed_attempts_regression(nodes: tuple[Node, Node]) -> None:
+    import json as _json
+
+    from hanoinet.network.transport import _problem_code
+
+    def answer(body: object, media: str = "application/problem+json") -> httpx.Response:
+        return httpx.Response(400, headers={"content-type": media}, content=_json.dumps(body).encode())
+
+    assert _problem_code(answer([]), "[]") is None
+    assert _problem_code(answer({"code": 5}), '{"code": 5}') is None
+    assert _problem_code(answer({"code": "x" * 100}), _json.dumps({"code": "x" * 100})) is None
+    assert _problem_code(answer({"code": "too_old"}), '{"code": "too_old"}') == "too_old"
+    vnm, _ = nodes
+    _send(vnm, "FRA/247", "hello")
+    worker = DeliveryWorker(vnm, ScriptedTransport([ValueError("unreadable answer")]), worker_id="w")
+    [claim] = worker.claim(1)
+    asyncio.run(worker._deliver(claim))
+    worker.settle([worker._outcomes.get_nowait()])
+    with vnm.db.transaction() as uow:
+        row = uow.session.scalars(select(OutboxMessage)).one()
+    assert row.attempts == 1 and row.last_error_code == "internal"

@@ -155,6 +155,9 @@ class DeliveryWorker:
                 answer = PeerAnswer(status=0, code=exc.code, detail=exc.message)
             except httpx.HTTPError as exc:
                 answer = PeerAnswer(status=0, code="unreachable", detail=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # any failure is a failed attempt, never a lost claim
+                log.exception("delivery attempt failed unexpectedly", message_id=claim.message_id)
+                answer = PeerAnswer(status=0, code="internal", detail=f"{type(exc).__name__}: {exc}")
             self._outcomes.put_nowait((claim, answer))
 
     async def _settle_loop(self) -> None:
@@ -164,7 +167,11 @@ class DeliveryWorker:
             batch = [await self._outcomes.get()]
             while not self._outcomes.empty():
                 batch.append(self._outcomes.get_nowait())
-            await asyncio.to_thread(self.settle, batch)
+            try:
+                await asyncio.to_thread(self.settle, batch)
+            except Exception:  # the loop must survive: the leases expire and the rows are retried
+                log.exception("could not record delivery outcomes; the messages will be sent again",
+                              message_ids=[claim.message_id for claim, _ in batch])
 
     def settle(self, outcomes: list[tuple[Claim, PeerAnswer]]) -> None:
         """Record the outcomes of attempts: receipt stored, retry scheduled, or refusal surfaced."""

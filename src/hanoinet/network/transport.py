@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,25 @@ class PeerAnswer:
     receipt: str | None = None
     code: str | None = None
     detail: str = ""
+
+
+#: Bound on one delivery attempt, well below the delivery claim's lease (60 s).
+ATTEMPT_DEADLINE_SECONDS = 30
+#: Bound on a peer's answer: a receipt or a problem document is far smaller.
+MAX_ANSWER_BYTES = 64 * 1024
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _problem_code(response: httpx.Response, text: str) -> str | None:
+    """The ``code`` of an RFC 9457 problem answer, if it is one and the code is well formed."""
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return None
+    try:
+        problem = json.loads(text)
+    except ValueError:
+        return None
+    code = problem.get("code") if isinstance(problem, dict) else None
+    return code if isinstance(code, str) and _CODE.fullmatch(code) else None
 
 
 class HttpTransport:
@@ -56,23 +77,30 @@ class HttpTransport:
         return pool
 
     async def post_envelope(self, endpoint: str, jwe: bytes) -> PeerAnswer:
-        """Send one envelope; network failures raise ``httpx.HTTPError``."""
+        """Send one envelope; network failures and over-long answers raise ``httpx.HTTPError``.
+
+        The whole attempt is bounded by ``ATTEMPT_DEADLINE`` and the answer by ``MAX_ANSWER_BYTES`` (a
+        receipt is under 1 KiB): a slow or hostile peer can neither hold the message past its claim's lease
+        nor fill the sender's memory.
+        """
         pool = self._pool(endpoint.rstrip("/"))
         client = await pool.get()
         try:
-            response = await client.post(ENVELOPE_PATH, content=jwe)
+            async with asyncio.timeout(ATTEMPT_DEADLINE_SECONDS):
+                async with client.stream("POST", ENVELOPE_PATH, content=jwe) as response:
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_ANSWER_BYTES:
+                            raise httpx.DecodingError(f"answer longer than {MAX_ANSWER_BYTES} bytes")
+        except TimeoutError:
+            raise httpx.TimeoutException(f"no complete answer within {ATTEMPT_DEADLINE_SECONDS} s") from None
         finally:
             pool.put_nowait(client)
+        text = body.decode("utf-8", errors="replace")
         if response.status_code == 200:
-            return PeerAnswer(status=200, receipt=response.text)
-        code, detail = None, response.text[:500]
-        if response.headers.get("content-type", "").startswith("application/problem+json"):
-            try:
-                problem = response.json()
-                code, detail = str(problem.get("code")), str(problem.get("detail", ""))
-            except ValueError:
-                pass
-        return PeerAnswer(status=response.status_code, code=code, detail=detail)
+            return PeerAnswer(status=200, receipt=text)
+        return PeerAnswer(status=response.status_code, code=_problem_code(response, text), detail=text[:500])
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
