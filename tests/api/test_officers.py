@@ -55,6 +55,16 @@ def test_officer_sends_from_own_desk_only(vnm: Node) -> None:
     assert (other_desk.status_code, other_desk.json()["code"]) == (403, "forbidden")
 
 
+def test_admin_cannot_send_from_a_desk_the_node_does_not_have_regression(vnm: Node) -> None:
+    admin = token(vnm, "admin")
+    with TestClient(create_app(vnm, background=False)) as client:
+        malformed = client.post("/api/v1/messages", json={**NOTE, "desk": "X"}, headers=auth(admin))
+        unknown = client.post("/api/v1/messages", json={**NOTE, "desk": "ZZZ"}, headers=auth(admin))
+    assert (malformed.status_code, malformed.json()["code"]) == (422, "invalid")
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "invalid")
+    assert "no desk 'ZZZ'" in unknown.json()["detail"]
+
+
 def test_bad_input_gets_a_problem_naming_the_field(vnm: Node) -> None:
     duty = token(vnm, "duty_officer")
     with TestClient(create_app(vnm, background=False)) as client:

@@ -66,6 +66,23 @@ def test_officer_command_without_a_node_is_explained(monkeypatch: pytest.MonkeyP
     assert "no node URL given" in err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("directory", "add", "/nonexistent/card.jws", "--dir", "/nonexistent"),
+        ("message", "send", "--to", "FRA/247", "--body", "{bad", "--node", "http://127.0.0.1:9", "--token", "t"),
+        ("directory", "publish", "--dir", "/nonexistent", "--valid-days", "100000000"),
+        ("node", "backup", "--data", "/nonexistent", "--out", "/nonexistent/b.tgz"),
+    ],
+)
+def test_bad_paths_and_values_are_explained_regression(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = invoke(monkeypatch, capsys, *args)
+    assert code == 2, err
+    assert err.startswith("error:") and "Traceback" not in err
+
+
 def test_node_init_card_and_officer_token_through_the_real_command(tmp_path: Path) -> None:
     def hanoinet(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "hanoinet", *args], capture_output=True, text=True,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hanoinet.db.models import Alarm, AuditEntry, InboxMessage, OutboxMessage
-from hanoinet.errors import NotFound, Unauthenticated
+from hanoinet.errors import NotFound, Unauthenticated, ValidationError
 from hanoinet.network import directory_sync, kinds, outbox
 from hanoinet.node import audit
 from hanoinet.node.node import Node
@@ -93,6 +93,9 @@ def send_message(command: SendMessage, officer: Officer, request: Request) -> di
     """Seal the message and queue it; delivery is asynchronous, follow it with GET /messages/{id}."""
     node = _node(request)
     desk = command.desk or officer.desk
+    if desk not in node.settings.desk_ids:
+        raise ValidationError(f"this node has no desk {desk!r}",
+                              hint=f"desks: {', '.join(sorted(node.settings.desk_ids))}")
     officer.require_desk(desk)
     officer.require_role(Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.EXAMINER, Role.ADMIN)
     with node.db.transaction() as uow:

@@ -108,9 +108,12 @@ class ApiClient:
         if response.status_code >= 400:
             try:
                 problem = response.json()
+            except ValueError:
+                problem = None
+            if isinstance(problem, dict):
                 error = HanoinetError(str(problem.get("detail")), hint=str(problem.get("hint", "")),
                                       code=str(problem.get("code")))
-            except ValueError:
+            else:
                 error = HanoinetError(f"the node answered {response.status_code}: {response.text[:300]}")
             raise error
         return response.json()

@@ -42,7 +42,11 @@ def init(
 def add(card: Path = typer.Argument(..., help="a member card from `hanoinet node card`, or - for stdin"),
         folder: Path = WorkspaceOption) -> None:
     """Verify a State's self-signed member card and accept it for the next version."""
-    text = sys.stdin.read() if str(card) == "-" else card.read_text(encoding="ascii")
+    try:
+        text = sys.stdin.read() if str(card) == "-" else card.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read the card {card}: {exc}",
+                              hint="pass the file written by `hanoinet node card`") from None
     accepted = AuthorityWorkspace(folder).add_card(text)
     out.print(f"Accepted the card of {accepted.state} ({accepted.name}) with {len(accepted.keys)} keys")
 
@@ -66,8 +70,9 @@ def publish(
 ) -> None:
     """Sign the next directory version with every accepted card."""
     workspace = AuthorityWorkspace(folder)
-    if valid_days < 1:
-        raise ValidationError("--valid-days must be at least 1")
+    if not 1 <= valid_days <= 3650:
+        raise ValidationError("--valid-days must be between 1 and 3650",
+                              hint="a directory is re-published well before it expires; 30 days is usual")
     compact = workspace.publish(passphrase_for_existing_keys(workspace.is_encrypted()),
                                 valid_for=timedelta(days=valid_days))
     out.print(f"Published version {workspace.current_version()} with {len(workspace.members())} members "

@@ -10,7 +10,7 @@ import typer
 
 from hanoinet.cli import directory, message, node, officer
 from hanoinet.cli.common import fail
-from hanoinet.errors import HanoinetError, ValidationError
+from hanoinet.errors import ConfigurationError, HanoinetError, ValidationError
 
 app = typer.Typer(
     name="hanoinet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -33,6 +33,10 @@ def run() -> None:
         app()
     except HanoinetError as exc:
         fail(exc)
+    except OSError as exc:
+        # A file or folder named on the command line could not be read or written.
+        fail(ConfigurationError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+                                hint="check the path and its permissions"))
     except pydantic.ValidationError as exc:
         # Models built from command-line options (desks, cards) check themselves; say which value is wrong.
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

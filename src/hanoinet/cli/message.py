@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.errors import ValidationError
 
 app = typer.Typer(help="Send and read messages (through the running node's API).", no_args_is_help=True)
 
@@ -26,7 +27,12 @@ def send(
     token: str | None = TokenOption,
 ) -> None:
     """Send a message from your desk; prints its id. Follow delivery with `message show ID`."""
-    content: dict[str, Any] = json.loads(body) if body else {"subject": subject, "text": text, "language": language}
+    try:
+        content: dict[str, Any] = json.loads(body) if body else {"subject": subject, "text": text,
+                                                                  "language": language}
+    except ValueError as exc:
+        raise ValidationError(f"--body is not JSON: {exc}", hint='write it like --body \'{"field": "value"}\'') \
+            from None
     result = ApiClient(node, token).call("POST", "/api/v1/messages",
                                          json={"to": to, "kind": kind, "body": content, "case": case})
     out.print(f"queued {result['message_id']} to {result['to']} ({result['status']})")

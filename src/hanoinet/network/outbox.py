@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
+
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.canonical import canonical_json
 from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import OutboxMessage
+from hanoinet.errors import ValidationError
 from hanoinet.ids import uuid7
 from hanoinet.network import kinds
 from hanoinet.network.envelope import EnvelopePayload, seal
@@ -38,10 +41,13 @@ def enqueue(
     directory = node.require_directory()
     t = now()
     directory.check_current(t)
-    payload = EnvelopePayload.model_validate({
-        "id": uuid7(), "kind": kind, "from": f"{node.state}/{sender_desk}", "to": recipient,
-        "created": format_instant(t), "case": case, "body": kinds.validate_body(kind, body),
-    })
+    try:
+        payload = EnvelopePayload.model_validate({
+            "id": uuid7(), "kind": kind, "from": f"{node.state}/{sender_desk}", "to": recipient,
+            "created": format_instant(t), "case": case, "body": kinds.validate_body(kind, body),
+        })
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"the message cannot be sent: {exc}") from None
     sealed = seal(payload, node.signing_key(), directory.encryption_key(recipient_state, t))
     row = OutboxMessage(
         message_id=payload.id, kind=kind, sender=payload.sender, recipient=recipient, case_ref=case,

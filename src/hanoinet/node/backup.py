@@ -79,7 +79,9 @@ def restore(archive: Path, data_dir: Path) -> list[str]:
     try:
         manifest = json.loads(contents.pop(MANIFEST))
         expected: dict[str, str] = manifest["files"]
-    except (KeyError, ValueError) as exc:
+        if not isinstance(expected, dict):
+            raise ValueError("'files' is not an object")
+    except (KeyError, ValueError, TypeError) as exc:
         raise ValidationError(f"{archive} has no valid {MANIFEST}: {exc}") from None
     if set(expected) != set(contents):
         raise ValidationError(f"{archive} members do not match its manifest",
