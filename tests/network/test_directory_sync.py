@@ -104,3 +104,24 @@ def test_repinning_another_authority_key_keeps_the_node_usable_regression(tmp_pa
     assert reopened.directory is None
     import_directory(reopened, directory_for([node.card()], successor, version=1), source="test")
     assert reopened.require_directory().version == 1
+
+
+def test_an_expired_directory_raises_one_alarm_while_in_its_grace_period(tmp_path: Path, authority: KeyPair) -> None:
+    from hanoinet.clock import now
+
+    node = make_node(tmp_path, "VNM", authority)
+    import_directory(node, directory_for([node.card()], authority, issued=now() - timedelta(days=2),
+                                         valid_for=timedelta(days=1)), source="test")
+
+    async def two_cycles() -> None:
+        stop = asyncio.Event()
+        node.settings.directory_poll_seconds = 0  # type: ignore[misc]
+        task = asyncio.create_task(poll_directory(node, stop))
+        await asyncio.sleep(0.3)
+        stop.set()
+        await task
+
+    asyncio.run(two_cycles())
+    with node.db.transaction() as uow:
+        alarms = [a.code for a in uow.session.scalars(select(Alarm))]
+    assert alarms == ["directory_expired"]

@@ -9,7 +9,7 @@ import httpx
 import structlog
 from sqlalchemy import func, select
 
-from hanoinet.clock import now
+from hanoinet.clock import format_instant, now, parse_instant
 from hanoinet.db.models import DirectoryVersion
 from hanoinet.errors import ConfigurationError, DirectoryError, HanoinetError
 from hanoinet.network.directory import Directory
@@ -65,21 +65,35 @@ def stored_versions(node: Node) -> list[int]:
 
 
 async def poll_directory(node: Node, stop: asyncio.Event) -> None:
-    """Fetch ``directory_url`` every ``directory_poll_seconds`` and import newer versions."""
+    """Every ``directory_poll_seconds``: fetch ``directory_url`` (if set) and import a newer version, pick up
+    versions other processes stored, and raise an alarm once per version that has expired."""
     url = node.settings.directory_url
-    if not url:
-        return
+    alarmed: set[int] = set()
     async with httpx.AsyncClient(timeout=10) as client:
         while not stop.is_set():
-            try:
-                response = await client.get(url)
-                response.raise_for_status()
-                await asyncio.to_thread(import_directory, node, response.text, source=url)
-            except (httpx.HTTPError, HanoinetError) as exc:
-                log.warning("directory poll failed", url=url, error=str(exc))
+            if url:
+                try:
+                    response = await client.get(url)
+                    response.raise_for_status()
+                    await asyncio.to_thread(import_directory, node, response.text, source=url)
+                except (httpx.HTTPError, HanoinetError) as exc:
+                    log.warning("directory poll failed", url=url, error=str(exc))
+            else:
+                await asyncio.to_thread(node.reload_directory)
             directory = node.directory
-            if directory is not None and directory.expired(now()):
-                log.warning("directory expired: running on its grace period", version=directory.version,
-                            expires_at=directory.document.expires_at)
+            if directory is not None and directory.expired(now()) and directory.version not in alarmed:
+                alarmed.add(directory.version)
+                await asyncio.to_thread(_alarm_expired, node, directory)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=node.settings.directory_poll_seconds)
+
+
+def _alarm_expired(node: Node, directory: Directory) -> None:
+    end = parse_instant(directory.document.expires_at) + directory.grace
+    with node.db.transaction() as uow:
+        audit.alarm(
+            uow.session, code="directory_expired",
+            message=f"directory version {directory.version} expired at {directory.document.expires_at}; "
+            f"every envelope will be refused from {format_instant(end)} unless a newer version is imported",
+            detail={"version": directory.version},
+        )
