@@ -7,12 +7,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
 
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
 from tests.support import make_node, publish
+
+# Timing deadlines make property tests flaky on a loaded two-core machine; correctness is what they check.
+hypothesis.settings.register_profile("hanoinet", deadline=None, print_blob=True)
+hypothesis.settings.load_profile("hanoinet")
 
 PG_ADMIN = os.environ.get("HANOINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
