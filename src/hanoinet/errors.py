@@ -21,9 +21,6 @@ class HanoinetError(Exception):
         if code is not None:
             self.code = code
 
-    def diagnostics(self) -> str:
-        """The message and, when there is one, what to do about it."""
-        return f"{self.message}\n  what to do: {self.hint}" if self.hint else self.message
 
 
 class ConfigurationError(HanoinetError):

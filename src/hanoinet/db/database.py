@@ -63,11 +63,6 @@ class Database:
             threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
 
-    @property
-    def is_sqlite(self) -> bool:
-        """Whether this is the embedded SQLite database (one delivery worker only)."""
-        return self.engine.dialect.name == "sqlite"
-
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         cfg = Config()

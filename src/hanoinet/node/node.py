@@ -67,11 +67,6 @@ class Node:
             with self._lock:
                 self._directory = directory
 
-    def set_directory(self, directory: Directory) -> None:
-        """Switch to a newly accepted directory version."""
-        with self._lock:
-            self._directory = directory
-
     @property
     def directory(self) -> Directory | None:
         """The current directory, if the node has one."""
