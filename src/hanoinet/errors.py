@@ -22,7 +22,6 @@ class HanoinetError(Exception):
             self.code = code
 
 
-
 class ConfigurationError(HanoinetError):
     """The node's configuration or data directory is missing or wrong."""
 
