@@ -119,3 +119,17 @@ def test_admin_imports_a_directory_and_rollback_is_refused(vnm: Node, authority:
         assert client.post("/api/v1/directory", content=newer, headers=headers).json()["version"] == 5
         rollback = client.post("/api/v1/directory", content=older, headers=headers)
     assert (rollback.status_code, rollback.json()["code"]) == (400, "directory_rollback")
+
+
+def test_a_disabled_officer_is_refused_at_once(vnm: Node) -> None:
+    from hanoinet.node.officers import disable_officer
+
+    duty = token(vnm, "duty_officer")
+    with TestClient(create_app(vnm, background=False)) as client:
+        assert client.get("/api/v1/me", headers=auth(duty)).status_code == 200
+        with vnm.db.transaction() as uow:
+            disable_officer(uow.session, 1)
+        refused = client.get("/api/v1/me", headers=auth(duty))
+        sent = client.post("/api/v1/messages", json=NOTE, headers=auth(duty))
+    assert (refused.status_code, refused.json()["code"]) == (401, "unauthenticated")
+    assert sent.status_code == 401

@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err
-from hanoinet.node.officers import Role, add_officer
+from hanoinet.cli.common import DataOption, err, out
+from hanoinet.db.database import Database
+from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers
 from hanoinet.node.settings import load_settings
 
 app = typer.Typer(help="Officer accounts and their API tokens.", no_args_is_help=True)
@@ -22,14 +24,42 @@ def add(
     desk: str = typer.Option(..., help="desk the officer works at, e.g. 247"),
 ) -> None:
     """Create an officer and print their personal API token (shown once; only its hash is stored)."""
-    from hanoinet.db.database import Database
-
     settings = load_settings(data)
-    database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    database.migrate()
+    database = _database(data)
     with database.transaction() as uow:
         officer, token = add_officer(uow.session, name=name, role=role, desk=desk, desks=settings.desk_ids)
     database.dispose()
     err.print(f"Officer {officer.id} ({officer.name}, {officer.role}, desk {officer.desk}) created. "
               "Token (shown once, give it to the officer privately):")
     sys.stdout.write(token + "\n")
+
+
+@app.command("list")
+def list_(data: Path = DataOption) -> None:
+    """Officers of this node, with their role, desk and whether they are disabled."""
+    database = _database(data)
+    with database.transaction(readonly=True) as uow:
+        table = Table("id", "name", "role", "desk", "created", "disabled")
+        for o in list_officers(uow.session):
+            table.add_row(str(o.id), o.name, o.role, o.desk, o.created_at.isoformat(timespec="seconds"),
+                          o.disabled_at.isoformat(timespec="seconds") if o.disabled_at else "")
+    database.dispose()
+    out.print(table)
+
+
+@app.command("disable")
+def disable(data: Path = DataOption, officer_id: int = typer.Option(..., "--id", help="the officer's id")) -> None:
+    """Disable an officer; their token is refused from now on."""
+    database = _database(data)
+    with database.transaction() as uow:
+        officer = disable_officer(uow.session, officer_id)
+        name = officer.name
+    database.dispose()
+    out.print(f"Officer {officer_id} ({name}) is disabled; their token no longer works.")
+
+
+def _database(data: Path) -> Database:
+    settings = load_settings(data)
+    database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    database.migrate()
+    return database

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
 from hanoinet.db.models import Officer
-from hanoinet.errors import Forbidden, Unauthenticated, ValidationError
+from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
 from hanoinet.node import audit
 from hanoinet.states import check_desk
 
@@ -93,6 +93,22 @@ def add_officer(session: Session, *, name: str, role: str, desk: str, desks: set
     audit.record(session, actor="system", action="officer.add", target=f"officer:{officer.id}",
                  detail={"name": officer.name, "role": officer.role, "desk": desk})
     return officer, token
+
+
+def disable_officer(session: Session, officer_id: int) -> Officer:
+    """Disable an officer: their token stops working at once (e.g. a lost laptop, a departure)."""
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        raise NotFound(f"no officer {officer_id}", hint="list them with `hanoinet officer list`")
+    if officer.disabled_at is None:
+        officer.disabled_at = now()
+        audit.record(session, actor="system", action="officer.disable", target=f"officer:{officer.id}")
+    return officer
+
+
+def list_officers(session: Session) -> list[Officer]:
+    """Every officer, enabled or not, by id."""
+    return list(session.scalars(select(Officer).order_by(Officer.id)))
 
 
 def authenticate(session: Session, token: str) -> Principal:
