@@ -334,9 +334,13 @@ class Directory:
         """All members, in directory order."""
         return list(self.document.members)
 
+    def find(self, state: str) -> MemberCard | None:
+        """The member card of ``state``, or None if it is not in the directory."""
+        return self._members.get(state)
+
     def member(self, state: str) -> MemberCard:
         """The member card of ``state``; ``unknown_state`` if it is not in the directory."""
-        card = self._members.get(state)
+        card = self.find(state)
         if card is None:
             raise EnvelopeRefused(
                 f"{state} is not a member in directory version {self.version}",

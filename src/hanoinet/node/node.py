@@ -90,7 +90,7 @@ class Node:
         published: set[str] | None = None
         directory = self._directory
         if directory is not None:
-            card = next((m for m in directory.members() if m.state == self.state), None)
+            card = directory.find(self.state)
             if card is not None:
                 published = {k.kid for k in card.keys}
         return self.keyring.signing_key(now(), published)

@@ -8,7 +8,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hanoinet.clock import now
-from hanoinet.db.database import Database
 from hanoinet.errors import ConfigurationError
 from hanoinet.network.directory import Desk
 from hanoinet.node.keyring import Keyring
@@ -51,5 +50,4 @@ def init_node(
     Keyring.create(data_dir, passphrase, now=now(), lifetime=timedelta(days=settings.key_lifetime_days))
     if authority is not None:
         pin_authority(data_dir, authority)
-    Database(settings.db_url).migrate()
-    return Node.open(data_dir, passphrase)
+    return Node.open(data_dir, passphrase)  # creates the database and runs the migrations
