@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -136,3 +136,63 @@ class Alarm(Base):
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="{}")
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RequestRecord(Base):
+    """A cooperation request as this node sees it: the requesting or the requested side.
+
+    The columns after ``fields`` are derived from the request's events (``request_events``) by the request
+    state machine and kept here so lists and filters need no replay; ``version`` is the optimistic
+    concurrency counter officers' actions are checked against.
+    """
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_state", "state", "priority"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    #: Our side: ``requesting`` or ``requested``.
+    side: Mapped[str] = mapped_column(String(12))
+    requesting: Mapped[str] = mapped_column(String(32))
+    requested: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(12))
+    language: Mapped[str] = mapped_column(String(16))
+    case_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    do_not_notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    fields: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    preserve_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RequestEventRecord(Base):
+    """One transition of a request, by either side, as signed and exchanged (or about to be)."""
+
+    __tablename__ = "request_events"
+    __table_args__ = (UniqueConstraint("request_id", "side", "seq", name="uq_request_events_side_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    side: Mapped[str] = mapped_column(String(12))
+    seq: Mapped[int] = mapped_column(Integer)
+    #: How many of the other side's events the author had seen when acting.
+    seen: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    #: The instant as signed (RFC 3339 text), so both sides replay the same bytes.
+    at: Mapped[str] = mapped_column(String(32))
+    by_name: Mapped[str] = mapped_column(String(200))
+    by_role: Mapped[str] = mapped_column(String(32))
+    data: Mapped[str] = mapped_column(Text)
+    #: The envelope that carried (or will carry) it.
+    message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
