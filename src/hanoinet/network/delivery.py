@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -19,9 +20,10 @@ import structlog
 from sqlalchemy import or_, select, update
 
 from hanoinet.clock import now
+from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import OutboxMessage
 from hanoinet.errors import HanoinetError
-from hanoinet.network.receipt import verify_receipt
+from hanoinet.network.receipt import Receipt, verify_receipt
 from hanoinet.network.transport import PeerAnswer
 from hanoinet.node import audit
 from hanoinet.node.node import Node
@@ -35,8 +37,21 @@ BACKOFF_BASE_SECONDS = 0.5
 #: Refusals that can clear up by themselves (the peer's directory or clock catches up, load drops).
 RETRYABLE_CODES = frozenset({
     "no_directory", "directory_expired", "unknown_state", "unknown_key", "key_not_valid", "from_future",
-    "unknown_recipient_key", "rate_limited",
+    "unknown_recipient_key", "rate_limited", "out_of_order",
 })
+
+#: What a capability does when an envelope of its kind is settled, in the transaction recording it: with the
+#: verified receipt once delivered, or with ``None`` and the error once refused or undeliverable.
+Settled = Callable[[Node, UnitOfWork, str, Receipt | None, str | None], None]
+
+_SETTLED: dict[str, Settled] = {}
+
+
+def on_settled(kind: str, hook: Settled) -> None:
+    """Have ``hook`` called when a message of ``kind`` is delivered, refused or given up (once, at import)."""
+    if _SETTLED.get(kind, hook) is not hook:
+        raise ValueError(f"a settlement hook for {kind!r} is already registered")
+    _SETTLED[kind] = hook
 
 
 class Transport(Protocol):
@@ -51,6 +66,7 @@ class Claim:
 
     id: int
     message_id: str
+    kind: str
     recipient: str
     jwe: bytes
     jws_sha256: str
@@ -129,7 +145,8 @@ class DeliveryWorker:
         o = OutboxMessage
         with self.node.db.transaction() as uow:
             rows = uow.session.execute(
-                select(o.id, o.message_id, o.recipient, o.jwe, o.jws_sha256, o.jwe_sha256, o.created_at, o.attempts)
+                select(o.id, o.message_id, o.kind, o.recipient, o.jwe, o.jws_sha256, o.jwe_sha256, o.created_at,
+                       o.attempts)
                 .where(o.status == "pending", o.next_attempt_at <= t,
                        or_(o.claimed_until.is_(None), o.claimed_until < t))
                 .order_by(o.next_attempt_at, o.id)
@@ -177,7 +194,7 @@ class DeliveryWorker:
         """Record the outcomes of attempts: receipt stored, retry scheduled, or refusal surfaced."""
         updates = [self._decide(claim, answer) for claim, answer in outcomes]
         with self.node.db.transaction() as uow:
-            for claim, values, alarm in updates:
+            for claim, values, alarm, receipt in updates:
                 result = uow.session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == claim.id, OutboxMessage.claimed_by == self.worker_id)
@@ -186,17 +203,23 @@ class DeliveryWorker:
                 )
                 if result.rowcount == 0:  # type: ignore[attr-defined]
                     log.warning("claim lost before settling", message_id=claim.message_id)
-                elif alarm is not None:
+                    continue
+                if alarm is not None:
                     audit.alarm(uow.session, code=f"message_{values['status']}", message=alarm,
                                 detail={"message_id": claim.message_id})
+                hook = _SETTLED.get(claim.kind)
+                if hook is not None and values.get("status") in ("delivered", "refused", "undeliverable"):
+                    hook(self.node, uow, claim.message_id, receipt, None if receipt else str(values["last_error"]))
 
-    def _decide(self, claim: Claim, answer: PeerAnswer) -> tuple[Claim, dict[str, object], str | None]:
+    def _decide(
+        self, claim: Claim, answer: PeerAnswer
+    ) -> tuple[Claim, dict[str, object], str | None, Receipt | None]:
         t = now()
         state, _ = split_address(claim.recipient)
         attempts = claim.attempts + 1
         if answer.status == 200 and answer.receipt is not None:
             try:
-                verify_receipt(answer.receipt, directory=self.node.require_directory(), receiver=state,
+                receipt = verify_receipt(answer.receipt, directory=self.node.require_directory(), receiver=state,
                                message_id=claim.message_id, jws_sha256=claim.jws_sha256,
                                jwe_sha256=claim.jwe_sha256)
             except HanoinetError as exc:
@@ -205,7 +228,7 @@ class DeliveryWorker:
                 self.node.metrics.deliveries.labels("delivered").inc()
                 self.node.metrics.delivery_latency.observe((t - claim.created_at).total_seconds())
                 return claim, {"status": "delivered", "delivered_at": t, "receipt": answer.receipt,
-                               "attempts": attempts, "last_error": None, "last_error_code": None}, None
+                               "attempts": attempts, "last_error": None, "last_error_code": None}, None, receipt
         code = answer.code or f"http_{answer.status}"
         error = f"{code}: {answer.detail}".strip()
         permanent = 400 <= answer.status < 500 and answer.status not in (408, 429) and code not in RETRYABLE_CODES
@@ -214,9 +237,9 @@ class DeliveryWorker:
             status = "refused" if permanent else "undeliverable"
             self.node.metrics.deliveries.labels(status).inc()
             return claim, {"status": status, "attempts": attempts, "last_error": error, "last_error_code": code}, \
-                f"message {claim.message_id} to {claim.recipient} is {status}: {error}"
+                f"message {claim.message_id} to {claim.recipient} is {status}: {error}", None
         self.node.metrics.deliveries.labels("retry").inc()
         delay = backoff(claim.attempts, self.node.settings.delivery_backoff_max_seconds)
         log.info("delivery failed, will retry", message_id=claim.message_id, error=error, retry_in=str(delay))
         return claim, {"attempts": attempts, "next_attempt_at": t + delay, "last_error": error,
-                       "last_error_code": code}, None
+                       "last_error_code": code}, None, None

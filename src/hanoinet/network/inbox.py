@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from hanoinet.clock import format_instant, now
+from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import InboxMessage
 from hanoinet.errors import Conflict
-from hanoinet.network.envelope import Limits, OpenedEnvelope, open_envelope
+from hanoinet.network.envelope import EnvelopePayload, Limits, OpenedEnvelope, open_envelope
 from hanoinet.network.receipt import Receipt, sign_receipt
 from hanoinet.node import audit
 from hanoinet.node.node import Node
+
+#: What a capability does with an accepted envelope of its kind, inside the transaction that stores it.
+Handler = Callable[[Node, UnitOfWork, EnvelopePayload, datetime], None]
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def on_receive(kind: str, handler: Handler) -> None:
+    """Have ``handler`` process every new envelope of ``kind`` (registered once, at import).
+
+    The handler runs in the transaction that stores the envelope: if it raises, nothing is stored, the
+    sender gets the error (a :class:`HanoinetError` keeps its code and status) and may retry.
+    """
+    if _HANDLERS.get(kind, handler) is not handler:
+        raise ValueError(f"a handler for {kind!r} is already registered")
+    _HANDLERS[kind] = handler
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +93,9 @@ def _store(node: Node, opened: OpenedEnvelope, jwe: bytes) -> Received:
             ))
             audit.record(uow.session, actor=f"peer:{payload.sender}", action="message.receive", target=payload.id,
                          detail={"kind": payload.kind, "to": payload.recipient})
+            handler = _HANDLERS.get(payload.kind)
+            if handler is not None:
+                handler(node, uow, payload, received_at)
             return Received(receipt=receipt, message_id=payload.id, duplicate=False)
     with node.db.transaction() as uow:
         audit.alarm(uow.session, code="id_conflict",
