@@ -1,0 +1,117 @@
+"""The legal and service clocks of a request, computed from its history (pure).
+
+- acknowledgement: from receipt to a person's acknowledgement, against the requested desk's target;
+- preservation (Art. 42): from ``preserved_at``, at least the minimum period plus extensions, then held
+  while the follow-up request is pending; warnings before it lapses;
+- response: from sending to execution or refusal (for statistics and follow-up calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hanoinet.clock import format_instant, parse_instant
+from hanoinet.requests.machine import TERMINAL, Action, History, State
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """One clock as shown to an officer."""
+
+    name: str
+    label: str
+    status: str  # running | met | late | overdue | warning | held | lapsed | stopped
+    started: datetime | None
+    due: datetime | None
+    stopped: datetime | None = None
+    note: str = ""
+    article: str = ""
+
+    def remaining(self, t: datetime) -> timedelta | None:
+        """Time left until ``due`` (negative when past), while the clock runs."""
+        if self.due is None or self.stopped is not None:
+            return None
+        return self.due - t
+
+    def to_json(self, t: datetime) -> dict[str, Any]:
+        """JSON view; durations in whole seconds (the protocol has no floats)."""
+        left = self.remaining(t)
+        return {
+            "name": self.name, "label": self.label, "status": self.status, "article": self.article,
+            "started": format_instant(self.started) if self.started else None,
+            "due": format_instant(self.due) if self.due else None,
+            "stopped": format_instant(self.stopped) if self.stopped else None,
+            "remaining_seconds": int(left.total_seconds()) if left is not None else None,
+            "note": self.note,
+        }
+
+
+def _at(history: History, action: Action) -> datetime | None:
+    event = history.last(action)
+    return parse_instant(event.at) if event is not None else None
+
+
+def acknowledgement(history: History, target: timedelta, t: datetime) -> Clock | None:
+    """Time to acknowledgement against ``target``; ``None`` before the request was received."""
+    if history.received_at is None:
+        return None
+    received = parse_instant(history.received_at)
+    due = received + target
+    acknowledged = _at(history, Action.ACKNOWLEDGE)
+    label = "acknowledgement by a person at the requested desk"
+    if acknowledged is not None:
+        status = "met" if acknowledged <= due else "late"
+        return Clock("acknowledgement", label, status, received, due, stopped=acknowledged)
+    if history.state in TERMINAL:
+        return Clock("acknowledgement", label, "stopped", received, due, stopped=None,
+                     note=f"request {history.state.value} before acknowledgement")
+    return Clock("acknowledgement", label, "overdue" if t > due else "running", received, due)
+
+
+def preservation(history: History, t: datetime, *, warnings: Sequence[int], article: str = "") -> Clock | None:
+    """The Art. 42 preservation period; ``None`` until the requested State records ``preserved_at``."""
+    clock = history.preservation
+    until = clock.until
+    if clock.preserved_at is None or until is None:
+        return None
+    label = (f"data preserved for at least {clock.minimum_days} days"
+             + (f" + {clock.extension_days} days of extensions" if clock.extension_days else ""))
+    if history.state is State.EXPIRED:
+        return Clock("preservation", label, "lapsed", clock.preserved_at, until,
+                     stopped=_at(history, Action.EXPIRE), article=article)
+    if history.state in (State.WITHDRAWN, State.REFUSED):
+        return Clock("preservation", label, "stopped", clock.preserved_at, until,
+                     stopped=_at(history, Action.WITHDRAW) or _at(history, Action.REFUSE), article=article)
+    if clock.held_for is not None:
+        return Clock("preservation", label, "held", clock.preserved_at, until, article=article,
+                     note=f"kept until the mutual legal assistance request {clock.held_for} is decided")
+    if t >= until:
+        return Clock("preservation", label, "overdue", clock.preserved_at, until, article=article,
+                     note="the minimum period has ended: extend, send the follow-up request, or let it expire")
+    left = until - t
+    soon = [d for d in warnings if left <= timedelta(days=d)]
+    if soon:
+        return Clock("preservation", label, "warning", clock.preserved_at, until, article=article,
+                     note=f"lapses in less than {min(soon)} day(s): extend it or send the follow-up request")
+    return Clock("preservation", label, "running", clock.preserved_at, until, article=article)
+
+
+def response(history: History) -> Clock | None:
+    """From sending to the requested State's final answer (no target: shown for follow-up)."""
+    sent = _at(history, Action.SEND)
+    if sent is None:
+        return None
+    done = _at(history, Action.EXECUTE) or _at(history, Action.REFUSE)
+    return Clock("response", "from sending to execution or refusal", "stopped" if done else "running", sent, None,
+                 stopped=done)
+
+
+def all_clocks(history: History, t: datetime, *, ack_target: timedelta, warnings: Sequence[int],
+               preservation_article: str = "") -> list[Clock]:
+    """Every clock that applies now, most urgent first (acknowledgement, preservation, response)."""
+    clocks = [acknowledgement(history, ack_target, t),
+              preservation(history, t, warnings=warnings, article=preservation_article), response(history)]
+    return [c for c in clocks if c is not None]
