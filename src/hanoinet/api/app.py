@@ -16,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from hanoinet import __version__
-from hanoinet.api import federation, officers, problems
+from hanoinet.alerts.worker import AlertWorker
+from hanoinet.api import federation, officers, problems, requests, rota
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
 from hanoinet.network.delivery import DeliveryWorker
@@ -24,10 +25,11 @@ from hanoinet.network.directory_sync import poll_directory
 from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.network.transport import HttpTransport
 from hanoinet.node.node import Node
+from hanoinet.requests import service as request_service
 
 
 def create_app(node: Node, *, background: bool = True) -> FastAPI:
-    """The node's HTTP application; with ``background`` it also runs delivery and directory polling."""
+    """The node's HTTP application; with ``background`` it also runs delivery, duty alerts and directory polling."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -36,8 +38,11 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
         transport = HttpTransport(ca_file=node.settings.tls_ca_file,
                                   connections_per_peer=node.settings.delivery_concurrency)
         if background:
-            worker = DeliveryWorker(node, transport, worker_id=f"{socket.gethostname()}:{os.getpid()}")
+            worker_id = f"{socket.gethostname()}:{os.getpid()}"
+            worker = DeliveryWorker(node, transport, worker_id=worker_id)
             tasks.append(asyncio.create_task(worker.run(stop)))
+            tasks.append(asyncio.create_task(AlertWorker(node, worker_id=worker_id).run(stop)))
+            tasks.append(asyncio.create_task(request_service.keep_clocks(node, stop)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
         try:
             yield
@@ -55,6 +60,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     problems.install(app)
     app.include_router(federation.router)
     app.include_router(officers.router)
+    app.include_router(rota.router)
+    app.include_router(requests.router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

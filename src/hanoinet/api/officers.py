@@ -85,7 +85,7 @@ def _desk(address: str) -> str:
 def me(officer: Officer, request: Request) -> dict[str, Any]:
     """Who am I, and at which node."""
     return {"id": officer.id, "name": officer.name, "role": officer.role.value, "desk": officer.desk,
-            "node": _node(request).state}
+            "email": officer.email, "node": _node(request).state}
 
 
 @router.post("/messages", status_code=202, summary="Send a message to another State's desk")

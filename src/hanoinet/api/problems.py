@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +22,11 @@ STATUS_BY_CODE = {
     "directory_expired": 503,
     "id_conflict": 409,
     "unsupported_media_type": 415,
+    "out_of_order": 409,
+    "request_conflict": 409,
+    "illegal_transition": 409,
+    "not_party": 403,
+    "invalid_request": 422,
 }
 
 
@@ -37,7 +44,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HanoinetError)
     async def _domain(_request: Request, exc: HanoinetError) -> JSONResponse:
-        return problem(STATUS_BY_CODE.get(exc.code, exc.http_status), exc.code, exc.message, exc.hint)
+        response = problem(STATUS_BY_CODE.get(exc.code, exc.http_status), exc.code, exc.message, exc.hint)
+        listed = getattr(exc, "problems", None)
+        if listed:  # every problem of a draft at once, each naming its field and article
+            body = json.loads(bytes(response.body))
+            body["problems"] = [
+                {"field": p.field, "article": p.article, "message": p.message, "fix": p.fix} for p in listed
+            ]
+            response = JSONResponse(body, status_code=response.status_code, media_type=PROBLEM_MEDIA_TYPE)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pydantic
 import structlog
 import typer
 
-from hanoinet.cli import directory, message, node, officer
+from hanoinet.cli import directory, message, node, officer, request, rota
 from hanoinet.cli.common import fail
 from hanoinet.errors import ConfigurationError, HanoinetError, ValidationError
 
@@ -20,9 +21,23 @@ app.add_typer(node.app, name="node")
 app.add_typer(officer.app, name="officer")
 app.add_typer(directory.app, name="directory")
 app.add_typer(message.app, name="message")
+app.add_typer(rota.app, name="rota")
+app.add_typer(request.app, name="request")
 app.command("serve")(node.serve)
 app.command("alarms")(message.alarms)
 app.command("whoami")(message.whoami)
+
+
+@app.command("demo")
+def demo(
+    folder: Path = typer.Option(Path("demo-data"), "--dir", help="where the nodes live (wiped first)"),
+    keep: bool = typer.Option(False, "--keep", help="leave the nodes running; print their URLs and tokens"),
+    as_json: bool = typer.Option(False, "--json", help="print only the final JSON line"),
+) -> None:
+    """Three States' nodes on loopback follow a ransomware attack on a hospital (Art. 41-43)."""
+    from hanoinet.demo.scenario import run as play
+
+    raise SystemExit(play(folder, keep=keep, as_json=as_json))
 
 
 def run() -> None:

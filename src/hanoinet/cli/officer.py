@@ -22,12 +22,14 @@ def add(
     name: str = typer.Option(..., help="full name"),
     role: str = typer.Option(..., help=f"one of: {', '.join(r.value for r in Role)}"),
     desk: str = typer.Option(..., help="desk the officer works at, e.g. 247"),
+    email: str | None = typer.Option(None, help="where duty alerts reach the officer (docs/alerts.md)"),
 ) -> None:
     """Create an officer and print their personal API token (shown once; only its hash is stored)."""
     settings = load_settings(data)
     database = _database(data)
     with database.transaction() as uow:
-        officer, token = add_officer(uow.session, name=name, role=role, desk=desk, desks=settings.desk_ids)
+        officer, token = add_officer(uow.session, name=name, role=role, desk=desk, desks=settings.desk_ids,
+                                     email=email)
     database.dispose()
     err.print(f"Officer {officer.id} ({officer.name}, {officer.role}, desk {officer.desk}) created. "
               "Token (shown once, give it to the officer privately):")
@@ -36,12 +38,12 @@ def add(
 
 @app.command("list")
 def list_(data: Path = DataOption) -> None:
-    """Officers of this node, with their role, desk and whether they are disabled."""
+    """Officers of this node, with their role, desk, e-mail address and whether they are disabled."""
     database = _database(data)
     with database.transaction(readonly=True) as uow:
-        table = Table("id", "name", "role", "desk", "created", "disabled")
+        table = Table("id", "name", "role", "desk", "e-mail", "created", "disabled")
         for o in list_officers(uow.session):
-            table.add_row(str(o.id), o.name, o.role, o.desk, o.created_at.isoformat(timespec="seconds"),
+            table.add_row(str(o.id), o.name, o.role, o.desk, o.email or "", o.created_at.isoformat(timespec="seconds"),
                           o.disabled_at.isoformat(timespec="seconds") if o.disabled_at else "")
     database.dispose()
     out.print(table)

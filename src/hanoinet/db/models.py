@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -57,6 +68,8 @@ class Officer(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Where duty alerts reach the officer (docs/alerts.md); none: only the desk's webhook can.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
 
 
 class AuditEntry(Base):
@@ -196,3 +209,70 @@ class RequestEventRecord(Base):
     #: The envelope that carried (or will carry) it.
     message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RotaEntry(Base):
+    """One officer on duty at a desk from ``starts_at`` to ``ends_at`` (UTC); ``call_order`` 1 is called first."""
+
+    __tablename__ = "rota_entries"
+    __table_args__ = (Index("ix_rota_entries_desk_ends", "desk", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    desk: Mapped[str] = mapped_column(String(16))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    call_order: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Page(Base):
+    """An urgent item waiting for a desk to acknowledge it, escalated level by level until someone does."""
+
+    __tablename__ = "pages"
+    __table_args__ = (Index("ix_pages_due", "next_escalation_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    subject_ref: Mapped[str] = mapped_column(String(40))
+    desk: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(12))
+    headline: Mapped[str] = mapped_column(String(200))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The highest escalation level raised so far (1: the first officer of the chain).
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    #: Nobody was on duty when the page opened, so the supervisors were alerted at once.
+    no_one_on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the next level is due; none once resolved or once the chain is exhausted.
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    exhausted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Alert(Base):
+    """One notification of a page to send: an e-mail to an officer or a POST to the desk's webhook."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    #: ``email`` or ``webhook``.
+    channel: Mapped[str] = mapped_column(String(16))
+    #: The e-mail address or the webhook URL.
+    target: Mapped[str] = mapped_column(String(500))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: pending -> sent; failed (retried); skipped (e-mail disabled); cancelled (acknowledged before sending)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -56,6 +56,13 @@ class LocalNetwork:
             state: Member(state, name, languages, root / state.lower(), free_port())
             for state, name, languages in members
         }
+        self.directory_port = free_port()
+        self.directory_process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def directory_url(self) -> str:
+        """Where the Secretariat publishes the directory (``hanoinet directory serve``)."""
+        return f"http://127.0.0.1:{self.directory_port}/directory"
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """Run ``hanoinet ARGS`` as a separate process; returns its stdout, raises with stderr on failure."""
@@ -67,24 +74,44 @@ class LocalNetwork:
             raise RuntimeError(f"hanoinet {' '.join(args)} failed:\n{result.stderr.decode()}")
         return result.stdout.decode()
 
-    def setup(self) -> None:
-        """Secretariat key, one node per member, cards collected, directory published and imported."""
+    def setup(self, config: dict[str, str] | None = None) -> None:
+        """Secretariat key, one node per member, cards collected, directory published and imported.
+
+        ``config`` maps a State to extra lines for its ``hanoinet.toml`` (declarations, desk policies), written
+        before its card is made, as an operator would edit the file.
+        """
         self.cli("directory", "init", "--dir", str(self.authority), "--insecure-plaintext-keys")
         for m in self.members.values():
             languages = [arg for lang in m.languages for arg in ("--language", lang)]
             self.cli("node", "init", "--data", str(m.data), "--state", m.state, "--name", m.name,
                      "--endpoint", m.url, "--authority-key", str(self.authority / "authority.jwk"), "--yes",
-                     "--insecure-plaintext-keys", "--phone", "+1 555 0100", *languages)
+                     "--insecure-plaintext-keys", "--phone", "+1 555 0100", "--directory-url", self.directory_url,
+                     *languages)
+            extra = (config or {}).get(m.state)
+            if extra:
+                with (m.data / "hanoinet.toml").open("a", encoding="utf-8") as toml:
+                    toml.write(extra.strip() + "\n")
             card = self.cli("node", "card", "--data", str(m.data))
             self.cli("directory", "add", "-", "--dir", str(self.authority), stdin=card)
         self.cli("directory", "publish", "--dir", str(self.authority))
         for m in self.members.values():
             self.cli("directory", "import", str(self.authority / "directory.jws"), "--data", str(m.data))
 
-    def add_officer(self, state: str, name: str, role: str, desk: str) -> str:
+    def serve_directory(self, *, timeout: float = 30.0) -> None:
+        """Start ``hanoinet directory serve`` for the Secretariat workspace; nodes poll it."""
+        log = (self.root / "secretariat.log").open("ab")
+        self.directory_process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "hanoinet", "directory", "serve", "--dir", str(self.authority),
+             "--port", str(self.directory_port)], stdout=log, stderr=log, env=self.env,
+        )
+        if not self.wait_until(lambda: _answers(self.directory_url), timeout=timeout, interval=0.1):
+            raise RuntimeError(f"the directory server did not answer within {timeout} s")
+
+    def add_officer(self, state: str, name: str, role: str, desk: str, email: str | None = None) -> str:
         """Create an officer on a node and return their token."""
+        extra = ["--email", email] if email else []
         token = self.cli("officer", "add", "--data", str(self.members[state].data), "--name", name,
-                         "--role", role, "--desk", desk).strip()
+                         "--role", role, "--desk", desk, *extra).strip()
         self.members[state].tokens[name] = token
         return token
 
@@ -117,9 +144,12 @@ class LocalNetwork:
         m.process = None
 
     def stop_all(self) -> None:
-        """Terminate every running member."""
+        """Terminate every running member and the directory server."""
         for state in self.members:
             self.kill(state, signal.SIGTERM)
+        if self.directory_process is not None and self.directory_process.poll() is None:
+            self.directory_process.terminate()
+            self.directory_process.wait(timeout=30)
 
     def api(self, state: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
         """Call a member's officer API and return the JSON answer (raises on an error status)."""
@@ -136,3 +166,10 @@ class LocalNetwork:
                 return True
             time.sleep(interval)
         return bool(predicate())
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

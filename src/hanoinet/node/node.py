@@ -101,6 +101,7 @@ class Node:
         return MemberCard(
             state=self.state, name=self.settings.name, endpoint=self.settings.endpoint,
             keys=self.keyring.entries(t), desks=list(self.settings.desks),
+            declarations=list(self.settings.declarations),
             issued_at=format_instant(t),
         )
 

@@ -7,6 +7,7 @@ in (a slow password hash only matters for low-entropy secrets a person chooses).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +22,10 @@ from hanoinet.node import audit
 from hanoinet.states import check_desk
 
 TOKEN_PREFIX = "hnt_"  # noqa: S105 - a prefix, not a secret
+#: local@domain.tld with no spaces, controls, quotes, commas or angle brackets: one bare address, which cannot
+#: smuggle a second recipient or a header into an e-mail. RFC 5321 limits a path to 254 characters, the local
+#: part to 64. Whether it is deliverable is the mail relay's to judge.
+_EMAIL = re.compile(r'^[^@\s<>,;"\x00-\x1f\x7f]{1,64}@[^@\s<>,;"\x00-\x1f\x7f]+\.[^@\s<>,;".\x00-\x1f\x7f]{2,}$')
 
 
 class Role(StrEnum):
@@ -41,6 +46,7 @@ class Principal:
     name: str
     role: Role
     desk: str
+    email: str | None = None
 
     @property
     def actor(self) -> str:
@@ -74,8 +80,21 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_officer(session: Session, *, name: str, role: str, desk: str, desks: set[str]) -> tuple[Officer, str]:
-    """Create an officer and return it with their new token (shown once, never stored)."""
+def check_email(address: str) -> str:
+    """Return ``address`` if it looks like ``name@example.org``, else raise a :class:`ValidationError`."""
+    if not isinstance(address, str) or len(address) > 254 or not _EMAIL.fullmatch(address):
+        raise ValidationError(f"{address!r} is not an e-mail address",
+                              hint="write one address like duty.officer@police.example.org, without a display name")
+    return address
+
+
+def add_officer(
+    session: Session, *, name: str, role: str, desk: str, desks: set[str], email: str | None = None
+) -> tuple[Officer, str]:
+    """Create an officer and return it with their new token (shown once, never stored).
+
+    ``email`` is where duty alerts reach them (docs/alerts.md).
+    """
     try:
         role_value = Role(role)
     except ValueError:
@@ -85,9 +104,11 @@ def add_officer(session: Session, *, name: str, role: str, desk: str, desks: set
         raise ValidationError(f"this node has no desk {desk!r}", hint=f"desks: {', '.join(sorted(desks))}")
     if not name.strip():
         raise ValidationError("an officer needs a name")
+    if email is not None:
+        email = check_email(email.strip())
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     officer = Officer(name=name.strip(), role=role_value.value, desk=desk, token_sha256=_digest(token),
-                      created_at=now())
+                      created_at=now(), email=email)
     session.add(officer)
     session.flush()
     audit.record(session, actor="system", action="officer.add", target=f"officer:{officer.id}",
@@ -117,4 +138,5 @@ def authenticate(session: Session, token: str) -> Principal:
     if officer is None or officer.disabled_at is not None:
         raise Unauthenticated("the API token is unknown or disabled",
                               hint="ask the node operator for a token (`hanoinet officer add`)")
-    return Principal(id=officer.id, name=officer.name, role=Role(officer.role), desk=officer.desk)
+    return Principal(id=officer.id, name=officer.name, role=Role(officer.role), desk=officer.desk,
+                     email=officer.email)

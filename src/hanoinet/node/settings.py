@@ -5,20 +5,96 @@ Every setting is documented in docs/operations.md. Durations are whole seconds.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hanoinet import errors
+from hanoinet.convention import PRIORITIES
 from hanoinet.errors import ConfigurationError
-from hanoinet.network.directory import Desk, check_endpoint
+from hanoinet.network.directory import Declaration, Desk, check_endpoint
 
 CONFIG_FILE = "hanoinet.toml"
+
+#: Priorities a page can have, with their default acknowledgement targets in seconds (the Convention data's
+#: desk-policy defaults: emergency 3600, urgent 14400, normal 86400).
+DEFAULT_ACK_TARGET_SECONDS = {name: int(p.acknowledge_within.total_seconds()) for name, p in PRIORITIES.items()}
+
+
+class DeskPolicy(BaseModel):
+    """How one desk is alerted: its local time zone, an optional pager/chat webhook, and its targets.
+
+    Local policy of the node, never published: the time zone is the one the desk's rota is written in.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: IANA time zone of the desk, e.g. ``Europe/Paris``: rota times are entered and shown in it.
+    timezone: str = "UTC"
+    #: A pager or chat gateway that receives a signed JSON POST at every alert level; empty: none.
+    webhook_url: str = ""
+    #: Key of the HMAC-SHA256 signature sent in ``X-Hanoinet-Signature``; unset: the POST is unsigned.
+    webhook_secret: SecretStr | None = None
+    #: Time allowed to acknowledge a page, per priority; priorities not given keep their default.
+    ack_target_seconds: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_ACK_TARGET_SECONDS))
+    #: Time between escalation levels; unset: the acknowledgement target of the page's priority.
+    escalation_step_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name; write it like Europe/Paris or "
+                             "Asia/Ho_Chi_Minh") from None
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        if value and not _is_secure_url(value):
+            raise ValueError(f"webhook_url {value!r} must be an https:// URL (http:// only on a loopback host)")
+        return value
+
+    @field_validator("ack_target_seconds")
+    @classmethod
+    def _targets(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(DEFAULT_ACK_TARGET_SECONDS))
+        if unknown:
+            raise ValueError(f"unknown priorities {unknown} in ack_target_seconds; known: "
+                             f"{', '.join(DEFAULT_ACK_TARGET_SECONDS)}")
+        if any(seconds < 1 for seconds in value.values()):
+            raise ValueError("ack_target_seconds values must be at least 1 second")
+        return {**DEFAULT_ACK_TARGET_SECONDS, **value}
+
+
+def _is_secure_url(url: str) -> bool:
+    """HTTPS anywhere, plain HTTP only to a loopback host (a local gateway, tests)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and _is_loopback_host(parts.hostname)
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class NodeSettings(BaseSettings):
@@ -31,6 +107,8 @@ class NodeSettings(BaseSettings):
     name: str
     endpoint: str
     desks: list[Desk] = Field(min_length=1)
+    #: Reservations and declarations this State made, published on its member card (docs/protocol.md, section 8).
+    declarations: list[Declaration] = Field(default_factory=list)
     #: Database; default: SQLite file ``node.db`` in the data directory.
     database_url: str = ""
     #: SQLite durability: FULL survives power loss; NORMAL survives a process crash only.
@@ -56,6 +134,20 @@ class NodeSettings(BaseSettings):
     tls_ca_file: Path | None = None
     #: Lifetime of newly generated node keys.
     key_lifetime_days: int = Field(default=730, ge=1)
+    #: SMTP relay for duty alerts; empty: e-mail alerts are disabled (a warning alarm says so when one is due).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    #: Sender address of alert e-mails; required when smtp_host is set.
+    smtp_from: str = ""
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    #: Upgrade the connection with STARTTLS before sending (and before logging in).
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = Field(default=30, ge=1)
+    #: Cap of the exponential retry backoff (with jitter) of a failed alert.
+    alert_backoff_max_seconds: int = Field(default=60, ge=1)
+    #: Local alerting policy of each desk (time zone, webhook, acknowledgement targets), by desk id.
+    desk_policies: dict[str, DeskPolicy] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -74,6 +166,14 @@ class NodeSettings(BaseSettings):
     def _endpoint(cls, value: str) -> str:
         return check_endpoint(value)
 
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str) -> str:
+        # One bare address: it becomes the From header of every alert.
+        if value and not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", value):
+            raise ValueError(f"smtp_from {value!r} is not one bare e-mail address, e.g. hanoinet@police.example.org")
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> NodeSettings:
         if self.max_message_age_seconds < self.undeliverable_after_seconds:
@@ -81,6 +181,16 @@ class NodeSettings(BaseSettings):
                 "max_message_age_seconds must be at least undeliverable_after_seconds, or a message still "
                 "being retried would be refused as too old by its recipient"
             )
+        unknown = sorted(set(self.desk_policies) - self.desk_ids)
+        if unknown:
+            raise ValueError(f"desk_policies names desks this node does not have: {unknown}; "
+                             f"desks: {sorted(self.desk_ids)}")
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError("smtp_from (the sender address of alert e-mails) is required when smtp_host is set")
+        if self.smtp_username and not self.smtp_starttls and not _is_loopback_host(self.smtp_host):
+            # The SMTP password would cross the network in clear.
+            raise ValueError("smtp_username is set without smtp_starttls; enable smtp_starttls so the "
+                             "password is not sent in clear (or use a relay on loopback)")
         return self
 
     @property
@@ -102,6 +212,23 @@ class NodeSettings(BaseSettings):
     def directory_grace(self) -> timedelta:
         """Grace period after directory expiry."""
         return timedelta(seconds=self.directory_grace_seconds)
+
+    def desk_policy(self, desk: str) -> DeskPolicy:
+        """The alerting policy of ``desk``: its own, or the defaults (UTC, no webhook, default targets)."""
+        return self.desk_policies.get(desk) or DeskPolicy()
+
+    def ack_target(self, desk: str, priority: str) -> timedelta:
+        """Time ``desk`` has to acknowledge a page of ``priority``."""
+        targets = self.desk_policy(desk).ack_target_seconds
+        if priority not in targets:
+            raise errors.ValidationError(f"unknown priority {priority!r}",
+                                         hint=f"priorities: {', '.join(DEFAULT_ACK_TARGET_SECONDS)}")
+        return timedelta(seconds=targets[priority])
+
+    def escalation_step(self, desk: str, priority: str) -> timedelta:
+        """Time between two escalation levels of a page of ``priority`` at ``desk``."""
+        step = self.desk_policy(desk).escalation_step_seconds
+        return timedelta(seconds=step) if step is not None else self.ack_target(desk, priority)
 
     def passphrase(self) -> bytes | None:
         """The key passphrase from the environment or its file, if either is set."""

@@ -1,0 +1,1 @@
+"""Duty rotas, pages and alerts: the desk that wakes someone (docs/alerts.md)."""

@@ -1,0 +1,88 @@
+"""``/api/v1/requests``: cooperation requests (Art. 41-43) for officers; ``/api/v1/convention``: the rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from hanoinet import convention
+from hanoinet.api.officers import Officer, _node
+from hanoinet.requests import service
+from hanoinet.requests.machine import Action
+
+router = APIRouter(prefix="/api/v1", tags=["requests"])
+
+
+class NewRequest(BaseModel):
+    """A request to make (and by default send at once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="request kind, e.g. preservation; GET /api/v1/convention lists them")
+    to: str = Field(description="the requested desk, STATE/DESK, e.g. FRA/247")
+    fields: dict[str, Any] = Field(description="the kind's fields; each cites its article")
+    language: str = Field(default="en", description="BCP 47 tag of the language the request is written in")
+    priority: str | None = Field(default=None, description="emergency, urgent or normal; default: the kind's")
+    case: str | None = Field(default=None, max_length=128, description="your case reference")
+    desk: str | None = Field(default=None, description="sending desk; default: the officer's desk")
+    send: bool = Field(default=True, description="send now; false keeps a draft to send later")
+
+
+class ActionBody(BaseModel):
+    """What an action carries; which members are needed depends on the action (docs/requests.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, description="the version you acted on; refused if it changed")
+    note: str | None = Field(default=None, max_length=10_000)
+    question: str | None = Field(default=None, max_length=20_000, description="clarify")
+    answer: str | None = Field(default=None, max_length=20_000, description="answer")
+    result: dict[str, Any] | None = Field(default=None, description="execute, partially_execute")
+    ground: str | None = Field(default=None, description="refuse: a ground code from /api/v1/convention")
+    reasons: str | None = Field(default=None, max_length=20_000, description="refuse: the reasons, required")
+    reason: str | None = Field(default=None, max_length=20_000, description="withdraw, extend")
+    notice: str | None = Field(default=None, description="notice: will_not_secure or threatens_confidentiality")
+    text: str | None = Field(default=None, max_length=20_000, description="notice")
+    days: int | None = Field(default=None, ge=1, le=365, description="extend: how many days more")
+    mla_ref: str | None = Field(default=None, max_length=200, description="follow_up: the MLA request's reference")
+
+
+@router.get("/convention", summary="The Convention as data: offences, request kinds and fields, grounds, clocks")
+def get_convention(officer: Officer) -> dict[str, Any]:
+    """Everything a form or a lawyer needs, each item with its article."""
+    return convention.catalogue()
+
+
+@router.post("/requests", status_code=201, summary="Make a request to another State's desk (and send it)")
+def create_request(command: NewRequest, officer: Officer, request: Request) -> dict[str, Any]:
+    """Checked first: every problem is listed at once (``problems``), and nothing is sent unless all is well."""
+    draft = service.Draft(kind=command.kind, to=command.to, fields=command.fields, language=command.language,
+                          priority=command.priority, case=command.case, desk=command.desk)
+    return service.create(_node(request), officer, draft, send=command.send)
+
+
+@router.get("/requests", summary="Requests of the officer's desk, most recently changed first")
+def list_requests(
+    *, officer: Officer, request: Request,
+    state: str | None = None, kind: str | None = None, desk: str | None = None,
+    overdue: Annotated[bool, Query(description="only those past their acknowledgement target")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """One line per request, with the marks a duty officer scans for: priority, overdue, preservation warning."""
+    return service.list_requests(_node(request), officer, state=state, kind=kind, desk=desk, overdue=overdue,
+                                 limit=limit)
+
+
+@router.get("/requests/{ref}", summary="One request: fields with their articles, timeline, clocks, next actions")
+def get_request(ref: str, officer: Officer, request: Request) -> dict[str, Any]:
+    """Reading a request is recorded on the audit trail."""
+    return service.show(_node(request), officer, ref)
+
+
+@router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)")
+def act_on_request(ref: str, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:
+    """Refused with ``illegal_transition`` (naming the state and the allowed actions) or ``request_changed``."""
+    data = body.model_dump(exclude_none=True, exclude={"version"})
+    return service.act(_node(request), officer, ref, action, data, version=body.version)

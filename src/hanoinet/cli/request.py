@@ -1,0 +1,355 @@
+"""``hanoinet request ...``: cooperation requests for duty officers, through the node's API.
+
+Made to be read at a terminal at 3 a.m.: emergencies, overdue items, confidentiality and "do not notify the
+user" are marked in words and colour, never only by colour.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.errors import ValidationError
+
+app = typer.Typer(help="Cooperation requests: preservation, traffic data, emergencies (Art. 41-43).",
+                  no_args_is_help=True)
+
+VersionOption = typer.Option(None, "--version", help="the version you read; refused if someone changed it since")
+_PRIORITY_STYLE = {"emergency": "bold white on red", "urgent": "bold yellow", "normal": ""}
+
+
+def _marks(r: dict[str, Any]) -> Text:
+    text = Text()
+    if r["priority"] == "emergency":
+        text.append(" EMERGENCY ", style="bold white on red")
+    elif r["priority"] == "urgent":
+        text.append("URGENT", style="bold yellow")
+    if r.get("overdue"):
+        text.append(" OVERDUE", style="bold red")
+    if r.get("preservation_warning"):
+        text.append(" PRESERVATION ENDS SOON", style="bold yellow")
+    if r.get("confidential"):
+        text.append(" CONFIDENTIAL", style="bold magenta")
+    if r.get("do_not_notify"):
+        text.append(" DO-NOT-NOTIFY-USER", style="bold magenta")
+    return text
+
+
+def _when(text: str | None) -> str:
+    if not text:
+        return ""
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _left(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
+    return f"{sign}{parts}" + (" late" if sign else " left")
+
+
+def _client(node: str | None, token: str | None) -> ApiClient:
+    return ApiClient(node, token)
+
+
+def _done(r: dict[str, Any]) -> None:
+    out.print(f"{r['ref']} is now [bold]{r['state']}[/] (version {r['version']})")
+
+
+def _act(ref: str, action: str, node: str | None, token: str | None, version: int | None, **data: Any) -> None:
+    body = {k: v for k, v in data.items() if v is not None}
+    if version is not None:
+        body["version"] = version
+    _done(_client(node, token).call("POST", f"/api/v1/requests/{ref}/{action}", json=body))
+
+
+def _load_json(value: str, what: str) -> Any:
+    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"{what} is not JSON: {exc}",
+                              hint=f"give JSON inline, or @FILE to read it from a file, e.g. {what} @result.json") \
+            from None
+
+
+def _prompt_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in spec["fields"]:
+        label = f"{f['label']} (Art. {f['article']}){'' if f['required'] else ' [optional]'}"
+        out.print(f"[dim]{f['help']}[/]")
+        if f["type"] == "bool":
+            values[f["name"]] = typer.confirm(label, default=bool(f.get("must_be_true")))
+        elif f["type"] == "offence":
+            article = typer.prompt(f"{label}: article 7-17, or 'serious'", default="" if not f["required"] else None)
+            if not article:
+                continue
+            offence: dict[str, Any] = {"article": article}
+            if article == "serious":
+                offence["domestic_offence"] = typer.prompt("  domestic offence")
+                offence["max_penalty_years"] = int(typer.prompt("  maximum penalty (years)", type=int))
+            values[f["name"]] = offence
+        elif f["type"] == "list":
+            raw = typer.prompt(f"{label} (separate items with ';')", default="" if not f["required"] else None)
+            if raw:
+                values[f["name"]] = [item.strip() for item in raw.split(";") if item.strip()]
+        else:
+            raw = typer.prompt(label, default="" if not f["required"] else None)
+            if raw:
+                values[f["name"]] = raw
+    return values
+
+
+@app.command("new")
+def new(
+    kind: str | None = typer.Option(None, help="preservation, traffic_disclosure, emergency_disclosure, "
+                                                "location_query"),
+    to: str | None = typer.Option(None, help="the requested desk, STATE/DESK, e.g. FRA/247"),
+    from_file: Path | None = typer.Option(None, "--from", help="the whole request as JSON (kind, to, fields, ...)"),
+    priority: str | None = typer.Option(None, help="emergency, urgent or normal (default: the kind's)"),
+    language: str = typer.Option("en", help="language the request is written in (BCP 47)"),
+    case: str | None = typer.Option(None, help="your case reference"),
+    draft: bool = typer.Option(False, "--draft", help="keep it as a draft instead of sending it"),
+    as_json: bool = typer.Option(False, "--json"),
+    node: str | None = NodeUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Make a request: from a JSON file, or by answering a prompt per field (each shows its article)."""
+    client = _client(node, token)
+    body: dict[str, Any] = {}
+    if from_file is not None:
+        body = _load_json("@" + str(from_file), "--from")
+        if not isinstance(body, dict):
+            raise ValidationError("--from must hold a JSON object with kind, to and fields")
+    body.setdefault("language", language)
+    for key, value in (("kind", kind), ("to", to), ("priority", priority), ("case", case)):
+        if value is not None:
+            body[key] = value
+    if from_file is None:
+        if not sys.stdin.isatty():
+            raise ValidationError("no request given", hint="pass --from FILE.json, or run in a terminal to be asked")
+        catalogue = client.call("GET", "/api/v1/convention")
+        body.setdefault("kind", typer.prompt(f"Kind ({', '.join(catalogue['kinds'])})"))
+        body.setdefault("to", typer.prompt("To (STATE/DESK)"))
+        spec = catalogue["kinds"].get(body["kind"])
+        if spec is None:
+            raise ValidationError(f"unknown kind {body['kind']!r}", hint=f"kinds: {', '.join(catalogue['kinds'])}")
+        body["fields"] = _prompt_fields(spec)
+    body["send"] = not draft
+    result = client.call("POST", "/api/v1/requests", json=body)
+    if as_json:
+        print_json(result)
+        return
+    verb = "drafted" if draft else "sent"
+    out.print(f"{verb} [bold]{result['ref']}[/] ({result['kind_title']}, Art. {result['article']}) to "
+              f"{result['requested']}: {result['state']}")
+
+
+@app.command("send")
+def send(ref: str, version: int | None = VersionOption, node: str | None = NodeUrlOption,
+         token: str | None = TokenOption) -> None:
+    """Send a draft."""
+    _act(ref, "send", node, token, version)
+
+
+@app.command("list")
+def list_(
+    state: str | None = typer.Option(None, help="only this state, e.g. received"),
+    kind: str | None = typer.Option(None, help="only this kind"),
+    desk: str | None = typer.Option(None, help="only this desk of ours"),
+    overdue: bool = typer.Option(False, "--overdue", help="only those past their acknowledgement target"),
+    as_json: bool = typer.Option(False, "--json"),
+    node: str | None = NodeUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Requests of your desk, most recently changed first; emergencies and overdue items marked."""
+    params: dict[str, Any] = {"overdue": overdue}
+    for key, value in (("state", state), ("kind", kind), ("desk", desk)):
+        if value:
+            params[key] = value
+    rows = _client(node, token).call("GET", "/api/v1/requests", params=params)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("ref", "marks", "kind", "from → to", "state", "ack due", "case", title=f"{len(rows)} request(s)")
+    for r in rows:
+        direction = "IN " if r["side"] == "requested" else "OUT"
+        table.add_row(r["ref"], _marks(r), f"{r['kind_title']} (Art. {r['article']})",
+                      f"{direction} {r['requesting']} → {r['requested']}", r["state"], _when(r["ack_due_at"]),
+                      r["case"] or "")
+    out.print(table)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "\n".join(f"• {v}" for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+@app.command("show")
+def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | None = NodeUrlOption,
+         token: str | None = TokenOption) -> None:
+    """One request: what is asked (each field with its article), clocks, timeline, and what you can do now."""
+    r = _client(node, token).call("GET", f"/api/v1/requests/{ref}")
+    if as_json:
+        print_json(r)
+        return
+    direction = "INCOMING request to us" if r["side"] == "requested" else "OUTGOING request from us"
+    head = Text()
+    head.append(f"{r['ref']}  ", style="bold")
+    head.append_text(_marks(r))
+    head.append(f"\n{r['kind_title']} (Art. {r['article']}) — {direction}\n")
+    head.append(f"from {r['requesting']} to {r['requested']}  ·  state: ")
+    head.append(r["state"].upper(), style="bold")
+    head.append(f"  ·  version {r['version']}  ·  case {r['case'] or '-'}  ·  language {r['language']}")
+    out.print(Panel(head, style=_PRIORITY_STYLE.get(r["priority"], "")))
+    if r["confidential"] or r["do_not_notify"]:
+        out.print(Panel("CONFIDENTIAL: keep the request's fact and substance confidential.\n" * r["confidential"]
+                        + "DO NOT NOTIFY THE USER whose data are concerned." * r["do_not_notify"],
+                        style="bold magenta"))
+    fields = Table("field", "article", "value", title="What is asked", show_lines=True)
+    for f in r["fields"]:
+        fields.add_row(f["label"], f["article"], _value(f["value"]) or "[dim](not given)[/]")
+    out.print(fields)
+    if r["clocks"]:
+        clocks = Table("clock", "status", "due", "time", "note", title="Clocks")
+        for c in r["clocks"]:
+            style = "bold red" if c["status"] in ("overdue", "late", "lapsed") else \
+                "bold yellow" if c["status"] == "warning" else ""
+            clocks.add_row(c["label"], Text(c["status"].upper(), style=style), _when(c["due"]),
+                           _left(c["remaining_seconds"]), c["note"])
+        out.print(clocks)
+    for title, key in (("Result", "result"), ("Refusal", "refusal")):
+        if r.get(key):
+            out.print(Panel("\n".join(f"{k}: {_value(v)}" for k, v in r[key].items()), title=title))
+    timeline = Table("when", "who", "what", "state", "notes", title="Timeline")
+    for e in r["timeline"]:
+        notes = e.get("reason") or ", ".join(f"{k}: {_value(v)}" for k, v in (e.get("data") or {}).items()
+                                              if k not in ("fields",))
+        delivery = e.get("delivery")
+        if delivery and delivery["status"] != "delivered":
+            notes = f"[delivery {delivery['status']}: {delivery['error'] or 'waiting'}] " + notes
+        what = e["what"] if e.get("applied", True) else f"{e['what']} (no effect)"
+        timeline.add_row(_when(e["at"]), f"{e.get('party', '')} {e.get('by') or e.get('to', '')}".strip(), what,
+                         e.get("state", e.get("status", "")), notes)
+    out.print(timeline)
+    if r["allowed"]:
+        out.print("You can now: " + ", ".join(f"[bold]{a}[/]" for a in r["allowed"])
+                  + f"   (e.g. hanoinet request {r['allowed'][0].replace('_', '-')} {r['ref']})")
+
+
+@app.command("ack")
+def ack(ref: str, note: str | None = typer.Option(None), version: int | None = VersionOption,
+        node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
+    """Acknowledge an incoming request: a person has read it (stops the duty alert's escalation)."""
+    _act(ref, "acknowledge", node, token, version, note=note)
+
+
+@app.command("status")
+def status(
+    ref: str,
+    new_state: str = typer.Argument(..., metavar="STATE", help="in_progress, partially_executed or executed"),
+    result: str | None = typer.Option(None, help="the result as JSON, or @FILE (partially_executed, executed)"),
+    note: str | None = typer.Option(None),
+    version: int | None = VersionOption,
+    node: str | None = NodeUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Move an incoming request on: in progress, partially executed or executed (with its result)."""
+    actions = {"in_progress": "start", "partially_executed": "partially_execute", "executed": "execute"}
+    if new_state not in actions:
+        raise ValidationError(f"{new_state!r} is not a state you can set here",
+                              hint=f"use one of {', '.join(actions)}; refuse with `hanoinet request refuse`")
+    if new_state != "in_progress" and result is None:
+        raise ValidationError(f"{new_state} needs --result", hint="give the result as JSON or @FILE.json")
+    _act(ref, actions[new_state], node, token, version, note=note,
+         result=_load_json(result, "--result") if result else None)
+
+
+@app.command("clarify")
+def clarify(ref: str, question: str = typer.Option(..., help="what you need to know"),
+            version: int | None = VersionOption, node: str | None = NodeUrlOption,
+            token: str | None = TokenOption) -> None:
+    """Ask the requesting State a question before going on."""
+    _act(ref, "clarify", node, token, version, question=question)
+
+
+@app.command("answer")
+def answer(ref: str, text: str = typer.Option(..., "--answer", help="the answer"),
+           version: int | None = VersionOption, node: str | None = NodeUrlOption,
+           token: str | None = TokenOption) -> None:
+    """Answer the requested State's question."""
+    _act(ref, "answer", node, token, version, answer=text)
+
+
+@app.command("refuse")
+def refuse(ref: str, ground: str = typer.Option(..., help="ground code; `hanoinet request grounds` lists them"),
+           reasons: str = typer.Option(..., help="the reasons (the Convention requires them)"),
+           version: int | None = VersionOption, node: str | None = NodeUrlOption,
+           token: str | None = TokenOption) -> None:
+    """Refuse an incoming request, citing a ground and giving reasons."""
+    _act(ref, "refuse", node, token, version, ground=ground, reasons=reasons)
+
+
+@app.command("withdraw")
+def withdraw(ref: str, reason: str = typer.Option(..., help="why it is no longer needed"),
+             version: int | None = VersionOption, node: str | None = NodeUrlOption,
+             token: str | None = TokenOption) -> None:
+    """Withdraw one of our requests."""
+    _act(ref, "withdraw", node, token, version, reason=reason)
+
+
+@app.command("extend")
+def extend(ref: str, days: int = typer.Option(60, help="days more"), reason: str = typer.Option(...),
+           version: int | None = VersionOption, node: str | None = NodeUrlOption,
+           token: str | None = TokenOption) -> None:
+    """Ask to keep preserved data longer (Art. 42)."""
+    _act(ref, "extend", node, token, version, days=days, reason=reason)
+
+
+@app.command("follow-up")
+def follow_up(ref: str, mla_ref: str = typer.Option(..., help="reference of the MLA request sent"),
+              version: int | None = VersionOption, node: str | None = NodeUrlOption,
+              token: str | None = TokenOption) -> None:
+    """Tell the requested State the MLA request has been sent: the data stay preserved until it is decided."""
+    _act(ref, "follow_up", node, token, version, mla_ref=mla_ref)
+
+
+@app.command("notice")
+def notice(ref: str,
+           kind: str = typer.Option(..., "--notice", help="will_not_secure or threatens_confidentiality"),
+           text: str = typer.Option(..., help="what the requesting State should know"),
+           version: int | None = VersionOption, node: str | None = NodeUrlOption,
+           token: str | None = TokenOption) -> None:
+    """Tell the requesting State at once that preservation will not secure the data or would threaten
+    confidentiality (Art. 42)."""
+    _act(ref, "notice", node, token, version, notice=kind, text=text)
+
+
+@app.command("grounds")
+def grounds(node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
+    """Grounds for refusal, with their articles."""
+    catalogue = _client(node, token).call("GET", "/api/v1/convention")
+    table = Table("code", "article", "ground", "applies to")
+    for code, g in catalogue["grounds"].items():
+        table.add_row(code, g["article"], g["title"], ", ".join(g.get("kinds", [])))
+    out.print(table)

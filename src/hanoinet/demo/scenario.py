@@ -1,0 +1,379 @@
+"""The demo scenario: a ransomware attack on a hospital, followed across three States' 24/7 desks.
+
+03:00 in Hanoi. Viet Nam's 24/7 desk asks France to preserve the logs of the provider hosting the attack
+server (Art. 42); France's duty officer is woken by e-mail and acknowledges; France's node is killed and comes
+back while Viet Nam keeps sending; traffic data disclosed by France (Art. 43) lead to a provider in Brazil,
+which has reserved dual criminality for preservation; a second preservation request goes there; an emergency
+disclosure request (Art. 41) follows; one request is refused with a ground, one withdrawn. Everything goes
+through real node processes and their HTTP APIs, as officers would use them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from rich.console import Console
+
+from hanoinet.clock import format_instant
+from hanoinet.demo.mailsink import MailSink
+from hanoinet.demo.network import LocalNetwork
+
+ZONES = {"VNM": "Asia/Ho_Chi_Minh", "FRA": "Europe/Paris", "BRA": "America/Sao_Paulo"}
+BRA_RESERVATION = (
+    'declarations = [{ article = "42", kind = "reservation", effect = "dual_criminality_required", '
+    'params = { applies_to_preservation = true, except_articles = ["7", "8", "9", "10", "11"] }, '
+    'text = "Brazil may require dual criminality for preservation of data on offences other than Art. 7-11." }]'
+)
+AUTHORITY = "Viet Nam, Ministry of Public Security, A05 cyber unit, 24/7 desk +84 24 0000 0000"
+FACTS = ("Since 02:10 the Bach Mai hospital network in Hanoi is encrypted by ransomware; emergency and ICU systems "
+         "are down. The malware reports to a command server at 203.0.113.7.")
+
+
+class Demo:
+    """The scenario's state: the network, the officers' tokens, the checks and the counts."""
+
+    def __init__(self, root: Path, console: Console, *, quiet: bool) -> None:
+        self.mail = MailSink()
+        self.net = LocalNetwork(
+            root,
+            [("VNM", "Viet Nam - Ministry of Public Security", ["vi", "en"]),
+             ("FRA", "France - OFAC 24/7", ["fr", "en"]),
+             ("BRA", "Brazil - Federal Police", ["pt", "en"])],
+            env={"HANOINET_DELIVERY_BACKOFF_MAX_SECONDS": "1", "HANOINET_SMTP_HOST": "127.0.0.1",
+                 "HANOINET_SMTP_PORT": str(self.mail.port), "HANOINET_SMTP_FROM": "alerts@hanoinet.invalid",
+                 "HANOINET_DIRECTORY_POLL_SECONDS": "5"},
+        )
+        self.console = console
+        self.quiet = quiet
+        self.tokens: dict[str, str] = {}
+        self.failures: list[str] = []
+        self.refs: dict[str, str] = {}
+
+    # -- output and checks ---------------------------------------------------------------------------------
+
+    def step(self, title: str) -> None:
+        """A scenario heading."""
+        if not self.quiet:
+            self.console.rule(f"[bold]{title}")
+
+    def say(self, state: str, text: str) -> None:
+        """One line of the timeline, in the State's local time."""
+        if not self.quiet:
+            local = datetime.now(ZoneInfo(ZONES[state])).strftime("%H:%M:%S")
+            self.console.print(f"  [dim]{local} {state}[/] {text}")
+
+    def check(self, ok: bool, what: str) -> None:
+        """Record a check; the demo exits non-zero if any failed."""
+        if not self.quiet:
+            self.console.print(f"  {'[green]✔' if ok else '[red]✘'}[/] {what}")
+        if not ok:
+            self.failures.append(what)
+
+    # -- calls as officers make them -------------------------------------------------------------------------
+
+    def call(self, state: str, who: str, method: str, path: str, **kwargs: Any) -> Any:
+        """An officer's API call; raises with the problem document on an error status."""
+        return self.net.api(state, self.tokens[who], method, path, **kwargs)
+
+    def attempt(self, state: str, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An API call whose refusal is expected and shown."""
+        return httpx.request(method, self.net.members[state].url + path, timeout=30,
+                             headers={"authorization": f"Bearer {self.tokens[who]}"}, **kwargs)
+
+    def request(self, state: str, who: str, ref: str) -> dict[str, Any]:
+        """A request as ``who`` sees it."""
+        result: dict[str, Any] = self.call(state, who, "GET", f"/api/v1/requests/{ref}")
+        return result
+
+    def act(self, state: str, who: str, ref: str, action: str, **data: Any) -> dict[str, Any]:
+        """Act on a request with the version just read (optimistic concurrency, as the console does)."""
+        version = self.request(state, who, ref)["version"]
+        result: dict[str, Any] = self.call(state, who, "POST", f"/api/v1/requests/{ref}/{action}",
+                                           json={"version": version, **data})
+        return result
+
+    def wait_state(self, state: str, who: str, ref: str, wanted: str, timeout: float = 30) -> bool:
+        """Wait until ``ref`` is ``wanted`` on ``state``'s node."""
+        return self.net.wait_until(lambda: self._state(state, who, ref) == wanted, timeout=timeout)
+
+    def _state(self, state: str, who: str, ref: str) -> str | None:
+        try:
+            return str(self.request(state, who, ref)["state"])
+        except httpx.HTTPError:
+            return None
+
+    def wait_mail(self, address: str, ref: str, timeout: float = 20) -> list[Any]:
+        """E-mails to ``address`` mentioning ``ref``."""
+        self.net.wait_until(lambda: any(ref in str(m["Subject"]) for m in self.mail.to(address)), timeout=timeout)
+        return [m for m in self.mail.to(address) if ref in str(m["Subject"])]
+
+    # -- the story -------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Secretariat, three nodes, officers, duty rotas."""
+        self.step("1. The Secretariat publishes the directory; three States start their nodes")
+        self.mail.start()
+        config = {state: f'desk_policies = {{ "247" = {{ timezone = "{zone}" }} }}' for state, zone in ZONES.items()}
+        config["BRA"] += "\n" + BRA_RESERVATION
+        self.net.setup(config)
+        self.net.serve_directory()
+        people = [("VNM", "lan", "Nguyen Thi Lan", "duty_officer"), ("VNM", "vnm-admin", "Tran Van Minh", "admin"),
+                  ("FRA", "camille", "Camille Martin", "duty_officer"), ("FRA", "hugo", "Hugo Bernard", "duty_officer"),
+                  ("FRA", "claire", "Claire Dubois", "supervisor"), ("FRA", "fra-admin", "Luc Moreau", "admin"),
+                  ("BRA", "joao", "Joao Silva", "duty_officer"), ("BRA", "ana", "Ana Souza", "supervisor"),
+                  ("BRA", "bra-admin", "Pedro Lima", "admin")]
+        for state, key, name, role in people:
+            self.tokens[key] = self.net.add_officer(state, name, role, "247", email=f"{key}@{state.lower()}.invalid")
+        for state in self.net.members:
+            self.net.start(state)
+            self.say(state, f"node serving at {self.net.members[state].url}, polling {self.net.directory_url}")
+        for state, supervisor, chain in (("FRA", "claire", ["camille", "hugo"]), ("BRA", "ana", ["joao"])):
+            local = datetime.now(ZoneInfo(ZONES[state]))
+            for order, who in enumerate(chain, start=1):
+                officer_id = self.call(state, who, "GET", "/api/v1/me")["id"]
+                self.call(state, supervisor, "POST", "/api/v1/rota", json={
+                    "desk": "247", "officer_id": officer_id, "order": order,
+                    "from": (local - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
+                    "to": (local + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")})
+            self.say(state, f"duty rota of desk 247: {', '.join(chain)} (then the supervisor)")
+
+    def preservation_in_france(self) -> None:
+        """Art. 42 to France, alert, acknowledgement, execution."""
+        self.step("2. 03:00 Hanoi: Viet Nam asks France to preserve the hosting provider's logs (Art. 42)")
+        created = self.call("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "preservation", "to": "FRA/247", "case": "VNM-HN-2026-0117", "fields": {
+                "requesting_authority": AUTHORITY, "offence": {"article": "9"}, "facts": FACTS,
+                "data": "Connection and access logs of server 203.0.113.7, 2026-11-22 00:00 to now (UTC)",
+                "data_relation": "The server is the ransomware's command server.",
+                "custodian": "ExampleHost SAS, Roubaix (AS64500)",
+                "necessity": "The provider rotates these logs every 48 hours.",
+                "mla_to_follow": True, "confidential": True, "do_not_notify": True}})
+        ref = self.refs["preservation-fra"] = created["ref"]
+        self.say("VNM", f"Lan sends {ref} ({created['kind_title']}) to FRA/247: {created['state']}")
+        self.check(self.wait_state("FRA", "camille", ref, "received"), f"{ref} received by France's node")
+        mails = self.wait_mail("camille@fra.invalid", ref)
+        self.check(len(mails) == 1 and "[URGENT]" in str(mails[0]["Subject"]),
+                   "the officer on duty in Paris is alerted by e-mail at once")
+        body = mails[0].get_body(preferencelist=("plain",)) if mails else None
+        text = body.get_content() if body is not None else ""
+        self.check("203.0.113.7" not in text and "hospital" not in text,
+                   "the alert e-mail carries no case facts (e-mail is not end-to-end protected)")
+        self.say("FRA", f"Camille's phone rings: {mails[0]['Subject'] if mails else '(no e-mail)'}")
+        seen = self.request("FRA", "camille", ref)
+        self.check(seen["confidential"] and seen["do_not_notify"],
+                   "France sees CONFIDENTIAL and DO NOT NOTIFY THE USER on the request")
+        self.act("FRA", "camille", ref, "acknowledge")
+        self.check(self.wait_state("VNM", "lan", ref, "acknowledged"), "Viet Nam sees the acknowledgement")
+        self.say("FRA", "Camille acknowledges, contacts ExampleHost, and records the preservation")
+        self.act("FRA", "camille", ref, "start", note="ExampleHost's abuse desk reached by phone")
+        self.act("FRA", "camille", ref, "execute", result={
+            "preserved_at": format_instant(datetime.now(UTC)), "provider": "ExampleHost SAS",
+            "what_preserved": "Connection and access logs of 203.0.113.7 since 2026-11-22"})
+        self.check(self.wait_state("VNM", "lan", ref, "executed"), f"{ref} executed; both sides agree")
+        clock = next(c for c in self.request("VNM", "lan", ref)["clocks"] if c["name"] == "preservation")
+        self.say("VNM", f"preservation clock (Art. {clock['article']}): data kept until {clock['due']}")
+
+    def traffic_data_across_a_restart(self) -> None:
+        """Art. 43 request while France's node is down; it arrives when France comes back."""
+        self.step("3. France's node is killed (SIGKILL); Viet Nam asks for the traffic data (Art. 43)")
+        self.net.kill("FRA", signal.SIGKILL)
+        self.say("FRA", "node killed")
+        created = self.call("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "traffic_disclosure", "to": "FRA/247", "case": "VNM-HN-2026-0117", "fields": {
+                "requesting_authority": AUTHORITY, "offence": {"article": "9"}, "facts": FACTS,
+                "preservation_ref": self.refs["preservation-fra"],
+                "data": "Where the connections administering 203.0.113.7 came from, 2026-11-22/23",
+                "necessity": "To find the next provider in the chain before its logs are gone."}})
+        ref = self.refs["traffic-fra"] = created["ref"]
+        self.say("VNM", f"Lan sends {ref}; it waits in Viet Nam's durable outbox")
+        pending = self.call("VNM", "vnm-admin", "GET", "/api/v1/messages",
+                            params={"direction": "out", "status": "pending"})
+        self.check(len(pending) >= 1, f"{len(pending)} envelope(s) wait for France")
+        self.net.start("FRA")
+        self.say("FRA", "node restarted")
+        self.check(self.wait_state("FRA", "camille", ref, "received"), f"{ref} delivered after the restart")
+        self.act("FRA", "camille", ref, "acknowledge")
+        self.act("FRA", "camille", ref, "execute", result={
+            "provider": "NuvemHost Ltda", "provider_state": "BRA",
+            "path": ["203.0.113.7 (ExampleHost, FRA)", "198.51.100.23 (NuvemHost, BRA)"],
+            "traffic_data": "SSH sessions to 203.0.113.7 from 198.51.100.23 on 2026-11-22 23:41-23:58 UTC",
+            "next_step": "Ask Brazil to preserve NuvemHost's records for 198.51.100.23"})
+        self.check(self.wait_state("VNM", "lan", ref, "executed"), "Viet Nam holds the disclosed traffic data")
+        result = self.request("VNM", "lan", ref)["result"]
+        self.say("VNM", f"next provider: {result['provider']} in {result['provider_state']}")
+
+    def preservation_in_brazil(self) -> None:
+        """Art. 42 to Brazil, whose dual-criminality reservation applies."""
+        self.step("4. A second preservation request, to Brazil, which reserved dual criminality")
+        fields = {"requesting_authority": AUTHORITY, "offence": {"article": "13"}, "facts": FACTS,
+                  "data": "Subscriber and connection records of 198.51.100.23, 2026-11-20 to now",
+                  "data_relation": "The attackers administered the command server from this address.",
+                  "custodian": "NuvemHost Ltda, Sao Paulo", "necessity": "Records are kept for 7 days.",
+                  "mla_to_follow": True}
+        refused = self.attempt("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "preservation", "to": "BRA/247", "case": "VNM-HN-2026-0117", "fields": fields})
+        problems = refused.json().get("problems", []) if refused.status_code == 422 else []
+        self.check(any(p["field"] == "dual_criminality" for p in problems),
+                   "without the dual-criminality statement Brazil's reservation stops it before sending")
+        fields["dual_criminality"] = "Fraud by computer is an offence in Brazil (Penal Code, Art. 171)."
+        ref = self.refs["preservation-bra"] = self.call("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "preservation", "to": "BRA/247", "case": "VNM-HN-2026-0117", "fields": fields})["ref"]
+        self.say("VNM", f"Lan sends {ref} to BRA/247 with the statement")
+        self.check(len(self.wait_mail("joao@bra.invalid", ref)) == 1, "Joao, on duty in Brasilia, is alerted")
+        self.act("BRA", "joao", ref, "acknowledge")
+        self.act("BRA", "joao", ref, "execute", result={
+            "preserved_at": format_instant(datetime.now(UTC)), "provider": "NuvemHost Ltda",
+            "what_preserved": "Subscriber record and connection logs of 198.51.100.23"})
+        self.check(self.wait_state("VNM", "lan", ref, "executed"), f"{ref} executed by Brazil")
+
+    def emergency(self) -> None:
+        """Art. 41 emergency disclosure, the fastest clock."""
+        self.step("5. The attackers threaten the ICU: an emergency disclosure request (Art. 41)")
+        ref = self.refs["emergency-fra"] = self.call("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "emergency_disclosure", "to": "FRA/247", "case": "VNM-HN-2026-0117", "fields": {
+                "requesting_authority": AUTHORITY,
+                "emergency": "The attackers threaten to wipe the ICU ventilator management servers at 06:00.",
+                "persons_at_risk": "14 ICU patients on ventilators at Bach Mai hospital",
+                "justification": "The account that controls the wiper must be identified to stop it before 06:00.",
+                "data": "Subscriber data of the ExampleHost account that rents 203.0.113.7"}})["ref"]
+        self.say("VNM", f"Lan sends {ref}: EMERGENCY")
+        mails = self.wait_mail("camille@fra.invalid", ref)
+        self.check(len(mails) == 1 and "[EMERGENCY]" in str(mails[0]["Subject"]), "France's duty officer is paged: "
+                   "EMERGENCY")
+        self.act("FRA", "camille", ref, "acknowledge")
+        ack = next(c for c in self.request("FRA", "camille", ref)["clocks"] if c["name"] == "acknowledgement")
+        self.check(ack["status"] == "met", "acknowledged within the desk's 1-hour emergency target")
+        self.act("FRA", "camille", ref, "execute", result={
+            "data_disclosed": "Account holder: 'k.volkov', registered 2026-10-02, paid by a prepaid card",
+            "provider": "ExampleHost SAS"})
+        self.check(self.wait_state("VNM", "lan", ref, "executed"), f"{ref} executed")
+
+    def refused_and_withdrawn(self) -> None:
+        """A refusal with its ground, and a withdrawal."""
+        self.step("6. One request refused with a ground, one withdrawn")
+        ref = self.refs["location-bra"] = self.call("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "location_query", "to": "BRA/247", "priority": "normal", "fields": {
+                "requesting_authority": AUTHORITY, "subject": "e-mail account k.volkov@mail.example",
+                "question": "both", "facts": FACTS}})["ref"]
+        self.check(self.wait_state("BRA", "joao", ref, "received"), f"{ref} received by Brazil")
+        self.act("BRA", "joao", ref, "acknowledge")
+        self.act("BRA", "joao", ref, "refuse", ground="domestic_law_forbids",
+                 reasons="Brazilian law requires a court order to locate the holder of an e-mail account; "
+                         "please send a request for mutual legal assistance.")
+        self.check(self.wait_state("VNM", "lan", ref, "refused"), f"{ref} refused; Viet Nam sees the ground and "
+                   "reasons")
+        refusal = self.request("VNM", "lan", ref)["refusal"]
+        self.say("BRA", f"Joao refuses {ref}: {refusal['ground']}")
+        ref = self.refs["location-fra"] = self.call("VNM", "lan", "POST", "/api/v1/requests", json={
+            "kind": "location_query", "to": "FRA/247", "priority": "normal", "fields": {
+                "requesting_authority": AUTHORITY, "subject": "IP address 198.51.100.23", "question": "provider",
+                "facts": FACTS}})["ref"]
+        self.check(self.wait_state("FRA", "camille", ref, "received"), f"{ref} received by France")
+        self.act("VNM", "lan", ref, "withdraw", reason="The provider was found through the Art. 43 disclosure.")
+        self.check(self.wait_state("FRA", "camille", ref, "withdrawn"), f"{ref} withdrawn on both sides")
+        self.say("VNM", f"Lan withdraws {ref}")
+
+    def attacks(self) -> None:
+        """A tampered envelope and a replayed one."""
+        self.step("7. Attacks: a tampered envelope and a replayed one")
+        with sqlite3.connect(self.net.members["VNM"].data / "node.db") as conn:
+            jwe = bytes(conn.execute("select jwe from outbox order by id desc limit 1").fetchone()[0])
+        tampered = bytearray(jwe)
+        tampered[len(tampered) // 2] ^= 1
+        answer = self._post("FRA", bytes(tampered))
+        self.check(answer.status_code == 400, f"tampered envelope refused: {answer.json().get('code')}")
+        self.check(self._post("FRA", jwe).headers.get("hanoinet-duplicate") == "true",
+                   "replayed envelope answered with the original receipt and not processed again")
+
+    def _post(self, state: str, body: bytes) -> httpx.Response:
+        return httpx.post(f"{self.net.members[state].url}/federation/v1/envelopes", content=body,
+                          headers={"content-type": "application/jose"}, timeout=10)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts over every node, once every envelope has been delivered."""
+        admins = {"VNM": "vnm-admin", "FRA": "fra-admin", "BRA": "bra-admin"}
+
+        def outboxes() -> list[dict[str, Any]]:
+            return [m for state, who in admins.items()
+                    for m in self.call(state, who, "GET", "/api/v1/messages", params={"direction": "out",
+                                                                                        "limit": 1000})]
+        self.net.wait_until(lambda: all(m["status"] == "delivered" for m in outboxes()), timeout=30)
+        sent = outboxes()
+        delivered = [m for m in sent if m["status"] == "delivered"]
+        receipts = sum(1 for state, who in admins.items() for m in sent
+                       if m["status"] == "delivered" and m["from"].startswith(state))
+        final: dict[str, int] = {}
+        for ref in self.refs.values():
+            state = self.request("VNM", "lan", ref)["state"]
+            final[state] = final.get(state, 0) + 1
+        agreed = all(self.request("VNM", "lan", ref)["state"] == self._peer_state(ref) for ref in self.refs.values())
+        self.check(agreed, "every request is in the same state on both nodes")
+        return {"states": sorted(self.net.members), "envelopes_sent": len(sent), "envelopes_delivered": len(delivered),
+                "receipts": receipts, "alerts": len(self.mail.messages), "requests": dict(sorted(final.items())),
+                "lost": len(sent) - len(delivered), "checks_failed": len(self.failures)}
+
+    def _peer_state(self, ref: str) -> str | None:
+        to = self.request("VNM", "lan", ref)["requested"].split("/")[0]
+        return self._state(to, "camille" if to == "FRA" else "joao", ref)
+
+    def keep(self) -> None:
+        """Print URLs and tokens and keep the nodes running until Ctrl-C."""
+        for state, member in self.net.members.items():
+            self.console.print(f"{state}: {member.url}")
+        for who, token in self.tokens.items():
+            self.console.print(f"  {who}: HANOINET_TOKEN={token}")
+        self.console.print("Try: HANOINET_NODE=" + self.net.members["FRA"].url +
+                           " HANOINET_TOKEN=" + self.tokens["camille"] + " hanoinet request list")
+        self.console.print("Nodes keep running; press Ctrl-C to stop them.")
+        while True:
+            time.sleep(3600)
+
+    def close(self) -> None:
+        """Stop every process and the mail sink."""
+        self.net.stop_all()
+        self.mail.stop()
+
+
+def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Console | None = None) -> int:
+    """Play the whole scenario in ``root`` (wiped first); returns 0 only if every check held."""
+    console = console or Console(highlight=False)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    demo = Demo(root.resolve(), console, quiet=as_json)
+    outcome: dict[str, Any] = {}
+    try:
+        demo.setup()
+        demo.preservation_in_france()
+        demo.traffic_data_across_a_restart()
+        demo.preservation_in_brazil()
+        demo.emergency()
+        demo.refused_and_withdrawn()
+        demo.attacks()
+        demo.step("8. Summary")
+        outcome = demo.summary()
+        if not as_json:
+            console.print(f"Node data and logs are in {root}/. Look at a request as an officer would:\n"
+                          f"  HANOINET_NODE={demo.net.members['VNM'].url} HANOINET_TOKEN={demo.tokens['lan']} "
+                          f"hanoinet request show {demo.refs['preservation-fra']}")
+        if keep:
+            demo.keep()
+    except KeyboardInterrupt:
+        pass
+    except (httpx.HTTPError, RuntimeError, KeyError, StopIteration) as exc:
+        demo.failures.append(f"the scenario stopped: {type(exc).__name__}: {exc}")
+        console.print(f"[red bold]the scenario stopped:[/] {exc}")
+    finally:
+        demo.close()
+    outcome = {**outcome, "checks_failed": len(demo.failures), "ok": not demo.failures}
+    print(json.dumps(outcome, sort_keys=True), flush=True)
+    return 0 if not demo.failures and outcome.get("lost") == 0 else 1

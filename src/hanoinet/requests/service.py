@@ -1,0 +1,632 @@
+"""Requests at the edge: drafting, acting, receiving the other side's acts, and reading them back.
+
+Every transition is stored as an event and travels to the other State in the same transaction (outbox), so
+both nodes hold the same events; the request row keeps what the replayed history says (state, clocks) for
+lists and filters, and a ``version`` that two officers acting at once are checked against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hanoinet import convention
+from hanoinet.alerts import service as alerts
+from hanoinet.clock import format_instant, now, parse_instant
+from hanoinet.db.database import UnitOfWork
+from hanoinet.db.models import OutboxMessage, RequestEventRecord, RequestRecord
+from hanoinet.errors import Conflict, EnvelopeRefused, HanoinetError, NotFound, ValidationError
+from hanoinet.ids import uuid7
+from hanoinet.network import delivery, inbox, outbox
+from hanoinet.network.directory import Declaration, MemberCard
+from hanoinet.network.envelope import EnvelopePayload
+from hanoinet.network.receipt import Receipt
+from hanoinet.node import audit
+from hanoinet.node.node import Node
+from hanoinet.node.officers import Principal, Role
+from hanoinet.requests import clocks
+from hanoinet.requests.machine import TERMINAL, Action, Event, History, Side, State, allowed, next_event, replay
+from hanoinet.requests.messages import KIND, RequestEventBody
+from hanoinet.states import check_address, split_address
+
+log = structlog.get_logger("hanoinet.requests")
+
+#: Roles that may act on requests; supervisors read every desk but do not act.
+ACTING_ROLES = (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.ADMIN)
+#: Incoming requests of these priorities wake the officer on duty.
+PAGED_PRIORITIES = frozenset({"emergency", "urgent"})
+SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What an officer fills in to make a request."""
+
+    kind: str
+    to: str
+    fields: Mapping[str, Any]
+    language: str = "en"
+    priority: str | None = None
+    case: str | None = None
+    desk: str | None = None
+
+
+@dataclass(slots=True)
+class Actor:
+    """Who acts: an officer, or the node itself (expiry)."""
+
+    name: str
+    role: str
+    desk: str | None = None
+    officer_id: int | None = None
+    audit_name: str = SYSTEM
+
+    @classmethod
+    def officer(cls, principal: Principal) -> Actor:
+        """An authenticated officer."""
+        return cls(principal.name, principal.role.value, principal.desk, principal.id, principal.actor)
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+def _events(session: Session, request_id: str) -> list[Event]:
+    rows = session.scalars(select(RequestEventRecord).where(RequestEventRecord.request_id == request_id)
+                           .order_by(RequestEventRecord.id))
+    return [Event(side=Side(r.side), seq=r.seq, seen=r.seen, action=Action(r.action), at=r.at,
+                  by=f"{r.by_name} ({r.by_role})", data=json.loads(r.data)) for r in rows]
+
+
+def _kind(name: str) -> convention.RequestKind:
+    kind = convention.REQUEST_KINDS.get(name)
+    if kind is None:
+        raise ValidationError(f"unknown request kind {name!r}",
+                              hint=f"kinds: {', '.join(sorted(convention.REQUEST_KINDS))}")
+    return kind
+
+
+def _history(row: RequestRecord, events: Sequence[Event]) -> History:
+    kind = _kind(row.kind)
+    received = format_instant(row.received_at) if row.received_at else None
+    return replay(events, received_at=received, preservation=kind.preservation_clock,
+                  minimum_days=convention.PRESERVATION_CLOCK.minimum.days)
+
+
+def _load(session: Session, ref: str, *, lock: bool = False) -> RequestRecord:
+    query = select(RequestRecord).where((RequestRecord.ref == ref) | (RequestRecord.id == ref))
+    row = session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        raise NotFound(f"no request {ref!r} on this node", hint="list requests with `hanoinet request list`")
+    return row
+
+
+def _our_desk(row: RequestRecord) -> str:
+    return split_address(row.requesting if row.side == Side.REQUESTING else row.requested)[1]
+
+
+def _check_reader(principal: Principal, row: RequestRecord) -> None:
+    if not principal.can_read_desk(_our_desk(row)):
+        raise NotFound(f"no request {row.ref!r} visible to desk {principal.desk}")
+
+
+def ack_target(node: Node, row: RequestRecord) -> timedelta:
+    """The acknowledgement target: our desk's policy when we are asked, the Convention default otherwise."""
+    if row.side == Side.REQUESTED:
+        return node.settings.ack_target(_our_desk(row), row.priority)
+    return convention.PRIORITIES[row.priority].acknowledge_within
+
+
+def _clocks(node: Node, row: RequestRecord, history: History, t: datetime) -> list[clocks.Clock]:
+    return clocks.all_clocks(
+        history, t, ack_target=ack_target(node, row),
+        warnings=[w.days for w in convention.PRESERVATION_CLOCK.warnings],
+        preservation_article=convention.PRESERVATION_CLOCK.article,
+    )
+
+
+def summary(node: Node, row: RequestRecord, t: datetime) -> dict[str, Any]:
+    """The one-line view of a request used by lists."""
+    kind = _kind(row.kind)
+    overdue = (row.ack_due_at is not None and row.acknowledged_at is None and row.ack_due_at < t
+               and row.state == State.RECEIVED)
+    warning = row.preserve_until is not None and row.state == State.EXECUTED and \
+        row.preserve_until - t <= max(convention.PRESERVATION_CLOCK.warnings)
+    return {
+        "id": row.id, "ref": row.ref, "kind": row.kind, "kind_title": kind.title, "article": kind.article,
+        "side": row.side, "requesting": row.requesting, "requested": row.requested, "priority": row.priority,
+        "state": row.state, "version": row.version, "case": row.case_ref, "confidential": row.confidential,
+        "do_not_notify": row.do_not_notify, "created_at": format_instant(row.created_at),
+        "updated_at": format_instant(row.updated_at),
+        "sent_at": format_instant(row.sent_at) if row.sent_at else None,
+        "received_at": format_instant(row.received_at) if row.received_at else None,
+        "acknowledged_at": format_instant(row.acknowledged_at) if row.acknowledged_at else None,
+        "ack_due_at": format_instant(row.ack_due_at) if row.ack_due_at else None,
+        "preserve_until": format_instant(row.preserve_until) if row.preserve_until else None,
+        "overdue": overdue, "preservation_warning": warning,
+    }
+
+
+def list_requests(node: Node, principal: Principal, *, state: str | None = None, kind: str | None = None,
+                  desk: str | None = None, overdue: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    """Requests visible to the officer, newest first, optionally filtered."""
+    t = now()
+    with node.db.transaction(readonly=True) as uow:
+        query = select(RequestRecord).order_by(RequestRecord.updated_at.desc()).limit(limit)
+        if state:
+            query = query.where(RequestRecord.state == state)
+        if kind:
+            query = query.where(RequestRecord.kind == kind)
+        if overdue:
+            query = query.where(RequestRecord.ack_due_at < t, RequestRecord.acknowledged_at.is_(None),
+                                RequestRecord.state == State.RECEIVED)
+        rows = [r for r in uow.session.scalars(query) if principal.can_read_desk(_our_desk(r))]
+        if desk:
+            rows = [r for r in rows if _our_desk(r) == desk]
+        return [summary(node, r, t) for r in rows]
+
+
+def show(node: Node, principal: Principal, ref: str) -> dict[str, Any]:
+    """Everything about one request: fields with their articles, timeline, clocks, what can be done now."""
+    with node.db.transaction() as uow:
+        row = _load(uow.session, ref)
+        _check_reader(principal, row)
+        # A request holds personal data: every reading is on the audit trail.
+        audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.view",
+                     target=row.ref)
+        return view(node, uow.session, row, viewer=principal)
+
+
+def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal | None = None) -> dict[str, Any]:
+    """The full view of ``row``, computed from its events (no access check: callers do it)."""
+    t = now()
+    kind = _kind(row.kind)
+    events = _events(session, row.id)
+    history = _history(row, events)
+    our_side = Side(row.side)
+    values = json.loads(row.fields)
+    fields = [{"name": spec.name, "label": spec.label, "article": spec.article, "required": spec.required,
+               "value": values.get(spec.name)} for spec in kind.fields if spec.name in values or spec.required]
+    result = {**summary(node, row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
+              "timeline": _timeline(session, row, history),
+              "clocks": [c.to_json(t) for c in _clocks(node, row, history, t)],
+              "allowed": _allowed_now(history, our_side, kind, viewer),
+              "result": _last_data(history, Action.EXECUTE, "result") or
+              _last_data(history, Action.PARTIALLY_EXECUTE, "result"),
+              "refusal": _last_data(history, Action.REFUSE, None),
+              "notices": list(history.preservation.notices),
+              "held_for": history.preservation.held_for}
+    return result
+
+
+def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None) -> list[str]:
+    if viewer is not None and viewer.role not in ACTING_ROLES:
+        return []
+    return [a.value for a in allowed(history.state, side, preservation=kind.preservation_clock)
+            if a is not Action.EXPIRE]
+
+
+def _last_data(history: History, action: Action, key: str | None) -> Any:
+    event = history.last(action)
+    if event is None:
+        return None
+    return event.data.get(key) if key else dict(event.data)
+
+
+def _timeline(session: Session, row: RequestRecord, history: History) -> list[dict[str, Any]]:
+    records = {(r.side, r.seq): r for r in session.scalars(
+        select(RequestEventRecord).where(RequestEventRecord.request_id == row.id))}
+    deliveries = {o.message_id: o for o in session.scalars(
+        select(OutboxMessage).where(OutboxMessage.message_id.in_(
+            [r.message_id for r in records.values() if r.message_id])))}
+    parties = {Side.REQUESTING.value: row.requesting, Side.REQUESTED.value: row.requested}
+    entries: list[dict[str, Any]] = []
+    for outcome in history.outcomes:
+        event = outcome.event
+        record = records[event.key]
+        entry: dict[str, Any] = {
+            "at": event.at, "what": event.action.value, "side": event.side.value, "by": event.by,
+            "party": parties[event.side.value], "seq": event.seq, "applied": outcome.applied,
+            "state": outcome.after.value, "reason": outcome.reason, "data": dict(event.data),
+        }
+        sent = deliveries.get(record.message_id or "")
+        if sent is not None:
+            entry["delivery"] = {"status": sent.status, "attempts": sent.attempts, "error": sent.last_error,
+                                 "delivered_at": format_instant(sent.delivered_at) if sent.delivered_at else None}
+        entries.append(entry)
+        if event.action is Action.SEND and history.received_at is not None:
+            entries.append({"at": history.received_at, "what": "received", "side": Side.REQUESTED.value,
+                            "by": "machine receipt", "party": row.requested, "applied": True,
+                            "state": State.RECEIVED.value, "reason": "", "data": {}})
+    for alert in alerts.timeline(session, row.id):
+        entries.append({**alert, "what": alert["what"], "side": Side.REQUESTED.value, "party": row.requested,
+                        "applied": True, "reason": ""})
+    events_only = [e for e in entries if "seq" in e or e["what"] == "received"]
+    others = sorted((e for e in entries if e not in events_only), key=lambda e: str(e["at"]))
+    # Events keep the canonical order both States share; alerts slot in by time.
+    merged: list[dict[str, Any]] = []
+    for entry in events_only:
+        while others and str(others[0]["at"]) <= str(entry["at"]):
+            merged.append(others.pop(0))
+        merged.append(entry)
+    return merged + others
+
+
+# -- acting ----------------------------------------------------------------------------------------------
+
+
+def _member(node: Node, state: str) -> MemberCard:
+    directory = node.require_directory()
+    card = directory.find(state)
+    if card is None:
+        raise ValidationError(f"{state} is not in the directory, so no request can be sent to it",
+                              hint="check the State code; `hanoinet directory` lists the members")
+    return card
+
+
+def check_draft(node: Node, draft: Draft) -> tuple[str, str]:
+    """Refuse a draft with every problem listed; returns the (priority, recipient address) to use."""
+    kind = _kind(draft.kind)
+    check_address(draft.to)
+    state, desk = split_address(draft.to)
+    if state == node.state:
+        raise ValidationError("a request goes to another State, not to this node's own",
+                              hint="address it to the other State's desk, e.g. FRA/247")
+    card = _member(node, state)
+    target = next((d for d in card.desks if d.id == desk), None)
+    if target is None:
+        raise ValidationError(f"{state} has no desk {desk!r} in the directory",
+                              hint=f"its desks: {', '.join(d.id for d in card.desks)}")
+    priority = draft.priority or kind.default_priority
+    problems = convention.validate_request(
+        draft.kind, dict(draft.fields), priority=priority, language=draft.language,
+        declarations=card.declarations, desk_languages=target.languages,
+    )
+    if problems:
+        raise convention.ValidationFailed(problems)
+    return priority, draft.to
+
+
+def _next_ref(session: Session, state: str, t: datetime) -> str:
+    prefix = f"{state}-{t.year:04d}-"
+    count = session.scalar(select(func.count()).where(RequestRecord.ref.like(prefix + "%"))) or 0
+    return f"{prefix}{count + 1:04d}"
+
+
+def create(node: Node, principal: Principal, draft: Draft, *, send: bool = True) -> dict[str, Any]:
+    """Make a request from ``draft`` (checked first, every problem listed) and send it unless asked not to."""
+    principal.require_role(*ACTING_ROLES)
+    desk = draft.desk or principal.desk
+    if desk not in node.settings.desk_ids:
+        raise ValidationError(f"this node has no desk {desk!r}",
+                              hint=f"desks: {', '.join(sorted(node.settings.desk_ids))}")
+    principal.require_desk(desk)
+    priority, to = check_draft(node, draft)
+    for attempt in range(3):
+        try:
+            with node.db.transaction() as uow:
+                t = now()
+                values = dict(draft.fields)
+                row = RequestRecord(
+                    id=uuid7(), ref=_next_ref(uow.session, node.state, t), kind=draft.kind,
+                    side=Side.REQUESTING.value, requesting=f"{node.state}/{desk}", requested=to, priority=priority,
+                    language=draft.language, case_ref=draft.case, confidential=values.get("confidential") is True,
+                    do_not_notify=values.get("do_not_notify") is True, fields=json.dumps(values, sort_keys=True),
+                    state=State.DRAFT.value, version=1, created_at=t, updated_at=t, officer_id=principal.id,
+                )
+                uow.session.add(row)
+                uow.session.flush()
+                audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.create",
+                             target=row.ref, detail={"kind": draft.kind, "to": to})
+                if send:
+                    _act(node, uow, row, Actor.officer(principal), Action.SEND, data={})
+                return view(node, uow.session, row, viewer=principal)
+        except IntegrityError:  # two officers took the same reference at once on PostgreSQL; take the next
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def act(node: Node, principal: Principal, ref: str, action: Action, data: Mapping[str, Any], *,
+        version: int | None = None) -> dict[str, Any]:
+    """Take ``action`` on a request as ``principal``; ``version`` guards against a concurrent change."""
+    principal.require_role(*ACTING_ROLES)
+    if action is Action.EXPIRE:
+        raise ValidationError("preservation expires by itself when its period ends",
+                              hint="to release data earlier the requesting State withdraws the request")
+    with node.db.transaction() as uow:
+        row = _load(uow.session, ref, lock=True)
+        _check_reader(principal, row)
+        principal.require_desk(_our_desk(row))
+        if version is not None and version != row.version:
+            raise Conflict(
+                f"request {row.ref} changed since you read it: it is now version {row.version} "
+                f"({row.state}), you acted on version {version}",
+                hint=f"look at it again (`hanoinet request show {row.ref}`) and decide again", code="request_changed",
+            )
+        _act(node, uow, row, Actor.officer(principal), action, data=data)
+        return view(node, uow.session, row, viewer=principal)
+
+
+def _check_data(node: Node, row: RequestRecord, action: Action, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data an action carries, checked; every problem listed."""
+    def need(name: str, what: str) -> str:
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"{action.value}: {name} is required: {what}")
+        return value.strip()
+
+    note = data.get("note")
+    extra: dict[str, Any] = {"note": note.strip()} if isinstance(note, str) and note.strip() else {}
+    if action is Action.CLARIFY:
+        return {"question": need("question", "what the requested State needs to know"), **extra}
+    if action is Action.ANSWER:
+        return {"answer": need("answer", "the answer to the question asked"), **extra}
+    if action in (Action.EXECUTE, Action.PARTIALLY_EXECUTE):
+        result = data.get("result")
+        if not isinstance(result, Mapping):
+            raise ValidationError(f"{action.value}: result is required (an object with the result fields)",
+                                  hint=f"see `hanoinet request show {row.ref}` and docs/convention.md")
+        problems = convention.validate_result(row.kind, dict(result))
+        if problems:
+            raise convention.ValidationFailed(problems)
+        return {"result": dict(result), **extra}
+    if action is Action.REFUSE:
+        ground = data.get("ground")
+        reasons = data.get("reasons")
+        card = node.require_directory().find(node.state)
+        declarations: Sequence[Declaration] = card.declarations if card is not None else ()
+        offence = json.loads(row.fields).get("offence")
+        problems = convention.validate_refusal(row.kind, ground if isinstance(ground, str) else "",
+                                               reasons if isinstance(reasons, str) else "",
+                                               declarations=declarations,
+                                               offence=offence if isinstance(offence, Mapping) else None)
+        if problems:
+            raise convention.ValidationFailed(problems)
+        return {"ground": ground, "reasons": reasons, **extra}
+    if action is Action.WITHDRAW:
+        return {"reason": need("reason", "why the request is no longer needed"), **extra}
+    if action is Action.NOTICE:
+        notice = data.get("notice")
+        if notice not in ("will_not_secure", "threatens_confidentiality"):
+            raise ValidationError("notice: say which: will_not_secure (preservation will not secure the data) or "
+                                  "threatens_confidentiality (it would threaten the investigation's confidentiality)")
+        return {"notice": notice, "text": need("text", "what the requesting State should know"), **extra}
+    if action is Action.EXTEND:
+        days = data.get("days", convention.PRESERVATION_CLOCK.default_extension.days)
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 365:
+            raise ValidationError("extend: days must be a whole number of days from 1 to 365")
+        return {"days": days, "reason": need("reason", "why the data must be kept longer"), **extra}
+    if action is Action.FOLLOW_UP:
+        return {"mla_ref": need("mla_ref", "the reference of the mutual legal assistance request sent"), **extra}
+    return extra
+
+
+def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: Action, *,
+         data: Mapping[str, Any]) -> None:
+    session = uow.session
+    side = Side(row.side)
+    events = _events(session, row.id)
+    kind = _kind(row.kind)
+    received = format_instant(row.received_at) if row.received_at else None
+    # Whether the action is allowed at all comes first: no point listing data problems of an illegal act.
+    next_event(events, side, action, at=now(), preservation=kind.preservation_clock, received_at=received,
+               minimum_days=convention.PRESERVATION_CLOCK.minimum.days)
+    if action is Action.SEND:
+        check_draft(node, Draft(kind=row.kind, to=row.requested, fields=json.loads(row.fields),
+                                language=row.language, priority=row.priority, case=row.case_ref))
+        payload_data: dict[str, Any] = {
+            "kind": row.kind, "priority": row.priority, "language": row.language, "fields": json.loads(row.fields),
+        }
+    else:
+        payload_data = _check_data(node, row, action, data)
+    t = now()
+    event = next_event(
+        events, side, action, at=t, by=f"{actor.name} ({actor.role})", data=payload_data,
+        preservation=kind.preservation_clock, minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
+        received_at=received,
+    )
+    body = RequestEventBody.model_validate({
+        "request": row.id, "ref": row.ref, "side": side.value, "seq": event.seq, "seen": event.seen,
+        "action": action.value, "at": event.at, "by": {"name": actor.name, "role": actor.role}, "data": payload_data,
+    })
+    ours, theirs = (row.requesting, row.requested) if side is Side.REQUESTING else (row.requested, row.requesting)
+    message = outbox.enqueue(node, uow, sender_desk=split_address(ours)[1], recipient=theirs, kind=KIND,
+                             body=body.model_dump(mode="json"), case=row.case_ref, actor=actor.audit_name,
+                             officer_id=actor.officer_id)
+    _store_event(session, row, event, message_id=message.message_id, by_name=actor.name, by_role=actor.role, t=t)
+    _refresh(node, session, row, t)
+    if action is Action.ACKNOWLEDGE:
+        alerts.resolve(uow, subject_id=row.id, by=actor.name)
+    audit.record(session, actor=actor.audit_name, officer_id=actor.officer_id, action=f"request.{action.value}",
+                 target=row.ref, detail={"seq": event.seq, "side": side.value})
+
+
+def _store_event(session: Session, row: RequestRecord, event: Event, *, message_id: str | None, by_name: str,
+                 by_role: str, t: datetime) -> None:
+    session.add(RequestEventRecord(
+        request_id=row.id, side=event.side.value, seq=event.seq, seen=event.seen, action=event.action.value,
+        at=event.at, by_name=by_name, by_role=by_role, data=json.dumps(dict(event.data), sort_keys=True),
+        message_id=message_id, recorded_at=t,
+    ))
+    session.flush()
+
+
+def _refresh(node: Node, session: Session, row: RequestRecord, t: datetime) -> History:
+    """Recompute the derived columns from the events and bump the version."""
+    history = _history(row, _events(session, row.id))
+    row.state = history.state.value
+    send = history.last(Action.SEND)
+    ack = history.last(Action.ACKNOWLEDGE)
+    row.sent_at = parse_instant(send.at) if send else None
+    if history.received_at is not None:
+        row.received_at = parse_instant(history.received_at)
+        row.ack_due_at = row.received_at + ack_target(node, row)
+    row.acknowledged_at = parse_instant(ack.at) if ack else None
+    row.preserve_until = history.preservation.until if history.preservation.held_for is None else None
+    final = history.state in TERMINAL or history.state is State.EXECUTED
+    row.closed_at = (row.closed_at or t) if final else None
+    row.version += 1
+    row.updated_at = t
+    return history
+
+
+# -- the other side's acts -------------------------------------------------------------------------------
+
+
+def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at: datetime) -> None:
+    """Apply a transition sent by the other State (inbox handler, in the transaction storing the envelope)."""
+    body = RequestEventBody.model_validate(payload.body)
+    event = body.event()
+    session = uow.session
+    if event.action is Action.SEND:
+        if event.seq != 1 or event.side is not Side.REQUESTING:
+            raise EnvelopeRefused("a request is sent once, as the requesting State's first event",
+                                  code="illegal_transition")
+        row = session.get(RequestRecord, body.request)
+        if row is not None:
+            raise EnvelopeRefused(f"request {body.request} exists already", code="request_conflict")
+        row = _open_incoming(node, session, payload, body, received_at)
+    else:
+        row = session.get(RequestRecord, body.request)
+        if row is None:
+            raise EnvelopeRefused(f"no request {body.request} here yet", code="out_of_order",
+                                  hint="the request itself has not arrived; it will be retried")
+    side = Side(row.side)
+    if event.side is side:
+        raise EnvelopeRefused(f"an event of the {side.value} State must come from this node, not from a peer",
+                              code="illegal_transition")
+    peer = row.requesting if event.side is Side.REQUESTING else row.requested
+    if payload.sender != peer or payload.recipient != (row.requested if peer == row.requesting else row.requesting):
+        raise EnvelopeRefused(f"request {row.ref} is between {row.requesting} and {row.requested}, "
+                              f"not {payload.sender} and {payload.recipient}", code="not_party")
+    events = _events(session, row.id)
+    known = [e for e in events if e.side is event.side]
+    mine = [e for e in events if e.side is side]
+    if event.seq <= len(known):
+        raise EnvelopeRefused(f"event {event.seq} of request {row.ref} was already received with other content",
+                              code="request_conflict")
+    if event.seq > len(known) + 1:
+        raise EnvelopeRefused(f"event {event.seq} of request {row.ref} arrived before event {len(known) + 1}",
+                              hint="it will be accepted once the earlier one arrives", code="out_of_order")
+    if event.seen > len(mine):
+        raise EnvelopeRefused(f"event {event.seq} claims to have seen {event.seen} of our events; we sent "
+                              f"{len(mine)}", code="illegal_transition")
+    kind = _kind(row.kind)
+    # The author's view: its own earlier events and what it had seen of ours.
+    authors_view = [*known, *mine[: event.seen]]
+    try:
+        next_event(authors_view, event.side, event.action, at=parse_instant(event.at), data=event.data,
+                   preservation=kind.preservation_clock, minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
+                   received_at=event.at if event.side is Side.REQUESTED else None)
+    except HanoinetError as exc:
+        raise EnvelopeRefused(f"request {row.ref}: {exc.message}", hint=exc.hint, code="illegal_transition") from None
+    _store_event(session, row, event, message_id=payload.id, by_name=body.by.name, by_role=body.by.role,
+                 t=received_at)
+    if event.action is Action.SEND:
+        row.received_at = received_at
+    history = _refresh(node, session, row, received_at)
+    if event.action is Action.SEND and row.priority in PAGED_PRIORITIES:
+        alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row), priority=row.priority,
+                    headline=f"request {row.ref} from {row.requesting}: {kind.title} (Art. {kind.article})")
+    if event.action is Action.WITHDRAW and history.state is State.WITHDRAWN:
+        alerts.resolve(uow, subject_id=row.id, by=f"withdrawn by {row.requesting}")
+    audit.record(session, actor=f"peer:{payload.sender}", action=f"request.{event.action.value}", target=row.ref,
+                 detail={"seq": event.seq, "side": event.side.value, "state": row.state})
+
+
+def _open_incoming(node: Node, session: Session, payload: EnvelopePayload, body: RequestEventBody,
+                   received_at: datetime) -> RequestRecord:
+    data = body.data
+    kind_name, priority, language, values = (data.get("kind"), data.get("priority"), data.get("language"),
+                                              data.get("fields"))
+    if not (isinstance(kind_name, str) and isinstance(priority, str) and isinstance(language, str)
+            and isinstance(values, dict)):
+        raise EnvelopeRefused("a sent request carries kind, priority, language and fields", code="invalid_request")
+    if not body.ref.startswith(split_address(payload.sender)[0] + "-"):
+        raise EnvelopeRefused(f"reference {body.ref} does not start with the requesting State's code",
+                              code="invalid_request")
+    if kind_name not in convention.REQUEST_KINDS:
+        raise EnvelopeRefused(f"request kind {kind_name!r} is not known to this node", code="invalid_request")
+    card = node.require_directory().find(node.state)
+    desk = split_address(payload.recipient)[1]
+    target = next((d for d in card.desks if d.id == desk), None) if card is not None else None
+    problems = convention.validate_request(
+        kind_name, values, priority=priority, language=language,
+        declarations=card.declarations if card is not None else (),
+        desk_languages=target.languages if target is not None else (),
+    )
+    if problems:
+        raise EnvelopeRefused(
+            "the request is incomplete or malformed: " + "; ".join(
+                f"{p.field} (Art. {p.article}): {p.message}" for p in problems),
+            code="invalid_request",
+        )
+    row = RequestRecord(
+        id=body.request, ref=body.ref, kind=kind_name, side=Side.REQUESTED.value, requesting=payload.sender,
+        requested=payload.recipient, priority=priority, language=language, case_ref=payload.case,
+        confidential=values.get("confidential") is True, do_not_notify=values.get("do_not_notify") is True,
+        fields=json.dumps(values, sort_keys=True), state=State.DRAFT.value, version=0, created_at=received_at,
+        updated_at=received_at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def settled(node: Node, uow: UnitOfWork, message_id: str, receipt: Receipt | None, error: str | None) -> None:
+    """Delivery hook: the receipt for our ``send`` makes the request ``received`` on our side too."""
+    session = uow.session
+    record = session.scalar(select(RequestEventRecord).where(RequestEventRecord.message_id == message_id))
+    if record is None or receipt is None or record.action != Action.SEND:
+        return
+    row = session.get(RequestRecord, record.request_id)
+    if row is None or row.received_at is not None:
+        return
+    row.received_at = parse_instant(receipt.received_at)
+    _refresh(node, session, row, now())
+
+
+# -- the node's own clock work ---------------------------------------------------------------------------
+
+
+def expire_due(node: Node) -> list[str]:
+    """Expire the preservations we hold whose period ended without extension or follow-up; returns refs."""
+    t = now()
+    with node.db.transaction(readonly=True) as uow:
+        refs = list(uow.session.scalars(select(RequestRecord.ref).where(
+            RequestRecord.side == Side.REQUESTED.value, RequestRecord.state == State.EXECUTED.value,
+            RequestRecord.preserve_until.is_not(None), RequestRecord.preserve_until <= t)))
+    expired = []
+    for ref in refs:
+        with node.db.transaction() as uow:
+            row = _load(uow.session, ref, lock=True)
+            if row.state != State.EXECUTED.value or row.preserve_until is None or row.preserve_until > now():
+                continue
+            _act(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.EXPIRE, data={})
+            expired.append(ref)
+    return expired
+
+
+async def keep_clocks(node: Node, stop: asyncio.Event, *, interval: float = 30.0) -> None:
+    """Background task: expire lapsed preservations (a failure is logged and retried next round)."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(expire_due, node)
+        except Exception:  # the loop must survive a bad round; the next one retries
+            log.exception("could not expire lapsed preservations")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+inbox.on_receive(KIND, receive_event)
+delivery.on_settled(KIND, settled)

@@ -1,0 +1,279 @@
+"""Requests between two in-process nodes: both hold the same history, whatever happens in between."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from hanoinet.api.problems import STATUS_BY_CODE
+from hanoinet.clock import format_instant, now
+from hanoinet.convention import ValidationFailed
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.db.models import OutboxMessage
+from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, ValidationError
+from hanoinet.network import inbox, outbox
+from hanoinet.network.delivery import DeliveryWorker
+from hanoinet.network.transport import PeerAnswer
+from hanoinet.node.node import Node
+from hanoinet.node.officers import Principal, Role, add_officer
+from hanoinet.requests import service
+from hanoinet.requests.machine import Action, IllegalTransition
+from hanoinet.states import split_address
+from tests.support import make_node, publish
+
+LAN = Principal(id=1, name="Nguyen Thi Lan", role=Role.DUTY_OFFICER, desk="247")
+CAMILLE = Principal(id=1, name="Camille Martin", role=Role.DUTY_OFFICER, desk="247")
+SUPERVISOR = Principal(id=2, name="Claire", role=Role.SUPERVISOR, desk="247")
+PAUL = Principal(id=3, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
+
+PRESERVATION: dict[str, Any] = {
+    "requesting_authority": "Viet Nam MPS, A05 cyber unit, +84 24 0000 0000",
+    "offence": {"article": "10"},
+    "facts": "Ransomware attack on a Hanoi hospital since 02:10.",
+    "data": "Logs of server 203.0.113.7 for 2026-11-22/23",
+    "data_relation": "The server controls the ransomware.",
+    "custodian": "ExampleHost SAS, Roubaix",
+    "necessity": "Logs rotate every 48 hours.",
+    "mla_to_follow": True,
+    "confidential": True,
+    "do_not_notify": True,
+}
+
+
+def pump(nodes: dict[str, Node], rounds: int = 5) -> int:
+    """Deliver every due envelope between the nodes, in order, as the delivery worker would."""
+    delivered = 0
+    for _ in range(rounds):
+        moved = 0
+        for node in nodes.values():
+            worker = DeliveryWorker(node, transport=None, worker_id="pump")  # type: ignore[arg-type]
+            outcomes = []
+            for claim in worker.claim(100):
+                peer = nodes[split_address(claim.recipient)[0]]
+                try:
+                    answer = PeerAnswer(status=200, receipt=inbox.receive(peer, claim.jwe).receipt)
+                    moved += 1
+                except HanoinetError as exc:
+                    answer = PeerAnswer(status=STATUS_BY_CODE.get(exc.code, exc.http_status), code=exc.code,
+                                        detail=exc.message)
+                outcomes.append((claim, answer))
+            worker.settle(outcomes)
+        delivered += moved
+        if not moved:
+            break
+    return delivered
+
+
+def retry_now(node: Node) -> None:
+    """Make every pending envelope due at once (instead of waiting out the backoff)."""
+    with node.db.transaction() as uow:
+        uow.session.execute(update(OutboxMessage).where(OutboxMessage.status == "pending")
+                            .values(next_attempt_at=now()))
+
+
+@pytest.fixture
+def pair(tmp_path: Path, authority: KeyPair) -> dict[str, Node]:
+    vnm = make_node(tmp_path, "VNM", authority)
+    fra = make_node(tmp_path, "FRA", authority)
+    publish([vnm, fra], authority)
+    for node in (vnm, fra):
+        with node.db.transaction() as uow:
+            for p in ((LAN if node is vnm else CAMILLE), SUPERVISOR, PAUL):
+                add_officer(uow.session, name=p.name, role=p.role.value, desk=p.desk, desks={"247", "CA"})
+    return {"VNM": vnm, "FRA": fra}
+
+
+def new(nodes: dict[str, Node], fields: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    draft = service.Draft(kind=kwargs.pop("kind", "preservation"), to=kwargs.pop("to", "FRA/247"),
+                          fields=fields or PRESERVATION, case="VNM-2026-0117", **kwargs)
+    return service.create(nodes["VNM"], LAN, draft)
+
+
+def both(nodes: dict[str, Node], ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return service.show(nodes["VNM"], LAN, ref), service.show(nodes["FRA"], CAMILLE, ref)
+
+
+def shared(view: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The part of a timeline both States must agree on."""
+    return [(e["what"], e["side"], e.get("seq"), e["at"], e["applied"], e["state"], json.dumps(e["data"]))
+            for e in view["timeline"] if "seq" in e or e["what"] == "received"]
+
+
+def test_a_preservation_request_travels_and_both_sides_agree(pair: dict[str, Node]) -> None:
+    created = new(pair)
+    assert created["ref"] == "VNM-2026-0001" and created["state"] == "sent"
+    assert pump(pair) == 1
+    ours, theirs = both(pair, created["ref"])
+    assert ours["state"] == theirs["state"] == "received"
+    assert theirs["side"] == "requested" and theirs["confidential"] and theirs["do_not_notify"]
+    assert [f["article"] for f in theirs["fields"]][:3] == ["42(a)", "42(b)", "42(b)"]
+    assert theirs["allowed"] == ["acknowledge", "refuse", "notice"]
+    service.act(pair["FRA"], CAMILLE, created["ref"], Action.ACKNOWLEDGE, {})
+    service.act(pair["FRA"], CAMILLE, created["ref"], Action.START, {"note": "provider contacted"})
+    preserved = format_instant(now())
+    service.act(pair["FRA"], CAMILLE, created["ref"], Action.EXECUTE,
+                {"result": {"preserved_at": preserved, "provider": "ExampleHost SAS",
+                            "what_preserved": "access and connection logs"}})
+    pump(pair)
+    ours, theirs = both(pair, created["ref"])
+    assert ours["state"] == theirs["state"] == "executed"
+    assert shared(ours) == shared(theirs)
+    assert ours["result"]["preserved_at"] == preserved
+    clock = next(c for c in ours["clocks"] if c["name"] == "preservation")
+    assert clock["status"] == "running" and clock["article"] == "42"
+    ack = next(c for c in theirs["clocks"] if c["name"] == "acknowledgement")
+    assert ack["status"] == "met"
+
+
+def test_incomplete_request_is_refused_with_every_problem_before_sending(pair: dict[str, Node]) -> None:
+    fields = {k: v for k, v in PRESERVATION.items() if k not in ("facts", "necessity")}
+    with pytest.raises(ValidationFailed) as refused:
+        new(pair, fields)
+    assert {p.field for p in refused.value.problems} == {"facts", "necessity"}
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        assert uow.session.scalars(select(OutboxMessage)).all() == []
+
+
+@pytest.mark.parametrize(("to", "message"), [("BRA/247", "not in the directory"), ("FRA/XYZ", "no desk 'XYZ'"),
+                                             ("VNM/247", "another State")])
+def test_unknown_state_or_desk_is_refused_before_sending(pair: dict[str, Node], to: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        new(pair, to=to)
+
+
+def test_illegal_action_names_the_state_and_what_is_allowed(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    with pytest.raises(IllegalTransition) as refused:
+        service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {}})
+    assert "current state: received" in refused.value.message
+    assert "acknowledge" in refused.value.hint
+    with pytest.raises(IllegalTransition, match="only the requested State"):
+        service.act(pair["VNM"], LAN, ref, Action.ACKNOWLEDGE, {})
+
+
+def test_refusal_needs_a_ground_and_reasons(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    with pytest.raises(ValidationFailed):
+        service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "fiscal_matters", "reasons": ""})
+    service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE,
+                {"ground": "prejudice_sovereignty", "reasons": "The server belongs to a State body."})
+    pump(pair)
+    ours, _ = both(pair, ref)
+    assert ours["state"] == "refused" and ours["refusal"]["ground"] == "prejudice_sovereignty"
+
+
+def test_two_officers_at_once_get_a_clear_conflict(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    seen = service.show(pair["FRA"], CAMILLE, ref)["version"]
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {}, version=seen)
+    with pytest.raises(Conflict) as conflict:
+        service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE,
+                    {"ground": "prejudice_sovereignty", "reasons": "x"}, version=seen)
+    assert conflict.value.code == "request_changed"
+    assert "now version" in conflict.value.message
+
+
+def test_withdrawal_crossing_execution_is_recorded_on_both_sides(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    pump(pair)
+    # Both act before hearing of the other's act.
+    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
+                {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost SAS",
+                            "what_preserved": "logs"}})
+    service.act(pair["VNM"], LAN, ref, Action.WITHDRAW, {"reason": "suspect arrested"})
+    pump(pair)
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "executed"
+    assert shared(ours) == shared(theirs)
+    withdrawal = next(e for e in ours["timeline"] if e["what"] == "withdraw")
+    assert not withdrawal["applied"] and "already executed" in withdrawal["reason"]
+
+
+def test_events_arriving_out_of_order_wait_for_the_earlier_one(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    service.act(pair["FRA"], CAMILLE, ref, Action.START, {})
+    with pair["FRA"].db.transaction() as uow:
+        rows = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")
+                                   .order_by(OutboxMessage.id)).all()
+        first, second = rows
+        jwe_second = second.jwe
+    with pytest.raises(HanoinetError) as early:
+        inbox.receive(pair["VNM"], jwe_second)
+    assert early.value.code == "out_of_order"
+    pump(pair)
+    retry_now(pair["FRA"])
+    pump(pair)
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "in_progress"
+    assert first.message_id != second.message_id
+
+
+@pytest.mark.parametrize(("side", "action", "seq", "code"), [
+    ("requesting", "withdraw", 2, "illegal_transition"),  # the requested State speaking for the requesting one
+    ("requested", "execute", 1, "illegal_transition"),  # executing what it never acknowledged
+    ("requested", "acknowledge", 2, "out_of_order"),  # skipping its own event 1
+])
+def test_forged_or_impossible_events_from_a_peer_are_refused(
+    pair: dict[str, Node], side: str, action: str, seq: int, code: str
+) -> None:
+    created = new(pair)
+    pump(pair)
+    body = {"request": created["id"], "ref": created["ref"], "side": side, "seq": seq, "seen": 1,
+            "action": action, "at": format_instant(now()), "by": {"name": "Mallory", "role": "duty_officer"},
+            "data": {"reason": "x"} if action == "withdraw" else {}}
+    with pair["FRA"].db.transaction() as uow:
+        message = outbox.enqueue(pair["FRA"], uow, sender_desk="247", recipient="VNM/247", kind="request.event",
+                                 body=body, case=None)
+    with pytest.raises(HanoinetError) as refused:
+        inbox.receive(pair["VNM"], message.jwe)
+    assert refused.value.code == code
+    assert service.show(pair["VNM"], LAN, created["ref"])["state"] == "received"
+
+
+def test_supervisor_reads_but_does_not_act_and_others_see_nothing(pair: dict[str, Node], tmp_path: Path) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    assert service.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == []
+    with pytest.raises(Forbidden):
+        service.act(pair["FRA"], SUPERVISOR, ref, Action.ACKNOWLEDGE, {})
+    other_desk = PAUL
+    with pytest.raises(NotFound):
+        service.show(pair["FRA"], other_desk, ref)
+    assert service.list_requests(pair["FRA"], other_desk) == []
+
+
+def test_list_filters_and_overdue(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    rows = service.list_requests(pair["FRA"], CAMILLE, state="received")
+    assert [r["ref"] for r in rows] == [ref] and rows[0]["overdue"] is False
+    assert service.list_requests(pair["FRA"], CAMILLE, overdue=True) == []
+    assert service.list_requests(pair["FRA"], CAMILLE, kind="emergency_disclosure") == []
+
+
+def test_preservation_expires_only_on_the_requested_side_after_the_period(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    long_ago = format_instant(now().replace(year=now().year - 1))
+    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
+                {"result": {"preserved_at": long_ago, "provider": "ExampleHost", "what_preserved": "logs"}})
+    pump(pair)
+    assert service.expire_due(pair["VNM"]) == []
+    assert service.expire_due(pair["FRA"]) == [ref]
+    pump(pair)
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "expired"
+    assert next(c for c in ours["clocks"] if c["name"] == "preservation")["status"] == "lapsed"
