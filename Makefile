@@ -19,7 +19,7 @@ services:
 	bash scripts/ensure-postgres.sh
 
 demo: install
-	$(BIN)/python -m hanoinet.demo
+	$(BIN)/hanoinet demo
 
 lint: install
 	$(BIN)/ruff check src tests bench

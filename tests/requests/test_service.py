@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,10 @@ def retry_now(node: Node) -> None:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, authority: KeyPair) -> dict[str, Node]:
-    vnm = make_node(tmp_path, "VNM", authority)
-    fra = make_node(tmp_path, "FRA", authority)
+def pair(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -> dict[str, Node]:
+    """Two nodes with officers, on SQLite and then on PostgreSQL."""
+    vnm = make_node(tmp_path, "VNM", authority, database_url=database_urls())
+    fra = make_node(tmp_path, "FRA", authority, database_url=database_urls())
     publish([vnm, fra], authority)
     for node in (vnm, fra):
         with node.db.transaction() as uow:

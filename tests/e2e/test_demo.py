@@ -1,0 +1,28 @@
+"""The demo scenario as a test: three real node processes, a directory server and an SMTP sink on loopback.
+
+It kills France's node with SIGKILL in the middle of the scenario and restarts it; every request must still
+end in the same state on both sides, and nothing may be lost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from hanoinet.demo.scenario import run
+
+
+@pytest.mark.slow
+def test_the_demo_completes_with_nothing_lost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = run(tmp_path / "demo", as_json=True, console=Console(file=None, quiet=True))
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    outcome = json.loads(line)
+    assert status == 0, outcome
+    assert outcome["ok"] and outcome["checks_failed"] == 0
+    assert outcome["lost"] == 0 and outcome["envelopes_sent"] == outcome["envelopes_delivered"] > 0
+    assert outcome["requests"] == {"executed": 4, "refused": 1, "withdrawn": 1}
+    assert outcome["alerts"] >= 4
+    assert outcome["states"] == ["BRA", "FRA", "VNM"]
