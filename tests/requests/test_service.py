@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,32 @@ def test_preservation_expires_only_on_the_requested_side_after_the_period(pair: 
     ours, theirs = both(pair, ref)
     assert ours["state"] == theirs["state"] == "expired"
     assert next(c for c in ours["clocks"] if c["name"] == "preservation")["status"] == "lapsed"
+
+
+def test_two_officers_acting_in_parallel_leave_one_consistent_history(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    version = service.show(pair["FRA"], CAMILLE, ref)["version"]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def act(action: Action, data: dict[str, Any]) -> None:
+        barrier.wait()
+        try:
+            service.act(pair["FRA"], CAMILLE, ref, action, data, version=version)
+            outcomes.append("ok")
+        except HanoinetError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=act, args=(Action.ACKNOWLEDGE, {})),
+               threading.Thread(target=act, args=(Action.REFUSE, {"ground": "prejudice_sovereignty",
+                                                                  "reasons": "x"}))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ok", "request_changed"]
+    pump(pair)
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] in ("acknowledged", "refused")
+    assert [e["seq"] for e in theirs["timeline"] if e.get("side") == "requested" and "seq" in e] == [1]
