@@ -115,6 +115,9 @@ def test_a_preservation_request_travels_and_both_sides_agree(pair: dict[str, Nod
     assert theirs["side"] == "requested" and theirs["confidential"] and theirs["do_not_notify"]
     assert [f["article"] for f in theirs["fields"]][:3] == ["42(a)", "42(b)", "42(b)"]
     assert theirs["allowed"] == ["acknowledge", "refuse", "notice"]
+    # Nobody is on France's rota: the page says so on France's timeline; Viet Nam sees none of France's alerts.
+    assert "no_one_on_duty" in [e["what"] for e in theirs["timeline"]]
+    assert not any(e["what"].startswith(("alert", "no_one")) for e in ours["timeline"])
     service.act(pair["FRA"], CAMILLE, created["ref"], Action.ACKNOWLEDGE, {})
     service.act(pair["FRA"], CAMILLE, created["ref"], Action.START, {"note": "provider contacted"})
     preserved = format_instant(now())

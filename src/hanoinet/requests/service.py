@@ -247,18 +247,15 @@ def _timeline(session: Session, row: RequestRecord, history: History) -> list[di
             entries.append({"at": history.received_at, "what": "received", "side": Side.REQUESTED.value,
                             "by": "machine receipt", "party": row.requested, "applied": True,
                             "state": State.RECEIVED.value, "reason": "", "data": {}})
-    for alert in alerts.timeline(session, row.id):
-        entries.append({**alert, "what": alert["what"], "side": Side.REQUESTED.value, "party": row.requested,
-                        "applied": True, "reason": ""})
-    events_only = [e for e in entries if "seq" in e or e["what"] == "received"]
-    others = sorted((e for e in entries if e not in events_only), key=lambda e: str(e["at"]))
-    # Events keep the canonical order both States share; alerts slot in by time.
+    # Events keep the canonical order both States share; alerts (ours only) slot in by time.
+    pending_alerts = [{**alert, "side": Side.REQUESTED.value, "party": row.requested, "applied": True, "reason": ""}
+                      for alert in sorted(alerts.timeline(session, row.id), key=lambda a: str(a["at"]))]
     merged: list[dict[str, Any]] = []
-    for entry in events_only:
-        while others and str(others[0]["at"]) <= str(entry["at"]):
-            merged.append(others.pop(0))
+    for entry in entries:
+        while pending_alerts and str(pending_alerts[0]["at"]) <= str(entry["at"]):
+            merged.append(pending_alerts.pop(0))
         merged.append(entry)
-    return merged + others
+    return merged + pending_alerts
 
 
 # -- acting ----------------------------------------------------------------------------------------------
