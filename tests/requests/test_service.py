@@ -312,3 +312,17 @@ def test_two_officers_acting_in_parallel_leave_one_consistent_history(pair: dict
     ours, theirs = both(pair, ref)
     assert ours["state"] == theirs["state"] in ("acknowledged", "refused")
     assert [e["seq"] for e in theirs["timeline"] if e.get("side") == "requested" and "seq" in e] == [1]
+
+
+def test_an_answer_overtaking_the_receipt_leaves_both_sides_with_the_receipt_time(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    worker = DeliveryWorker(pair["VNM"], transport=None, worker_id="slow")  # type: ignore[arg-type]
+    (claim,) = worker.claim(10)
+    receipt = inbox.receive(pair["FRA"], claim.jwe).receipt
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    pump(pair)  # the acknowledgement reaches Viet Nam while its receipt is still on the way
+    assert service.show(pair["VNM"], LAN, ref)["state"] == "acknowledged"
+    worker.settle([(claim, PeerAnswer(status=200, receipt=receipt))])
+    ours, theirs = both(pair, ref)
+    assert shared(ours) == shared(theirs)
+    assert ours["received_at"] == theirs["received_at"]

@@ -581,14 +581,16 @@ def _open_incoming(node: Node, session: Session, payload: EnvelopePayload, body:
 
 
 def settled(node: Node, uow: UnitOfWork, message_id: str, receipt: Receipt | None, error: str | None) -> None:
-    """Delivery hook: the receipt for our ``send`` makes the request ``received`` on our side too."""
+    """Delivery hook: the receipt for our ``send`` makes the request ``received`` on our side too, at the time
+    the receiver signed, so both sides show the same instant."""
     session = uow.session
     record = session.scalar(select(RequestEventRecord).where(RequestEventRecord.message_id == message_id))
     if record is None or receipt is None or record.action != Action.SEND:
         return
     row = session.get(RequestRecord, record.request_id)
-    if row is None or row.received_at is not None:
+    if row is None:
         return
+    # The receipt's time is authoritative, also when an answer from the peer arrived before it.
     row.received_at = parse_instant(receipt.received_at)
     _refresh(node, session, row, now())
 
