@@ -111,12 +111,24 @@ class ApiClient:
             except ValueError:
                 problem = None
             if isinstance(problem, dict):
-                error = HanoinetError(str(problem.get("detail")), hint=str(problem.get("hint", "")),
+                error = HanoinetError(_detail(problem), hint=str(problem.get("hint", "")),
                                       code=str(problem.get("code")))
             else:
                 error = HanoinetError(f"the node answered {response.status_code}: {response.text[:300]}")
             raise error
         return response.json()
+
+
+def _detail(problem: dict[str, Any]) -> str:
+    """The problem's detail; a list of problems (a draft checked against the Convention) one per line."""
+    listed = problem.get("problems")
+    if not isinstance(listed, list) or not listed:
+        return str(problem.get("detail"))
+    lines = [f"{len(listed)} problem(s):"]
+    for p in listed:
+        article = f" (Art. {p.get('article')})" if p.get("article") else ""
+        lines.append(f"  - {p.get('field') or 'request'}{article}: {p.get('message')}; {p.get('fix')}")
+    return "\n".join(lines)
 
 
 NodeUrlOption = typer.Option(None, "--node", help="URL of the running node (or HANOINET_NODE)")

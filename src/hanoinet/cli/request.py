@@ -25,6 +25,8 @@ app = typer.Typer(help="Cooperation requests: preservation, traffic data, emerge
 
 VersionOption = typer.Option(None, "--version", help="the version you read; refused if someone changed it since")
 _PRIORITY_STYLE = {"emergency": "bold white on red", "urgent": "bold yellow", "normal": ""}
+#: ``hanoinet request status REF STATE``: the action each state is reached by.
+_STATUS_ACTIONS = {"in_progress": "start", "partially_executed": "partially_execute", "executed": "execute"}
 
 
 def _marks(r: dict[str, Any]) -> Text:
@@ -249,12 +251,22 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
         if delivery and delivery["status"] != "delivered":
             notes = f"[delivery {delivery['status']}: {delivery['error'] or 'waiting'}] " + notes
         what = e["what"] if e.get("applied", True) else f"{e['what']} (no effect)"
-        timeline.add_row(_when(e["at"]), f"{e.get('party', '')} {e.get('by') or e.get('to', '')}".strip(), what,
+        timeline.add_row(_when(e["at"]), f"{e.get('party', '')} {e.get('by') or e.get('to') or ''}".strip(), what,
                          e.get("state", e.get("status", "")), notes)
     out.print(timeline)
     if r["allowed"]:
         out.print("You can now: " + ", ".join(f"[bold]{a}[/]" for a in r["allowed"])
-                  + f"   (e.g. hanoinet request {r['allowed'][0].replace('_', '-')} {r['ref']})")
+                  + f"   (e.g. hanoinet request {_command(r['allowed'][0], r['ref'])})")
+
+
+def _command(action: str, ref: str) -> str:
+    """The command that takes ``action``: the API's action names are not all command names."""
+    if action == "acknowledge":
+        return f"ack {ref}"
+    states = {value: key for key, value in _STATUS_ACTIONS.items()}
+    if action in states:
+        return f"status {ref} {states[action]}" + (" --result @result.json" if action != "start" else "")
+    return f"{action.replace('_', '-')} {ref}"
 
 
 @app.command("ack")
@@ -275,7 +287,7 @@ def status(
     token: str | None = TokenOption,
 ) -> None:
     """Move an incoming request on: in progress, partially executed or executed (with its result)."""
-    actions = {"in_progress": "start", "partially_executed": "partially_execute", "executed": "execute"}
+    actions = _STATUS_ACTIONS
     if new_state not in actions:
         raise ValidationError(f"{new_state!r} is not a state you can set here",
                               hint=f"use one of {', '.join(actions)}; refuse with `hanoinet request refuse`")

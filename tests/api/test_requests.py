@@ -1,0 +1,288 @@
+"""``/api/v1/requests`` and ``/api/v1/convention`` through the HTTP app, between two in-process nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+
+from hanoinet.api.app import create_app
+from hanoinet.clock import format_instant, now
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.db.models import OutboxMessage
+from hanoinet.node.node import Node
+from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
+from tests.requests.test_service import PRESERVATION, pump, shared
+
+
+def auth(value: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {value}"}
+
+
+class Net:
+    """Both nodes, an API client of each, and their officers' tokens."""
+
+    def __init__(self, nodes: dict[str, Node], officers: Officers, vnm: TestClient, fra: TestClient) -> None:
+        self.nodes = nodes
+        self.officers = officers
+        self.vnm = vnm
+        self.fra = fra
+
+    def create(self, fields: dict[str, Any] | None = None, **body: Any) -> Response:
+        """Viet Nam's duty officer makes a request to France's 24/7 desk."""
+        document = {"kind": "preservation", "to": "FRA/247", "fields": PRESERVATION if fields is None else fields,
+                    "case": "VNM-2026-0117", **body}
+        response: Response = self.vnm.post("/api/v1/requests", json=document, headers=auth(self.officers.lan))
+        return response
+
+    def sent(self, fields: dict[str, Any] | None = None, **body: Any) -> str:
+        """Make a request, deliver it to France, and return its reference."""
+        response = self.create(fields, **body)
+        assert response.status_code == 201, response.text
+        assert pump(self.nodes) >= 1
+        ref: str = response.json()["ref"]
+        return ref
+
+    def at_fra(self, ref: str, action: str, token: str | None = None, **body: Any) -> Response:
+        """France acts on a request (Camille, unless another token is given)."""
+        response: Response = self.fra.post(f"/api/v1/requests/{ref}/{action}", json=body,
+                                           headers=auth(token or self.officers.camille))
+        return response
+
+    def show(self, ref: str, *, fra: bool = True, token: str | None = None) -> dict[str, Any]:
+        client, default = (self.fra, self.officers.camille) if fra else (self.vnm, self.officers.lan)
+        response = client.get(f"/api/v1/requests/{ref}", headers=auth(token or default))
+        assert response.status_code == 200, response.text
+        view: dict[str, Any] = response.json()
+        return view
+
+    def listed(self, token: str | None = None, **params: Any) -> list[str]:
+        response = self.fra.get("/api/v1/requests", params=params, headers=auth(token or self.officers.camille))
+        assert response.status_code == 200, response.text
+        return [r["ref"] for r in response.json()]
+
+
+@pytest.fixture
+def net(tmp_path: Path, authority: KeyPair) -> Iterator[Net]:
+    nodes, officers = two_nodes(tmp_path, authority)
+    with TestClient(create_app(nodes["VNM"], background=False)) as vnm, \
+            TestClient(create_app(nodes["FRA"], background=False)) as fra:
+        yield Net(nodes, officers, vnm, fra)
+
+
+def outbox(node: Node) -> list[OutboxMessage]:
+    with node.db.transaction(readonly=True) as uow:
+        return list(uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def is_problem(response: Response, status: int, code: str) -> dict[str, Any]:
+    assert (response.status_code, response.headers["content-type"]) == (status, "application/problem+json"), \
+        response.text
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    return body
+
+
+def test_a_request_is_created_and_sent_at_once(net: Net) -> None:
+    response = net.create()
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert made["ref"] == f"VNM-{now().year:04d}-0001"
+    assert (made["state"], made["side"], made["requesting"], made["requested"]) == (
+        "sent", "requesting", "VNM/247", "FRA/247")
+    assert (made["priority"], made["case"], made["article"]) == ("urgent", "VNM-2026-0117", "42")
+    [queued] = outbox(net.nodes["VNM"])
+    assert (queued.recipient, queued.kind, queued.status) == ("FRA/247", "request.event", "pending")
+    assert pump(net.nodes) == 1
+    assert net.show(made["ref"])["state"] == "received"
+
+
+def test_an_incomplete_draft_lists_every_problem_and_nothing_is_queued(net: Net) -> None:
+    fields = {k: v for k, v in PRESERVATION.items() if k not in ("facts", "necessity")}
+    body = is_problem(net.create(fields), 422, "invalid")
+    assert body["detail"].startswith("2 problems:")
+    assert [(p["field"], p["article"]) for p in body["problems"]] == [("facts", "42(b)"), ("necessity", "42(e)")]
+    assert all(p["message"] and p["fix"] for p in body["problems"])
+    assert outbox(net.nodes["VNM"]) == []
+    assert net.vnm.get("/api/v1/requests", headers=auth(net.officers.lan)).json() == []
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"to": "BRA/247"}, "BRA is not in the directory"),
+    ({"to": "FRA/XYZ"}, "FRA has no desk 'XYZ'"),
+    ({"to": "VNM/247"}, "goes to another State"),
+    ({"kind": "wiretap"}, "unknown request kind 'wiretap'"),
+    ({"desk": "CA"}, "cannot act for desk CA"),
+])
+def test_a_request_nobody_can_receive_is_refused_before_sending(net: Net, change: dict[str, Any],
+                                                               words: str) -> None:
+    response = net.create(**change)
+    assert 400 <= response.status_code < 500 and words in response.json()["detail"], response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert outbox(net.nodes["VNM"]) == []
+
+
+def test_a_draft_is_kept_until_it_is_sent(net: Net) -> None:
+    response = net.create(send=False)
+    assert response.status_code == 201, response.text
+    draft = response.json()
+    assert (draft["state"], draft["allowed"], draft["sent_at"]) == ("draft", ["send"], None)
+    assert outbox(net.nodes["VNM"]) == [] and pump(net.nodes) == 0
+    sent = net.vnm.post(f"/api/v1/requests/{draft['ref']}/send", json={"version": draft["version"]},
+                        headers=auth(net.officers.lan))
+    assert sent.status_code == 200, sent.text
+    assert (sent.json()["state"], sent.json()["allowed"]) == ("sent", ["withdraw"])
+    assert pump(net.nodes) == 1
+    assert net.show(draft["ref"])["state"] == "received"
+
+
+def test_lists_filter_by_state_kind_and_overdue(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    preservation = net.sent()
+    emergency = net.sent(EMERGENCY, kind="emergency_disclosure")
+    assert net.listed() == [emergency, preservation]
+    assert net.listed(kind="emergency_disclosure") == [emergency]
+    assert net.listed(state="received") == [emergency, preservation]
+    assert net.at_fra(preservation, "acknowledge").status_code == 200
+    assert net.listed(state="acknowledged") == [preservation]
+    assert net.listed(overdue=True) == []
+    # Two hours on: the emergency (one hour to acknowledge) is overdue; the acknowledged one cannot be.
+    move_clock(monkeypatch, timedelta(hours=2))
+    assert net.listed(overdue=True) == [emergency]
+    rows = net.fra.get("/api/v1/requests", headers=auth(net.officers.camille)).json()
+    assert {r["ref"]: r["overdue"] for r in rows} == {emergency: True, preservation: False}
+    assert {r["ref"]: r["priority"] for r in rows} == {emergency: "emergency", preservation: "urgent"}
+
+
+def test_other_desks_see_nothing_and_supervisors_read_without_acting(net: Net) -> None:
+    ref = net.sent()
+    lawyer, chief = net.officers.lawyer, net.officers.chief
+    assert net.listed(lawyer) == []
+    is_problem(net.fra.get(f"/api/v1/requests/{ref}", headers=auth(lawyer)), 404, "not_found")
+    is_problem(net.at_fra(ref, "acknowledge", lawyer), 404, "not_found")
+    assert net.listed(chief) == [ref]
+    assert net.show(ref, token=chief)["allowed"] == []
+    refused = is_problem(net.at_fra(ref, "acknowledge", chief), 403, "forbidden")
+    assert "supervisor" in refused["detail"]
+    assert net.show(ref)["state"] == "received"
+    asking = {"kind": "preservation", "to": "VNM/247", "fields": PRESERVATION}
+    is_problem(net.fra.post("/api/v1/requests", json=asking, headers=auth(chief)), 403, "forbidden")
+    assert outbox(net.nodes["FRA"]) == []
+
+
+def test_a_request_shows_its_fields_articles_timeline_clocks_and_next_actions(net: Net) -> None:
+    ref = net.sent()
+    view = net.show(ref)
+    assert (view["side"], view["state"], view["confidential"], view["do_not_notify"]) == (
+        "requested", "received", True, True)
+    fields = {f["name"]: (f["label"], f["article"], f["value"]) for f in view["fields"]}
+    assert fields["requesting_authority"] == ("Requesting authority", "42(a)", PRESERVATION["requesting_authority"])
+    assert fields["necessity"][1] == "42(e)" and fields["mla_to_follow"][1:] == ("42(f)", True)
+    assert fields["offence"] == ("Offence", "42(b)", {"article": "10"})
+    assert [(e["what"], e["party"]) for e in view["timeline"] if "seq" in e or e["what"] == "received"] == [
+        ("send", "VNM/247"), ("received", "FRA/247")]
+    ack = next(c for c in view["clocks"] if c["name"] == "acknowledgement")
+    assert (ack["status"], ack["due"]) == ("running", view["ack_due_at"])
+    assert 0 < ack["remaining_seconds"] <= 4 * 3600
+    assert view["allowed"] == ["acknowledge", "refuse", "notice"]
+    assert net.show(ref, fra=False)["allowed"] == ["withdraw"]
+    missing = net.fra.get("/api/v1/requests/VNM-2026-9999", headers=auth(net.officers.camille))
+    assert "no request 'VNM-2026-9999'" in is_problem(missing, 404, "not_found")["detail"]
+
+
+def test_the_full_round_trip_leaves_both_states_agreeing(net: Net) -> None:
+    ref = net.sent()
+    assert net.at_fra(ref, "acknowledge", note="read by the duty officer").json()["state"] == "acknowledged"
+    assert net.at_fra(ref, "start", note="provider contacted").json()["state"] == "in_progress"
+    preserved = format_instant(now())
+    executed = net.at_fra(ref, "execute", result=preservation_result(preserved))
+    assert executed.status_code == 200, executed.text
+    assert executed.json()["state"] == "executed"
+    assert pump(net.nodes) == 3
+    ours, theirs = net.show(ref, fra=False), net.show(ref)
+    assert ours["state"] == theirs["state"] == "executed"
+    assert shared(ours) == shared(theirs)
+    assert [e["what"] for e in ours["timeline"] if "seq" in e] == ["send", "acknowledge", "start", "execute"]
+    assert ours["result"] == preservation_result(preserved)
+    clock = next(c for c in ours["clocks"] if c["name"] == "preservation")
+    assert (clock["status"], clock["article"]) == ("running", "42")
+
+
+def test_an_illegal_action_names_the_state_and_what_is_allowed(net: Net) -> None:
+    ref = net.sent()
+    body = is_problem(net.at_fra(ref, "execute", result=preservation_result(format_instant(now()))), 409,
+                      "illegal_transition")
+    assert "current state: received" in body["detail"]
+    assert body["hint"] == "allowed now for the requested State: acknowledge, refuse, notice"
+    own = net.vnm.post(f"/api/v1/requests/{ref}/acknowledge", json={}, headers=auth(net.officers.lan))
+    assert "only the requested State" in is_problem(own, 409, "illegal_transition")["detail"]
+    assert net.show(ref)["state"] == "received"
+
+
+def test_acting_on_a_stale_version_is_refused(net: Net) -> None:
+    ref = net.sent()
+    seen = net.show(ref)["version"]
+    assert net.at_fra(ref, "acknowledge", version=seen).status_code == 200
+    stale = net.at_fra(ref, "refuse", version=seen, ground="prejudice_sovereignty", reasons="State body.")
+    body = is_problem(stale, 409, "request_changed")
+    assert f"you acted on version {seen}" in body["detail"] and "hanoinet request show" in body["hint"]
+    assert net.show(ref)["state"] == "acknowledged"
+
+
+@pytest.mark.parametrize(("action", "words"), [("frobnicate", "action"), ("expire", "expires by itself")])
+def test_an_action_that_does_not_exist_for_officers_is_invalid(net: Net, action: str, words: str) -> None:
+    ref = net.sent()
+    body = is_problem(net.at_fra(ref, action), 422, "invalid")
+    assert words in body["detail"]
+
+
+def test_a_refusal_needs_reasons_and_a_real_ground(net: Net) -> None:
+    ref = net.sent()
+    net.at_fra(ref, "acknowledge")
+    no_reasons = is_problem(net.at_fra(ref, "refuse", ground="prejudice_sovereignty"), 422, "invalid")
+    assert [(p["field"], p["article"]) for p in no_reasons["problems"]] == [("reasons", "35, 40")]
+    not_a_ground = is_problem(net.at_fra(ref, "refuse", ground="fiscal_matters", reasons=" "), 422, "invalid")
+    assert {p["field"] for p in not_a_ground["problems"]} == {"ground", "reasons"}
+    assert net.show(ref)["state"] == "acknowledged"
+    refused = net.at_fra(ref, "refuse", ground="prejudice_sovereignty", reasons="The server is a State body's.")
+    assert refused.json()["state"] == "refused"
+    pump(net.nodes)
+    ours = net.show(ref, fra=False)
+    assert ours["state"] == "refused"
+    assert ours["refusal"] == {"ground": "prejudice_sovereignty", "reasons": "The server is a State body's."}
+
+
+def test_the_convention_lists_kinds_grounds_and_offences_with_articles(net: Net) -> None:
+    assert net.vnm.get("/api/v1/convention").status_code == 401
+    catalogue = net.vnm.get("/api/v1/convention", headers=auth(net.officers.lan)).json()
+    assert set(catalogue["kinds"]) == {"preservation", "traffic_disclosure", "emergency_disclosure",
+                                       "location_query"}
+    preservation = catalogue["kinds"]["preservation"]
+    assert preservation["article"] == "42" and preservation["default_priority"] == "urgent"
+    assert {f["name"]: f["article"] for f in preservation["fields"]}["necessity"] == "42(e)"
+    assert catalogue["grounds"]["prejudice_sovereignty"]["article"] == "40, 42"
+    assert "fiscal_matters" not in catalogue["grounds"] and "fiscal_matters" in catalogue["not_grounds"]
+    assert catalogue["offences"]["10"]["article"] == "10"
+    assert {str(n) for n in range(7, 18)} <= set(catalogue["offences"])  # Art. 7-17
+
+
+def test_reading_a_request_is_on_the_audit_trail(net: Net) -> None:
+    ref = net.sent()
+    admin = auth(net.officers.fra_admin)
+
+    def views() -> list[tuple[str, str]]:
+        trail = net.fra.get("/api/v1/audit", headers=admin).json()
+        return [(e["actor"], e["target"]) for e in trail if e["action"] == "request.view"]
+
+    assert views() == []
+    net.listed()
+    assert views() == []  # a list shows no personal data
+    me = net.fra.get("/api/v1/me", headers=auth(net.officers.camille)).json()
+    net.show(ref)
+    assert views() == [(f"officer:{me['id']}", ref)]
+    assert net.fra.get("/api/v1/audit", headers=auth(net.officers.camille)).status_code == 403
