@@ -176,7 +176,7 @@ def test_show_gives_fields_with_articles_clocks_timeline_and_what_to_do(desks: D
     assert "INCOMING request to us" in out and "RECEIVED" in out
     assert "CONFIDENTIAL" in out and "DO NOT NOTIFY THE USER" in out
     assert "Requesting authority" in line_of(out, "42(a)") and "Why preservation is necessary" in line_of(out, "42(e)")
-    assert "Offence" in line_of(out, "article: 10") and "42(b)" in line_of(out, "article: 10")
+    assert "Offence" in line_of(out, "Art. 10: ") and "42(b)" in line_of(out, "Art. 10: ")
     clock = line_of(out, "acknowledgement by a person at the requested desk")
     assert "RUNNING" in clock and " left" in clock
     assert "Timeline" in out and "VNM/247 Nguyen Thi Lan (duty_officer)" in out and "machine receipt" in out

@@ -326,3 +326,14 @@ def test_an_answer_overtaking_the_receipt_leaves_both_sides_with_the_receipt_tim
     ours, theirs = both(pair, ref)
     assert shared(ours) == shared(theirs)
     assert ours["received_at"] == theirs["received_at"]
+
+
+def test_fields_are_shown_readably_with_offence_titles(pair: dict[str, Node]) -> None:
+    fields = {**PRESERVATION, "offence": {"article": "serious", "domestic_offence": "Extortion",
+                                          "max_penalty_years": 10}}
+    created = new(pair, fields)
+    text = {f["name"]: f["text"] for f in created["fields"]}
+    assert text["offence"] == "Extortion (serious crime, Art. 2, 23(2)(c), 35(1)(c): maximum 10 years)"
+    assert text["mla_to_follow"] == "yes"
+    created = new(pair)
+    assert {f["name"]: f["text"] for f in created["fields"]}["offence"].startswith("Art. 10: ")

@@ -8,11 +8,17 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet import convention
-from hanoinet.api.officers import Officer, _node
+from hanoinet.api.officers import Officer
+from hanoinet.node.node import Node
 from hanoinet.requests import service
 from hanoinet.requests.machine import Action
 
 router = APIRouter(prefix="/api/v1", tags=["requests"])
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
 
 
 class NewRequest(BaseModel):

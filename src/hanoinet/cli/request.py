@@ -46,11 +46,18 @@ def _marks(r: dict[str, Any]) -> Text:
     return text
 
 
-def _when(text: str | None) -> str:
+def _when(text: str | None, *, seconds: bool = False) -> str:
     if not text:
         return ""
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def _took(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    hours, rest = divmod(seconds, 3600)
+    return f"took {hours}h {rest // 60:02d}m" if hours else f"took {rest // 60}m {rest % 60:02d}s"
 
 
 def _left(seconds: int | None) -> str:
@@ -230,7 +237,7 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
                         style="bold magenta"))
     fields = Table("field", "article", "value", title="What is asked", show_lines=True)
     for f in r["fields"]:
-        fields.add_row(f["label"], f["article"], _value(f["value"]) or "[dim](not given)[/]")
+        fields.add_row(f["label"], f["article"], f.get("text") or _value(f["value"]) or "[dim](not given)[/]")
     out.print(fields)
     if r["clocks"]:
         clocks = Table("clock", "status", "due", "time", "note", title="Clocks")
@@ -238,7 +245,7 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
             style = "bold red" if c["status"] in ("overdue", "late", "lapsed") else \
                 "bold yellow" if c["status"] == "warning" else ""
             clocks.add_row(c["label"], Text(c["status"].upper(), style=style), _when(c["due"]),
-                           _left(c["remaining_seconds"]), c["note"])
+                           _left(c["remaining_seconds"]) or _took(c.get("elapsed_seconds")), c["note"])
         out.print(clocks)
     for title, key in (("Result", "result"), ("Refusal", "refusal")):
         if r.get(key):
@@ -247,12 +254,14 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
     for e in r["timeline"]:
         notes = e.get("reason") or ", ".join(f"{k}: {_value(v)}" for k, v in (e.get("data") or {}).items()
                                               if k not in ("fields",))
+        if e.get("channel"):  # a duty alert: how and at which escalation level
+            notes = f"{e['channel']}, level {e.get('level')}" + (f": {e['error']}" if e.get("error") else "")
         delivery = e.get("delivery")
         if delivery and delivery["status"] != "delivered":
             notes = f"[delivery {delivery['status']}: {delivery['error'] or 'waiting'}] " + notes
         what = e["what"] if e.get("applied", True) else f"{e['what']} (no effect)"
-        timeline.add_row(_when(e["at"]), f"{e.get('party', '')} {e.get('by') or e.get('to') or ''}".strip(), what,
-                         e.get("state", e.get("status", "")), notes)
+        who = f"{e.get('party', '')} {e.get('by') or e.get('to') or ''}".strip()
+        timeline.add_row(_when(e["at"], seconds=True), who, what, e.get("state", e.get("status", "")), notes)
     out.print(timeline)
     if r["allowed"]:
         out.print("You can now: " + ", ".join(f"[bold]{a}[/]" for a in r["allowed"])

@@ -12,6 +12,7 @@ from hanoinet.convention.articles import (
     PROVISIONS,
     REFUSAL_GROUNDS,
     REQUEST_KINDS,
+    SERIOUS,
     UN_LANGUAGES,
     FieldSpec,
     Offence,
@@ -35,7 +36,7 @@ from hanoinet.convention.rules import (
 
 __all__ = [
     "NOT_GROUNDS", "OFFENCES", "PRESERVATION_CLOCK", "PRIORITIES", "PROVISIONS", "REFUSAL_GROUNDS",
-    "REQUEST_KINDS", "UN_LANGUAGES", "FieldSpec", "Offence", "Priority", "Provision", "RefusalGround",
+    "REQUEST_KINDS", "SERIOUS", "UN_LANGUAGES", "FieldSpec", "Offence", "Priority", "Provision", "RefusalGround",
     "RequestKind", "is_un_language", "register",
     "Problem", "ValidationFailed", "catalogue", "describe", "grounds_for", "validate_refusal",
     "validate_request", "validate_result",

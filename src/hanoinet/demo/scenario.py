@@ -366,6 +366,8 @@ def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Conso
                           f"  HANOINET_NODE={demo.net.members['VNM'].url} HANOINET_TOKEN={demo.tokens['lan']} "
                           f"hanoinet request show {demo.refs['preservation-fra']}")
         if keep:
+            print(json.dumps({**outcome, "checks_failed": len(demo.failures), "ok": not demo.failures},
+                             sort_keys=True), flush=True)
             demo.keep()
     except KeyboardInterrupt:
         pass

@@ -45,6 +45,8 @@ class Clock:
             "due": format_instant(self.due) if self.due else None,
             "stopped": format_instant(self.stopped) if self.stopped else None,
             "remaining_seconds": int(left.total_seconds()) if left is not None else None,
+            "elapsed_seconds": int((self.stopped - self.started).total_seconds())
+            if self.stopped is not None and self.started is not None else None,
             "note": self.note,
         }
 

@@ -195,7 +195,8 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
     our_side = Side(row.side)
     values = json.loads(row.fields)
     fields = [{"name": spec.name, "label": spec.label, "article": spec.article, "required": spec.required,
-               "value": values.get(spec.name)} for spec in kind.fields if spec.name in values or spec.required]
+               "value": values.get(spec.name), "text": _readable(spec, values.get(spec.name))}
+              for spec in kind.fields if spec.name in values or spec.required]
     result = {**summary(node, row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
               "timeline": _timeline(session, row, history),
               "clocks": [c.to_json(t) for c in _clocks(node, row, history, t)],
@@ -206,6 +207,26 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
               "notices": list(history.preservation.notices),
               "held_for": history.preservation.held_for}
     return result
+
+
+def _readable(spec: convention.FieldSpec, value: Any) -> str:
+    """A field's value as a person reads it: offences with their article and title, booleans as yes/no."""
+    if value is None:
+        return ""
+    if spec.type == "offence" and isinstance(value, Mapping):
+        offence = convention.OFFENCES.get(str(value.get("article")))
+        if offence is None:
+            return json.dumps(value, ensure_ascii=False)
+        if offence.code == convention.SERIOUS:
+            return (f"{value.get('domestic_offence')} (serious crime, Art. {offence.article}: maximum "
+                    f"{value.get('max_penalty_years')} years)")
+        named = f" — domestic: {value['domestic_offence']}" if value.get("domestic_offence") else ""
+        return f"Art. {offence.article}: {offence.title}{named}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "\n".join(f"• {item}" for item in value)
+    return str(value)
 
 
 def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None) -> list[str]:
