@@ -133,3 +133,14 @@ def test_a_disabled_officer_is_refused_at_once(vnm: Node) -> None:
         sent = client.post("/api/v1/messages", json=NOTE, headers=auth(duty))
     assert (refused.status_code, refused.json()["code"]) == (401, "unauthenticated")
     assert sent.status_code == 401
+
+
+def test_workflow_kinds_cannot_be_sent_as_plain_messages(tmp_path: Path, authority: KeyPair) -> None:
+    vnm = make_node(tmp_path, "VNM", authority)
+    publish([vnm, make_node(tmp_path, "FRA", authority)], authority)
+    with vnm.db.transaction() as uow:
+        _, token = add_officer(uow.session, name="Lan", role="duty_officer", desk="247", desks={"247", "CA"})
+    client = TestClient(create_app(vnm, background=False))
+    answer = client.post("/api/v1/messages", headers={"authorization": f"Bearer {token}"},
+                         json={"to": "FRA/247", "kind": "request.event", "body": {}})
+    assert answer.status_code == 422 and "sent by their workflow" in answer.json()["detail"]

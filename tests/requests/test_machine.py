@@ -38,6 +38,7 @@ def data_for(action: Action, at: datetime) -> dict[str, Any]:
         Action.PARTIALLY_EXECUTE: {"result": {"preserved_at": format_instant(at)}},
         Action.EXTEND: {"days": 30, "reason": "MLA request being drafted"},
         Action.FOLLOW_UP: {"mla_ref": "MLA-1"},
+        Action.RELEASE: {"reason": "suspect identified, data no longer needed"},
         Action.NOTICE: {"notice": "will_not_secure", "text": "logs rotate hourly"},
     }.get(action, {})
 
@@ -147,6 +148,27 @@ def test_expiry_only_after_the_period_and_never_while_held() -> None:
         next_event(held, REQUESTED, Action.EXPIRE, at=late, preservation=True, received_at=RECEIVED)
 
 
+def test_the_requesting_state_can_release_preserved_data_also_while_held() -> None:
+    events = play((REQUESTING, Action.SEND), (REQUESTED, Action.ACKNOWLEDGE), (REQUESTED, Action.PARTIALLY_EXECUTE),
+                  (REQUESTING, Action.FOLLOW_UP), (REQUESTING, Action.RELEASE))
+    history = replay(events, received_at=RECEIVED, preservation=True)
+    assert history.state is State.EXPIRED
+    assert history.outcomes[-1].applied
+
+
+def test_expiry_is_the_nodes_own_act_never_offered_to_officers() -> None:
+    events = play((REQUESTING, Action.SEND), (REQUESTED, Action.ACKNOWLEDGE), (REQUESTED, Action.EXECUTE))
+    assert allowed(State.EXECUTED, REQUESTED, preservation=True) == []
+    assert allowed(State.EXECUTED, REQUESTED, preservation=True, automatic=True) == [Action.EXPIRE]
+    with pytest.raises(IllegalTransition) as refused:
+        next_event(events, REQUESTED, Action.ACKNOWLEDGE, at=T0, preservation=True, received_at=RECEIVED)
+    assert "expire" not in refused.value.hint
+    partial = play((REQUESTING, Action.SEND), (REQUESTED, Action.ACKNOWLEDGE), (REQUESTED, Action.PARTIALLY_EXECUTE))
+    lapsed = next_event(partial, REQUESTED, Action.EXPIRE, at=T0 + timedelta(days=61), preservation=True,
+                        received_at=RECEIVED)
+    assert replay([*partial, lapsed], received_at=RECEIVED, preservation=True).state is State.EXPIRED
+
+
 def test_merge_refuses_gaps_and_impossible_views() -> None:
     events = play((REQUESTING, Action.SEND), (REQUESTED, Action.ACKNOWLEDGE), (REQUESTED, Action.START))
     with pytest.raises(ValidationError, match="not numbered"):
@@ -192,8 +214,8 @@ class Network:
             return  # nothing to act on yet
         state = replay(party.events, received_at=party.received_at, preservation=preservation).state
         options = [a for a in allowed(state, side, preservation=preservation) if a is not Action.EXPIRE]
-        if side is REQUESTED and state is State.EXECUTED and preservation:
-            options.append(Action.EXPIRE)
+        if side is REQUESTED and preservation:
+            options += allowed(state, side, preservation=True, automatic=True)[len(options):]
         # Ending moves (withdraw, refuse, expire) only now and then, so that long histories get explored.
         calm = [a for a in options if RULES[a].target not in TERMINAL]
         pool = options if choice >= 16 else calm

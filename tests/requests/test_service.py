@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from hanoinet.alerts.service import open_pages
 from hanoinet.api.problems import STATUS_BY_CODE
 from hanoinet.clock import format_instant, now
 from hanoinet.convention import ValidationFailed
@@ -230,13 +231,15 @@ def test_events_arriving_out_of_order_wait_for_the_earlier_one(pair: dict[str, N
     ("requesting", "withdraw", 2, "illegal_transition"),  # the requested State speaking for the requesting one
     ("requested", "execute", 1, "illegal_transition"),  # executing what it never acknowledged
     ("requested", "acknowledge", 2, "out_of_order"),  # skipping its own event 1
+    ("requested", "acknowledge", 1, "not_party"),  # naming the request by another reference
 ])
 def test_forged_or_impossible_events_from_a_peer_are_refused(
     pair: dict[str, Node], side: str, action: str, seq: int, code: str
 ) -> None:
     created = new(pair)
     pump(pair)
-    body = {"request": created["id"], "ref": created["ref"], "side": side, "seq": seq, "seen": 1,
+    ref = created["ref"] if code != "not_party" else "VNM-2026-0999"
+    body = {"request": created["id"], "ref": ref, "side": side, "seq": seq, "seen": 1,
             "action": action, "at": format_instant(now()), "by": {"name": "Mallory", "role": "duty_officer"},
             "data": {"reason": "x"} if action == "withdraw" else {}}
     with pair["FRA"].db.transaction() as uow:
@@ -337,3 +340,56 @@ def test_fields_are_shown_readably_with_offence_titles(pair: dict[str, Node]) ->
     assert text["mla_to_follow"] == "yes"
     created = new(pair)
     assert {f["name"]: f["text"] for f in created["fields"]}["offence"].startswith("Art. 10: ")
+
+
+def _preserved(pair: dict[str, Node]) -> str:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
+                {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}})
+    pump(pair)
+    return ref
+
+
+def test_a_peer_event_with_bad_data_is_refused_and_changes_nothing(pair: dict[str, Node]) -> None:
+    ref = _preserved(pair)
+    created = service.show(pair["VNM"], LAN, ref)
+    before = service.show(pair["FRA"], CAMILLE, ref)["version"]
+    body = {"request": created["id"], "ref": ref, "side": "requesting", "seq": 2, "seen": 2, "action": "extend",
+            "at": format_instant(now()), "by": {"name": "Lan", "role": "duty_officer"},
+            "data": {"days": "lots", "reason": "x"}}
+    with pair["VNM"].db.transaction() as uow:
+        message = outbox.enqueue(pair["VNM"], uow, sender_desk="247", recipient="FRA/247", kind="request.event",
+                                 body=body, case=None)
+    with pytest.raises(HanoinetError) as refused:
+        inbox.receive(pair["FRA"], message.jwe)
+    assert refused.value.code == "invalid_request" and "days" in refused.value.message
+    assert service.show(pair["FRA"], CAMILLE, ref)["version"] == before
+
+
+def test_release_ends_a_preservation_on_both_sides(pair: dict[str, Node]) -> None:
+    ref = _preserved(pair)
+    service.act(pair["VNM"], LAN, ref, Action.FOLLOW_UP, {"mla_ref": "MLA-VNM-2026-12"})
+    pump(pair)
+    assert service.show(pair["FRA"], CAMILLE, ref)["held_for"] == "MLA-VNM-2026-12"
+    with pytest.raises(ValidationError, match="reason"):
+        service.act(pair["VNM"], LAN, ref, Action.RELEASE, {})
+    service.act(pair["VNM"], LAN, ref, Action.RELEASE, {"reason": "the MLA request was refused"})
+    pump(pair)
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "expired"
+    assert next(c for c in theirs["clocks"] if c["name"] == "preservation")["status"] == "released"
+    with pytest.raises(ValidationError, match="expires by itself") as refused:
+        service.act(pair["FRA"], CAMILLE, ref, Action.EXPIRE, {})
+    assert "releases the data" in refused.value.hint
+
+
+def test_refusing_at_once_stops_the_escalation(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    with pair["FRA"].db.transaction(readonly=True) as uow:
+        assert [p.subject_ref for p in open_pages(uow.session, None)] == [ref]
+    service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
+    with pair["FRA"].db.transaction(readonly=True) as uow:
+        assert open_pages(uow.session, None) == []

@@ -98,6 +98,9 @@ def send_message(command: SendMessage, officer: Officer, request: Request) -> di
                               hint=f"desks: {', '.join(sorted(node.settings.desk_ids))}")
     officer.require_desk(desk)
     officer.require_role(Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.EXAMINER, Role.ADMIN)
+    if not kinds.get(command.kind).direct:
+        raise ValidationError(f"{command.kind} messages are sent by their workflow, not as plain messages",
+                              hint="act on requests with /api/v1/requests (`hanoinet request ...`)")
     with node.db.transaction() as uow:
         row = outbox.enqueue(node, uow, sender_desk=desk, recipient=command.to, kind=command.kind,
                              body=command.body, case=command.case, actor=officer.actor, officer_id=officer.id)

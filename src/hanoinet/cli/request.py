@@ -355,6 +355,14 @@ def follow_up(ref: str, mla_ref: str = typer.Option(..., help="reference of the 
     _act(ref, "follow_up", node, token, version, mla_ref=mla_ref)
 
 
+@app.command("release")
+def release(ref: str, reason: str = typer.Option(..., help="why the preserved data are no longer needed"),
+            version: int | None = VersionOption, node: str | None = NodeUrlOption,
+            token: str | None = TokenOption) -> None:
+    """Tell the requested State the preserved data are no longer needed: preservation ends now (Art. 42)."""
+    _act(ref, "release", node, token, version, reason=reason)
+
+
 @app.command("notice")
 def notice(ref: str,
            kind: str = typer.Option(..., "--notice", help="will_not_secure or threatens_confidentiality"),

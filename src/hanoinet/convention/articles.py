@@ -384,6 +384,17 @@ PRESERVATION = register(RequestKind(
     ),
 ))
 
+def _confidentiality(article: str) -> tuple[FieldSpec, FieldSpec]:
+    """The confidentiality and "do not notify the user" flags a requesting State may set on any request."""
+    return (
+        FieldSpec("confidential", "Keep the request confidential", article, "bool",
+                  "True if the request's fact and substance must be kept confidential; the requested State "
+                  "says at once if it cannot comply.", required=False, uncertain=True),
+        FieldSpec("do_not_notify", "Do not notify the user", article, "bool",
+                  "True if the user of the data must not be told of the request.", required=False, uncertain=True),
+    )
+
+
 TRAFFIC_DISCLOSURE = register(RequestKind(
     name="traffic_disclosure",
     title="Expedited disclosure of preserved traffic data",
@@ -406,6 +417,7 @@ TRAFFIC_DISCLOSURE = register(RequestKind(
                   "with time zone."),
         FieldSpec("necessity", "Why disclosure is needed now", "43", "longtext",
                   "Why the provider and path must be identified quickly."),
+        *_confidentiality(CONFIDENTIALITY.article),
     ),
     results=TRAFFIC_DISCLOSURE_RESULTS,
 ))
@@ -435,6 +447,7 @@ EMERGENCY_DISCLOSURE = register(RequestKind(
         FieldSpec("custodian", "Custodian", "41", "longtext",
                   "Where known: who holds the data (service provider, custodian).", required=False),
         FieldSpec("offence", "Offence", "41", "offence", _OFFENCE_HELP, required=False),
+        *_confidentiality(CONFIDENTIALITY.article),
     ),
     results=(
         FieldSpec("data_disclosed", "Data disclosed", "41", "longtext", "The data obtained, as disclosed."),
@@ -464,6 +477,7 @@ LOCATION_QUERY = register(RequestKind(
         FieldSpec("offence", "Offence", "41", "offence", _OFFENCE_HELP, required=False),
         FieldSpec("facts", "Summary of facts", "41", "longtext",
                   "A brief summary of the facts of the investigation or proceeding."),
+        *_confidentiality(CONFIDENTIALITY.article),
     ),
     results=(
         FieldSpec("provider", "Service provider", "41", "text", "The provider holding the data, if found.",

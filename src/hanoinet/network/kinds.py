@@ -24,6 +24,9 @@ class MessageKind:
     name: str
     body: type[BaseModel]
     summary: str
+    #: Whether officers may send it as a plain message; a workflow's own kinds are sent by the workflow only,
+    #: so both nodes keep the same state.
+    direct: bool = True
 
 
 _REGISTRY: dict[str, MessageKind] = {}

@@ -23,7 +23,7 @@ class Clock:
 
     name: str
     label: str
-    status: str  # running | met | late | overdue | warning | held | lapsed | stopped
+    status: str  # running | met | late | overdue | warning | held | lapsed | released | stopped
     started: datetime | None
     due: datetime | None
     stopped: datetime | None = None
@@ -81,6 +81,10 @@ def preservation(history: History, t: datetime, *, warnings: Sequence[int], arti
         return None
     label = (f"data preserved for at least {clock.minimum_days} days"
              + (f" + {clock.extension_days} days of extensions" if clock.extension_days else ""))
+    released = _at(history, Action.RELEASE)
+    if history.state is State.EXPIRED and released is not None:
+        return Clock("preservation", label, "released", clock.preserved_at, until, stopped=released,
+                     article=article, note="the requesting State no longer needs the data")
     if history.state is State.EXPIRED:
         return Clock("preservation", label, "lapsed", clock.preserved_at, until,
                      stopped=_at(history, Action.EXPIRE), article=article)

@@ -53,7 +53,8 @@ class State(StrEnum):
 
 
 TERMINAL = frozenset({State.REFUSED, State.WITHDRAWN, State.EXPIRED})
-"""States nothing leaves. ``executed`` is final too, except that a preservation goes on until it expires."""
+"""States nothing leaves. ``executed`` is final too, except that a preservation goes on until it expires or
+the requesting State releases it."""
 
 
 class Action(StrEnum):
@@ -71,11 +72,13 @@ class Action(StrEnum):
     NOTICE = "notice"
     EXTEND = "extend"
     FOLLOW_UP = "follow_up"
+    RELEASE = "release"
     EXPIRE = "expire"
 
 
 _WORKING = frozenset({State.ACKNOWLEDGED, State.IN_PROGRESS, State.CLARIFICATION_ANSWERED,
                       State.PARTIALLY_EXECUTED})
+_PRESERVED = frozenset({State.EXECUTED, State.PARTIALLY_EXECUTED})
 _OPEN = frozenset({State.SENT, State.RECEIVED, State.ACKNOWLEDGED, State.IN_PROGRESS,
                    State.CLARIFICATION_REQUESTED, State.CLARIFICATION_ANSWERED, State.PARTIALLY_EXECUTED})
 
@@ -89,6 +92,8 @@ class Rule:
     target: State | None
     preservation_only: bool = False
     meaning: str = ""
+    #: Taken by the node itself when a clock runs out, never by an officer.
+    automatic: bool = False
 
 
 RULES: Mapping[Action, Rule] = {
@@ -111,20 +116,23 @@ RULES: Mapping[Action, Rule] = {
                           meaning="the requesting State no longer needs it"),
     Action.NOTICE: Rule(Side.REQUESTED, _OPEN - {State.SENT}, None, preservation_only=True,
                         meaning="preservation will not secure the data or would threaten confidentiality"),
-    Action.EXTEND: Rule(Side.REQUESTING, frozenset({State.EXECUTED}), None, preservation_only=True,
+    Action.EXTEND: Rule(Side.REQUESTING, _PRESERVED, None, preservation_only=True,
                         meaning="the requesting State asks to keep the data longer"),
-    Action.FOLLOW_UP: Rule(Side.REQUESTING, frozenset({State.EXECUTED}), None, preservation_only=True,
+    Action.FOLLOW_UP: Rule(Side.REQUESTING, _PRESERVED, None, preservation_only=True,
                            meaning="the mutual legal assistance request has been sent: keep the data until "
                                    "it is decided"),
-    Action.EXPIRE: Rule(Side.REQUESTED, frozenset({State.EXECUTED}), State.EXPIRED, preservation_only=True,
+    Action.RELEASE: Rule(Side.REQUESTING, _PRESERVED, State.EXPIRED, preservation_only=True,
+                         meaning="the requesting State no longer needs the preserved data: preservation ends now"),
+    Action.EXPIRE: Rule(Side.REQUESTED, _PRESERVED, State.EXPIRED, preservation_only=True, automatic=True,
                         meaning="the preservation period ended and the data are released"),
 }
 
 
-def allowed(state: State, side: Side, *, preservation: bool) -> list[Action]:
-    """The actions ``side`` may take in ``state``, in a stable order."""
+def allowed(state: State, side: Side, *, preservation: bool, automatic: bool = False) -> list[Action]:
+    """The actions ``side`` may take in ``state``, in a stable order; the node's own (expiry) only if asked."""
     return [a for a, r in RULES.items()
-            if r.owner is side and state in r.sources and (preservation or not r.preservation_only)]
+            if r.owner is side and state in r.sources and (preservation or not r.preservation_only)
+            and (automatic or not r.automatic)]
 
 
 class IllegalTransition(Conflict):
@@ -154,7 +162,7 @@ def _past(action: Action) -> str:
     return {"send": "sent", "acknowledge": "acknowledged", "start": "started", "clarify": "clarified",
             "answer": "answered", "partially_execute": "partially executed", "execute": "executed",
             "refuse": "refused", "withdraw": "withdrawn", "notice": "given a notice", "extend": "extended",
-            "follow_up": "followed up", "expire": "expired"}[action.value]
+            "follow_up": "followed up", "release": "released", "expire": "expired"}[action.value]
 
 
 @dataclass(frozen=True, slots=True)

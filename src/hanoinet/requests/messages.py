@@ -40,7 +40,7 @@ class RequestEventBody(BaseModel):
     seq: int = Field(ge=1, le=100_000)
     seen: int = Field(ge=0, le=100_000)
     action: Literal["send", "acknowledge", "start", "clarify", "answer", "partially_execute", "execute", "refuse",
-                    "withdraw", "notice", "extend", "follow_up", "expire"]
+                    "withdraw", "notice", "extend", "follow_up", "release", "expire"]
     at: Instant
     by: Author
     data: dict[str, Any]
@@ -52,5 +52,5 @@ class RequestEventBody(BaseModel):
 
 
 REQUEST_EVENT = kinds.register(kinds.MessageKind(
-    KIND, RequestEventBody, "a transition of a cooperation request (Art. 41-43), numbered per side",
+    KIND, RequestEventBody, "a transition of a cooperation request (Art. 41-43), numbered per side", direct=False,
 ))

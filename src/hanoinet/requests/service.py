@@ -46,6 +46,8 @@ ACTING_ROLES = (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.ADMIN)
 #: Incoming requests of these priorities wake the officer on duty.
 PAGED_PRIORITIES = frozenset({"emergency", "urgent"})
 SYSTEM = "system"
+#: States in which a preservation request keeps data preserved and its clock runs.
+_PRESERVED_STATES = (State.EXECUTED.value, State.PARTIALLY_EXECUTED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ def summary(node: Node, row: RequestRecord, t: datetime) -> dict[str, Any]:
     kind = _kind(row.kind)
     overdue = (row.ack_due_at is not None and row.acknowledged_at is None and row.ack_due_at < t
                and row.state == State.RECEIVED)
-    warning = row.preserve_until is not None and row.state == State.EXECUTED and \
+    warning = row.preserve_until is not None and row.state in _PRESERVED_STATES and \
         row.preserve_until - t <= max(convention.PRESERVATION_CLOCK.warnings)
     return {
         "id": row.id, "ref": row.ref, "kind": row.kind, "kind_title": kind.title, "article": kind.article,
@@ -232,8 +234,7 @@ def _readable(spec: convention.FieldSpec, value: Any) -> str:
 def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None) -> list[str]:
     if viewer is not None and viewer.role not in ACTING_ROLES:
         return []
-    return [a.value for a in allowed(history.state, side, preservation=kind.preservation_clock)
-            if a is not Action.EXPIRE]
+    return [a.value for a in allowed(history.state, side, preservation=kind.preservation_clock)]
 
 
 def _last_data(history: History, action: Action, key: str | None) -> Any:
@@ -360,7 +361,8 @@ def act(node: Node, principal: Principal, ref: str, action: Action, data: Mappin
     principal.require_role(*ACTING_ROLES)
     if action is Action.EXPIRE:
         raise ValidationError("preservation expires by itself when its period ends",
-                              hint="to release data earlier the requesting State withdraws the request")
+                              hint="to end it earlier the requesting State releases the data "
+                                   "(`hanoinet request release REF`)")
     with node.db.transaction() as uow:
         row = _load(uow.session, ref, lock=True)
         _check_reader(principal, row)
@@ -375,8 +377,12 @@ def act(node: Node, principal: Principal, ref: str, action: Action, data: Mappin
         return view(node, uow.session, row, viewer=principal)
 
 
-def _check_data(node: Node, row: RequestRecord, action: Action, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The data an action carries, checked; every problem listed."""
+def _check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
+                requested_declarations: Sequence[Declaration]) -> dict[str, Any]:
+    """The data an action carries, checked (ours before sending, the peer's on receipt); every problem listed.
+
+    ``requested_declarations`` are the requested State's, which decide whether a refusal ground is available.
+    """
     def need(name: str, what: str) -> str:
         value = data.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -401,12 +407,10 @@ def _check_data(node: Node, row: RequestRecord, action: Action, data: Mapping[st
     if action is Action.REFUSE:
         ground = data.get("ground")
         reasons = data.get("reasons")
-        card = node.require_directory().find(node.state)
-        declarations: Sequence[Declaration] = card.declarations if card is not None else ()
         offence = json.loads(row.fields).get("offence")
         problems = convention.validate_refusal(row.kind, ground if isinstance(ground, str) else "",
                                                reasons if isinstance(reasons, str) else "",
-                                               declarations=declarations,
+                                               declarations=requested_declarations,
                                                offence=offence if isinstance(offence, Mapping) else None)
         if problems:
             raise convention.ValidationFailed(problems)
@@ -426,7 +430,14 @@ def _check_data(node: Node, row: RequestRecord, action: Action, data: Mapping[st
         return {"days": days, "reason": need("reason", "why the data must be kept longer"), **extra}
     if action is Action.FOLLOW_UP:
         return {"mla_ref": need("mla_ref", "the reference of the mutual legal assistance request sent"), **extra}
+    if action is Action.RELEASE:
+        return {"reason": need("reason", "why the preserved data are no longer needed"), **extra}
     return extra
+
+
+def _declarations(node: Node, state: str) -> Sequence[Declaration]:
+    card = node.require_directory().find(state)
+    return card.declarations if card is not None else ()
 
 
 def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: Action, *,
@@ -446,7 +457,8 @@ def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: 
             "kind": row.kind, "priority": row.priority, "language": row.language, "fields": json.loads(row.fields),
         }
     else:
-        payload_data = _check_data(node, row, action, data)
+        payload_data = _check_data(row, action, data,
+                                   requested_declarations=_declarations(node, split_address(row.requested)[0]))
     t = now()
     event = next_event(
         events, side, action, at=t, by=f"{actor.name} ({actor.role})", data=payload_data,
@@ -463,7 +475,8 @@ def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: 
                              officer_id=actor.officer_id)
     _store_event(session, row, event, message_id=message.message_id, by_name=actor.name, by_role=actor.role, t=t)
     _refresh(node, session, row, t)
-    if action is Action.ACKNOWLEDGE:
+    if side is Side.REQUESTED and action is not Action.EXPIRE:
+        # Any act of a person at the desk (acknowledging, but also refusing at once) ends the escalation.
         alerts.resolve(uow, subject_id=row.id, by=actor.name)
     audit.record(session, actor=actor.audit_name, officer_id=actor.officer_id, action=f"request.{action.value}",
                  target=row.ref, detail={"seq": event.seq, "side": side.value})
@@ -536,6 +549,8 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     if event.seq > len(known) + 1:
         raise EnvelopeRefused(f"event {event.seq} of request {row.ref} arrived before event {len(known) + 1}",
                               hint="it will be accepted once the earlier one arrives", code="out_of_order")
+    if body.ref != row.ref:
+        raise EnvelopeRefused(f"request {row.id} is {row.ref}, not {body.ref}", code="not_party")
     if event.seen > len(mine):
         raise EnvelopeRefused(f"event {event.seq} claims to have seen {event.seen} of our events; we sent "
                               f"{len(mine)}", code="illegal_transition")
@@ -548,6 +563,17 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
                    received_at=event.at if event.side is Side.REQUESTED else None)
     except HanoinetError as exc:
         raise EnvelopeRefused(f"request {row.ref}: {exc.message}", hint=exc.hint, code="illegal_transition") from None
+    if event.action is not Action.SEND:
+        try:
+            checked = _check_data(row, event.action, event.data,
+                                  requested_declarations=_declarations(node, split_address(row.requested)[0]))
+        except HanoinetError as exc:
+            raise EnvelopeRefused(f"request {row.ref}: {event.action.value}: {exc.message}",
+                                  code="invalid_request") from None
+        unexpected = sorted(set(event.data) - set(checked) - {"note"})
+        if unexpected:
+            raise EnvelopeRefused(f"request {row.ref}: {event.action.value} carries members it does not have: "
+                                  f"{unexpected}", code="invalid_request")
     _store_event(session, row, event, message_id=payload.id, by_name=body.by.name, by_role=body.by.role,
                  t=received_at)
     if event.action is Action.SEND:
@@ -556,8 +582,8 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     if event.action is Action.SEND and row.priority in PAGED_PRIORITIES:
         alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row), priority=row.priority,
                     headline=f"request {row.ref} from {row.requesting}: {kind.title} (Art. {kind.article})")
-    if event.action is Action.WITHDRAW and history.state is State.WITHDRAWN:
-        alerts.resolve(uow, subject_id=row.id, by=f"withdrawn by {row.requesting}")
+    if event.side is Side.REQUESTING and history.state in TERMINAL:
+        alerts.resolve(uow, subject_id=row.id, by=f"{history.state.value} by {row.requesting}")
     audit.record(session, actor=f"peer:{payload.sender}", action=f"request.{event.action.value}", target=row.ref,
                  detail={"seq": event.seq, "side": event.side.value, "state": row.state})
 
@@ -624,13 +650,13 @@ def expire_due(node: Node) -> list[str]:
     t = now()
     with node.db.transaction(readonly=True) as uow:
         refs = list(uow.session.scalars(select(RequestRecord.ref).where(
-            RequestRecord.side == Side.REQUESTED.value, RequestRecord.state == State.EXECUTED.value,
+            RequestRecord.side == Side.REQUESTED.value, RequestRecord.state.in_(_PRESERVED_STATES),
             RequestRecord.preserve_until.is_not(None), RequestRecord.preserve_until <= t)))
     expired = []
     for ref in refs:
         with node.db.transaction() as uow:
             row = _load(uow.session, ref, lock=True)
-            if row.state != State.EXECUTED.value or row.preserve_until is None or row.preserve_until > now():
+            if row.state not in _PRESERVED_STATES or row.preserve_until is None or row.preserve_until > now():
                 continue
             _act(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.EXPIRE, data={})
             expired.append(ref)
