@@ -6,8 +6,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import smtplib
 import ssl
 import time
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -197,3 +199,24 @@ def test_the_served_app_runs_the_alert_worker(local_node: Node, smtp_port: int) 
             time.sleep(0.02)
     assert len(sink.messages) == 1
     assert [a.status for a in alerts(node)] == ["sent"]
+
+
+class RefusingMailer:
+    """A relay that refuses the recipient, quoting the address as real servers do."""
+
+    def send(self, message: EmailMessage) -> None:
+        raise smtplib.SMTPRecipientsRefused({str(message["To"]): (550, b"5.1.1 <anh@police.example.org> unknown")})
+
+
+def test_a_refused_recipient_never_puts_the_address_on_the_timeline(node: Node) -> None:
+    anh, _ = officer(node, "Anh")
+    on_duty(node, anh)
+    subject = page(node)
+    worker = AlertWorker(node, worker_id="w", mailer=RefusingMailer())
+    for at in (0, 100, 200):
+        tick(worker, at)
+    entries = timeline(node, subject)
+    assert any("SMTP 550" in (e["error"] or "") for e in entries)
+    assert not any("@" in (e["error"] or "") for e in entries)
+    [row] = alerts(node)
+    assert "@" not in (row.last_error or "")

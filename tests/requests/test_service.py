@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
+from hanoinet import clock
 from hanoinet.alerts.service import open_pages
 from hanoinet.api.problems import STATUS_BY_CODE
 from hanoinet.clock import format_instant, now
 from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import OutboxMessage
+from hanoinet.db.models import Alarm, OutboxMessage
 from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, ValidationError
+from hanoinet.ids import uuid7
 from hanoinet.network import inbox, outbox
 from hanoinet.network.delivery import DeliveryWorker
 from hanoinet.network.transport import PeerAnswer
@@ -251,16 +255,30 @@ def test_forged_or_impossible_events_from_a_peer_are_refused(
     assert service.show(pair["VNM"], LAN, created["ref"])["state"] == "received"
 
 
-def test_supervisor_reads_but_does_not_act_and_others_see_nothing(pair: dict[str, Node], tmp_path: Path) -> None:
+def test_supervisor_may_only_acknowledge_and_other_desks_see_nothing(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    assert service.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == []
+    assert service.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == ["acknowledge"]
     with pytest.raises(Forbidden):
-        service.act(pair["FRA"], SUPERVISOR, ref, Action.ACKNOWLEDGE, {})
-    other_desk = PAUL
+        service.act(pair["FRA"], SUPERVISOR, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
+    # The last level of a duty alert can stop the escalation.
+    assert service.act(pair["FRA"], SUPERVISOR, ref, Action.ACKNOWLEDGE, {})["state"] == "acknowledged"
+    assert service.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == []
     with pytest.raises(NotFound):
-        service.show(pair["FRA"], other_desk, ref)
-    assert service.list_requests(pair["FRA"], other_desk) == []
+        service.show(pair["FRA"], PAUL, ref)
+    assert service.list_requests(pair["FRA"], PAUL) == []
+    admin = Principal(id=4, name="Operator", role=Role.ADMIN, desk="247")
+    with pytest.raises(Forbidden):
+        service.act(pair["FRA"], admin, ref, Action.START, {})
+
+
+def test_a_desk_sees_its_requests_even_when_another_desk_has_newer_ones(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    paul_vnm = Principal(id=3, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
+    service.create(pair["VNM"], paul_vnm, service.Draft(kind="preservation", to="FRA/CA", fields=PRESERVATION,
+                                                        desk="CA"))
+    assert [r["ref"] for r in service.list_requests(pair["VNM"], LAN, limit=1)] == [ref]
 
 
 def test_list_filters_and_overdue(pair: dict[str, Node]) -> None:
@@ -272,20 +290,46 @@ def test_list_filters_and_overdue(pair: dict[str, Node]) -> None:
     assert service.list_requests(pair["FRA"], CAMILLE, kind="emergency_disclosure") == []
 
 
-def test_preservation_expires_only_on_the_requested_side_after_the_period(pair: dict[str, Node]) -> None:
-    ref = new(pair)["ref"]
-    pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
-    long_ago = format_instant(now().replace(year=now().year - 1))
-    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
-                {"result": {"preserved_at": long_ago, "provider": "ExampleHost", "what_preserved": "logs"}})
-    pump(pair)
+def travel(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
+    """Move every node's clock forward by ``by`` (both nodes share this process)."""
+    real = getattr(clock.now, "real", clock.now)
+    moved = real() + by
+
+    def fake() -> datetime:
+        return moved
+
+    fake.real = real  # type: ignore[attr-defined]
+    for module in list(sys.modules.values()):
+        current = getattr(module, "now", None)
+        if (module.__name__ or "").startswith("hanoinet.") and getattr(current, "real", current) is real:
+            monkeypatch.setattr(module, "now", fake)
+
+
+def test_preservation_expires_only_on_the_requested_side_after_the_period(
+    pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
+) -> None:
+    publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))  # outlive the 60 days
+    ref = _preserved(pair)
+    travel(monkeypatch, timedelta(days=61))  # past the 60 days, not yet past the delivery cut-off
+    assert service.expire_due(pair["FRA"]) == []
+    travel(monkeypatch, timedelta(days=63))
     assert service.expire_due(pair["VNM"]) == []
     assert service.expire_due(pair["FRA"]) == [ref]
     pump(pair)
     ours, theirs = both(pair, ref)
     assert ours["state"] == theirs["state"] == "expired"
     assert next(c for c in ours["clocks"] if c["name"] == "preservation")["status"] == "lapsed"
+
+
+def test_a_mistyped_preserved_at_is_refused_instead_of_releasing_the_data(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    for wrong in (now().replace(year=now().year - 1), now() + timedelta(days=365)):
+        with pytest.raises(ValidationError, match="outside the life of this request"):
+            service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {
+                "preserved_at": format_instant(wrong), "provider": "ExampleHost", "what_preserved": "logs"}})
+    assert service.show(pair["FRA"], CAMILLE, ref)["state"] == "acknowledged"
 
 
 def test_two_officers_acting_in_parallel_leave_one_consistent_history(pair: dict[str, Node]) -> None:
@@ -392,4 +436,70 @@ def test_refusing_at_once_stops_the_escalation(pair: dict[str, Node]) -> None:
         assert [p.subject_ref for p in open_pages(uow.session, None)] == [ref]
     service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
     with pair["FRA"].db.transaction(readonly=True) as uow:
+        assert open_pages(uow.session, None) == []
+
+
+def _forge(pair: dict[str, Node], sender: str, body: dict[str, Any]) -> bytes:
+    to = "FRA/247" if sender == "VNM" else "VNM/247"
+    with pair[sender].db.transaction() as uow:
+        return outbox.enqueue(pair[sender], uow, sender_desk="247", recipient=to, kind="request.event", body=body,
+                              case=None).jwe
+
+
+def test_a_back_dated_acknowledgement_is_refused(pair: dict[str, Node]) -> None:
+    created = new(pair)
+    pump(pair)
+    back = format_instant(now() - timedelta(days=3))
+    jwe = _forge(pair, "FRA", {"request": created["id"], "ref": created["ref"], "side": "requested", "seq": 1,
+                               "seen": 1, "action": "acknowledge", "at": back,
+                               "by": {"name": "Camille", "role": "duty_officer"}, "data": {}})
+    with pytest.raises(HanoinetError) as refused:
+        inbox.receive(pair["VNM"], jwe)
+    assert refused.value.code == "invalid_request" and "dated" in refused.value.message
+
+
+def test_the_same_event_in_a_new_envelope_is_a_duplicate_and_a_reused_reference_a_conflict(
+    pair: dict[str, Node]
+) -> None:
+    created = new(pair)
+    pump(pair)
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        sent = uow.session.scalars(select(OutboxMessage)).one()
+        body = json.loads(sent.payload)["body"]
+    again = _forge(pair, "VNM", body)  # as a node restored from a backup would resend it
+    assert not inbox.receive(pair["FRA"], again).duplicate
+    assert service.show(pair["FRA"], CAMILLE, created["ref"])["version"] == 1
+    clash = _forge(pair, "VNM", {**body, "request": uuid7()})  # another request under the same reference
+    with pytest.raises(HanoinetError) as refused:
+        inbox.receive(pair["FRA"], clash)
+    assert refused.value.code == "request_conflict"
+
+
+def test_a_request_the_other_state_refuses_to_take_goes_back_to_draft_with_an_alarm(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    worker = DeliveryWorker(pair["VNM"], transport=None, worker_id="w")  # type: ignore[arg-type]
+    (claim,) = worker.claim(10)
+    worker.settle([(claim, PeerAnswer(status=422, code="invalid_request", detail="dual criminality statement"))])
+    view = service.show(pair["VNM"], LAN, ref)
+    assert view["state"] == "draft" and view["timeline"] == [] and view["allowed"] == ["send"]
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        codes = [a.code for a in uow.session.scalars(select(Alarm))]
+    assert "request_not_delivered" in codes
+    service.act(pair["VNM"], LAN, ref, Action.SEND, {})
+    pump(pair)
+    assert service.show(pair["FRA"], CAMILLE, ref)["state"] == "received"
+
+
+def test_a_question_on_an_urgent_request_wakes_the_requesting_desk(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    service.act(pair["FRA"], CAMILLE, ref, Action.CLARIFY, {"question": "Which time zone are the times in?"})
+    pump(pair)
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        pages = open_pages(uow.session, None)
+    assert [(p.subject_ref, p.headline) for p in pages] == [(ref, f"question from the requested State: "
+                                                                  f"confidential request {ref}")]
+    service.act(pair["VNM"], LAN, ref, Action.ANSWER, {"answer": "UTC"})
+    with pair["VNM"].db.transaction(readonly=True) as uow:
         assert open_pages(uow.session, None) == []

@@ -10,6 +10,7 @@ failed attempt is retried with exponential backoff and jitter, never dropped; af
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -198,8 +199,14 @@ class AlertWorker:
                 await asyncio.to_thread(self.mailer.send, message)
                 return None
             return await self._post(claim)
+        except smtplib.SMTPResponseException as exc:
+            # The server's text may quote the recipient's address; the timeline and alarms never show one.
+            return f"{type(exc).__name__}: SMTP {exc.smtp_code}"
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            return f"{type(exc).__name__}: SMTP {', '.join(str(c) for c in codes)}"
         except (smtplib.SMTPException, OSError, httpx.HTTPError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+            return _without_addresses(f"{type(exc).__name__}: {exc}")[:_ERROR_MAX]
         except Exception as exc:  # any failure is a failed attempt, never a lost alert
             log.exception("alert attempt failed unexpectedly", alert_id=claim.id)
             return f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
@@ -254,3 +261,8 @@ class AlertWorker:
                             "webhook gateway",
                             detail={"alert_id": row.id, "subject_ref": claim.notice.subject_ref,
                                     "channel": row.channel})
+
+
+def _without_addresses(text: str) -> str:
+    """``text`` with anything shaped like an e-mail address masked."""
+    return re.sub(r"[^\s'\"<>,;:]+@[^\s'\"<>,;:]+", "<address>", text)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet import convention
 from hanoinet.api.officers import Officer
 from hanoinet.node.node import Node
 from hanoinet.requests import service
-from hanoinet.requests.machine import Action
+from hanoinet.requests.machine import Action, State
 
 router = APIRouter(prefix="/api/v1", tags=["requests"])
+
+KIND_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
+DESK_PATTERN = r"^[A-Za-z0-9]{2,16}$"
+#: A request's reference (VNM-2026-0007) or its id (UUIDv7).
+REF_PATTERN = (r"^([A-Z]{3}-[0-9]{4}-[0-9]{4,8}"
+               r"|[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$")
+Ref = Annotated[str, Path(pattern=REF_PATTERN)]
 
 
 def _node(request: Request) -> Node:
@@ -72,23 +79,25 @@ def create_request(command: NewRequest, officer: Officer, request: Request) -> d
 @router.get("/requests", summary="Requests of the officer's desk, most recently changed first")
 def list_requests(
     *, officer: Officer, request: Request,
-    state: str | None = None, kind: str | None = None, desk: str | None = None,
+    state: State | None = None,
+    kind: Annotated[str | None, Query(pattern=KIND_PATTERN)] = None,
+    desk: Annotated[str | None, Query(pattern=DESK_PATTERN)] = None,
     overdue: Annotated[bool, Query(description="only those past their acknowledgement target")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """One line per request, with the marks a duty officer scans for: priority, overdue, preservation warning."""
-    return service.list_requests(_node(request), officer, state=state, kind=kind, desk=desk, overdue=overdue,
-                                 limit=limit)
+    return service.list_requests(_node(request), officer, state=state.value if state else None, kind=kind,
+                                 desk=desk, overdue=overdue, limit=limit)
 
 
 @router.get("/requests/{ref}", summary="One request: fields with their articles, timeline, clocks, next actions")
-def get_request(ref: str, officer: Officer, request: Request) -> dict[str, Any]:
+def get_request(ref: Ref, officer: Officer, request: Request) -> dict[str, Any]:
     """Reading a request is recorded on the audit trail."""
     return service.show(_node(request), officer, ref)
 
 
 @router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)")
-def act_on_request(ref: str, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:
+def act_on_request(ref: Ref, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:
     """Refused with ``illegal_transition`` (naming the state and the allowed actions) or ``request_changed``."""
     data = body.model_dump(exclude_none=True, exclude={"version"})
     return service.act(_node(request), officer, ref, action, data, version=body.version)

@@ -88,7 +88,11 @@ def _act(ref: str, action: str, node: str | None, token: str | None, version: in
 
 
 def _load_json(value: str, what: str) -> Any:
-    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    try:
+        text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{what}: {value[1:]} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                              hint="save the file as UTF-8 JSON") from None
     try:
         return json.loads(text)
     except ValueError as exc:

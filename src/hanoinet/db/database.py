@@ -47,10 +47,13 @@ class Database:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = url
         if url.startswith("sqlite"):
-            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            # hide_parameters: an error logged by the node must never quote the personal data being written.
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                        hide_parameters=True)
             _sqlite_setup(self.engine, sqlite_synchronous)
         elif url.startswith("postgresql"):
-            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                                        hide_parameters=True)
         else:
             raise ConfigurationError(
                 f"unsupported database URL {url!r}",

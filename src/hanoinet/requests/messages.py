@@ -6,9 +6,9 @@ author had seen of the other side, the action and its data (docs/requests.md, "O
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from hanoinet.clock import Instant
 from hanoinet.network import kinds
@@ -39,15 +39,15 @@ class RequestEventBody(BaseModel):
     side: Literal["requesting", "requested"]
     seq: int = Field(ge=1, le=100_000)
     seen: int = Field(ge=0, le=100_000)
-    action: Literal["send", "acknowledge", "start", "clarify", "answer", "partially_execute", "execute", "refuse",
-                    "withdraw", "notice", "extend", "follow_up", "release", "expire"]
+    #: One of :class:`Action` (the enum is the single list; JSON carries its value).
+    action: Annotated[Action, Strict(False)]
     at: Instant
     by: Author
     data: dict[str, Any]
 
     def event(self) -> Event:
         """The machine's view of this body."""
-        return Event(side=Side(self.side), seq=self.seq, seen=self.seen, action=Action(self.action), at=self.at,
+        return Event(side=Side(self.side), seq=self.seq, seen=self.seen, action=self.action, at=self.at,
                      by=f"{self.by.name} ({self.by.role})", data=self.data)
 
 

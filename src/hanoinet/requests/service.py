@@ -41,10 +41,20 @@ from hanoinet.states import check_address, split_address
 
 log = structlog.get_logger("hanoinet.requests")
 
-#: Roles that may act on requests; supervisors read every desk but do not act.
-ACTING_ROLES = (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.ADMIN)
-#: Incoming requests of these priorities wake the officer on duty.
+#: Roles that may act on requests. Supervisors read every desk and, as the last level of a duty alert, may
+#: acknowledge; the node's administrators run the node and do not answer foreign States.
+ACTING_ROLES = (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY)
+#: Clock skew allowed between an event's own time and the envelope carrying it, and around ``preserved_at``.
+SKEW = timedelta(minutes=5)
+#: Incoming requests of these priorities wake the officer on duty...
 PAGED_PRIORITIES = frozenset({"emergency", "urgent"})
+#: ... and so do the other State's acts that wait for us (what the alert calls them).
+WAKING_ACTIONS = {
+    Action.SEND: "new request",
+    Action.CLARIFY: "question from the requested State",
+    Action.NOTICE: "preservation will not secure the data or threatens confidentiality",
+    Action.REFUSE: "refused",
+}
 SYSTEM = "system"
 #: States in which a preservation request keeps data preserved and its clock runs.
 _PRESERVED_STATES = (State.EXECUTED.value, State.PARTIALLY_EXECUTED.value)
@@ -136,7 +146,7 @@ def _clocks(node: Node, row: RequestRecord, history: History, t: datetime) -> li
     )
 
 
-def summary(node: Node, row: RequestRecord, t: datetime) -> dict[str, Any]:
+def summary(row: RequestRecord, t: datetime) -> dict[str, Any]:
     """The one-line view of a request used by lists."""
     kind = _kind(row.kind)
     overdue = (row.ack_due_at is not None and row.acknowledged_at is None and row.ack_due_at < t
@@ -171,10 +181,16 @@ def list_requests(node: Node, principal: Principal, *, state: str | None = None,
         if overdue:
             query = query.where(RequestRecord.ack_due_at < t, RequestRecord.acknowledged_at.is_(None),
                                 RequestRecord.state == State.RECEIVED)
-        rows = [r for r in uow.session.scalars(query) if principal.can_read_desk(_our_desk(r))]
-        if desk:
-            rows = [r for r in rows if _our_desk(r) == desk]
-        return [summary(node, r, t) for r in rows]
+        # Filter by desk in the query, so the limit counts only what the officer may see.
+        visible = desk or (None if principal.reads_every_desk else principal.desk)
+        if visible is not None:
+            if not principal.can_read_desk(visible):
+                return []
+            address = f"{node.state}/{visible}"
+            query = query.where(((RequestRecord.side == Side.REQUESTING.value) & (RequestRecord.requesting == address))
+                                | ((RequestRecord.side == Side.REQUESTED.value) & (RequestRecord.requested == address)))
+        rows = list(uow.session.scalars(query))
+        return [summary(r, t) for r in rows]
 
 
 def show(node: Node, principal: Principal, ref: str) -> dict[str, Any]:
@@ -199,7 +215,7 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
     fields = [{"name": spec.name, "label": spec.label, "article": spec.article, "required": spec.required,
                "value": values.get(spec.name), "text": _readable(spec, values.get(spec.name))}
               for spec in kind.fields if spec.name in values or spec.required]
-    result = {**summary(node, row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
+    result = {**summary(row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
               "timeline": _timeline(session, row, history),
               "clocks": [c.to_json(t) for c in _clocks(node, row, history, t)],
               "allowed": _allowed_now(history, our_side, kind, viewer),
@@ -232,9 +248,10 @@ def _readable(spec: convention.FieldSpec, value: Any) -> str:
 
 
 def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None) -> list[str]:
+    options = allowed(history.state, side, preservation=kind.preservation_clock)
     if viewer is not None and viewer.role not in ACTING_ROLES:
-        return []
-    return [a.value for a in allowed(history.state, side, preservation=kind.preservation_clock)]
+        return ["acknowledge"] if viewer.role is Role.SUPERVISOR and Action.ACKNOWLEDGE in options else []
+    return [a.value for a in options]
 
 
 def _last_data(history: History, action: Action, key: str | None) -> Any:
@@ -358,7 +375,10 @@ def create(node: Node, principal: Principal, draft: Draft, *, send: bool = True)
 def act(node: Node, principal: Principal, ref: str, action: Action, data: Mapping[str, Any], *,
         version: int | None = None) -> dict[str, Any]:
     """Take ``action`` on a request as ``principal``; ``version`` guards against a concurrent change."""
-    principal.require_role(*ACTING_ROLES)
+    if action is Action.ACKNOWLEDGE:
+        principal.require_role(*ACTING_ROLES, Role.SUPERVISOR)
+    else:
+        principal.require_role(*ACTING_ROLES)
     if action is Action.EXPIRE:
         raise ValidationError("preservation expires by itself when its period ends",
                               hint="to end it earlier the requesting State releases the data "
@@ -378,10 +398,12 @@ def act(node: Node, principal: Principal, ref: str, action: Action, data: Mappin
 
 
 def _check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
-                requested_declarations: Sequence[Declaration]) -> dict[str, Any]:
+                requested_declarations: Sequence[Declaration] | None, latest: datetime) -> dict[str, Any]:
     """The data an action carries, checked (ours before sending, the peer's on receipt); every problem listed.
 
-    ``requested_declarations`` are the requested State's, which decide whether a refusal ground is available.
+    ``requested_declarations`` are the requested State's, which decide whether a refusal ground is available;
+    ``None`` on receipt, where our copy of the directory may be older than the author's: the ground must then
+    only exist. ``latest`` bounds ``preserved_at`` (now, or the envelope's creation time, plus skew).
     """
     def need(name: str, what: str) -> str:
         value = data.get(name)
@@ -403,11 +425,16 @@ def _check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
         problems = convention.validate_result(row.kind, dict(result))
         if problems:
             raise convention.ValidationFailed(problems)
+        _check_preserved_at(row, result.get("preserved_at"), latest)
         return {"result": dict(result), **extra}
     if action is Action.REFUSE:
         ground = data.get("ground")
         reasons = data.get("reasons")
         offence = json.loads(row.fields).get("offence")
+        if requested_declarations is None:
+            if ground not in convention.REFUSAL_GROUNDS or not isinstance(reasons, str) or not reasons.strip():
+                raise ValidationError(f"refuse: {ground!r} is not a ground, or the reasons are missing")
+            return {"ground": ground, "reasons": reasons, **extra}
         problems = convention.validate_refusal(row.kind, ground if isinstance(ground, str) else "",
                                                reasons if isinstance(reasons, str) else "",
                                                declarations=requested_declarations,
@@ -435,6 +462,20 @@ def _check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
     return extra
 
 
+def _check_preserved_at(row: RequestRecord, value: Any, latest: datetime) -> None:
+    """``preserved_at`` starts a clock that ends in releasing data: a mistyped year must not release them now."""
+    if not isinstance(value, str):
+        return
+    preserved = parse_instant(value, field="preserved_at")
+    earliest = (row.received_at or row.created_at) - SKEW
+    if not earliest <= preserved <= latest:
+        raise ValidationError(
+            f"preserved_at {value} is outside the life of this request ({format_instant(earliest)} to "
+            f"{format_instant(latest)})",
+            hint="give the instant the provider actually preserved the data, in UTC (check the year and the Z)",
+        )
+
+
 def _declarations(node: Node, state: str) -> Sequence[Declaration]:
     card = node.require_directory().find(state)
     return card.declarations if card is not None else ()
@@ -457,7 +498,7 @@ def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: 
             "kind": row.kind, "priority": row.priority, "language": row.language, "fields": json.loads(row.fields),
         }
     else:
-        payload_data = _check_data(row, action, data,
+        payload_data = _check_data(row, action, data, latest=now() + SKEW,
                                    requested_declarations=_declarations(node, split_address(row.requested)[0]))
     t = now()
     event = next_event(
@@ -475,7 +516,7 @@ def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: 
                              officer_id=actor.officer_id)
     _store_event(session, row, event, message_id=message.message_id, by_name=actor.name, by_role=actor.role, t=t)
     _refresh(node, session, row, t)
-    if side is Side.REQUESTED and action is not Action.EXPIRE:
+    if action is not Action.EXPIRE:
         # Any act of a person at the desk (acknowledging, but also refusing at once) ends the escalation.
         alerts.resolve(uow, subject_id=row.id, by=actor.name)
     audit.record(session, actor=actor.audit_name, officer_id=actor.officer_id, action=f"request.{action.value}",
@@ -519,16 +560,22 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     body = RequestEventBody.model_validate(payload.body)
     event = body.event()
     session = uow.session
+    row: RequestRecord | None
     if event.action is Action.SEND:
         if event.seq != 1 or event.side is not Side.REQUESTING:
             raise EnvelopeRefused("a request is sent once, as the requesting State's first event",
                                   code="illegal_transition")
-        row = session.get(RequestRecord, body.request)
-        if row is not None:
-            raise EnvelopeRefused(f"request {body.request} exists already", code="request_conflict")
+        existing = session.scalar(select(RequestRecord).where(
+            (RequestRecord.id == body.request) | (RequestRecord.ref == body.ref)))
+        if existing is not None:
+            if existing.id == body.request and _same_as_held(session, existing, event):
+                return  # the same event in a new envelope (a sender restored from backup): nothing to do
+            raise EnvelopeRefused(f"request {body.request} or reference {body.ref} exists already",
+                                  code="request_conflict")
         row = _open_incoming(node, session, payload, body, received_at)
     else:
-        row = session.get(RequestRecord, body.request)
+        # Locked: an officer's act on this request in another transaction must not be overwritten.
+        row = session.get(RequestRecord, body.request, with_for_update=True)
         if row is None:
             raise EnvelopeRefused(f"no request {body.request} here yet", code="out_of_order",
                                   hint="the request itself has not arrived; it will be retried")
@@ -544,6 +591,8 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     known = [e for e in events if e.side is event.side]
     mine = [e for e in events if e.side is side]
     if event.seq <= len(known):
+        if _same_as_held(session, row, event):
+            return
         raise EnvelopeRefused(f"event {event.seq} of request {row.ref} was already received with other content",
                               code="request_conflict")
     if event.seq > len(known) + 1:
@@ -554,6 +603,7 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     if event.seen > len(mine):
         raise EnvelopeRefused(f"event {event.seq} claims to have seen {event.seen} of our events; we sent "
                               f"{len(mine)}", code="illegal_transition")
+    _check_time(row, event, known, mine, parse_instant(payload.created))
     kind = _kind(row.kind)
     # The author's view: its own earlier events and what it had seen of ours.
     authors_view = [*known, *mine[: event.seen]]
@@ -565,8 +615,8 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
         raise EnvelopeRefused(f"request {row.ref}: {exc.message}", hint=exc.hint, code="illegal_transition") from None
     if event.action is not Action.SEND:
         try:
-            checked = _check_data(row, event.action, event.data,
-                                  requested_declarations=_declarations(node, split_address(row.requested)[0]))
+            checked = _check_data(row, event.action, event.data, requested_declarations=None,
+                                  latest=parse_instant(payload.created) + SKEW)
         except HanoinetError as exc:
             raise EnvelopeRefused(f"request {row.ref}: {event.action.value}: {exc.message}",
                                   code="invalid_request") from None
@@ -579,13 +629,47 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     if event.action is Action.SEND:
         row.received_at = received_at
     history = _refresh(node, session, row, received_at)
-    if event.action is Action.SEND and row.priority in PAGED_PRIORITIES:
+    if row.priority in PAGED_PRIORITIES and event.action in WAKING_ACTIONS:
         alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row), priority=row.priority,
-                    headline=f"request {row.ref} from {row.requesting}: {kind.title} (Art. {kind.article})")
+                    headline=_headline(row, kind, event.action))
     if event.side is Side.REQUESTING and history.state in TERMINAL:
         alerts.resolve(uow, subject_id=row.id, by=f"{history.state.value} by {row.requesting}")
     audit.record(session, actor=f"peer:{payload.sender}", action=f"request.{event.action.value}", target=row.ref,
                  detail={"seq": event.seq, "side": event.side.value, "state": row.state})
+
+
+def _headline(row: RequestRecord, kind: convention.RequestKind, action: Action) -> str:
+    """What an alert says: never the facts; for a confidential request not even the State or the kind."""
+    what = WAKING_ACTIONS[action]
+    if row.confidential:
+        return f"{what}: confidential request {row.ref}"
+    party = row.requesting if action is Action.SEND else row.requested
+    return f"{what}: request {row.ref} ({party}): {kind.title} (Art. {kind.article})"
+
+
+def _same_as_held(session: Session, row: RequestRecord, event: Event) -> bool:
+    held = next((e for e in _events(session, row.id) if e.key == event.key), None)
+    return held is not None and (held.seen, held.action, held.at, dict(held.data)) == \
+        (event.seen, event.action, event.at, dict(event.data))
+
+
+def _check_time(row: RequestRecord, event: Event, known: Sequence[Event], mine: Sequence[Event],
+                created: datetime) -> None:
+    """An event's time is its envelope's, and never before what its author had already done or seen.
+
+    Clocks are computed from these times on both sides, so a back-dated acknowledgement would fake a met
+    target and a future-dated expiry would release data early.
+    """
+    at = parse_instant(event.at, field="at")
+    if abs(at - created) > SKEW:
+        raise EnvelopeRefused(f"event {event.seq} of {row.ref} is dated {event.at}, but its envelope was created "
+                              f"at {format_instant(created)}", code="invalid_request")
+    before = [parse_instant(e.at) for e in [*known, *mine[: event.seen]]]
+    if event.side is Side.REQUESTED and row.received_at is not None:
+        before.append(row.received_at)
+    if before and at < max(before) - SKEW:
+        raise EnvelopeRefused(f"event {event.seq} of {row.ref} is dated {event.at}, before events it follows "
+                              f"({format_instant(max(before))})", code="invalid_request")
 
 
 def _open_incoming(node: Node, session: Session, payload: EnvelopePayload, body: RequestEventBody,
@@ -632,31 +716,58 @@ def settled(node: Node, uow: UnitOfWork, message_id: str, receipt: Receipt | Non
     the receiver signed, so both sides show the same instant."""
     session = uow.session
     record = session.scalar(select(RequestEventRecord).where(RequestEventRecord.message_id == message_id))
-    if record is None or receipt is None or record.action != Action.SEND:
+    if record is None or record.action != Action.SEND:
         return
-    row = session.get(RequestRecord, record.request_id)
+    row = session.get(RequestRecord, record.request_id, with_for_update=True)
     if row is None:
+        return
+    if receipt is None:
+        _send_refused(session, row, error or "no receipt")
         return
     # The receipt's time is authoritative, also when an answer from the peer arrived before it.
     row.received_at = parse_instant(receipt.received_at)
     _refresh(node, session, row, now())
 
 
+def _send_refused(session: Session, row: RequestRecord, error: str) -> None:
+    """The other State refused our request itself (or never took it): it goes back to draft, loudly.
+
+    Its events are removed (the outbox keeps the refused envelopes and their errors for the record): none can
+    have reached the other State without the first, and the request can be sent again as event 1 once the
+    cause is cleared.
+    """
+    for held in session.scalars(select(RequestEventRecord).where(RequestEventRecord.request_id == row.id)):
+        session.delete(held)
+    row.state = State.DRAFT.value
+    row.sent_at = None
+    row.version += 1
+    row.updated_at = now()
+    audit.record(session, actor=SYSTEM, action="request.send_failed", target=row.ref, detail={"error": error})
+    audit.alarm(session, code="request_not_delivered",
+                message=f"request {row.ref} to {row.requested} was not accepted: {error}; it is a draft again",
+                detail={"ref": row.ref, "error": error})
+
+
 # -- the node's own clock work ---------------------------------------------------------------------------
 
 
 def expire_due(node: Node) -> list[str]:
-    """Expire the preservations we hold whose period ended without extension or follow-up; returns refs."""
-    t = now()
+    """Expire the preservations we hold whose period ended without extension or follow-up; returns refs.
+
+    Expiry waits for the delivery cut-off after the period ends: an extension or follow-up the requesting
+    State sent in time is either delivered by then or reported to it as undeliverable, so the race rule (our
+    expiry first) never discards one that was merely delayed by the network.
+    """
+    cutoff = now() - timedelta(seconds=node.settings.undeliverable_after_seconds)
     with node.db.transaction(readonly=True) as uow:
         refs = list(uow.session.scalars(select(RequestRecord.ref).where(
             RequestRecord.side == Side.REQUESTED.value, RequestRecord.state.in_(_PRESERVED_STATES),
-            RequestRecord.preserve_until.is_not(None), RequestRecord.preserve_until <= t)))
+            RequestRecord.preserve_until.is_not(None), RequestRecord.preserve_until <= cutoff)))
     expired = []
     for ref in refs:
         with node.db.transaction() as uow:
             row = _load(uow.session, ref, lock=True)
-            if row.state not in _PRESERVED_STATES or row.preserve_until is None or row.preserve_until > now():
+            if row.state not in _PRESERVED_STATES or row.preserve_until is None or row.preserve_until > cutoff:
                 continue
             _act(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.EXPIRE, data={})
             expired.append(ref)
