@@ -21,6 +21,7 @@ from hanoinet.requests.machine import (
     Side,
     State,
     allowed,
+    available,
     merge,
     next_event,
     replay,
@@ -169,6 +170,23 @@ def test_expiry_is_the_nodes_own_act_never_offered_to_officers() -> None:
     assert replay([*partial, lapsed], received_at=RECEIVED, preservation=True).state is State.EXPIRED
 
 
+def test_actions_on_preserved_data_need_preserved_data_not_a_given_state() -> None:
+    events = play((REQUESTING, Action.SEND), (REQUESTED, Action.ACKNOWLEDGE), (REQUESTED, Action.START))
+    history = replay(events, received_at=RECEIVED, preservation=True)
+    assert Action.EXTEND not in available(history, REQUESTING, preservation=True)
+    with pytest.raises(IllegalTransition, match="no data have been preserved yet"):
+        next_event(events, REQUESTING, Action.EXTEND, at=T0, data={"days": 30}, preservation=True,
+                   received_at=RECEIVED)
+    t = T0 + timedelta(minutes=10)
+    for side, action in ((REQUESTED, Action.PARTIALLY_EXECUTE), (REQUESTED, Action.CLARIFY),
+                         (REQUESTING, Action.EXTEND)):
+        t += timedelta(minutes=1)
+        events.append(next_event(events, side, action, at=t, data=data_for(action, t), preservation=True,
+                                 received_at=RECEIVED))
+    history = replay(events, received_at=RECEIVED, preservation=True)
+    assert history.state is State.CLARIFICATION_REQUESTED and history.preservation.extension_days == 30
+
+
 def test_merge_refuses_gaps_and_impossible_views() -> None:
     events = play((REQUESTING, Action.SEND), (REQUESTED, Action.ACKNOWLEDGE), (REQUESTED, Action.START))
     with pytest.raises(ValidationError, match="not numbered"):
@@ -212,19 +230,24 @@ class Network:
         party = self.parties[side]
         if side is REQUESTED and party.received_at is None:
             return  # nothing to act on yet
-        state = replay(party.events, received_at=party.received_at, preservation=preservation).state
-        options = [a for a in allowed(state, side, preservation=preservation) if a is not Action.EXPIRE]
+        history = replay(party.events, received_at=party.received_at, preservation=preservation)
+        options = available(history, side, preservation=preservation)
         if side is REQUESTED and preservation:
-            options += allowed(state, side, preservation=True, automatic=True)[len(options):]
-        # Ending moves (withdraw, refuse, expire) only now and then, so that long histories get explored.
+            options += [a for a in allowed(history.state, side, preservation=True, automatic=True)
+                        if a not in options]
+        # Ending moves (withdraw, refuse, release, expire) only now and then, so long histories get explored.
         calm = [a for a in options if RULES[a].target not in TERMINAL]
         pool = options if choice >= 16 else calm
         if not pool:
             return
         action = pool[choice % len(pool)]
         self.t += timedelta(days=61) if action is Action.EXPIRE else timedelta(minutes=1)
-        event = next_event(party.events, side, action, at=self.t, data=data_for(action, self.t),
-                           preservation=preservation, received_at=party.received_at)
+        try:
+            event = next_event(party.events, side, action, at=self.t, data=data_for(action, self.t),
+                               preservation=preservation, received_at=party.received_at)
+        except IllegalTransition:
+            assert action is Action.EXPIRE  # only the clock-bound expiry may be unavailable (e.g. held)
+            return
         assert event.seq == sum(1 for e in party.events if e.side is side) + 1
         party.events.append(event)
         self.in_flight[side.other].append(event)

@@ -267,6 +267,10 @@ def test_supervisor_may_only_acknowledge_and_other_desks_see_nothing(pair: dict[
     with pytest.raises(NotFound):
         service.show(pair["FRA"], PAUL, ref)
     assert service.list_requests(pair["FRA"], PAUL) == []
+    with pair["FRA"].db.transaction() as uow:
+        row, _ = add_officer(uow.session, name="Max", role="supervisor", desk="CA", desks={"247", "CA"})
+    other_supervisor = Principal(id=row.id, name="Max", role=Role.SUPERVISOR, desk="CA")
+    assert service.show(pair["FRA"], other_supervisor, ref)["allowed"] == []
     admin = Principal(id=4, name="Operator", role=Role.ADMIN, desk="247")
     with pytest.raises(Forbidden):
         service.act(pair["FRA"], admin, ref, Action.START, {})
@@ -501,5 +505,17 @@ def test_a_question_on_an_urgent_request_wakes_the_requesting_desk(pair: dict[st
     assert [(p.subject_ref, p.headline) for p in pages] == [(ref, f"question from the requested State: "
                                                                   f"confidential request {ref}")]
     service.act(pair["VNM"], LAN, ref, Action.ANSWER, {"answer": "UTC"})
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        assert open_pages(uow.session, None) == []
+
+
+def test_a_refusal_page_ends_when_someone_at_the_desk_reads_it(pair: dict[str, Node]) -> None:
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
+    pump(pair)
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        assert [p.subject_ref for p in open_pages(uow.session, None)] == [ref]
+    assert service.show(pair["VNM"], LAN, ref)["allowed"] == []  # nothing left to do but read it
     with pair["VNM"].db.transaction(readonly=True) as uow:
         assert open_pages(uow.session, None) == []

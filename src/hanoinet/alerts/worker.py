@@ -209,7 +209,7 @@ class AlertWorker:
             return _without_addresses(f"{type(exc).__name__}: {exc}")[:_ERROR_MAX]
         except Exception as exc:  # any failure is a failed attempt, never a lost alert
             log.exception("alert attempt failed unexpectedly", alert_id=claim.id)
-            return f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+            return _without_addresses(f"{type(exc).__name__}: {exc}")[:_ERROR_MAX]
 
     async def _post(self, claim: AlertClaim) -> str | None:
         policy = self.node.settings.desk_policy(claim.notice.desk)
@@ -222,7 +222,7 @@ class AlertWorker:
         response = await self.http.post(url, content=body, headers=headers)
         if 200 <= response.status_code < 300:
             return None
-        return f"the webhook answered HTTP {response.status_code}: {response.text[:200]}"
+        return _without_addresses(f"the webhook answered HTTP {response.status_code}: {response.text[:200]}")
 
     async def _attempt(self, claim: AlertClaim, at: datetime | None) -> None:
         error = await self.send(claim)

@@ -55,7 +55,7 @@ class ActionBody(BaseModel):
     result: dict[str, Any] | None = Field(default=None, description="execute, partially_execute")
     ground: str | None = Field(default=None, description="refuse: a ground code from /api/v1/convention")
     reasons: str | None = Field(default=None, max_length=20_000, description="refuse: the reasons, required")
-    reason: str | None = Field(default=None, max_length=20_000, description="withdraw, extend")
+    reason: str | None = Field(default=None, max_length=20_000, description="withdraw, extend, release")
     notice: str | None = Field(default=None, description="notice: will_not_secure or threatens_confidentiality")
     text: str | None = Field(default=None, max_length=20_000, description="notice")
     days: int | None = Field(default=None, ge=1, le=365, description="extend: how many days more")

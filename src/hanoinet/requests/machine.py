@@ -78,7 +78,12 @@ class Action(StrEnum):
 
 _WORKING = frozenset({State.ACKNOWLEDGED, State.IN_PROGRESS, State.CLARIFICATION_ANSWERED,
                       State.PARTIALLY_EXECUTED})
-_PRESERVED = frozenset({State.EXECUTED, State.PARTIALLY_EXECUTED})
+#: States in which preserved data may be held (once ``preserved_at`` is recorded, checked by the rules below):
+#: after a partial execution the requested State may still be working or asking a question.
+PRESERVING = frozenset({State.IN_PROGRESS, State.CLARIFICATION_REQUESTED, State.CLARIFICATION_ANSWERED,
+                        State.PARTIALLY_EXECUTED, State.EXECUTED})
+#: Actions about data already preserved.
+_ON_PRESERVED_DATA = frozenset({"extend", "follow_up", "release", "expire"})
 _OPEN = frozenset({State.SENT, State.RECEIVED, State.ACKNOWLEDGED, State.IN_PROGRESS,
                    State.CLARIFICATION_REQUESTED, State.CLARIFICATION_ANSWERED, State.PARTIALLY_EXECUTED})
 
@@ -116,16 +121,23 @@ RULES: Mapping[Action, Rule] = {
                           meaning="the requesting State no longer needs it"),
     Action.NOTICE: Rule(Side.REQUESTED, _OPEN - {State.SENT}, None, preservation_only=True,
                         meaning="preservation will not secure the data or would threaten confidentiality"),
-    Action.EXTEND: Rule(Side.REQUESTING, _PRESERVED, None, preservation_only=True,
+    Action.EXTEND: Rule(Side.REQUESTING, PRESERVING, None, preservation_only=True,
                         meaning="the requesting State asks to keep the data longer"),
-    Action.FOLLOW_UP: Rule(Side.REQUESTING, _PRESERVED, None, preservation_only=True,
+    Action.FOLLOW_UP: Rule(Side.REQUESTING, PRESERVING, None, preservation_only=True,
                            meaning="the mutual legal assistance request has been sent: keep the data until "
                                    "it is decided"),
-    Action.RELEASE: Rule(Side.REQUESTING, _PRESERVED, State.EXPIRED, preservation_only=True,
+    Action.RELEASE: Rule(Side.REQUESTING, PRESERVING, State.EXPIRED, preservation_only=True,
                          meaning="the requesting State no longer needs the preserved data: preservation ends now"),
-    Action.EXPIRE: Rule(Side.REQUESTED, _PRESERVED, State.EXPIRED, preservation_only=True, automatic=True,
+    Action.EXPIRE: Rule(Side.REQUESTED, PRESERVING, State.EXPIRED, preservation_only=True, automatic=True,
                         meaning="the preservation period ended and the data are released"),
 }
+
+
+def available(history: History, side: Side, *, preservation: bool) -> list[Action]:
+    """What ``side`` can do now, all rules considered (state, owner, and whether data are preserved)."""
+    return [a for a in allowed(history.state, side, preservation=preservation)
+            if not _why_not(Event(side, 0, 0, a, "9999-12-31T23:59:59.999Z"), history.state, RULES[a],
+                            history.preservation, preservation=preservation)]
 
 
 def allowed(state: State, side: Side, *, preservation: bool, automatic: bool = False) -> list[Action]:
@@ -316,6 +328,8 @@ def _why_not(event: Event, state: State, rule: Rule, clock: Preservation, *, pre
         return (f"{event.action.value} by the {event.side.value} State crossed with the other State's acts: "
                 f"when it reached the request, the request was already {state.value}; it is recorded and "
                 f"has no effect")
+    if event.action.value in _ON_PRESERVED_DATA and clock.preserved_at is None:
+        return "no data have been preserved yet (the requested State has not recorded preserved_at)"
     if event.action is Action.EXPIRE:
         until = clock.until
         if clock.held_for is not None:

@@ -35,7 +35,18 @@ from hanoinet.node import audit
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role
 from hanoinet.requests import clocks
-from hanoinet.requests.machine import TERMINAL, Action, Event, History, Side, State, allowed, next_event, replay
+from hanoinet.requests.machine import (
+    PRESERVING,
+    TERMINAL,
+    Action,
+    Event,
+    History,
+    Side,
+    State,
+    available,
+    next_event,
+    replay,
+)
 from hanoinet.requests.messages import KIND, RequestEventBody
 from hanoinet.states import check_address, split_address
 
@@ -56,8 +67,8 @@ WAKING_ACTIONS = {
     Action.REFUSE: "refused",
 }
 SYSTEM = "system"
-#: States in which a preservation request keeps data preserved and its clock runs.
-_PRESERVED_STATES = (State.EXECUTED.value, State.PARTIALLY_EXECUTED.value)
+#: States in which a preservation request may hold preserved data, and its clock runs.
+_PRESERVED_STATES = tuple(sorted(s.value for s in PRESERVING))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +212,10 @@ def show(node: Node, principal: Principal, ref: str) -> dict[str, Any]:
         # A request holds personal data: every reading is on the audit trail.
         audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.view",
                      target=row.ref)
+        if row.side == Side.REQUESTING and principal.desk == _our_desk(row) and \
+                principal.role in (*ACTING_ROLES, Role.SUPERVISOR):
+            # What woke our desk (a question, a notice, a refusal) has now been read by a person there.
+            alerts.resolve(uow, subject_id=row.id, by=principal.name)
         return view(node, uow.session, row, viewer=principal)
 
 
@@ -218,7 +233,7 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
     result = {**summary(row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
               "timeline": _timeline(session, row, history),
               "clocks": [c.to_json(t) for c in _clocks(node, row, history, t)],
-              "allowed": _allowed_now(history, our_side, kind, viewer),
+              "allowed": _allowed_now(history, our_side, kind, viewer, _our_desk(row)),
               "result": _last_data(history, Action.EXECUTE, "result") or
               _last_data(history, Action.PARTIALLY_EXECUTE, "result"),
               "refusal": _last_data(history, Action.REFUSE, None),
@@ -247,10 +262,12 @@ def _readable(spec: convention.FieldSpec, value: Any) -> str:
     return str(value)
 
 
-def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None) -> list[str]:
-    options = allowed(history.state, side, preservation=kind.preservation_clock)
+def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None,
+                 desk: str) -> list[str]:
+    options = available(history, side, preservation=kind.preservation_clock)
     if viewer is not None and viewer.role not in ACTING_ROLES:
-        return ["acknowledge"] if viewer.role is Role.SUPERVISOR and Action.ACKNOWLEDGE in options else []
+        supervising = viewer.role is Role.SUPERVISOR and viewer.desk == desk
+        return ["acknowledge"] if supervising and Action.ACKNOWLEDGE in options else []
     return [a.value for a in options]
 
 
@@ -620,6 +637,8 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
         except HanoinetError as exc:
             raise EnvelopeRefused(f"request {row.ref}: {event.action.value}: {exc.message}",
                                   code="invalid_request") from None
+        if event.action is Action.EXTEND and "days" not in event.data:
+            raise EnvelopeRefused(f"request {row.ref}: extend must say how many days", code="invalid_request")
         unexpected = sorted(set(event.data) - set(checked) - {"note"})
         if unexpected:
             raise EnvelopeRefused(f"request {row.ref}: {event.action.value} carries members it does not have: "
