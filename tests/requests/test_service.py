@@ -397,7 +397,7 @@ def _preserved(pair: dict[str, Node]) -> str:
     service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
                 {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}})
     pump(pair)
-    return ref
+    return str(ref)
 
 
 def test_a_peer_event_with_bad_data_is_refused_and_changes_nothing(pair: dict[str, Node]) -> None:
