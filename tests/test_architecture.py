@@ -12,7 +12,7 @@ CORE = [
     "errors.py", "clock.py", "ids.py", "states.py", "crypto/canonical.py", "crypto/keys.py", "crypto/jose.py",
     "network/directory.py", "network/envelope.py", "network/receipt.py", "network/kinds.py",
     "convention/articles.py", "convention/rules.py", "requests/machine.py", "requests/clocks.py",
-    "requests/messages.py", "alerts/rota.py", "alerts/notice.py",
+    "requests/messages.py", "alerts/rota.py", "alerts/notice.py", "ledger/merkle.py", "ledger/events.py",
 ]
 EDGES = ("hanoinet.db", "hanoinet.api", "hanoinet.cli", "hanoinet.node", "hanoinet.demo",
          "hanoinet.network.outbox", "hanoinet.network.inbox", "hanoinet.network.delivery",
