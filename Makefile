@@ -32,6 +32,8 @@ test: lint unit
 
 bench: install
 	$(BIN)/python bench/exchange.py
+	$(BIN)/python bench/floor.py
+	$(BIN)/python bench/ledger_proofs.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
