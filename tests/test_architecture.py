@@ -13,6 +13,7 @@ CORE = [
     "network/directory.py", "network/envelope.py", "network/receipt.py", "network/kinds.py",
     "convention/articles.py", "convention/rules.py", "requests/machine.py", "requests/clocks.py",
     "requests/messages.py", "alerts/rota.py", "alerts/notice.py", "ledger/merkle.py", "ledger/events.py",
+    "ledger/note.py", "ledger/checkpoint.py", "ledger/cosignature.py", "ledger/tiles.py",
 ]
 EDGES = ("hanoinet.db", "hanoinet.api", "hanoinet.cli", "hanoinet.node", "hanoinet.demo",
          "hanoinet.network.outbox", "hanoinet.network.inbox", "hanoinet.network.delivery",
