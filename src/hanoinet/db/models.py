@@ -276,3 +276,61 @@ class Alert(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LedgerQueued(Base):
+    """A custody event waiting for the sequencer, written in the transaction of the change it records."""
+
+    __tablename__ = "ledger_queue"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The canonical record (RFC 8785 JSON).
+    record: Mapped[str] = mapped_column(Text)
+    #: The ledger entry: SHA-256 of the record (32 bytes).
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerEntry(Base):
+    """A sequenced entry; ``record`` may be cleared (redaction, shredding) while ``entry`` stays."""
+
+    __tablename__ = "ledger_entries"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sequenced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerTile(Base):
+    """The newest version of one C2SP tile (partial tiles grow; their hashes never change)."""
+
+    __tablename__ = "ledger_tiles"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerCheckpoint(Base):
+    """Every checkpoint the log signed, as the signed note served to witnesses."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerState(Base):
+    """The one row of sequencer state: tree size, its compact range, and the sequencer's lease."""
+
+    __tablename__ = "ledger_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: The compact range's hashes, concatenated (32 bytes each, popcount(size) of them).
+    compact: Mapped[bytes] = mapped_column(LargeBinary)
+    holder: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

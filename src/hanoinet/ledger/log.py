@@ -1,0 +1,210 @@
+"""The node's custody log in its database: queueing events, sequencing them, tiles, checkpoints, proofs.
+
+- :func:`record` queues a custody event inside the caller's transaction: the event exists if and only if the
+  change it records was committed.
+- :class:`Sequencer` gives queued events their indices in batches. One runs at a time across processes: it
+  must hold the lease on the ``ledger_state`` row, which it updates (and so locks) in the same transaction
+  that writes the entries, the tiles it completes or extends, the new compact range and a signed checkpoint.
+  A sequencer killed mid-batch leaves nothing half-written; the next one continues at the same index.
+- :func:`node_source` answers the proof core's ``get_node`` from the stored tiles, so proofs for any past
+  tree size need no recomputation beyond one tile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from hanoinet.clock import now
+from hanoinet.db.models import LedgerCheckpoint, LedgerEntry, LedgerQueued, LedgerState, LedgerTile
+from hanoinet.errors import NotFound
+from hanoinet.ledger import merkle
+from hanoinet.ledger.checkpoint import Checkpoint, sign_checkpoint
+from hanoinet.ledger.events import CustodyEvent, leaf_data
+from hanoinet.ledger.note import Signer, Verifier
+from hanoinet.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, decode_tile, encode_tile, tile_for_node
+from hanoinet.node.node import Node
+
+log = structlog.get_logger("hanoinet.ledger")
+
+#: How long a sequencer's claim on the log lasts without renewal; longer than any batch.
+LEASE = timedelta(seconds=30)
+BATCH = 10_000
+
+
+def record(session: Session, event: CustodyEvent) -> None:
+    """Queue ``event`` in the caller's transaction; the sequencer gives it an index within about a second."""
+    data = event.record()
+    session.add(LedgerQueued(record=data.decode("utf-8"), entry=leaf_data(data), queued_at=now()))
+
+
+def origin(node: Node) -> str:
+    """The log's name in its checkpoints (C2SP origin), stable across endpoint changes."""
+    return f"hanoinet/{node.state}/ledger"
+
+
+def signer(node: Node) -> Signer:
+    """The note signer of the log: the node's current signing key under the log's name."""
+    private = node.signing_key().key.private_key
+    if not isinstance(private, Ed25519PrivateKey):
+        raise TypeError("the node's signing key is not an Ed25519 private key")
+    return Signer(name=origin(node), private_key=private)
+
+
+def verifier(node: Node) -> Verifier:
+    """The verifier key peers and courts use for this log's checkpoints."""
+    return signer(node).verifier
+
+
+@dataclass(frozen=True, slots=True)
+class Sequenced:
+    """What one sequencing step did."""
+
+    count: int
+    size: int
+    root: bytes
+
+
+class Sequencer:
+    """Assigns indices to queued events and signs checkpoints; run one per process, one active per log."""
+
+    def __init__(self, node: Node, *, holder: str, batch: int = BATCH) -> None:
+        self.node = node
+        self.holder = holder
+        self.batch = batch
+
+    def step(self, at: datetime | None = None) -> Sequenced | None:
+        """Sequence one batch; ``None`` when another sequencer holds the lease, count 0 when nothing waits."""
+        t = at or now()
+        with self.node.db.transaction() as uow:
+            session = uow.session
+            claimed = session.execute(
+                update(LedgerState)
+                .where(LedgerState.id == 1)
+                .where((LedgerState.holder.is_(None)) | (LedgerState.lease_until < t)
+                       | (LedgerState.holder == self.holder))
+                .values(holder=self.holder, lease_until=t + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+                return None
+            state = session.get(LedgerState, 1, populate_existing=True)
+            assert state is not None  # created by the migration
+            hashes = [state.compact[i : i + merkle.HASH_SIZE] for i in range(0, len(state.compact), merkle.HASH_SIZE)]
+            tree = merkle.CompactRange(size=state.size, hashes=hashes)
+            queued = session.scalars(select(LedgerQueued).order_by(LedgerQueued.id).limit(self.batch)).all()
+            if not queued:
+                return Sequenced(0, tree.size, tree.root())
+            completed: dict[tuple[int, int], dict[int, bytes]] = defaultdict(dict)
+
+            def keep(level: int, index: int, digest: bytes) -> None:
+                # Tiles store the hashes of every eighth level; the levels between are recomputed from them.
+                if level % TILE_HEIGHT == 0:
+                    completed[(level // TILE_HEIGHT, index // TILE_WIDTH)][index % TILE_WIDTH] = digest
+
+            for row in queued:
+                session.add(LedgerEntry(idx=tree.size, entry=row.entry, record=row.record, sequenced_at=t))
+                tree.append(merkle.leaf_hash(row.entry), keep)
+            _write_tiles(session, completed)
+            session.execute(delete(LedgerQueued).where(LedgerQueued.id.in_([r.id for r in queued])))
+            state.size = tree.size
+            state.compact = b"".join(tree.hashes)
+            root = tree.root()
+            note = sign_checkpoint(Checkpoint(origin=origin(self.node), size=tree.size, root_hash=root),
+                                   [signer(self.node)])
+            session.add(LedgerCheckpoint(size=tree.size, root=root, note=note.decode("utf-8"), signed_at=t))
+        log.info("ledger sequenced", count=len(queued), size=tree.size)
+        return Sequenced(len(queued), tree.size, root)
+
+    async def run(self, stop: asyncio.Event, *, interval: float = 0.5) -> None:
+        """Sequence until ``stop``; a checkpoint follows new entries within ``interval`` seconds."""
+        while not stop.is_set():
+            try:
+                done = await asyncio.to_thread(self.step)
+            except Exception:  # the loop must survive; the batch rolled back and is taken again
+                log.exception("ledger sequencing failed; retrying")
+                done = None
+            if done is not None and done.count == self.batch:
+                continue  # more are waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _write_tiles(session: Session, completed: dict[tuple[int, int], dict[int, bytes]]) -> None:
+    for (level, index), hashes in completed.items():
+        row = session.get(LedgerTile, (level, index))
+        current = bytearray(row.data if row is not None else b"")
+        for position in sorted(hashes):
+            if position * merkle.HASH_SIZE != len(current):  # hashes arrive left to right, never with a gap
+                raise RuntimeError(f"tile {level}/{index}: hash {position} after {len(current) // 32} stored")
+            current += hashes[position]
+        if row is None:
+            session.add(LedgerTile(level=level, idx=index, data=bytes(current)))
+        else:
+            row.data = bytes(current)
+
+
+def node_source(session: Session, size: int) -> Callable[[int, int], bytes]:
+    """``get_node(level, index)`` for proofs within a tree of ``size`` leaves, read from the stored tiles."""
+    cache: dict[tuple[int, int], tuple[bytes, ...]] = {}
+
+    def get_node(level: int, index: int) -> bytes:
+        where = tile_for_node(level, index, tree_size=size)
+        key = (where.tile.level, where.tile.index)
+        if key not in cache:
+            row = session.get(LedgerTile, key)
+            if row is None:
+                raise NotFound(f"tile {where.tile.path} is not stored", code="tile_missing")
+            stored = Tile(level=where.tile.level, index=where.tile.index, width=len(row.data) // merkle.HASH_SIZE)
+            cache[key] = decode_tile(row.data, stored)
+        hashes = cache[key]
+        if where.end > len(hashes):
+            raise NotFound(f"tile {where.tile.path} does not reach hash {where.end}", code="tile_missing")
+        if where.end - where.start == 1:
+            return hashes[where.start]
+        return merkle.root(hashes[where.start : where.end])
+
+    return get_node
+
+
+def size(session: Session) -> int:
+    """How many entries the log holds."""
+    state = session.get(LedgerState, 1)
+    return state.size if state is not None else 0
+
+
+def tile_data(session: Session, tile: Tile) -> bytes:
+    """The bytes of ``tile`` as served (a partial tile is a prefix of the stored one)."""
+    row = session.get(LedgerTile, (tile.level, tile.index))
+    if row is None or len(row.data) < tile.width * merkle.HASH_SIZE:
+        raise NotFound(f"tile {tile.path} does not exist (yet)", code="tile_missing")
+    return encode_tile(decode_tile(row.data[: tile.width * merkle.HASH_SIZE], tile))
+
+
+def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
+    """The newest signed checkpoint."""
+    return session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.size.desc()).limit(1))
+
+
+def inclusion(session: Session, index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
+    """The entry at ``index`` and its inclusion proof in the tree of ``tree_size`` entries."""
+    row = session.get(LedgerEntry, index)
+    if row is None or index >= tree_size or tree_size > size(session):
+        raise NotFound(f"no entry {index} in a tree of {tree_size}", code="entry_missing")
+    return row.entry, merkle.inclusion_proof(index, tree_size, node_source(session, tree_size))
+
+
+def consistency(session: Session, old_size: int, new_size: int) -> list[bytes]:
+    """The consistency proof between two sizes the log has had."""
+    if new_size > size(session):
+        raise NotFound(f"the log has not reached size {new_size}", code="size_missing")
+    return merkle.consistency_proof(old_size, new_size, node_source(session, new_size))
