@@ -18,8 +18,9 @@ from hanoinet.ledger import log, merkle
 from hanoinet.ledger.checkpoint import open_checkpoint
 from hanoinet.ledger.events import CustodyEvent
 from hanoinet.ledger.tiles import Tile, decode_tile, tiles_for_size
+from hanoinet.network import inbox, outbox
 from hanoinet.node.node import Node
-from tests.support import make_node
+from tests.support import make_node, publish
 
 
 def event(i: int) -> CustodyEvent:
@@ -136,3 +137,20 @@ def test_concurrent_writers_all_get_sequenced_once(fra: Node) -> None:
         assert log.size(uow.session) == 160
         numbers = sorted(log_detail(r) for r in uow.session.scalars(select(LedgerEntry)))
         assert numbers == sorted(1000 * w + i for w in range(4) for i in range(40))
+
+
+def test_every_envelope_sent_and_received_is_a_custody_event(tmp_path: Path, authority: KeyPair) -> None:
+    vnm, fra = make_node(tmp_path, "VNM", authority), make_node(tmp_path, "FRA", authority)
+    publish([vnm, fra], authority)
+    with vnm.db.transaction() as uow:
+        sent = outbox.enqueue(vnm, uow, sender_desk="247", recipient="FRA/247", kind="note.text",
+                              body={"subject": "s", "text": "t"}, case="CASE-9")
+    inbox.receive(fra, sent.jwe)
+    for node, action in ((vnm, "sent"), (fra, "received")):
+        log.Sequencer(node, holder="t").step()
+        with node.db.transaction(readonly=True) as uow:
+            [row] = uow.session.scalars(select(LedgerEntry)).all()
+            assert row.record is not None
+            record = json.loads(row.record)
+            assert (record["action"], record["object_sha256"], record["case"]) == (action, sent.jws_sha256, "CASE-9")
+            assert record["detail"]["message_id"] == sent.message_id

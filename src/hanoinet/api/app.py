@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 
 from hanoinet import __version__
 from hanoinet.alerts.worker import AlertWorker
-from hanoinet.api import federation, officers, problems, requests, rota
+from hanoinet.api import federation, ledger, officers, problems, requests, rota
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
+from hanoinet.ledger.log import Sequencer
 from hanoinet.network.delivery import DeliveryWorker
 from hanoinet.network.directory_sync import poll_directory
 from hanoinet.network.ratelimit import RateLimiter
@@ -43,6 +44,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(worker.run(stop)))
             tasks.append(asyncio.create_task(AlertWorker(node, worker_id=worker_id).run(stop)))
             tasks.append(asyncio.create_task(request_service.keep_clocks(node, stop)))
+            tasks.append(asyncio.create_task(Sequencer(node, holder=worker_id).run(stop)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
         try:
             yield
@@ -62,6 +64,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(officers.router)
     app.include_router(rota.router)
     app.include_router(requests.router)
+    app.include_router(ledger.router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

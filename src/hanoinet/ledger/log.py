@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
@@ -174,6 +174,11 @@ def node_source(session: Session, size: int) -> Callable[[int, int], bytes]:
         return merkle.root(hashes[where.start : where.end])
 
     return get_node
+
+
+def queued(session: Session) -> int:
+    """How many events wait for the sequencer."""
+    return int(session.scalar(select(func.count()).select_from(LedgerQueued)) or 0)
 
 
 def size(session: Session) -> int:

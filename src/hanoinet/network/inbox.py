@@ -13,10 +13,13 @@ from hanoinet.clock import format_instant, now
 from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import InboxMessage
 from hanoinet.errors import Conflict
+from hanoinet.ledger import log as ledger
+from hanoinet.ledger.events import CustodyEvent
 from hanoinet.network.envelope import EnvelopePayload, Limits, OpenedEnvelope, open_envelope
 from hanoinet.network.receipt import Receipt, sign_receipt
 from hanoinet.node import audit
 from hanoinet.node.node import Node
+from hanoinet.states import split_address
 
 #: What a capability does with an accepted envelope of its kind, inside the transaction that stores it.
 Handler = Callable[[Node, UnitOfWork, EnvelopePayload, datetime], None]
@@ -93,6 +96,11 @@ def _store(node: Node, opened: OpenedEnvelope, jwe: bytes) -> Received:
             ))
             audit.record(uow.session, actor=f"peer:{payload.sender}", action="message.receive", target=payload.id,
                          detail={"kind": payload.kind, "to": payload.recipient})
+            ledger.record(uow.session, CustodyEvent(
+                action="received", at=format_instant(received_at), node=node.state,
+                actor=f"peer:{split_address(payload.sender)[0]}", object_sha256=opened.jws_sha256, case=payload.case,
+                detail={"message_id": payload.id, "kind": payload.kind, "from": payload.sender},
+            ))
             handler = _HANDLERS.get(payload.kind)
             if handler is not None:
                 handler(node, uow, payload, received_at)

@@ -12,6 +12,8 @@ from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import OutboxMessage
 from hanoinet.errors import ValidationError
 from hanoinet.ids import uuid7
+from hanoinet.ledger import log as ledger
+from hanoinet.ledger.events import CustodyEvent
 from hanoinet.network import kinds
 from hanoinet.network.envelope import EnvelopePayload, seal
 from hanoinet.node import audit
@@ -58,5 +60,9 @@ def enqueue(
     uow.session.add(row)
     audit.record(uow.session, actor=actor, officer_id=officer_id, action="message.send", target=payload.id,
                  detail={"to": recipient, "kind": kind, "case": case})
+    ledger.record(uow.session, CustodyEvent(
+        action="sent", at=format_instant(t), node=node.state, actor=actor, object_sha256=sealed.jws_sha256,
+        case=case, detail={"message_id": payload.id, "kind": kind, "to": recipient},
+    ))
     uow.on_commit(node.outbox_committed)
     return row
