@@ -26,3 +26,4 @@ def test_the_demo_completes_with_nothing_lost(tmp_path: Path, capsys: pytest.Cap
     assert outcome["requests"] == {"executed": 4, "refused": 1, "withdrawn": 1}
     assert outcome["alerts"] >= 4
     assert outcome["states"] == ["BRA", "FRA", "VNM"]
+    assert outcome["custody_entries"] == 2 * outcome["envelopes_sent"]  # each envelope: sent, then received

@@ -26,6 +26,7 @@ from rich.console import Console
 from hanoinet.clock import format_instant
 from hanoinet.demo.mailsink import MailSink
 from hanoinet.demo.network import LocalNetwork
+from hanoinet.ledger.bundle import verify_bundle
 
 ZONES = {"VNM": "Asia/Ho_Chi_Minh", "FRA": "Europe/Paris", "BRA": "America/Sao_Paulo"}
 BRA_RESERVATION = (
@@ -294,6 +295,29 @@ class Demo:
         self.check(self._post("FRA", jwe).headers.get("hanoinet-duplicate") == "true",
                    "replayed envelope answered with the original receipt and not processed again")
 
+    def custody(self) -> int:
+        """Every node's custody log covers what it sent and received, and one record proves itself offline."""
+        self.step("8. Custody logs: every envelope is a custody event under a signed checkpoint")
+        admins = {"VNM": "vnm-admin", "FRA": "fra-admin", "BRA": "bra-admin"}
+        total = 0
+        for state, who in admins.items():
+            moved = len(self.call(state, who, "GET", "/api/v1/messages", params={"limit": 1000}))
+            self.net.wait_until(lambda s=state, w=who, n=moved: self._logged(s, w) >= n, timeout=30)
+            status = self.call(state, who, "GET", "/api/v1/ledger")
+            size = status["checkpoint"]["size"] if status["checkpoint"] else 0
+            self.check(size >= moved, f"{state}: checkpoint at size {size} covers its {moved} envelopes")
+            key = httpx.get(f"{self.net.members[state].url}/federation/v1/ledger/key", timeout=10).text.strip()
+            bundle = self.call(state, who, "GET", "/api/v1/ledger/entries/0")
+            verified = verify_bundle(bundle, [key])
+            self.say(state, f"custody entry 0 ({verified.event.action if verified.event else 'redacted'}) "
+                            f"proved against checkpoint {verified.checkpoint.size} of {verified.checkpoint.origin}")
+            total += size
+        return total
+
+    def _logged(self, state: str, who: str) -> int:
+        checkpoint = self.call(state, who, "GET", "/api/v1/ledger")["checkpoint"]
+        return int(checkpoint["size"]) if checkpoint else 0
+
     def _post(self, state: str, body: bytes) -> httpx.Response:
         return httpx.post(f"{self.net.members[state].url}/federation/v1/envelopes", content=body,
                           headers={"content-type": "application/jose"}, timeout=10)
@@ -366,8 +390,9 @@ def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Conso
         demo.emergency()
         demo.refused_and_withdrawn()
         demo.attacks()
-        demo.step("8. Summary")
-        outcome = demo.summary()
+        custody = demo.custody()
+        demo.step("9. Summary")
+        outcome = {**demo.summary(), "custody_entries": custody}
         if not as_json:
             console.print(f"Node data and logs are in {root}/. Look at a request as an officer would:\n"
                           f"  HANOINET_NODE={demo.net.members['VNM'].url} HANOINET_TOKEN={demo.tokens['lan']} "

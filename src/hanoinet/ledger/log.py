@@ -36,8 +36,9 @@ from hanoinet.node.node import Node
 
 log = structlog.get_logger("hanoinet.ledger")
 
-#: How long a sequencer's claim on the log lasts without renewal; longer than any batch.
-LEASE = timedelta(seconds=30)
+#: How long a sequencer's claim on the log lasts without renewal: longer than any batch, short enough that a
+#: restarted node (a new holder) resumes sequencing soon.
+LEASE = timedelta(seconds=10)
 BATCH = 10_000
 
 
