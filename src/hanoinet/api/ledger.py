@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -118,7 +118,7 @@ def _status(node: Node) -> dict[str, Any]:
 
 
 @router.get("/api/v1/ledger/entries/{index}", tags=["officers"], summary="One custody record and its proof")
-def entry(index: int, officer: Officer, request: Request) -> dict[str, Any]:
+def entry(index: Annotated[int, Path(ge=0, lt=2**63)], officer: Officer, request: Request) -> dict[str, Any]:
     """The record (unless redacted), its entry hash, and its inclusion proof in the newest checkpoint."""
     node = _node(request)
     with node.db.transaction(readonly=True) as uow:
