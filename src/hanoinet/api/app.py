@@ -20,6 +20,7 @@ from hanoinet.alerts.worker import AlertWorker
 from hanoinet.api import federation, ledger, officers, problems, requests, rota
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
+from hanoinet.ledger import witnessing
 from hanoinet.ledger.log import Sequencer
 from hanoinet.network.delivery import DeliveryWorker
 from hanoinet.network.directory_sync import poll_directory
@@ -45,6 +46,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(AlertWorker(node, worker_id=worker_id).run(stop)))
             tasks.append(asyncio.create_task(request_service.keep_clocks(node, stop)))
             tasks.append(asyncio.create_task(Sequencer(node, holder=worker_id).run(stop)))
+            tasks.append(asyncio.create_task(witnessing.run(node, stop)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
         try:
             yield

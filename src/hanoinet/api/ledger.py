@@ -13,12 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hanoinet.api.officers import Officer
 from hanoinet.db.models import LedgerEntry
 from hanoinet.errors import NotFound
-from hanoinet.ledger import log
+from hanoinet.ledger import log, witnessing
 from hanoinet.ledger.tiles import EntryBundle, Tile, encode_entry_bundle, parse_tile_path
 from hanoinet.node.node import Node
 
@@ -39,10 +40,46 @@ def _b64(data: bytes) -> str:
 def checkpoint(request: Request) -> Response:
     """The checkpoint as ``text/plain``; witnesses cosign it after checking consistency."""
     with _node(request).db.transaction(readonly=True) as uow:
-        latest = log.latest_checkpoint(uow.session)
-        if latest is None:
-            raise NotFound("the log has no checkpoint yet", code="no_checkpoint")
-        return Response(latest.note, media_type="text/plain; charset=utf-8", headers={"cache-control": "no-store"})
+        note = witnessing.served_checkpoint(uow.session)
+    if note is None:
+        raise NotFound("the log has no checkpoint yet", code="no_checkpoint")
+    return Response(note, media_type="text/plain; charset=utf-8", headers={"cache-control": "no-store"})
+
+
+class CosignatureIn(BaseModel):
+    """A witness's cosignature of one of our checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    witness: str = Field(pattern=r"^[A-Z]{3}$", description="the witnessing State")
+    size: int = Field(ge=1, lt=2**63, description="the size of the checkpoint cosigned")
+    line: str = Field(max_length=1000, description="the signature line (c2sp.org/tlog-cosignature)")
+
+
+class ReportIn(BaseModel):
+    """Two checkpoints of this log that a witness holds and that contradict each other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    witness: str = Field(pattern=r"^[A-Z]{3}$")
+    verdict: str = Field(max_length=16)
+    previous: str = Field(max_length=100_000)
+    current: str = Field(max_length=100_000)
+
+
+@router.post("/federation/v1/ledger/cosignatures", status_code=204, summary="Give a cosignature of a checkpoint")
+async def cosignature(body: CosignatureIn, request: Request) -> Response:
+    """Verified with the witness State's key from the directory, then served with the checkpoint."""
+    await run_in_threadpool(witnessing.accept_cosignature, _node(request), body.witness, body.size, body.line)
+    return Response(status_code=204)
+
+
+@router.post("/federation/v1/ledger/reports", summary="Report two contradicting checkpoints of this log")
+async def report(body: ReportIn, request: Request) -> dict[str, str]:
+    """Accepted only if both carry this log's signature and show a fork or a shrink; raises an alarm."""
+    kind = await run_in_threadpool(witnessing.accept_report, _node(request), body.witness, body.previous,
+                                   body.current)
+    return {"alarm": kind}
 
 
 @router.get("/federation/v1/ledger/key", summary="The verifier key of this log's checkpoints")

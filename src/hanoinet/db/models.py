@@ -334,3 +334,40 @@ class LedgerState(Base):
     compact: Mapped[bytes] = mapped_column(LargeBinary)
     holder: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LedgerCosignature(Base):
+    """A witness's cosignature of one of our checkpoints, served with it."""
+
+    __tablename__ = "ledger_cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: The signature line, as it is appended to the checkpoint's signed note.
+    line: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WitnessState(Base):
+    """As a witness: the last checkpoint of a peer's log we verified and cosigned (survives restarts)."""
+
+    __tablename__ = "witness_state"
+
+    peer: Mapped[str] = mapped_column(String(3), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WitnessEvidence(Base):
+    """As a witness: a peer's checkpoint that contradicts what we had verified, kept as evidence."""
+
+    __tablename__ = "witness_evidence"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    peer: Mapped[str] = mapped_column(String(3))
+    verdict: Mapped[str] = mapped_column(String(16))
+    previous_note: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,121 @@
+"""Two nodes witnessing each other's custody logs: cosign while the log only grows, catch it when it forks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hanoinet.api.app import create_app
+from hanoinet.clock import format_instant, now
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.db.models import Alarm, LedgerCheckpoint, WitnessEvidence, WitnessState
+from hanoinet.ledger import log, merkle, witnessing
+from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from hanoinet.ledger.cosignature import witness_cosignatures
+from hanoinet.ledger.events import CustodyEvent
+from hanoinet.ledger.witness import Verdict
+from hanoinet.node.node import Node
+from tests.support import make_node, publish
+
+
+@pytest.fixture
+def pair(tmp_path: Path, authority: KeyPair) -> tuple[Node, Node]:
+    vnm = make_node(tmp_path, "VNM", authority, port=18401)
+    fra = make_node(tmp_path, "FRA", authority, port=18402)
+    publish([vnm, fra], authority)
+    return vnm, fra
+
+
+def grow(node: Node, count: int) -> None:
+    with node.db.transaction() as uow:
+        for i in range(count):
+            log.record(uow.session, CustodyEvent(action="sealed", at=format_instant(now()), node=node.state,
+                                                 actor="system", object_sha256=f"{i:064x}"))
+    log.Sequencer(node, holder="t").step()
+
+
+def witness(witness_node: Node, log_node: Node) -> Verdict:
+    async def go() -> Verdict:
+        transport = httpx.ASGITransport(app=create_app(log_node, background=False))
+        async with httpx.AsyncClient(mounts={log_node.settings.endpoint: transport}) as client:
+            card = witness_node.require_directory().find(log_node.state)
+            assert card is not None
+            return await witnessing.witness_peer(witness_node, card, client)
+
+    return asyncio.run(go())
+
+
+def served(node: Node) -> bytes:
+    with node.db.transaction(readonly=True) as uow:
+        note = witnessing.served_checkpoint(uow.session)
+    assert note is not None
+    return note.encode()
+
+
+def test_a_growing_log_is_cosigned_and_serves_the_cosignature(pair: tuple[Node, Node]) -> None:
+    vnm, fra = pair
+    grow(vnm, 3)
+    assert witness(fra, vnm) is Verdict.FIRST
+    grow(vnm, 4)
+    assert witness(fra, vnm) is Verdict.EXTENDS
+    assert witness(fra, vnm) is Verdict.SAME
+    keys = [*witnessing.log_verifiers(vnm.card()), *witnessing.witness_verifiers(fra.card())]
+    checkpoint, note = open_checkpoint(served(vnm), keys, origin="hanoinet/VNM/ledger")
+    assert checkpoint.size == 7
+    [cosignature] = witness_cosignatures(note, witnessing.witness_verifiers(fra.card()))
+    assert cosignature.name == "hanoinet/FRA/witness" and abs(cosignature.timestamp - now().timestamp()) < 60
+    with fra.db.transaction(readonly=True) as uow:
+        state = uow.session.get(WitnessState, "VNM")
+        assert state is not None and state.size == 7  # kept in the database: survives a restart
+
+
+def test_a_fork_is_caught_kept_as_evidence_and_alarmed_on_both_sides(pair: tuple[Node, Node]) -> None:
+    vnm, fra = pair
+    grow(vnm, 5)
+    witness(fra, vnm)
+    # The log's operator rewrites history: a different tree of the same size, signed with the log's key.
+    forged_root = merkle.root([merkle.leaf_hash(bytes([i])) for i in range(5)])
+    forged = sign_checkpoint(Checkpoint(origin="hanoinet/VNM/ledger", size=5, root_hash=forged_root),
+                             [log.signer(vnm)])
+    with vnm.db.transaction() as uow:
+        row = uow.session.get(LedgerCheckpoint, 5)
+        assert row is not None
+        row.note, row.root = forged.decode(), forged_root
+    assert witness(fra, vnm) is Verdict.FORK
+    with fra.db.transaction(readonly=True) as uow:
+        [evidence] = uow.session.scalars(select(WitnessEvidence)).all()
+        assert evidence.verdict == "fork" and evidence.note.startswith(forged.decode())
+        assert "ledger_fork" in [a.code for a in uow.session.scalars(select(Alarm))]
+        assert uow.session.get(WitnessState, "VNM").root != forged_root  # type: ignore[union-attr]
+    with vnm.db.transaction(readonly=True) as uow:
+        assert "ledger_fork_reported" in [a.code for a in uow.session.scalars(select(Alarm))]
+
+
+def test_a_shrunk_log_is_caught(pair: tuple[Node, Node]) -> None:
+    vnm, fra = pair
+    grow(vnm, 6)
+    witness(fra, vnm)
+    with vnm.db.transaction() as uow:
+        uow.session.delete(uow.session.get(LedgerCheckpoint, 6))
+        uow.session.add(LedgerCheckpoint(size=2, root=b"\0" * 32, signed_at=now(), note=sign_checkpoint(
+            Checkpoint(origin="hanoinet/VNM/ledger", size=2, root_hash=b"\1" * 32), [log.signer(vnm)]).decode()))
+    assert witness(fra, vnm) is Verdict.SHRINK
+
+
+def test_forged_cosignatures_and_unproven_reports_are_refused(pair: tuple[Node, Node]) -> None:
+    vnm, _ = pair
+    grow(vnm, 2)
+    api = TestClient(create_app(vnm, background=False))
+    line = witnessing.cosigner(vnm).cosign(Checkpoint(origin="hanoinet/VNM/ledger", size=2, root_hash=b"\0" * 32),
+                                           timestamp=1).note_signature.line
+    refused = api.post("/federation/v1/ledger/cosignatures", json={"witness": "FRA", "size": 2, "line": line})
+    assert refused.status_code == 422 and refused.json()["code"] in ("bad_cosignature", "cosignature_wrong_key")
+    note = served(vnm).decode()
+    unproven = api.post("/federation/v1/ledger/reports", json={"witness": "FRA", "verdict": "fork",
+                                                               "previous": note, "current": note})
+    assert unproven.status_code == 422 and unproven.json()["code"] == "unproven_report"
