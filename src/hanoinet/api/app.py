@@ -46,7 +46,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(AlertWorker(node, worker_id=worker_id).run(stop)))
             tasks.append(asyncio.create_task(request_service.keep_clocks(node, stop)))
             tasks.append(asyncio.create_task(Sequencer(node, holder=worker_id).run(stop)))
-            tasks.append(asyncio.create_task(witnessing.run(node, stop)))
+            tasks.append(asyncio.create_task(
+                witnessing.run(node, stop, interval=node.settings.witness_interval_seconds)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
         try:
             yield

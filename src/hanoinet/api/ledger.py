@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hanoinet.api.officers import Officer
-from hanoinet.db.models import LedgerEntry
+from hanoinet.db.models import LedgerCosignature, LedgerEntry, WitnessState
 from hanoinet.errors import NotFound
 from hanoinet.ledger import log, witnessing
 from hanoinet.ledger.tiles import EntryBundle, Tile, encode_entry_bundle, parse_tile_path
@@ -144,8 +144,14 @@ def _status(node: Node) -> dict[str, Any]:
     with node.db.transaction(readonly=True) as uow:
         latest = log.latest_checkpoint(uow.session)
         queued = log.queued(uow.session)
+        witnesses = [] if latest is None else list(uow.session.scalars(
+            select(LedgerCosignature.witness).where(LedgerCosignature.size == latest.size)
+            .order_by(LedgerCosignature.witness)))
+        watched = [{"peer": w.peer, "size": w.size, "root": _b64(w.root), "checked_at": w.updated_at.isoformat()}
+                   for w in uow.session.scalars(select(WitnessState).order_by(WitnessState.peer))]
         return {
             "origin": log.origin(node), "size": log.size(uow.session), "queued": queued,
+            "cosigned_by": witnesses, "witnessing": watched,
             "verifier_key": log.verifier(node).vkey,
             "checkpoint": None if latest is None else {
                 "size": latest.size, "root": _b64(latest.root), "signed_at": latest.signed_at.isoformat(),

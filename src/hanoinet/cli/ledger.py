@@ -31,6 +31,12 @@ def status(as_json: bool = typer.Option(False, "--json"), node: str | None = Nod
                   cp["signed_at"] if cp else "")
     out.print(table)
     out.print(f"verifier key: {s['verifier_key']}")
+    out.print("newest checkpoint cosigned by: " + (", ".join(s["cosigned_by"]) or "no witness yet"))
+    if s["witnessing"]:
+        watched = Table("we witness", "size", "last checked")
+        for w in s["witnessing"]:
+            watched.add_row(w["peer"], str(w["size"]), w["checked_at"])
+        out.print(watched)
 
 
 @event_app.command("show")

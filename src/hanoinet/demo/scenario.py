@@ -51,7 +51,7 @@ class Demo:
              ("BRA", "Brazil - Federal Police", ["pt", "en"])],
             env={"HANOINET_DELIVERY_BACKOFF_MAX_SECONDS": "1", "HANOINET_SMTP_HOST": "127.0.0.1",
                  "HANOINET_SMTP_PORT": str(self.mail.port), "HANOINET_SMTP_FROM": "alerts@hanoinet.invalid",
-                 "HANOINET_DIRECTORY_POLL_SECONDS": "5"},
+                 "HANOINET_DIRECTORY_POLL_SECONDS": "5", "HANOINET_WITNESS_INTERVAL_SECONDS": "2"},
         )
         self.console = console
         self.quiet = quiet
@@ -312,6 +312,13 @@ class Demo:
             self.say(state, f"custody entry 0 ({verified.event.action if verified.event else 'redacted'}) "
                             f"proved against checkpoint {verified.checkpoint.size} of {verified.checkpoint.origin}")
             total += size
+        others = set(admins)
+        for state, who in admins.items():
+            wanted = {f"hanoinet/{o}/witness" for o in others - {state}}
+            cosigned = self.net.wait_until(
+                lambda s=state, w=who, n=wanted: n <= set(self.call(s, w, "GET", "/api/v1/ledger")["cosigned_by"]),
+                timeout=30)
+            self.check(cosigned, f"{state}'s newest checkpoint is cosigned by the two other States' witnesses")
         return total
 
     def _logged(self, state: str, who: str) -> int:

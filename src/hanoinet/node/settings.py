@@ -132,6 +132,8 @@ class NodeSettings(BaseSettings):
     peer_rate_burst: int = Field(default=2000, ge=1)
     #: Extra CA certificates (PEM) trusted when connecting to peers, e.g. a national PKI; default: system CAs.
     tls_ca_file: Path | None = None
+    #: How often this node witnesses its peers' custody logs (fetch, check consistency, cosign).
+    witness_interval_seconds: int = Field(default=60, ge=1)
     #: Lifetime of newly generated node keys.
     key_lifetime_days: int = Field(default=730, ge=1)
     #: SMTP relay for duty alerts; empty: e-mail alerts are disabled (a warning alarm says so when one is due).
