@@ -82,6 +82,16 @@ async def report(body: ReportIn, request: Request) -> dict[str, str]:
     return {"alarm": kind}
 
 
+@router.get("/federation/v1/ledger/witnessed/{state}", summary="The last checkpoint of a State's log we verified")
+def witnessed(state: Annotated[str, Path(pattern=r"^[A-Z]{3}$")], request: Request) -> Response:
+    """As a witness: ``state``'s own signed checkpoint as we last verified it (a restored node asks this)."""
+    with _node(request).db.transaction(readonly=True) as uow:
+        row = uow.session.get(WitnessState, state)
+        if row is None:
+            raise NotFound(f"this node has not witnessed the log of {state}", code="not_witnessed")
+        return Response(row.note, media_type="text/plain; charset=utf-8", headers={"cache-control": "no-store"})
+
+
 @router.get("/federation/v1/ledger/key", summary="The verifier key of this log's checkpoints")
 def key(request: Request) -> Response:
     """``<name>+<key id>+<key>`` (signed-note verifier key), to pin next to the directory's keys."""

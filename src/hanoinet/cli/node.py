@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
+import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import typer
 
 from hanoinet.cli.common import (
@@ -22,6 +25,7 @@ from hanoinet.cli.common import (
 from hanoinet.clock import now
 from hanoinet.crypto.keys import thumbprint
 from hanoinet.errors import ConfigurationError, ValidationError
+from hanoinet.ledger import witnessing
 from hanoinet.network.directory import Desk
 from hanoinet.node import backup as backups
 from hanoinet.node.keyring import Keyring, keys_encrypted
@@ -143,11 +147,46 @@ def backup(data: Path = DataOption, to: Path = typer.Option(..., "--out", help="
 
 
 @app.command("restore")
-def restore(archive: Path = typer.Argument(..., help="archive written by `node backup`"),
-            data: Path = DataOption) -> None:
-    """Restore a backup into a new, empty data directory."""
+def restore(
+    archive: Path = typer.Argument(..., help="archive written by `node backup`"),
+    data: Path = DataOption,
+    accept_rewind: str = typer.Option("", "--accept-rewind", metavar="REASON",
+                                      help="keep a restored custody log its witnesses do not vouch for, with the "
+                                           "reason (recorded and alarmed)"),
+) -> None:
+    """Restore a backup into a new, empty data directory, then check the custody log against the witnesses.
+
+    A backup is older than the log the other States have seen: if any of them holds a larger checkpoint of
+    this node's log, the restored node would rewind history, so the restore is undone unless the operator
+    accepts it explicitly.
+    """
     names = backups.restore(archive, data)
+    node = open_node(data)
+    try:
+        check = asyncio.run(_ask_witnesses(node))
+        held = ", ".join(f"{peer} {size}" for peer, size in sorted(check.witnessed.items())) or "none"
+        out.print(f"custody log restored at size {check.size}; witnesses hold: {held}"
+                  + (f"; unreachable: {', '.join(check.unreachable)}" if check.unreachable else ""))
+        if check.rewinds or not check.witnessed:
+            if not accept_rewind:
+                node.close()
+                shutil.rmtree(data)
+                why = "witnesses hold a larger log" if check.rewinds else "no witness could be asked"
+                raise ConfigurationError(
+                    f"the restore was undone: {why}, so the restored node could rewind its custody log",
+                    hint="restore a newer backup, reach the witnesses, or accept it with --accept-rewind "
+                         "\"REASON\" (recorded in the audit trail and raised as a critical alarm)",
+                )
+            witnessing.record_override(node, check, accept_rewind)
+            out.print("[yellow]accepted against the witnesses: recorded and alarmed[/]")
+    finally:
+        node.close()
     out.print(f"Restored {len(names)} files into {data}")
+
+
+async def _ask_witnesses(node: Node) -> witnessing.RestoreCheck:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await witnessing.check_restore(node, client)
 
 
 def _is_loopback(host: str) -> bool:

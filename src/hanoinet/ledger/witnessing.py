@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import ssl
+from dataclasses import dataclass
 
 import httpx
 import structlog
@@ -28,7 +29,7 @@ from hanoinet.db.models import LedgerCheckpoint, LedgerCosignature, WitnessEvide
 from hanoinet.errors import HanoinetError, NotFound, ValidationError
 from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier, Cosigner
-from hanoinet.ledger.log import origin, verifier
+from hanoinet.ledger.log import origin, size, verifier
 from hanoinet.ledger.note import Verifier, parse_signed_note
 from hanoinet.ledger.witness import Seen, Verdict, assess
 from hanoinet.network.directory import MemberCard
@@ -211,3 +212,55 @@ def accept_report(node: Node, witness: str, previous: str, current: str) -> str:
                     detail={"witness": witness, "previous": previous, "current": current})
     return kind.value
 
+
+
+# -- after a restore -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreCheck:
+    """What the witnesses hold of our log, against the size the restored log has."""
+
+    size: int
+    witnessed: dict[str, int]
+    unreachable: list[str]
+
+    @property
+    def rewinds(self) -> bool:
+        """Whether a witness holds a checkpoint of our log larger than the restored log."""
+        return any(size > self.size for size in self.witnessed.values())
+
+
+async def check_restore(node: Node, client: httpx.AsyncClient) -> RestoreCheck:
+    """Ask every peer which checkpoint of our log it last verified (each one signed by our key)."""
+    with node.db.transaction(readonly=True) as uow:
+        ours = size(uow.session)
+    directory = node.require_directory()
+    witnessed: dict[str, int] = {}
+    unreachable: list[str] = []
+    for card in directory.members():
+        if card.state == node.state:
+            continue
+        try:
+            answer = await client.get(f"{card.endpoint}/federation/v1/ledger/witnessed/{node.state}")
+            if answer.status_code == 404:
+                witnessed[card.state] = 0
+                continue
+            answer.raise_for_status()
+            checkpoint, _ = open_checkpoint(answer.content, [verifier(node)], origin=origin(node))
+            witnessed[card.state] = checkpoint.size
+        except (httpx.HTTPError, HanoinetError) as exc:
+            log.warning("could not ask a witness about our log", peer=card.state, error=str(exc))
+            unreachable.append(card.state)
+    return RestoreCheck(size=ours, witnessed=witnessed, unreachable=unreachable)
+
+
+def record_override(node: Node, check: RestoreCheck, reason: str) -> None:
+    """The operator accepts a restored log the witnesses do not vouch for: on the record, and alarmed."""
+    with node.db.transaction() as uow:
+        detail = {"size": check.size, "witnessed": check.witnessed, "unreachable": check.unreachable,
+                  "reason": reason}
+        audit.record(uow.session, actor="operator", action="ledger.restore_override", detail=detail)
+        audit.alarm(uow.session, code="ledger_rewound", severity="critical",
+                    message=f"the custody log was restored at size {check.size} against its witnesses "
+                            f"({check.witnessed}, unreachable: {check.unreachable}): {reason}", detail=detail)
