@@ -9,6 +9,7 @@ import json
 import smtplib
 import ssl
 import time
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pydantic import SecretStr
 from hanoinet.alerts import worker as worker_module
 from hanoinet.alerts.worker import AlertWorker
 from hanoinet.api.app import create_app
+from hanoinet.clock import now
 from hanoinet.node.node import Node
 from tests.alerts.support import (
     HEADLINE,
@@ -129,11 +131,14 @@ def test_a_failing_webhook_is_retried(local_node: Node) -> None:
         policy_for(node, webhook_url=receiver.url)
         subject = page(node)
         worker = AlertWorker(node, worker_id="w")
-        assert tick(worker) == 1
+        # Instants from one base, not from the wall clock at each call: a slow machine must not make the
+        # "still backing off" tick late enough to be due.
+        t0 = now()
+        assert asyncio.run(worker.tick(t0)) == 1
         [failed] = alerts(node)
         assert failed.status == "failed" and "HTTP 503" in (failed.last_error or "")
-        assert tick(worker, 0.1) == 0  # backing off
-        assert tick(worker, 120) == 1
+        assert asyncio.run(worker.tick(t0 + timedelta(seconds=0.1))) == 0  # backing off
+        assert asyncio.run(worker.tick(t0 + timedelta(seconds=120))) == 1
     assert len(receiver.received) == 2
     assert [(e["what"], e["status"]) for e in timeline(node, subject)][-2:] == [("alert", "sent"),
                                                                                 ("alert_failed", "failed")]
