@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 
 import httpx
@@ -13,11 +14,14 @@ from sqlalchemy import select
 from hanoinet.api.app import create_app
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import Alarm, LedgerCheckpoint, WitnessEvidence, WitnessState
+from hanoinet.db.models import Alarm, LedgerCheckpoint, LedgerEntry, WitnessEvidence, WitnessState
+from hanoinet.errors import HanoinetError
 from hanoinet.ledger import log, merkle, witnessing
+from hanoinet.ledger.bundle import verify_bundle, verify_tiles
 from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from hanoinet.ledger.cosignature import witness_cosignatures
 from hanoinet.ledger.events import CustodyEvent
+from hanoinet.ledger.tiles import Tile
 from hanoinet.ledger.witness import Verdict
 from hanoinet.node.node import Node
 from tests.support import make_node, publish
@@ -119,3 +123,45 @@ def test_forged_cosignatures_and_unproven_reports_are_refused(pair: tuple[Node, 
     unproven = api.post("/federation/v1/ledger/reports", json={"witness": "FRA", "verdict": "fork",
                                                                "previous": note, "current": note})
     assert unproven.status_code == 422 and unproven.json()["code"] == "unproven_report"
+
+
+def test_a_bundle_can_require_witnesses_and_tiles_are_checked_against_the_checkpoint(
+    pair: tuple[Node, Node]
+) -> None:
+    vnm, fra = pair
+    grow(vnm, 300)
+    witness(fra, vnm)
+    with vnm.db.transaction(readonly=True) as uow:
+        entry, proof = log.inclusion(uow.session, 7, 300)
+        row = uow.session.get(LedgerEntry, 7)
+        assert row is not None
+        record = row.record
+    bundle = {"origin": "hanoinet/VNM/ledger", "verifier_key": log.verifier(vnm).vkey,
+              "checkpoint": served(vnm).decode(), "index": 7, "size": 300,
+              "entry": base64.b64encode(entry).decode(), "record": record,
+              "proof": [base64.b64encode(h).decode() for h in proof]}
+    fra_witness = witnessing.cosigner(fra).verifier.vkey
+    verified = verify_bundle(bundle, [log.verifier(vnm).vkey], witnesses=[fra_witness], min_witnesses=1)
+    assert [c.name for c in verified.cosignatures] == ["hanoinet/FRA/witness"]
+    assert verified.witnessed_before is not None and verified.witnessed_before <= now().timestamp()
+    bra_like = witnessing.cosigner(vnm).verifier.vkey  # a witness that did not cosign
+    with pytest.raises(HanoinetError) as refused:
+        verify_bundle(bundle, [log.verifier(vnm).vkey], witnesses=[bra_like], min_witnesses=1)
+    assert refused.value.code == "too_few_witnesses"
+
+    api = TestClient(create_app(vnm, background=False))
+    checkpoint, _ = open_checkpoint(served(vnm), witnessing.log_verifiers(vnm.card()), origin="hanoinet/VNM/ledger")
+
+    def read(tile: Tile) -> bytes:
+        return api.get(f"/federation/v1/ledger/{tile.path}").content
+
+    verify_tiles(checkpoint, read)
+
+    def tampered(tile: Tile) -> bytes:
+        data = bytearray(read(tile))
+        if tile.level == 0 and tile.index == 0:
+            data[100] ^= 1
+        return bytes(data)
+
+    with pytest.raises(merkle.RootMismatch):
+        verify_tiles(checkpoint, tampered)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -66,6 +67,9 @@ def prove(
 def verify_proof(
     file: Path = typer.Argument(..., help="a proof bundle written by `hanoinet ledger prove`"),
     key: list[str] = typer.Option([], "--key", help="trusted verifier key of the log (repeat); recommended"),
+    witness: list[str] = typer.Option([], "--witness", help="verifier key of a witness you trust (repeat)"),
+    min_witnesses: int = typer.Option(0, "--min-witnesses", min=0,
+                                      help="how many of those witnesses must have cosigned the checkpoint"),
 ) -> None:
     """Check a proof bundle offline: signed checkpoint, record hash, inclusion proof. Exit 0 only if it holds."""
     try:
@@ -74,10 +78,14 @@ def verify_proof(
         raise ValidationError(f"{file} is not a proof bundle (JSON): {exc}") from None
     if not isinstance(bundle, dict):
         raise ValidationError(f"{file} is not a proof bundle (a JSON object)")
-    verified = verify_bundle(bundle, key)
+    verified = verify_bundle(bundle, key, witnesses=witness, min_witnesses=min_witnesses)
     what = verified.event.action if verified.event else "a redacted record"
     out.print(f"[green]verified[/]: entry {verified.index} ({what}) is in {verified.checkpoint.origin} at size "
               f"{verified.checkpoint.size}")
+    if verified.witnessed_before is not None:
+        when = datetime.fromtimestamp(verified.witnessed_before, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        names = ", ".join(c.name for c in verified.cosignatures)
+        out.print(f"cosigned by {names}: the record was in the log no later than {when}")
     if not verified.pinned:
         out.print("[yellow]note:[/] checked against the key the bundle names; pass --key with the log's key "
                   "from the directory or a witness to know it is that State's log")

@@ -11,15 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hanoinet.errors import ValidationError
 from hanoinet.ledger import merkle
 from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint
+from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier, witness_cosignatures
 from hanoinet.ledger.events import CustodyEvent, parse_record
 from hanoinet.ledger.note import Verifier
+from hanoinet.ledger.tiles import TILE_HEIGHT, Tile, decode_tile, tile_for_node, tiles_for_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,13 @@ class VerifiedEntry:
     event: CustodyEvent | None
     #: Whether the checkpoint's key was one the caller trusts, not merely the one the bundle names.
     pinned: bool
+    #: The verified cosignatures of the witnesses the caller named.
+    cosignatures: tuple[Cosignature, ...] = ()
+
+    @property
+    def witnessed_before(self) -> int | None:
+        """The earliest cosignature time (POSIX seconds): the record was in the log no later than this."""
+        return min((c.timestamp for c in self.cosignatures), default=None)
 
 
 def _bytes(value: object, what: str) -> bytes:
@@ -43,12 +52,14 @@ def _bytes(value: object, what: str) -> bytes:
         raise ValidationError(f"proof bundle: {what} is not base64", code="bad_bundle") from None
 
 
-def verify_bundle(bundle: Mapping[str, Any], trusted_keys: Sequence[str] = ()) -> VerifiedEntry:
+def verify_bundle(bundle: Mapping[str, Any], trusted_keys: Sequence[str] = (), *,
+                  witnesses: Sequence[str] = (), min_witnesses: int = 0) -> VerifiedEntry:
     """Check a bundle; raises :class:`ValidationError` or a proof error naming what does not hold.
 
     With ``trusted_keys`` (verifier key strings of the log, e.g. from the directory or a witness), the
     checkpoint must be signed by one of them; without, only by the key the bundle names (``pinned`` is then
-    false: the bundle is consistent, but nothing says the key is the log's).
+    false: the bundle is consistent, but nothing says the key is the log's). ``witnesses`` are witness
+    verifier keys (type 0x04); at least ``min_witnesses`` of them must have cosigned the checkpoint.
     """
     try:
         origin, key, note = str(bundle["origin"]), str(bundle["verifier_key"]), str(bundle["checkpoint"])
@@ -60,7 +71,16 @@ def verify_bundle(bundle: Mapping[str, Any], trusted_keys: Sequence[str] = ()) -
     if not (isinstance(index, int) and isinstance(size, int)) or isinstance(index, bool) or isinstance(size, bool):
         raise ValidationError("proof bundle: index and size must be integers", code="bad_bundle")
     keys = list(trusted_keys) or [key]
-    checkpoint, _ = open_checkpoint(note.encode("utf-8"), [Verifier.from_vkey(k) for k in keys], origin=origin)
+    known = [CosignatureVerifier.from_vkey(w) for w in witnesses]
+    checkpoint, opened = open_checkpoint(note.encode("utf-8"), [*(Verifier.from_vkey(k) for k in keys), *known],
+                                         origin=origin)
+    cosignatures = witness_cosignatures(opened, known)
+    if len(cosignatures) < min_witnesses:
+        raise ValidationError(
+            f"proof bundle: {len(cosignatures)} of the named witnesses cosigned the checkpoint; "
+            f"{min_witnesses} required", code="too_few_witnesses",
+            hint="ask the log for a newer bundle once its witnesses have cosigned, or check the witness keys",
+        )
     if checkpoint.size != size:
         raise ValidationError(f"proof bundle: the proof is for size {size}, the checkpoint for {checkpoint.size}",
                               code="bad_bundle")
@@ -74,4 +94,38 @@ def verify_bundle(bundle: Mapping[str, Any], trusted_keys: Sequence[str] = ()) -
                                   code="record_mismatch")
         event = parse_record(data)
     merkle.verify_inclusion(merkle.leaf_hash(entry), index, size, proof, checkpoint.root_hash)
-    return VerifiedEntry(checkpoint, index, entry, event, pinned=bool(trusted_keys))
+    return VerifiedEntry(checkpoint, index, entry, event, pinned=bool(trusted_keys), cosignatures=cosignatures)
+
+
+def verify_tiles(checkpoint: Checkpoint, read_tile: Callable[[Tile], bytes]) -> None:
+    """Check every tile a log serves for ``checkpoint`` against it; raises :class:`merkle.RootMismatch`.
+
+    ``read_tile`` returns a tile's bytes as served (e.g. ``GET /federation/v1/ledger/<tile.path>``). The
+    tiles on the tree's right edge must give the checkpoint's root, and every full tile must hash to the
+    node its parent tile holds, so a tile altered in storage or in transit anywhere is caught.
+    """
+    cache: dict[tuple[int, int], tuple[bytes, ...]] = {}
+
+    def hashes_of(tile: Tile) -> tuple[bytes, ...]:
+        key = (tile.level, tile.index)
+        if key not in cache:
+            cache[key] = decode_tile(read_tile(tile), tile)
+        return cache[key]
+
+    def get_node(level: int, index: int) -> bytes:
+        where = tile_for_node(level, index, tree_size=checkpoint.size)
+        hashes = hashes_of(where.tile)[where.start : where.end]
+        return hashes[0] if len(hashes) == 1 else merkle.root(hashes)
+
+    calculated = merkle.root_from_nodes(checkpoint.size, get_node)
+    if calculated != checkpoint.root_hash:
+        raise merkle.RootMismatch("the tiles do not give the checkpoint's root: a tile was altered",
+                                  expected=checkpoint.root_hash, calculated=calculated)
+    for tile in tiles_for_size(checkpoint.size):
+        if tile.partial:
+            continue  # its hashes are on the right edge, which the root above covers
+        parent = get_node(TILE_HEIGHT * (tile.level + 1), tile.index)
+        below = merkle.root(hashes_of(tile))
+        if below != parent:
+            raise merkle.RootMismatch(f"tile {tile.path} does not hash to the node above it: it was altered",
+                                      expected=parent, calculated=below)
