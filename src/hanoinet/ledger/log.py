@@ -48,17 +48,27 @@ def record(session: Session, event: CustodyEvent) -> None:
     session.add(LedgerQueued(record=data.decode("utf-8"), entry=leaf_data(data), queued_at=now()))
 
 
+def origin_of(state: str) -> str:
+    """The name of ``state``'s log in its checkpoints (C2SP origin), stable across endpoint changes."""
+    return f"hanoinet/{state}/ledger"
+
+
 def origin(node: Node) -> str:
-    """The log's name in its checkpoints (C2SP origin), stable across endpoint changes."""
-    return f"hanoinet/{node.state}/ledger"
+    """Our log's origin."""
+    return origin_of(node.state)
+
+
+def signing_private_key(node: Node) -> Ed25519PrivateKey:
+    """The node's current Ed25519 signing key, as checkpoints and cosignatures are signed with it."""
+    private = node.signing_key().key.private_key
+    if not isinstance(private, Ed25519PrivateKey):
+        raise TypeError("the node's signing key is not an Ed25519 private key")
+    return private
 
 
 def signer(node: Node) -> Signer:
     """The note signer of the log: the node's current signing key under the log's name."""
-    private = node.signing_key().key.private_key
-    if not isinstance(private, Ed25519PrivateKey):
-        raise TypeError("the node's signing key is not an Ed25519 private key")
-    return Signer(name=origin(node), private_key=private)
+    return Signer(name=origin(node), private_key=signing_private_key(node))
 
 
 def verifier(node: Node) -> Verifier:

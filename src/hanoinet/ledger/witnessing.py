@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import httpx
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +28,7 @@ from hanoinet.db.models import LedgerCheckpoint, LedgerCosignature, WitnessEvide
 from hanoinet.errors import HanoinetError, NotFound, ValidationError
 from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier, Cosigner
-from hanoinet.ledger.log import origin, size, verifier
+from hanoinet.ledger.log import origin, origin_of, signing_private_key, size, verifier
 from hanoinet.ledger.note import Verifier, parse_signed_note
 from hanoinet.ledger.witness import Seen, Verdict, assess
 from hanoinet.network.directory import MemberCard
@@ -37,11 +36,6 @@ from hanoinet.node import audit
 from hanoinet.node.node import Node
 
 log = structlog.get_logger("hanoinet.witness")
-
-
-def log_origin(state: str) -> str:
-    """The origin of ``state``'s log (as :func:`hanoinet.ledger.log.origin` names ours)."""
-    return f"hanoinet/{state}/ledger"
 
 
 def witness_name(state: str) -> str:
@@ -55,7 +49,7 @@ def _signing_keys(card: MemberCard) -> list[bytes]:
 
 def log_verifiers(card: MemberCard) -> list[Verifier]:
     """Verifiers of a member's log checkpoints: its signing keys in the directory, under its log's name."""
-    return [Verifier(name=log_origin(card.state), public_key=key) for key in _signing_keys(card)]
+    return [Verifier(name=origin_of(card.state), public_key=key) for key in _signing_keys(card)]
 
 
 def witness_verifiers(card: MemberCard) -> list[CosignatureVerifier]:
@@ -65,24 +59,15 @@ def witness_verifiers(card: MemberCard) -> list[CosignatureVerifier]:
 
 def cosigner(node: Node) -> Cosigner:
     """Our cosigner: the node's current signing key under our witness name."""
-    private = node.signing_key().key.private_key
-    if not isinstance(private, Ed25519PrivateKey):
-        raise TypeError("the node's signing key is not an Ed25519 private key")
-    return Cosigner(name=witness_name(node.state), private_key=private)
+    return Cosigner(name=witness_name(node.state), private_key=signing_private_key(node))
 
 
 # -- as a witness ----------------------------------------------------------------------------------------
 
 
-def seen(session: Session, peer: str) -> Seen | None:
-    """The last checkpoint of ``peer``'s log we verified."""
-    row = session.get(WitnessState, peer)
-    return Seen(size=row.size, root=row.root) if row is not None else None
-
-
 def observe(node: Node, card: MemberCard, note: bytes, proof: list[bytes] | None) -> tuple[Verdict, Checkpoint]:
     """Judge a peer's signed checkpoint and record the outcome (state, or evidence and an alarm)."""
-    checkpoint, _ = open_checkpoint(note, log_verifiers(card), origin=log_origin(card.state))
+    checkpoint, _ = open_checkpoint(note, log_verifiers(card), origin=origin_of(card.state))
     with node.db.transaction() as uow:
         row = uow.session.get(WitnessState, card.state, with_for_update=True)
         previous = Seen(size=row.size, root=row.root) if row is not None else None
@@ -113,10 +98,10 @@ async def witness_peer(node: Node, card: MemberCard, client: httpx.AsyncClient) 
         return Verdict.SAME  # the log has no checkpoint yet
     answer.raise_for_status()
     note = answer.content
-    checkpoint, _ = open_checkpoint(note, log_verifiers(card), origin=log_origin(card.state))
+    checkpoint, _ = open_checkpoint(note, log_verifiers(card), origin=origin_of(card.state))
     with node.db.transaction(readonly=True) as uow:
-        previous = seen(uow.session, card.state)
-        previous_note = uow.session.get(WitnessState, card.state).note if previous else None  # type: ignore[union-attr]
+        previous = uow.session.get(WitnessState, card.state)
+        previous_note = previous.note if previous is not None else None
     proof = None
     if previous is not None and 0 < previous.size < checkpoint.size:
         got = await client.get(f"{base}/proof/consistency", params={"old": previous.size, "new": checkpoint.size})
