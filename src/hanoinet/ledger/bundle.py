@@ -21,7 +21,7 @@ from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier, witness_cosignatures
 from hanoinet.ledger.events import CustodyEvent, parse_record
 from hanoinet.ledger.note import Verifier
-from hanoinet.ledger.tiles import TILE_HEIGHT, Tile, decode_tile, tile_for_node, tiles_for_size
+from hanoinet.ledger.tiles import TILE_HEIGHT, Tile, decode_tile, tile_node_source, tiles_for_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +104,14 @@ def verify_tiles(checkpoint: Checkpoint, read_tile: Callable[[Tile], bytes]) -> 
     tiles on the tree's right edge must give the checkpoint's root, and every full tile must hash to the
     node its parent tile holds, so a tile altered in storage or in transit anywhere is caught.
     """
-    cache: dict[tuple[int, int], tuple[bytes, ...]] = {}
+    read: dict[tuple[int, int], tuple[bytes, ...]] = {}
 
     def hashes_of(tile: Tile) -> tuple[bytes, ...]:
-        key = (tile.level, tile.index)
-        if key not in cache:
-            cache[key] = decode_tile(read_tile(tile), tile)
-        return cache[key]
+        if (tile.level, tile.index) not in read:
+            read[(tile.level, tile.index)] = decode_tile(read_tile(tile), tile)
+        return read[(tile.level, tile.index)]
 
-    def get_node(level: int, index: int) -> bytes:
-        where = tile_for_node(level, index, tree_size=checkpoint.size)
-        hashes = hashes_of(where.tile)[where.start : where.end]
-        return hashes[0] if len(hashes) == 1 else merkle.root(hashes)
-
+    get_node = tile_node_source(checkpoint.size, hashes_of)
     calculated = merkle.root_from_nodes(checkpoint.size, get_node)
     if calculated != checkpoint.root_hash:
         raise merkle.RootMismatch("the tiles do not give the checkpoint's root: a tile was altered",

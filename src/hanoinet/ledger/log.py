@@ -31,7 +31,7 @@ from hanoinet.ledger import merkle
 from hanoinet.ledger.checkpoint import Checkpoint, sign_checkpoint
 from hanoinet.ledger.events import CustodyEvent, leaf_data
 from hanoinet.ledger.note import Signer, Verifier
-from hanoinet.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, decode_tile, encode_tile, tile_for_node
+from hanoinet.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, decode_tile, encode_tile, tile_node_source
 from hanoinet.node.node import Node
 
 log = structlog.get_logger("hanoinet.ledger")
@@ -171,25 +171,7 @@ def _write_tiles(session: Session, completed: dict[tuple[int, int], dict[int, by
 
 def node_source(session: Session, size: int) -> Callable[[int, int], bytes]:
     """``get_node(level, index)`` for proofs within a tree of ``size`` leaves, read from the stored tiles."""
-    cache: dict[tuple[int, int], tuple[bytes, ...]] = {}
-
-    def get_node(level: int, index: int) -> bytes:
-        where = tile_for_node(level, index, tree_size=size)
-        key = (where.tile.level, where.tile.index)
-        if key not in cache:
-            row = session.get(LedgerTile, key)
-            if row is None:
-                raise NotFound(f"tile {where.tile.path} is not stored", code="tile_missing")
-            stored = Tile(level=where.tile.level, index=where.tile.index, width=len(row.data) // merkle.HASH_SIZE)
-            cache[key] = decode_tile(row.data, stored)
-        hashes = cache[key]
-        if where.end > len(hashes):
-            raise NotFound(f"tile {where.tile.path} does not reach hash {where.end}", code="tile_missing")
-        if where.end - where.start == 1:
-            return hashes[where.start]
-        return merkle.root(hashes[where.start : where.end])
-
-    return get_node
+    return tile_node_source(size, lambda tile: decode_tile(tile_data(session, tile), tile))
 
 
 def queued(session: Session) -> int:

@@ -16,10 +16,11 @@ hashing are left to the callers (the Merkle module combines the hashes of a tile
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from hanoinet.errors import ValidationError
+from hanoinet.ledger import merkle
 
 #: Tile height: each tile is a subtree of height 8 (c2sp.org/tlog-tiles, "Merkle Tree").
 TILE_HEIGHT = 8
@@ -381,3 +382,22 @@ def decode_entry_bundle(data: bytes, bundle: EntryBundle | None = None) -> tuple
         raise TileError(f"bundle {bundle.path} should hold {bundle.width} entries, got {len(entries)}",
                         code="entry_bundle_size")
     return tuple(entries)
+
+
+def tile_node_source(tree_size: int, read_hashes: Callable[[Tile], Sequence[bytes]]) -> Callable[[int, int], bytes]:
+    """``get_node(level, index)`` for the proof core, answered from the tiles of a tree of ``tree_size``.
+
+    ``read_hashes(tile)`` returns the hashes of ``tile`` at the width it has in that tree (from storage, or
+    fetched and decoded); each tile is read once. Nodes between tile levels are hashed from the tile's row.
+    """
+    cache: dict[tuple[int, int], Sequence[bytes]] = {}
+
+    def get_node(level: int, index: int) -> bytes:
+        where = tile_for_node(level, index, tree_size=tree_size)
+        key = (where.tile.level, where.tile.index)
+        if key not in cache:
+            cache[key] = read_hashes(where.tile)
+        hashes = cache[key][where.start : where.end]
+        return hashes[0] if len(hashes) == 1 else merkle.root(hashes)
+
+    return get_node
