@@ -532,7 +532,7 @@ def _act(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action: 
                              body=body.model_dump(mode="json"), case=row.case_ref, actor=actor.audit_name,
                              officer_id=actor.officer_id)
     _store_event(session, row, event, message_id=message.message_id, by_name=actor.name, by_role=actor.role, t=t)
-    _refresh(node, session, row, t)
+    _refresh(node, session, row, t, [*events, event])
     if action is not Action.EXPIRE:
         # Any act of a person at the desk (acknowledging, but also refusing at once) ends the escalation.
         alerts.resolve(uow, subject_id=row.id, by=actor.name)
@@ -550,9 +550,11 @@ def _store_event(session: Session, row: RequestRecord, event: Event, *, message_
     session.flush()
 
 
-def _refresh(node: Node, session: Session, row: RequestRecord, t: datetime) -> History:
-    """Recompute the derived columns from the events and bump the version."""
-    history = _history(row, _events(session, row.id))
+def _refresh(node: Node, session: Session, row: RequestRecord, t: datetime,
+             events: Sequence[Event] | None = None) -> History:
+    """Recompute the derived columns from the events (read again unless the caller holds them all) and bump the
+    version."""
+    history = _history(row, _events(session, row.id) if events is None else events)
     row.state = history.state.value
     send = history.last(Action.SEND)
     ack = history.last(Action.ACKNOWLEDGE)
@@ -585,7 +587,7 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
         existing = session.scalar(select(RequestRecord).where(
             (RequestRecord.id == body.request) | (RequestRecord.ref == body.ref)))
         if existing is not None:
-            if existing.id == body.request and _same_as_held(session, existing, event):
+            if existing.id == body.request and _same_as_held(_events(session, existing.id), event):
                 return  # the same event in a new envelope (a sender restored from backup): nothing to do
             raise EnvelopeRefused(f"request {body.request} or reference {body.ref} exists already",
                                   code="request_conflict")
@@ -608,7 +610,7 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     known = [e for e in events if e.side is event.side]
     mine = [e for e in events if e.side is side]
     if event.seq <= len(known):
-        if _same_as_held(session, row, event):
+        if _same_as_held(known, event):
             return
         raise EnvelopeRefused(f"event {event.seq} of request {row.ref} was already received with other content",
                               code="request_conflict")
@@ -647,7 +649,7 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
                  t=received_at)
     if event.action is Action.SEND:
         row.received_at = received_at
-    history = _refresh(node, session, row, received_at)
+    history = _refresh(node, session, row, received_at, [*events, event])
     if row.priority in PAGED_PRIORITIES and event.action in WAKING_ACTIONS:
         alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row), priority=row.priority,
                     headline=_headline(row, kind, event.action))
@@ -666,8 +668,8 @@ def _headline(row: RequestRecord, kind: convention.RequestKind, action: Action) 
     return f"{what}: request {row.ref} ({party}): {kind.title} (Art. {kind.article})"
 
 
-def _same_as_held(session: Session, row: RequestRecord, event: Event) -> bool:
-    held = next((e for e in _events(session, row.id) if e.key == event.key), None)
+def _same_as_held(held_events: Sequence[Event], event: Event) -> bool:
+    held = next((e for e in held_events if e.key == event.key), None)
     return held is not None and (held.seen, held.action, held.at, dict(held.data)) == \
         (event.seen, event.action, event.at, dict(event.data))
 
