@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hanoinet.api.officers import Officer
 from hanoinet.db.models import LedgerCosignature, LedgerEntry, WitnessState
@@ -111,7 +112,7 @@ def tile(path: str, request: Request) -> Response:
     return Response(data, media_type="application/octet-stream", headers={} if item.partial else _IMMUTABLE)
 
 
-def _bundle(session: Any, bundle: EntryBundle) -> bytes:
+def _bundle(session: Session, bundle: EntryBundle) -> bytes:
     rows = session.scalars(select(LedgerEntry.entry).where(
         LedgerEntry.idx >= bundle.start_index, LedgerEntry.idx < bundle.start_index + bundle.width,
     ).order_by(LedgerEntry.idx)).all()
