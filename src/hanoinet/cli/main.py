@@ -9,7 +9,7 @@ import pydantic
 import structlog
 import typer
 
-from hanoinet.cli import directory, ledger, message, node, officer, request, rota
+from hanoinet.cli import directory, evidence, ledger, message, node, officer, request, rota
 from hanoinet.cli.common import fail
 from hanoinet.errors import ConfigurationError, HanoinetError, ValidationError
 
@@ -24,6 +24,8 @@ app.add_typer(message.app, name="message")
 app.add_typer(rota.app, name="rota")
 app.add_typer(request.app, name="request")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(evidence.app, name="evidence")
+app.command("verify")(evidence.verify)
 app.command("serve")(node.serve)
 app.command("alarms")(message.alarms)
 app.command("whoami")(message.whoami)

@@ -295,6 +295,7 @@ class LedgerEntry(Base):
     """A sequenced entry; ``record`` may be cleared (redaction, shredding) while ``entry`` stays."""
 
     __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_entry", "entry"),)
 
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     entry: Mapped[bytes] = mapped_column(LargeBinary)
@@ -370,4 +371,53 @@ class WitnessEvidence(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     previous_note: Mapped[str] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvidenceKek(Base):
+    """An epoch of the key-encryption key that wraps evidence data keys; shredding retires the epoch in use."""
+
+    __tablename__ = "evidence_keks"
+
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EvidenceFile(Base):
+    """One evidence file held by this node: its hashes, where its ciphertext is, and its wrapped data key."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (Index("ix_evidence_files_case", "case_ref"), Index("ix_evidence_files_sha256", "sha256"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    blake3: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The ciphertext's name in the blob store; cleared when the file is shredded.
+    blob_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    #: The data key wrapped under epoch ``kek_epoch``; cleared when the file is shredded.
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    kek_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The State whose node first ingested the file (ours, or the sender of an evidence offer).
+    origin: Mapped[str] = mapped_column(String(3))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ingested_by: Mapped[str] = mapped_column(String(100))
+    shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EvidenceCustody(Base):
+    """Which custody log entries concern which evidence file (by entry hash: the index comes later)."""
+
+    __tablename__ = "evidence_custody"
+    __table_args__ = (Index("ix_evidence_custody_file", "file_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(String(32))
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    action: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -148,6 +148,14 @@ class NodeSettings(BaseSettings):
     smtp_timeout_seconds: int = Field(default=30, ge=1)
     #: Cap of the exponential retry backoff (with jitter) of a failed alert.
     alert_backoff_max_seconds: int = Field(default=60, ge=1)
+    #: Where encrypted evidence blobs are stored: ``file:`` (``DATA/blobs``) or ``s3://bucket/prefix/``.
+    blob_store: str = "file:"
+    #: For an S3-compatible store: its endpoint URL (empty: AWS) and region; credentials come from the
+    #: standard AWS environment variables or configuration files.
+    blob_endpoint_url: str = ""
+    blob_region: str = ""
+    #: Compute a BLAKE3 hash of every evidence file besides SHA-256 (the canonical hash).
+    evidence_blake3: bool = False
     #: Local alerting policy of each desk (time zone, webhook, acknowledgement targets), by desk id.
     desk_policies: dict[str, DeskPolicy] = Field(default_factory=dict)
 

@@ -1,0 +1,591 @@
+"""Blob stores: where a node keeps encrypted evidence, streamed in and out in constant memory.
+
+A blob is an opaque byte string (evidence already encrypted at rest; this module never sees plaintext) named
+by a random identifier, 128 bits as 32 lowercase hex digits, never derived from its content. Two stores:
+
+- the filesystem (default, URL ``file:``): ``DATA/blobs/<id[0:2]>/<id>``, written first to
+  ``DATA/blobs/partial/<id>.tmp`` and committed with fsync, rename and fsync of the directories
+  (POSIX.1-2017 ``fsync()`` and ``rename()``: rename is atomic, so a crash never leaves a half-written blob
+  under its final name);
+- an S3-compatible object store (URL ``s3://bucket/optional/prefix/``), written with the S3 multipart upload
+  API (an object becomes visible whole at CompleteMultipartUpload, never half-written) and read with HTTP
+  range requests (RFC 9110, section 14). Each part carries a CRC32 checksum (S3 "additional checksums"),
+  checked by the store on arrival. boto3 is imported only when such a store is opened.
+
+Layout, durability and operations: docs/evidence.md, section "Blob stores".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+from urllib.parse import urlsplit
+
+import structlog
+
+from hanoinet.errors import ConfigurationError, HanoinetError, NotFound, TransportError, ValidationError
+
+log = structlog.get_logger("hanoinet.evidence")
+
+BLOB_ID = re.compile(r"\A[0-9a-f]{32}\Z")
+"""A blob identifier: 32 lowercase hex digits (``secrets.token_hex(16)``); anchored, so ``match`` is safe too."""
+
+PART_SIZE = 8 << 20
+"""Bytes per S3 multipart part: the most one S3 writer holds in memory (S3 needs at least 5 MiB per part)."""
+
+_MAX_PARTS = 10_000  # S3's limit per multipart upload: blobs up to 10,000 parts of PART_SIZE (78.1 GiB)
+_PARTIAL = "partial"
+_PARTIAL_NAME = re.compile(r"\A[0-9a-f]{32}\.tmp\Z")
+# AWS's bucket naming rules; its "safe characters" for object keys, for the prefix.
+_BUCKET = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_PREFIX = re.compile(r"\A[A-Za-z0-9!_.*'()/-]*\Z")
+_SWEPT_HINT = "sweep_partial removed it as stale: sweep with an older_than longer than the slowest upload"
+_URL_EXPECTED = ("expected 'file:' (the data directory's blobs/ folder) or 's3://BUCKET/optional/prefix/' "
+                 "(an S3-compatible bucket)")
+
+
+def _checked(blob_id: object) -> str:
+    """``blob_id`` if it is a well-formed blob identifier; it is then safe to use in a path or an object key."""
+    if not isinstance(blob_id, str) or not BLOB_ID.match(blob_id):
+        shown = repr(blob_id)[:80]
+        raise ValidationError(f"{shown} is not a blob identifier", code="invalid_blob_id",
+                              hint="a blob identifier is 32 lowercase hexadecimal digits")
+    return blob_id
+
+
+def _byte_range(blob_id: str, size: int, start: int, end: int | None, piece: int) -> tuple[int, int]:
+    """``[start, end)`` within a blob of ``size`` bytes: ``end`` is clamped to the size, ``start`` is not."""
+    if piece < 1:
+        raise ValidationError(f"piece size {piece} must be at least 1 byte", code="invalid_range")
+    if start < 0 or (end is not None and end < start):
+        raise ValidationError(f"byte range [{start}, {end}) of blob {blob_id} is not a range",
+                              code="invalid_range", hint="ask for 0 <= start <= end")
+    if start > size:
+        raise ValidationError(f"byte range [{start}, {end}) starts after the end of blob {blob_id} ({size} bytes)",
+                              code="invalid_range", hint=f"start at most at byte {size}")
+    return start, size if end is None else min(end, size)
+
+
+class BlobWriter(ABC):
+    """A new blob being written: ``write`` bytes, then ``commit`` to make it durable and visible, or ``abort``.
+
+    As a context manager it aborts when the block raises, and never commits on its own: leaving the block
+    without ``commit`` or ``abort`` discards the blob and raises ``RuntimeError``, so a forgotten commit is
+    never mistaken for a stored blob. After ``commit``, ``abort`` does nothing.
+    """
+
+    def __init__(self, blob_id: str, describe: str) -> None:
+        self.id = blob_id
+        self.written = 0
+        self._describe = describe
+        self._state = "open"
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` to the blob."""
+        self._require_open("write")
+        self._write(data)
+        self.written += len(data)
+
+    def commit(self) -> int:
+        """Make the blob durable and visible under ``id``; returns its size in bytes."""
+        if self._state == "committed":
+            return self.written
+        self._require_open("commit")
+        self._commit()
+        self._state = "committed"
+        return self.written
+
+    def abort(self) -> None:
+        """Discard what was written; nothing becomes visible. Does nothing once committed or aborted."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._abort()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            if self._state == "open":
+                self.abort()
+                raise RuntimeError(f"blob {self.id} was neither committed nor aborted; it was discarded")
+            return
+        try:
+            self.abort()
+        except HanoinetError as problem:
+            # The original exception matters more; a leftover partial is removed by sweep_partial.
+            log.warning("blob abort failed", blob=self.id, store=self._describe, error=problem.message)
+
+    def _require_open(self, action: str) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"cannot {action} blob {self.id}: it is already {self._state}")
+
+    @abstractmethod
+    def _write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _abort(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Where blobs live. Every method validates blob identifiers before using them."""
+
+    describe: str
+    """Where the store is, for logs and errors: ``file:/path/blobs`` or ``s3://bucket/prefix/``."""
+
+    def create(self) -> BlobWriter:
+        """A writer for a new blob with a fresh random identifier."""
+        ...
+
+    def read(self, blob_id: str, start: int = 0, end: int | None = None, *, piece: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of a blob in pieces of at most ``piece`` bytes.
+
+        ``end`` beyond the blob is clamped to its size; ``start`` beyond it is a ``ValidationError``. A
+        missing blob raises ``NotFound`` when ``read`` is called, before the first piece.
+        """
+        ...
+
+    def size(self, blob_id: str) -> int:
+        """The blob's size in bytes; ``NotFound`` if there is no such committed blob."""
+        ...
+
+    def exists(self, blob_id: str) -> bool:
+        """Whether a committed blob has this identifier."""
+        ...
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob; deleting one that does not exist is not an error."""
+        ...
+
+    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
+        """Discard unfinished writes idle for longer than ``older_than`` (left by a crash); returns how many."""
+        ...
+
+
+# --- filesystem ------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new or removed file) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _FileStore:
+    """Blobs as files under ``DATA/blobs`` (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.partial = root / _PARTIAL
+        self.describe = f"file:{root}"
+        with self._errors("create the blob folders", root):
+            if not root.parent.is_dir():
+                raise ConfigurationError(f"data directory {root.parent} does not exist",
+                                         hint="create it with `hanoinet node init --data DIR`")
+            for folder in (root, self.partial):
+                folder.mkdir(mode=0o700, exist_ok=True)
+
+    @contextmanager
+    def _errors(self, action: str, path: Path) -> Iterator[None]:
+        """Report a failing disk (full, read-only, wrong owner) as something an operator can fix."""
+        try:
+            yield
+        except OSError as exc:
+            raise ConfigurationError(f"could not {action} at {path}: {exc.strerror or exc}",
+                                     hint=f"check that {self.root} is writable by the node's account and "
+                                          "its disk has free space") from exc
+
+    def _path(self, blob_id: str) -> Path:
+        blob_id = _checked(blob_id)
+        return self.root / blob_id[:2] / blob_id
+
+    def create(self) -> BlobWriter:
+        """A writer for a new blob with a fresh random identifier."""
+        return _FileWriter(self, secrets.token_hex(16))
+
+    def read(self, blob_id: str, start: int = 0, end: int | None = None, *, piece: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of a blob in pieces of at most ``piece`` bytes (see ``BlobStore.read``)."""
+        start, end = _byte_range(blob_id, self.size(blob_id), start, end, piece)
+        return self._pieces(blob_id, start, end, piece)
+
+    def _pieces(self, blob_id: str, start: int, end: int, piece: int) -> Iterator[bytes]:
+        path = self._path(blob_id)
+        try:
+            f = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            raise NotFound(f"blob {blob_id} was deleted from {self.describe} while being read") from None
+        with f:
+            f.seek(start)
+            while start < end:
+                data = f.read(min(piece, end - start))
+                if not data:
+                    raise ConfigurationError(f"blob {blob_id} in {self.describe} ends at byte {start}, before {end}",
+                                             hint="the file was truncated outside the node; restore it from backup")
+                start += len(data)
+                yield data
+
+    def size(self, blob_id: str) -> int:
+        """The blob's size in bytes; ``NotFound`` if there is no such committed blob."""
+        path = self._path(blob_id)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"no blob {blob_id} in {self.describe}") from None
+
+    def exists(self, blob_id: str) -> bool:
+        """Whether a committed blob has this identifier."""
+        return self._path(blob_id).is_file()
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob, durably; deleting one that does not exist is not an error."""
+        path = self._path(blob_id)
+        with self._errors("delete a blob", path):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            _fsync_dir(path.parent)
+
+    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
+        """Remove partial files not written to for longer than ``older_than``; returns how many."""
+        cutoff = ((now or datetime.now(UTC)) - older_than).timestamp()
+        removed = 0
+        with self._errors("sweep partial blobs", self.partial), os.scandir(self.partial) as entries:
+            for entry in entries:
+                if not _PARTIAL_NAME.match(entry.name):
+                    continue
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # committed or aborted meanwhile
+        if removed:
+            log.info("partial blobs swept", count=removed, store=self.describe)
+        return removed
+
+
+class _FileWriter(BlobWriter):
+    def __init__(self, store: _FileStore, blob_id: str) -> None:
+        super().__init__(blob_id, store.describe)
+        self._store = store
+        self._tmp = store.partial / f"{blob_id}.tmp"
+        with store._errors("start a blob", self._tmp):
+            # O_EXCL: never reuse or follow an existing name; 0o600 whatever the umask.
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._file = os.fdopen(fd, "wb")
+
+    def _write(self, data: bytes) -> None:
+        with self._store._errors("write a blob", self._tmp):
+            self._file.write(data)
+
+    def _commit(self) -> None:
+        store = self._store
+        final = store._path(self.id)
+        with store._errors("commit a blob", self._tmp):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            new_folder = False
+            try:
+                final.parent.mkdir(mode=0o700)
+                new_folder = True
+            except FileExistsError:
+                pass
+            try:
+                os.rename(self._tmp, final)
+            except FileNotFoundError:
+                raise ConfigurationError(f"partial blob {self._tmp} disappeared before commit",
+                                         hint=_SWEPT_HINT) from None
+            _fsync_dir(final.parent)
+            _fsync_dir(store.partial)
+            if new_folder:
+                _fsync_dir(store.root)
+
+    def _abort(self) -> None:
+        with self._store._errors("abort a blob", self._tmp):
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+# --- S3 ----------------------------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _S3Store:
+    """Blobs as objects ``<prefix><id>`` in an S3-compatible bucket (see the module docstring)."""
+
+    def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None, region: str | None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.describe = f"s3://{bucket}/{prefix}" + (f" at {endpoint_url}" if endpoint_url else "")
+        try:
+            import boto3  # type: ignore[import-untyped]
+            from botocore.config import Config  # type: ignore[import-untyped]
+        except ImportError:
+            raise ConfigurationError("S3 blob stores need boto3, which is not installed",
+                                     hint="install the node with its s3 extra: pip install 'hanoinet[s3]'") from None
+        # Path-style addressing for endpoints other than AWS: S3-compatible servers rarely have wildcard DNS.
+        config = Config(s3={"addressing_style": "path" if endpoint_url else "auto"}, retries={"mode": "standard"})
+        with self._errors("open the store"):
+            try:
+                self._client: Any = boto3.session.Session().client(
+                    "s3", endpoint_url=endpoint_url, region_name=region, config=config)
+            except ValueError as exc:
+                raise ConfigurationError(f"S3 client for {self.describe} refused its settings: {exc}",
+                                         hint="check endpoint_url and region") from exc
+
+    @contextmanager
+    def _errors(self, action: str, blob_id: str | None = None) -> Iterator[None]:
+        """Turn boto3's errors into ones that say which store, which blob and what to do."""
+        from botocore.exceptions import (  # type: ignore[import-untyped]
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        what = f"{action} (blob {blob_id})" if blob_id else action
+        try:
+            yield
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in {"NoSuchKey", "NotFound", "404"}:
+                raise NotFound(f"no blob {blob_id} in {self.describe}") from None
+            if code == "NoSuchUpload":
+                raise ConfigurationError(f"the upload of blob {blob_id} to {self.describe} was aborted before commit",
+                                         hint=_SWEPT_HINT) from None
+            if code == "NoSuchBucket":
+                raise ConfigurationError(f"bucket {self.bucket} does not exist ({self.describe})",
+                                         hint="create the bucket or correct the blob store URL") from exc
+            if status == 403 or code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                                         "ExpiredToken"}:
+                raise ConfigurationError(f"{self.describe} refused to {what}: {code}",
+                                         hint="check the AWS credentials the node runs with and the bucket's "
+                                              "policy (the node needs s3:GetObject, PutObject, DeleteObject, "
+                                              "ListBucket, ListBucketMultipartUploads, AbortMultipartUpload)"
+                                         ) from exc
+            raise TransportError(f"{self.describe} failed to {what}: {code} {error.get('Message', '')}".rstrip(),
+                                 code="blob_store", hint="retry later; check the object store's health") from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise ConfigurationError(f"no usable AWS credentials for {self.describe}: {exc}",
+                                     hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or another source "
+                                          "of boto3's credential chain (profile, instance role)") from exc
+        except BotoCoreError as exc:
+            raise TransportError(f"{self.describe} failed to {what}: {exc}", code="blob_store",
+                                 hint="check endpoint_url and that the object store is reachable") from exc
+
+    def key(self, blob_id: str) -> str:
+        """The object key of a blob."""
+        return self.prefix + _checked(blob_id)
+
+    def create(self) -> BlobWriter:
+        """A writer for a new blob with a fresh random identifier."""
+        return _S3Writer(self, secrets.token_hex(16))
+
+    def read(self, blob_id: str, start: int = 0, end: int | None = None, *, piece: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of a blob in pieces of at most ``piece`` bytes (see ``BlobStore.read``)."""
+        start, end = _byte_range(blob_id, self.size(blob_id), start, end, piece)
+        return self._pieces(blob_id, start, end, piece)
+
+    def _pieces(self, blob_id: str, start: int, end: int, piece: int) -> Iterator[bytes]:
+        if start == end:
+            return  # S3 has no empty range: bytes=0-(-1) is not a range
+        with self._errors("read", blob_id):
+            answer = self._client.get_object(Bucket=self.bucket, Key=self.key(blob_id),
+                                             Range=f"bytes={start}-{end - 1}")
+        body = answer["Body"]
+        try:
+            # A server that ignores Range answers 200 with the whole object: never pass that off as the range.
+            if answer.get("ContentRange", "").partition("/")[0] != f"bytes {start}-{end - 1}":
+                raise TransportError(f"{self.describe} answered {answer.get('ContentRange')!r} to a request for "
+                                     f"bytes {start}-{end - 1} of blob {blob_id}", code="blob_store",
+                                     hint="the object store must support HTTP range requests")
+            with self._errors("read", blob_id):
+                yield from body.iter_chunks(piece)
+        finally:
+            body.close()
+
+    def size(self, blob_id: str) -> int:
+        """The blob's size in bytes; ``NotFound`` if there is no such committed blob."""
+        with self._errors("read the size", blob_id):
+            return int(self._client.head_object(Bucket=self.bucket, Key=self.key(blob_id))["ContentLength"])
+
+    def exists(self, blob_id: str) -> bool:
+        """Whether a committed blob has this identifier."""
+        try:
+            self.size(blob_id)
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob; deleting one that does not exist is not an error."""
+        with self._errors("delete", blob_id):
+            self._client.delete_object(Bucket=self.bucket, Key=self.key(blob_id))
+
+    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
+        """Abort multipart uploads of blobs idle for longer than ``older_than``; returns how many.
+
+        Idle means neither started nor given a part since then, so a slow upload in progress is kept.
+        """
+        cutoff = (now or datetime.now(UTC)) - older_than
+        aborted = 0
+        with self._errors("sweep partial blobs"):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                  Prefix=self.prefix)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    key, upload_id = upload["Key"], upload["UploadId"]
+                    if not BLOB_ID.match(key[len(self.prefix):]) or upload["Initiated"] >= cutoff:
+                        continue
+                    if self._last_part_time(key, upload_id) >= cutoff:
+                        continue
+                    try:
+                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                    except self._client.exceptions.NoSuchUpload:
+                        continue  # completed or aborted meanwhile
+                    aborted += 1
+        if aborted:
+            log.info("partial blobs swept", count=aborted, store=self.describe)
+        return aborted
+
+    def _last_part_time(self, key: str, upload_id: str) -> datetime:
+        latest = datetime.min.replace(tzinfo=UTC)
+        pages = self._client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        for page in pages:
+            for part in page.get("Parts", []):
+                latest = max(latest, part["LastModified"])
+        return latest
+
+
+class _S3Writer(BlobWriter):
+    """Buffers one part at most: a part is sent only once a byte beyond it arrives, so a blob of at most one
+    part is a single PutObject at commit and a multipart upload never ends with an empty part."""
+
+    def __init__(self, store: _S3Store, blob_id: str) -> None:
+        super().__init__(blob_id, store.describe)
+        self._store = store
+        self._key = store.key(blob_id)
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if len(self._buffer) == PART_SIZE:
+                self._send_part()
+            take = PART_SIZE - len(self._buffer)
+            self._buffer += view[:take]
+            view = view[take:]
+
+    def _send_part(self) -> None:
+        store, number = self._store, len(self._parts) + 1
+        if number > _MAX_PARTS:
+            raise ValidationError(f"blob {self.id} exceeds {_MAX_PARTS} parts of {PART_SIZE} bytes, the most an S3 "
+                                  f"multipart upload holds", code="blob_too_large",
+                                  hint="store evidence this large in a filesystem blob store, or split it")
+        with store._errors("upload a part", self.id):
+            if self._upload_id is None:
+                self._upload_id = str(store._client.create_multipart_upload(
+                    Bucket=store.bucket, Key=self._key, ChecksumAlgorithm="CRC32")["UploadId"])
+            answer = store._client.upload_part(Bucket=store.bucket, Key=self._key, UploadId=self._upload_id,
+                                               PartNumber=number, Body=bytes(self._buffer), ChecksumAlgorithm="CRC32")
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        if "ChecksumCRC32" in answer:
+            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        self._parts.append(part)
+        self._buffer = bytearray()
+
+    def _commit(self) -> None:
+        store = self._store
+        if self._upload_id is None:
+            with store._errors("store", self.id):
+                store._client.put_object(Bucket=store.bucket, Key=self._key, Body=bytes(self._buffer),
+                                         ChecksumAlgorithm="CRC32")
+        else:
+            self._send_part()
+            with store._errors("complete the upload", self.id):
+                store._client.complete_multipart_upload(Bucket=store.bucket, Key=self._key, UploadId=self._upload_id,
+                                                        MultipartUpload={"Parts": self._parts})
+        self._buffer = bytearray()
+
+    def _abort(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is None:
+            return
+        store = self._store
+        with store._errors("abort the upload", self.id), suppress(store._client.exceptions.NoSuchUpload):
+            store._client.abort_multipart_upload(Bucket=store.bucket, Key=self._key, UploadId=self._upload_id)
+
+
+# --- configuration -----------------------------------------------------------------------------------------
+
+
+def _segments(path: str) -> list[str]:
+    inner = path.strip("/")
+    return inner.split("/") if inner else []
+
+
+def open_store(url: str, data_dir: Path, *, endpoint_url: str | None = None, region: str | None = None) -> BlobStore:
+    """The blob store named by ``url``: ``file:`` for ``data_dir/blobs`` or ``s3://bucket/optional/prefix/``.
+
+    ``endpoint_url`` (https, or http on loopback) and ``region`` apply to S3 only; credentials come from
+    boto3's usual chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, a profile, an instance role).
+    """
+    if url == "file:":
+        if endpoint_url or region:
+            raise ConfigurationError("endpoint_url and region apply only to an s3:// blob store, not 'file:'",
+                                     hint="remove them, or use an s3:// URL")
+        return _FileStore(data_dir / "blobs")
+    parts = urlsplit(url)
+    problem = ""
+    if parts.scheme != "s3":
+        problem = "unknown scheme"
+    elif parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
+        problem = "an s3:// URL has no user, port, query or fragment"
+    elif not _BUCKET.match(parts.netloc) or ".." in parts.netloc:
+        problem = "the bucket name must be 3 to 63 lowercase letters, digits, dots and hyphens"
+    elif not _PREFIX.match(parts.path) or {"", ".", ".."} & set(_segments(parts.path)):
+        problem = "the prefix may hold only letters, digits, '/' and !_.*'()- with no empty, '.' or '..' segment"
+    if problem:
+        raise ConfigurationError(f"blob store URL {url!r} is malformed: {problem}; {_URL_EXPECTED}",
+                                 code="blob_store_url", hint="correct the blob store URL in hanoinet.toml")
+    prefix = parts.path.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if endpoint_url is not None:
+        endpoint = urlsplit(endpoint_url)
+        if not endpoint.hostname or not (
+                endpoint.scheme == "https" or (endpoint.scheme == "http" and _is_loopback(endpoint.hostname))):
+            raise ConfigurationError(f"blob store endpoint_url {endpoint_url!r} must be an https:// URL "
+                                     "(http:// only on a loopback host)", code="blob_store_url",
+                                     hint="e.g. https://minio.example.org:9000")
+    return _S3Store(parts.netloc, prefix, endpoint_url=endpoint_url, region=region)

@@ -1,0 +1,281 @@
+"""Evidence held by this node: streaming ingest, reading back, listing, and shredding.
+
+Ingest reads a file once: SHA-256 (and BLAKE3 if configured) of the plaintext, encryption with a fresh data
+key (:mod:`hanoinet.evidence.stream`) and the durable write of the ciphertext to the blob store overlap, so
+memory stays constant (a few blocks in flight) whatever the file's size. The file's row, its wrapped data
+key and its ``ingested`` custody event are committed in one transaction after the blob is durable: a crash
+before that leaves at most an unreferenced partial blob, never a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hanoinet.clock import format_instant, now
+from hanoinet.db.models import EvidenceCustody, EvidenceFile
+from hanoinet.errors import Conflict, NotFound, ValidationError
+from hanoinet.evidence import stream
+from hanoinet.evidence.blobs import BlobStore, BlobWriter, open_store
+from hanoinet.evidence.datakeys import KeyVault
+from hanoinet.ledger import log as ledger
+from hanoinet.ledger.events import CustodyEvent, leaf_data
+from hanoinet.node.node import Node
+
+log = structlog.get_logger("hanoinet.evidence")
+
+#: Read and hand on the plaintext in blocks of this size: large enough for the hash and cipher to run at
+#: full speed, small enough that the blocks in flight stay a few MiB.
+BLOCK = 4 << 20
+_IN_FLIGHT = 4
+_CASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,127}$")
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def check_case(reference: str) -> str:
+    """A case reference: 1-128 characters, letters, digits, space and ``._:/-``, starting with a letter/digit."""
+    if not _CASE.fullmatch(reference):
+        raise ValidationError(f"case reference {reference!r} is not valid",
+                              hint="use 1-128 letters, digits, spaces and . _ : / -, starting with a letter or digit",
+                              code="bad_case")
+    return reference
+
+
+def check_file_name(name: str) -> str:
+    """An evidence file's name as shown and packaged: 1-255 characters, no path separators or controls."""
+    if not name or len(name.encode("utf-8")) > 255 or _BAD_NAME.search(name) or name in {".", ".."}:
+        raise ValidationError(f"file name {name!r} is not usable for evidence",
+                              hint="give a plain name of 1-255 bytes without '/', '\\' or control characters",
+                              code="bad_file_name")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One evidence file as officers and packages see it."""
+
+    id: str
+    case: str
+    name: str
+    size: int
+    sha256: str
+    blake3: str | None
+    media_type: str | None
+    origin: str
+    ingested_at: datetime
+    ingested_by: str
+    shredded_at: datetime | None
+
+    @classmethod
+    def of(cls, row: EvidenceFile) -> EvidenceItem:
+        """From its database row."""
+        return cls(row.id, row.case_ref, row.name, row.size, row.sha256, row.blake3, row.media_type, row.origin,
+                   row.ingested_at, row.ingested_by, row.shredded_at)
+
+    def as_json(self) -> dict[str, object]:
+        """For the API and ``--json``."""
+        return {"id": self.id, "case": self.case, "name": self.name, "size": self.size, "sha256": self.sha256,
+                "blake3": self.blake3, "media_type": self.media_type, "origin": self.origin,
+                "ingested_at": format_instant(self.ingested_at), "ingested_by": self.ingested_by,
+                "shredded_at": format_instant(self.shredded_at) if self.shredded_at else None}
+
+
+def record_custody(session: Session, node: Node, item_id: str, event: CustodyEvent) -> None:
+    """Queue a custody event about evidence file ``item_id`` and remember which entry it becomes."""
+    ledger.record(session, event)
+    session.add(EvidenceCustody(file_id=item_id, entry=leaf_data(event.record()), action=event.action,
+                                at=now()))
+
+
+class EvidenceService:
+    """The node's evidence: one per process, holding the blob store and the data key vault."""
+
+    def __init__(self, node: Node, store: BlobStore | None = None) -> None:
+        self.node = node
+        settings = node.settings
+        self.store = store or open_store(settings.blob_store, settings.data_dir,
+                                         endpoint_url=settings.blob_endpoint_url or None,
+                                         region=settings.blob_region or None)
+        self.vault = KeyVault(node)
+
+    # -- ingest ------------------------------------------------------------------------------------------
+
+    def ingest(self, source: BinaryIO, *, name: str, case: str, actor: str, media_type: str | None = None,
+               progress: Callable[[int], None] | None = None) -> EvidenceItem:
+        """Read ``source`` to its end once, store it encrypted, and record it in ``case``; see the module doc."""
+        check_case(case)
+        check_file_name(name)
+        data_key = stream.new_data_key()
+        encryptor = stream.Encryptor(data_key)
+        sha256 = hashlib.sha256()
+        blake3 = _blake3() if self.node.settings.evidence_blake3 else None
+        size = 0
+        with self.store.create() as writer:
+            pipe = _WriterThread(writer)
+            try:
+                pipe.put(encryptor.start())
+                while block := source.read(BLOCK):
+                    size += len(block)
+                    sha256.update(block)
+                    if blake3 is not None:
+                        blake3.update(block)
+                    for chunk in encryptor.update(block):
+                        pipe.put(chunk)
+                    if progress is not None:
+                        progress(len(block))
+                pipe.put(encryptor.finish())
+            finally:
+                pipe.close()
+            writer.commit()
+            blob_id = writer.id
+        item_id = uuid.uuid4().hex
+        t = now()
+        digest = sha256.hexdigest()
+        with self.node.db.transaction() as uow:
+            epoch, wrapped = self.vault.wrap(uow.session, item_id, data_key)
+            row = EvidenceFile(id=item_id, case_ref=case, name=name, media_type=media_type, size=size, sha256=digest,
+                               blake3=blake3.hexdigest() if blake3 is not None else None, blob_id=blob_id,
+                               chunk_size=encryptor.header.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
+                               origin=self.node.state, ingested_at=t, ingested_by=actor)
+            uow.session.add(row)
+            record_custody(uow.session, self.node, item_id, CustodyEvent(
+                action="ingested", at=format_instant(t), node=self.node.state, actor=actor, object_sha256=digest,
+                case=case, detail={"file": item_id, "name": name, "size": size}))
+            item = EvidenceItem.of(row)
+        log.info("evidence ingested", file=item_id, case=case, size=size)
+        return item
+
+    def ingest_path(self, path: Path, *, case: str, actor: str,
+                    progress: Callable[[int], None] | None = None) -> EvidenceItem:
+        """Ingest a file from disk under its own name."""
+        if not path.is_file():
+            raise ValidationError(f"{path} is not a readable file", hint="give the path of a regular file",
+                                  code="not_a_file")
+        with path.open("rb", buffering=0) as source:
+            return self.ingest(source, name=path.name, case=case, actor=actor, progress=progress)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> EvidenceItem:
+        """One file; ``not_found`` if this node holds no such file."""
+        with self.node.db.transaction(readonly=True) as uow:
+            row = uow.session.get(EvidenceFile, item_id)
+            if row is None:
+                raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
+            return EvidenceItem.of(row)
+
+    def list(self, case: str | None = None) -> list[EvidenceItem]:
+        """Files of ``case`` (or all), oldest first."""
+        with self.node.db.transaction(readonly=True) as uow:
+            query = select(EvidenceFile).order_by(EvidenceFile.ingested_at, EvidenceFile.id)
+            if case is not None:
+                query = query.where(EvidenceFile.case_ref == case)
+            return [EvidenceItem.of(row) for row in uow.session.scalars(query)]
+
+    def plaintext(self, item_id: str) -> Iterator[bytes]:
+        """The file's content, decrypted and authenticated chunk by chunk as it is read from the blob store."""
+        with self.node.db.transaction(readonly=True) as uow:
+            row = uow.session.get(EvidenceFile, item_id)
+            if row is None:
+                raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
+            if row.wrapped_key is None or row.blob_id is None or row.kek_epoch is None:
+                raise Conflict(f"evidence file {item_id} ({row.name}) was shredded at "
+                               f"{format_instant(row.shredded_at) if row.shredded_at else '?'}",
+                               code="evidence_shredded")
+            data_key = self.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
+            return self._decrypt(row.blob_id, data_key)
+
+    def _decrypt(self, blob_id: str, data_key: bytes) -> Iterator[bytes]:
+        decryptor = stream.Decryptor(data_key)
+        for piece in self.store.read(blob_id, piece=BLOCK):
+            yield from decryptor.update(piece)
+        yield decryptor.finish()
+
+    # -- shredding ---------------------------------------------------------------------------------------
+
+    def shred(self, item_id: str, *, actor: str, reason: str) -> EvidenceItem:
+        """Destroy a file's data key (and then its ciphertext); the ledger records the shredding.
+
+        The key is gone once this returns: its row is cleared and the KEK epoch that wrapped it is rotated
+        and destroyed, so neither this database nor a copy of it taken earlier can decrypt the blob.
+        """
+        if not reason.strip():
+            raise ValidationError("a shredding needs a reason (e.g. the retention limit that requires it)",
+                                  code="reason_required")
+        t = now()
+        with self.node.db.transaction() as uow:
+            row = uow.session.get(EvidenceFile, item_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
+            if row.shredded_at is not None:
+                raise Conflict(f"evidence file {item_id} was already shredded at {format_instant(row.shredded_at)}",
+                               code="evidence_shredded")
+            blob_id = row.blob_id
+            row.wrapped_key = None
+            row.kek_epoch = None
+            row.blob_id = None
+            row.shredded_at = t
+            record_custody(uow.session, self.node, item_id, CustodyEvent(
+                action="shredded", at=format_instant(t), node=self.node.state, actor=actor,
+                object_sha256=row.sha256, case=row.case_ref, detail={"file": item_id, "reason": reason[:500]}))
+            self.vault.rotate(uow.session)
+            item = EvidenceItem.of(row)
+        self.vault.destroy_retired()
+        if blob_id is not None:
+            self.store.delete(blob_id)
+        log.info("evidence shredded", file=item_id)
+        return item
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class _WriterThread:
+    """Writes ciphertext chunks to the blob store on a second thread, so disk writes overlap hashing."""
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_IN_FLIGHT)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="evidence-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write(chunk)
+                except BaseException as exc:  # handed to the producer, which raises it
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _blake3() -> _Hasher:
+    import blake3
+
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)

@@ -1,0 +1,357 @@
+"""Offline verification of an evidence package: no network, no database, one streaming pass.
+
+Every check is listed in the report with what was checked, how, and the result, so that a court can read
+what holds. The package is valid when every check holds; warnings (signer not anchored to a trusted key,
+checkpoint not witnessed) do not make it invalid but say what is not established (docs/evidence.md,
+"Verifying a package").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO
+
+from hanoinet.clock import format_instant, parse_instant
+from hanoinet.crypto import jose
+from hanoinet.crypto.keys import import_public_jwk, thumbprint
+from hanoinet.errors import HanoinetError
+from hanoinet.evidence.canonzip import ZipLayoutError, read_canonical
+from hanoinet.evidence.package import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
+from hanoinet.ledger.bundle import verify_bundle
+from hanoinet.ledger.cosignature import CosignatureVerifier
+from hanoinet.ledger.log import origin_of
+from hanoinet.ledger.note import Verifier
+from hanoinet.ledger.witnessing import witness_name
+from hanoinet.network.directory import Directory, MemberCard, verify_card
+
+#: Metadata members are read whole; anything larger than this is not a package this software wrote.
+MAX_METADATA = 64 << 20
+#: How long after its expiry a directory still vouches for a signer (the node's default grace period).
+DIRECTORY_GRACE = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check: what, of what, how it was done, and its result."""
+
+    name: str
+    subject: str
+    ok: bool
+    detail: str
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything the verifier established about one package."""
+
+    source: str
+    checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    package: dict[str, Any] = field(default_factory=dict)
+    signer_state: str | None = None
+    signer_fingerprint: str | None = None
+    anchored_by: str | None = None
+    witnesses: list[str] = field(default_factory=list)
+    witnessed_before: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check holds (and there was at least one)."""
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def add(self, name: str, subject: str, ok: bool, detail: str) -> bool:
+        """Record one check; returns ``ok``."""
+        self.checks.append(Check(name, subject, ok, detail))
+        return ok
+
+    def as_json(self) -> dict[str, Any]:
+        """For ``--json``."""
+        return {"ok": self.ok, "source": self.source, "package": self.package.get("id"),
+                "case": self.package.get("case"), "sender": self.package.get("sender"),
+                "recipient": self.package.get("recipient"), "created_at": self.package.get("created_at"),
+                "use_conditions": self.package.get("use_conditions"),
+                "files": self.package.get("files", []), "signer": {"state": self.signer_state,
+                                                                  "fingerprint": self.signer_fingerprint,
+                                                                  "anchored_by": self.anchored_by},
+                "witnesses": self.witnesses, "witnessed_before": self.witnessed_before,
+                "checks": [{"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail}
+                           for c in self.checks],
+                "warnings": self.warnings}
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    name: str
+    size: int
+    sha256: str
+    data: bytes | None  # metadata members only
+
+
+def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[str] = ()) -> Report:
+    """Verify the package readable from ``source``; ``trust`` holds trusted key fingerprints (RFC 7638)."""
+    report = Report(source=name)
+    try:
+        members = list(_read(source))
+    except (ZipLayoutError, _Refused) as exc:
+        report.add("layout", name, False, str(exc))
+        return report
+    report.add("layout", name, True, "canonical ZIP: fixed member order, stored, fixed times, no extra fields; "
+               f"{len(members)} members; every CRC-32 recomputed")
+    metadata = {m.name: m.data for m in members if m.data is not None}
+    try:
+        package = _json(metadata, "package.json")
+        signer = _json(metadata, "signer.json")
+        custody = _json(metadata, "custody.json")
+        manifest = _json(metadata, "manifest.jsonld")
+    except _Refused as exc:
+        report.add("metadata", name, False, str(exc))
+        return report
+    report.package = package
+    if package.get("type") != PACKAGE_TYPE or package.get("v") != 1:
+        report.add("metadata", "package.json", False, f"not a {PACKAGE_TYPE} version 1")
+        return report
+    card = _signature(report, members, metadata, package, signer)
+    _files(report, members, package)
+    _manifest(report, package, manifest)
+    if card is not None:
+        _custody(report, package, custody, card, signer)
+        _anchor(report, package, signer, card, trust)
+    return report
+
+
+class _Refused(Exception):
+    """A structural problem that stops verification (reported as a failed check)."""
+
+
+def _read(source: BinaryIO) -> Iterator[_Member]:
+    position = 0
+    for member_name, size, chunks in read_canonical(source):
+        expected = _expected_name(position, member_name)
+        if expected is not None and member_name != expected:
+            raise _Refused(f"member {position + 1} is {member_name!r}; the layout requires {expected!r} there")
+        metadata = not member_name.startswith("files/")
+        if metadata and size > MAX_METADATA:
+            raise _Refused(f"member {member_name!r} is {size} bytes; metadata members are at most {MAX_METADATA}")
+        digest = hashlib.sha256()
+        kept = bytearray() if metadata else None
+        for chunk in chunks:
+            digest.update(chunk)
+            if kept is not None:
+                kept += chunk
+        position += 1
+        yield _Member(member_name, size, digest.hexdigest(), bytes(kept) if kept is not None else None)
+        if member_name == SIGNATURE:
+            return
+    raise _Refused(f"the package ends without {SIGNATURE}")
+
+
+def _expected_name(position: int, name: str) -> str | None:
+    if position < len(HEAD):
+        return HEAD[position]
+    if name.startswith("files/") or name == SIGNATURE:
+        return None
+    return "files/NNNN/<name> or signature.jws"
+
+
+def _json(metadata: Mapping[str, bytes], member: str) -> dict[str, Any]:
+    data = metadata.get(member)
+    try:
+        value = json.loads(data or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refused(f"{member} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise _Refused(f"{member} is not a JSON object")
+    return value
+
+
+def _signature(report: Report, members: list[_Member], metadata: Mapping[str, bytes],
+               package: dict[str, Any], signer: dict[str, Any]) -> MemberCard | None:
+    """The signature over every member; returns the signer's self-signed card when the signature holds."""
+    try:
+        jwk = signer["jwk"]
+        key = import_public_jwk(jwk, use="sig")
+        fingerprint = thumbprint(jwk)
+        report.signer_fingerprint = fingerprint
+        report.signer_state = str(signer["state"])
+        if signer.get("kid") != fingerprint:
+            raise _Refused(f"signer.json names key {signer.get('kid')} but holds key {fingerprint}")
+        payload = jose.verify((metadata[SIGNATURE] or b"").decode("ascii"), key, typ=CONTENTS_TYP)
+        contents = json.loads(payload)
+        card = verify_card(str(signer["card"]))
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        report.add("signature", SIGNATURE, False, f"signer.json or signature.jws is malformed: {exc}")
+        return None
+    except (HanoinetError, _Refused) as exc:
+        report.add("signature", SIGNATURE, False, f"the signature does not hold: {exc}")
+        return None
+    listed = [(m.get("name"), m.get("size"), m.get("sha256")) for m in contents.get("members", [])]
+    actual = [(m.name, m.size, m.sha256) for m in members if m.name != SIGNATURE]
+    problems = []
+    if listed != actual:
+        differing = next((f"{a[0]!r}" for a, b in zip(actual, listed, strict=False) if a != b),
+                         f"{len(actual)} members present, {len(listed)} signed")
+        problems.append(f"the signed member list does not match the package (first difference: {differing})")
+    if contents.get("package") != package.get("id") or contents.get("created_at") != package.get("created_at"):
+        problems.append("the signed package id or time differs from package.json")
+    if contents.get("signer") != {"state": report.signer_state, "kid": report.signer_fingerprint}:
+        problems.append("the signed signer differs from signer.json")
+    if card.state != report.signer_state or card.key(report.signer_fingerprint or "") is None:
+        problems.append(f"the signer's member card ({card.state}) does not list the signing key")
+    if package.get("sender") != report.signer_state:
+        problems.append(f"package.json names sender {package.get('sender')} but {report.signer_state} signed it")
+    if problems:
+        report.add("signature", SIGNATURE, False, "; ".join(problems))
+        return None
+    report.add("signature", SIGNATURE, True,
+               f"Ed25519 JWS by {report.signer_state} key {report.signer_fingerprint} over the name, size and "
+               f"SHA-256 of all {len(actual)} other members; every member's SHA-256 recomputed and equal")
+    return card
+
+
+def _files(report: Report, members: list[_Member], package: dict[str, Any]) -> None:
+    present = [m for m in members if m.name.startswith("files/")]
+    described = package.get("files", [])
+    if not isinstance(described, list) or len(described) != len(present):
+        report.add("files", "package.json", False, f"package.json lists {len(described)} files, the package holds "
+                   f"{len(present)}")
+        return
+    for member, entry in zip(present, described, strict=True):
+        ok = (isinstance(entry, dict) and entry.get("path") == member.name and entry.get("size") == member.size
+              and entry.get("sha256") == member.sha256)
+        detail = (f"SHA-256 {member.sha256}, {member.size} bytes, as recorded at ingest" if ok else
+                  f"recorded {entry.get('sha256') if isinstance(entry, dict) else '?'} / "
+                  f"{entry.get('size') if isinstance(entry, dict) else '?'} bytes, found {member.sha256} / "
+                  f"{member.size} bytes")
+        report.add("file hash", member.name, ok, detail)
+
+
+def _manifest(report: Report, package: dict[str, Any], manifest: dict[str, Any]) -> None:
+    hashes = set(_hash_values(manifest))
+    files = package.get("files", [])
+    missing = [f.get("path") for f in files if isinstance(f, dict) and str(f.get("sha256", "")).lower() not in hashes]
+    report.add("manifest", "manifest.jsonld", not missing,
+               "CASE/UCO manifest names the SHA-256 of every file" if not missing
+               else f"the manifest does not name the SHA-256 of {', '.join(map(str, missing))}")
+
+
+def _hash_values(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.endswith("hashValue"):
+                text = item.get("@value") if isinstance(item, dict) else item
+                if isinstance(text, str):
+                    yield text.lower()
+            else:
+                yield from _hash_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _hash_values(item)
+
+
+def _custody(report: Report, package: dict[str, Any], custody: dict[str, Any], card: MemberCard,
+             signer: dict[str, Any]) -> None:
+    state = card.state
+    log_keys = [Verifier(name=origin_of(state), public_key=jose.b64url_decode(k.jwk["x"])).vkey
+                for k in card.keys if k.use == "sig"]
+    directory = _directory_unchecked(signer)
+    witness_keys = [CosignatureVerifier(name=witness_name(m.state), public_key=jose.b64url_decode(k.jwk["x"])).vkey
+                    for m in (directory.members() if directory is not None else []) if m.state != state
+                    for k in m.keys if k.use == "sig"]
+    if custody.get("origin") != origin_of(state):
+        report.add("custody", "custody.json", False, f"the log is {custody.get('origin')!r}, not {state}'s")
+        return
+    sealed: set[str] = set()
+    verified = None
+    for entry in custody.get("entries", []):
+        bundle = {"origin": custody.get("origin"), "verifier_key": custody.get("verifier_key"),
+                  "checkpoint": custody.get("checkpoint"), "size": custody.get("size"), **entry}
+        subject = f"custody entry {entry.get('index')}"
+        try:
+            verified = verify_bundle(bundle, log_keys, witnesses=witness_keys)
+        except (HanoinetError, KeyError, TypeError, ValueError) as exc:
+            report.add("custody", subject, False, f"does not verify: {exc}")
+            continue
+        event = verified.event
+        if event is None:
+            report.add("custody", subject, False, "the record is missing")
+            continue
+        if event.action == "sealed" and event.detail.get("package") == package.get("id"):
+            sealed.add(event.object_sha256 or "")
+        report.add("custody", subject, True, f"{event.action} at {event.at} by {event.actor} ({event.node}): record "
+                   f"hashes to the entry; inclusion proof to the checkpoint of size {verified.checkpoint.size} holds")
+    if verified is None:
+        report.add("custody", "custody.json", False, "no custody record verifies")
+        return
+    report.add("checkpoint", f"{custody.get('origin')} size {verified.checkpoint.size}", True,
+               f"signed by {state}'s log key; root {verified.checkpoint.root_hash.hex()}")
+    for item in package.get("files", []):
+        path, digest = item.get("path"), item.get("sha256")
+        report.add("sealed", str(path), digest in sealed,
+                   "the log records this file sealed into this package" if digest in sealed
+                   else "no custody record of this file being sealed into this package")
+    report.witnesses = sorted(c.name.split("/")[1] for c in verified.cosignatures)
+    if verified.witnessed_before is not None:
+        report.witnessed_before = format_instant(datetime.fromtimestamp(verified.witnessed_before).astimezone())
+    if not verified.cosignatures:
+        report.warnings.append("the checkpoint is not witnessed: no other State's cosignature could be verified, "
+                               "so nothing independent of the signer shows when these records were logged")
+
+
+def _directory_unchecked(signer: dict[str, Any]) -> Directory | None:
+    """The directory the package carries, checked against the authority key it also carries.
+
+    This only says the directory is internally consistent; :func:`_anchor` decides whether that authority
+    is trusted.
+    """
+    compact, authority = signer.get("directory"), signer.get("authority")
+    if not isinstance(compact, str) or not isinstance(authority, dict):
+        return None
+    try:
+        return Directory.verify(compact, authority, grace=DIRECTORY_GRACE)
+    except HanoinetError:
+        return None
+
+
+def _anchor(report: Report, package: dict[str, Any], signer: dict[str, Any], card: MemberCard,
+            trust: Sequence[str]) -> None:
+    fingerprint = report.signer_fingerprint or ""
+    if not trust:
+        report.warnings.append(f"the signer is not anchored: key {fingerprint} ({card.state}) signed this package, "
+                               "but nothing given here says that key belongs to that State; verify again with "
+                               "--trust and the Secretariat's or the sender's key fingerprint")
+        return
+    if fingerprint in trust:
+        report.anchored_by = fingerprint
+        report.add("anchor", f"signer {card.state}", True, f"the signing key {fingerprint} is a trusted key")
+        return
+    authority = signer.get("authority")
+    directory = _directory_unchecked(signer)
+    if not isinstance(authority, dict) or directory is None:
+        report.add("anchor", f"signer {card.state}", False,
+                   "the signer's key is not trusted and the package carries no valid signed directory")
+        return
+    authority_fingerprint = thumbprint(authority)
+    if authority_fingerprint not in trust:
+        report.add("anchor", f"signer {card.state}", False,
+                   f"neither the signing key {fingerprint} nor the directory's authority key {authority_fingerprint} "
+                   "is among the trusted keys")
+        return
+    try:
+        created = parse_instant(str(package.get("created_at")))
+        issued = parse_instant(directory.document.issued_at)
+        if not issued <= created <= parse_instant(directory.document.expires_at) + DIRECTORY_GRACE:
+            raise _Refused(f"the package was signed at {format_instant(created)}, outside the validity of directory "
+                           f"version {directory.version} ({directory.document.issued_at} to "
+                           f"{directory.document.expires_at})")
+        directory.verification_key(card.state, fingerprint, created)
+    except (HanoinetError, _Refused) as exc:
+        report.add("anchor", f"signer {card.state}", False, f"the directory does not vouch for the signer: {exc}")
+        return
+    report.anchored_by = authority_fingerprint
+    report.add("anchor", f"signer {card.state}", True,
+               f"directory version {directory.version}, signed by the trusted authority key {authority_fingerprint}, "
+               f"lists {card.state}'s key {fingerprint} as valid when the package was signed")
