@@ -6,14 +6,19 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from hanoinet.api.problems import STATUS_BY_CODE
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
+from hanoinet.errors import HanoinetError
 from hanoinet.ids import uuid7
-from hanoinet.network import directory_sync
+from hanoinet.network import directory_sync, inbox
+from hanoinet.network.delivery import DeliveryWorker
 from hanoinet.network.directory import Authority, Desk, DirectoryDocument, MemberCard, sign_directory
 from hanoinet.network.envelope import EnvelopePayload, SealedEnvelope, seal
+from hanoinet.network.transport import PeerAnswer
 from hanoinet.node.node import Node
 from hanoinet.node.setup import init_node
+from hanoinet.states import split_address
 
 DESKS = [
     Desk(id="247", name="24/7 point of contact", languages=["en"], fallback_phones=["+33 1 00 00 00 00"]),
@@ -64,3 +69,27 @@ def envelope(
         "case": "CASE-1", "body": {"subject": "s", "text": text},
     })
     return seal(payload, sender.signing_key(), directory.encryption_key(recipient.state, now()))
+
+
+def pump(nodes: dict[str, Node], rounds: int = 5) -> int:
+    """Deliver every due envelope between the nodes, in order, as the delivery worker would."""
+    delivered = 0
+    for _ in range(rounds):
+        moved = 0
+        for node in nodes.values():
+            worker = DeliveryWorker(node, transport=None, worker_id="pump")  # type: ignore[arg-type]
+            outcomes = []
+            for claim in worker.claim(100):
+                peer = nodes[split_address(claim.recipient)[0]]
+                try:
+                    answer = PeerAnswer(status=200, receipt=inbox.receive(peer, claim.jwe).receipt)
+                    moved += 1
+                except HanoinetError as exc:
+                    answer = PeerAnswer(status=STATUS_BY_CODE.get(exc.code, exc.http_status), code=exc.code,
+                                        detail=exc.message)
+                outcomes.append((claim, answer))
+            worker.settle(outcomes)
+        delivered += moved
+        if not moved:
+            break
+    return delivered

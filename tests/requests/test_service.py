@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from hanoinet import clock
 from hanoinet.alerts.service import open_pages
-from hanoinet.api.problems import STATUS_BY_CODE
 from hanoinet.clock import format_instant, now
 from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
@@ -29,8 +28,7 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, add_officer
 from hanoinet.requests import service
 from hanoinet.requests.machine import Action, IllegalTransition
-from hanoinet.states import split_address
-from tests.support import make_node, publish
+from tests.support import make_node, publish, pump
 
 LAN = Principal(id=1, name="Nguyen Thi Lan", role=Role.DUTY_OFFICER, desk="247")
 CAMILLE = Principal(id=1, name="Camille Martin", role=Role.DUTY_OFFICER, desk="247")
@@ -49,30 +47,6 @@ PRESERVATION: dict[str, Any] = {
     "confidential": True,
     "do_not_notify": True,
 }
-
-
-def pump(nodes: dict[str, Node], rounds: int = 5) -> int:
-    """Deliver every due envelope between the nodes, in order, as the delivery worker would."""
-    delivered = 0
-    for _ in range(rounds):
-        moved = 0
-        for node in nodes.values():
-            worker = DeliveryWorker(node, transport=None, worker_id="pump")  # type: ignore[arg-type]
-            outcomes = []
-            for claim in worker.claim(100):
-                peer = nodes[split_address(claim.recipient)[0]]
-                try:
-                    answer = PeerAnswer(status=200, receipt=inbox.receive(peer, claim.jwe).receipt)
-                    moved += 1
-                except HanoinetError as exc:
-                    answer = PeerAnswer(status=STATUS_BY_CODE.get(exc.code, exc.http_status), code=exc.code,
-                                        detail=exc.message)
-                outcomes.append((claim, answer))
-            worker.settle(outcomes)
-        delivered += moved
-        if not moved:
-            break
-    return delivered
 
 
 def retry_now(node: Node) -> None:

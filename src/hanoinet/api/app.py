@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 
 from hanoinet import __version__
 from hanoinet.alerts.worker import AlertWorker
-from hanoinet.api import federation, ledger, officers, problems, requests, rota
+from hanoinet.api import evidence, federation, ledger, officers, problems, requests, rota
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
+from hanoinet.evidence.service import EvidenceService
+from hanoinet.evidence.transfer import run_puller
 from hanoinet.ledger import witnessing
 from hanoinet.ledger.log import Sequencer
 from hanoinet.network.delivery import DeliveryWorker
@@ -49,6 +51,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(
                 witnessing.run(node, stop, interval=node.settings.witness_interval_seconds)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
+            tasks.append(asyncio.create_task(run_puller(evidence_service, stop)))
         try:
             yield
         finally:
@@ -61,6 +64,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
         description="A State's node for cooperation under the UN Convention against Cybercrime.",
     )
     app.state.node = node
+    evidence_service = EvidenceService(node)
+    app.state.evidence = evidence_service
     app.state.peer_limiter = RateLimiter(node.settings.peer_rate_per_second, node.settings.peer_rate_burst)
     problems.install(app)
     app.include_router(federation.router)
@@ -68,6 +73,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(rota.router)
     app.include_router(requests.router)
     app.include_router(ledger.router)
+    app.include_router(evidence.router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

@@ -176,7 +176,8 @@ def verify(
             out.print(f"signer: {report.signer_state}, key fingerprint {report.signer_fingerprint}"
                       + (f", anchored by trusted key {report.anchored_by}" if report.anchored_by else ""))
         if report.witnesses:
-            out.print(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {report.witnessed_before}")
+            out.print(f"witnessed by: {', '.join(report.witnesses)}; "
+                      f"in the log no later than {report.witnessed_before}")
         for warning in report.warnings:
             out.print(f"[bold yellow]warning:[/] {warning}", markup=True)
         failed = sum(not c.ok for c in report.checks)

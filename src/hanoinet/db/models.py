@@ -421,3 +421,67 @@ class EvidenceCustody(Base):
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     action: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvidenceOffer(Base):
+    """A package offered to (``out``) or by (``in``) another State; the receiver pulls its files."""
+
+    __tablename__ = "evidence_offers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    peer: Mapped[str] = mapped_column(String(3))
+    case_ref: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The package's metadata members (JSON: name -> base64), and its signature.
+    head: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(Text)
+    #: Incoming offers: the capability to pull with, and where.
+    capability: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pull_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: ``offered`` (out), ``pulling`` / ``complete`` / ``failed`` (in).
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EvidenceOfferFile(Base):
+    """One file of an offer: the local evidence file (the source, or the copy once pulled)."""
+
+    __tablename__ = "evidence_offer_files"
+
+    offer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    path: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: Incoming: the file's data key as a JWE to this node's encryption key.
+    wrapped: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class EvidenceUpload(Base):
+    """A resumable upload through the API: pieces are kept encrypted until the upload completes."""
+
+    __tablename__ = "evidence_uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: Declared size, and how many plaintext bytes are durably received.
+    size: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger)
+    #: Length of the staging file holding those bytes (encrypted pieces), and how many pieces.
+    staged: Mapped[int] = mapped_column(BigInteger)
+    pieces: Mapped[int] = mapped_column(Integer)
+    #: The staging key, wrapped like a data key.
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))

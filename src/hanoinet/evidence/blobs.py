@@ -17,10 +17,12 @@ Layout, durability and operations: docs/evidence.md, section "Blob stores".
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
 import secrets
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -92,7 +94,8 @@ class BlobWriter(ABC):
     def write(self, data: bytes) -> None:
         """Append ``data`` to the blob."""
         self._require_open("write")
-        self._write(data)
+        with self._failing():
+            self._write(data)
         self.written += len(data)
 
     def commit(self) -> int:
@@ -100,23 +103,33 @@ class BlobWriter(ABC):
         if self._state == "committed":
             return self.written
         self._require_open("commit")
-        self._commit()
+        with self._failing():
+            self._commit()
         self._state = "committed"
         return self.written
 
     def abort(self) -> None:
         """Discard what was written; nothing becomes visible. Does nothing once committed or aborted."""
-        if self._state != "open":
+        if self._state in {"committed", "aborted"}:
             return
         self._state = "aborted"
         self._abort()
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """After a failed write or commit only ``abort`` is allowed: how much of the data was kept is unknown."""
+        try:
+            yield
+        except BaseException:
+            self._state = "failed"
+            raise
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
-            if self._state == "open":
+            if self._state in {"open", "failed"}:
                 self.abort()
                 raise RuntimeError(f"blob {self.id} was neither committed nor aborted; it was discarded")
             return
@@ -128,7 +141,7 @@ class BlobWriter(ABC):
 
     def _require_open(self, action: str) -> None:
         if self._state != "open":
-            raise RuntimeError(f"cannot {action} blob {self.id}: it is already {self._state}")
+            raise RuntimeError(f"cannot {action} blob {self.id}: it is {self._state}")
 
     @abstractmethod
     def _write(self, data: bytes) -> None: ...
@@ -208,8 +221,8 @@ class _FileStore:
             yield
         except OSError as exc:
             raise ConfigurationError(f"could not {action} at {path}: {exc.strerror or exc}",
-                                     hint=f"check that {self.root} is writable by the node's account and "
-                                          "its disk has free space") from exc
+                                     hint=f"check that {self.root} is readable and writable by the node's "
+                                          "account and that its disk has free space") from exc
 
     def _path(self, blob_id: str) -> Path:
         blob_id = _checked(blob_id)
@@ -230,7 +243,7 @@ class _FileStore:
             f = path.open("rb", buffering=0)
         except FileNotFoundError:
             raise NotFound(f"blob {blob_id} was deleted from {self.describe} while being read") from None
-        with f:
+        with f, self._errors("read a blob", path):
             f.seek(start)
             while start < end:
                 data = f.read(min(piece, end - start))
@@ -243,10 +256,11 @@ class _FileStore:
     def size(self, blob_id: str) -> int:
         """The blob's size in bytes; ``NotFound`` if there is no such committed blob."""
         path = self._path(blob_id)
-        try:
-            return path.stat().st_size
-        except FileNotFoundError:
-            raise NotFound(f"no blob {blob_id} in {self.describe}") from None
+        with self._errors("read a blob", path):
+            try:
+                return path.stat().st_size
+            except FileNotFoundError:
+                raise NotFound(f"no blob {blob_id} in {self.describe}") from None
 
     def exists(self, blob_id: str) -> bool:
         """Whether a committed blob has this identifier."""
@@ -336,6 +350,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_SESSION_LOCK = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
+
+
+@functools.cache
+def _boto3_session() -> Any:
+    """One boto3 session for every S3 store: a new one reloads the service models (about 0.1 s each time)."""
+    try:
+        import boto3  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError("S3 blob stores need boto3, which is not installed",
+                                 hint="install the node with its s3 extra: pip install 'hanoinet[s3]'") from None
+    return boto3.session.Session()
+
+
 class _S3Store:
     """Blobs as objects ``<prefix><id>`` in an S3-compatible bucket (see the module docstring)."""
 
@@ -343,18 +371,14 @@ class _S3Store:
         self.bucket = bucket
         self.prefix = prefix
         self.describe = f"s3://{bucket}/{prefix}" + (f" at {endpoint_url}" if endpoint_url else "")
-        try:
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
-        except ImportError:
-            raise ConfigurationError("S3 blob stores need boto3, which is not installed",
-                                     hint="install the node with its s3 extra: pip install 'hanoinet[s3]'") from None
+        session = _boto3_session()
+        from botocore.config import Config  # type: ignore[import-untyped]
+
         # Path-style addressing for endpoints other than AWS: S3-compatible servers rarely have wildcard DNS.
         config = Config(s3={"addressing_style": "path" if endpoint_url else "auto"}, retries={"mode": "standard"})
-        with self._errors("open the store"):
+        with self._errors("open the store"), _SESSION_LOCK:
             try:
-                self._client: Any = boto3.session.Session().client(
-                    "s3", endpoint_url=endpoint_url, region_name=region, config=config)
+                self._client: Any = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
             except ValueError as exc:
                 raise ConfigurationError(f"S3 client for {self.describe} refused its settings: {exc}",
                                          hint="check endpoint_url and region") from exc
@@ -465,9 +489,9 @@ class _S3Store:
                     key, upload_id = upload["Key"], upload["UploadId"]
                     if not BLOB_ID.match(key[len(self.prefix):]) or upload["Initiated"] >= cutoff:
                         continue
-                    if self._last_part_time(key, upload_id) >= cutoff:
-                        continue
                     try:
+                        if self._last_part_time(key, upload_id) >= cutoff:
+                            continue
                         self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
                     except self._client.exceptions.NoSuchUpload:
                         continue  # completed or aborted meanwhile

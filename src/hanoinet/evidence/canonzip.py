@@ -255,32 +255,37 @@ def _zip64_extra(values: list[int]) -> bytes:
     return _EXTRA_HEADER.pack(_ZIP64_EXTRA_ID, 8 * len(values)) + b"".join(_U64.pack(v) for v in values)
 
 
-def _version(size: int, offset: int) -> int:
-    return _VERSION_ZIP64 if size >= _ZIP64_LIMIT or offset >= _ZIP64_LIMIT else _VERSION
+def _is_zip64(size: int, offset: int) -> bool:
+    """Whether a member's sizes are in ZIP64 fields, in both of its headers.
+
+    Also when only the offset is large: UnZip 6.0 keeps the size fields of the previous local header when it
+    parses a ZIP64 field, so a central ZIP64 field holding only an offset is misread after a member of
+    exactly 0xFFFFFFFF bytes. With the sizes always present, every reader parses the field the same way.
+    """
+    return size >= _ZIP64_LIMIT or offset >= _ZIP64_LIMIT
 
 
 def _local_header(raw: bytes, size: int, crc: int, offset: int) -> bytes:
-    # A local header has no offset field, but it must carry both sizes in its ZIP64 field (APPNOTE 4.5.3).
-    big = size >= _ZIP64_LIMIT
-    field = _SENTINEL32 if big else size
-    extra = _zip64_extra([size, size] if big else [])
+    # A local ZIP64 field has no offset, but it must hold both sizes (APPNOTE 4.5.3).
+    zip64 = _is_zip64(size, offset)
+    field = _SENTINEL32 if zip64 else size
+    extra = _zip64_extra([size, size] if zip64 else [])
     fixed = _LOCAL.pack(
-        _LOCAL_SIG, _version(size, offset), _FLAGS, _STORED, _DOS_TIME, _DOS_DATE, crc, field, field,
-        len(raw), len(extra),
+        _LOCAL_SIG, _VERSION_ZIP64 if zip64 else _VERSION, _FLAGS, _STORED, _DOS_TIME, _DOS_DATE, crc,
+        field, field, len(raw), len(extra),
     )  # fmt: skip
     return fixed + raw + extra
 
 
 def _central_header(entry: _Entry) -> bytes:
     raw, size, crc, offset = entry
-    values = [size, size] if size >= _ZIP64_LIMIT else []
-    if offset >= _ZIP64_LIMIT:
-        values.append(offset)
-    extra = _zip64_extra(values)
+    zip64 = _is_zip64(size, offset)
+    far = offset >= _ZIP64_LIMIT
+    field = _SENTINEL32 if zip64 else size
+    extra = _zip64_extra(([size, size] if zip64 else []) + ([offset] if far else []))
     fixed = _CENTRAL.pack(
-        _CENTRAL_SIG, _MADE_BY, _version(size, offset), _FLAGS, _STORED, _DOS_TIME, _DOS_DATE, crc,
-        _SENTINEL32 if size >= _ZIP64_LIMIT else size, _SENTINEL32 if size >= _ZIP64_LIMIT else size,
-        len(raw), len(extra), 0, 0, 0, _EXTERNAL_ATTR, _SENTINEL32 if offset >= _ZIP64_LIMIT else offset,
+        _CENTRAL_SIG, _MADE_BY, _VERSION_ZIP64 if zip64 else _VERSION, _FLAGS, _STORED, _DOS_TIME, _DOS_DATE,
+        crc, field, field, len(raw), len(extra), 0, 0, 0, _EXTERNAL_ATTR, _SENTINEL32 if far else offset,
     )  # fmt: skip
     return fixed + raw + extra
 

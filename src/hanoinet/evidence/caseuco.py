@@ -302,7 +302,7 @@ def _add_actions(graph: _Graph, actions: Sequence[ManifestAction], file_ids: dic
         key = (at, act.ledger_index is None, act.ledger_index or 0, act.action, act.performer, act.state,
                tuple(sorted(act.objects)))
         keyed.append((key, index, act))
-    pass
+    keyed.sort(key=lambda item: item[0])
 
     previous_action: str | None = None
     previous_result: str | None = None

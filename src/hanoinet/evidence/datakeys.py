@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from hanoinet.clock import now
 from hanoinet.crypto import jose
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import EvidenceFile, EvidenceKek
+from hanoinet.db.models import EvidenceFile, EvidenceKek, EvidenceUpload
 from hanoinet.errors import KeyStoreError
 from hanoinet.node.keyring import KEYS_DIR
 from hanoinet.node.node import Node
@@ -73,7 +73,8 @@ class KeyVault:
                                 code="data_key_invalid") from None
 
     def rotate(self, session: Session) -> int:
-        """Start a new epoch and re-wrap every remaining data key under it, in the caller's transaction.
+        """Start a new epoch and re-wrap every remaining data key (and upload staging key) under it, in the
+        caller's transaction.
 
         Call :meth:`destroy_retired` after the transaction commits to delete the old KEK files.
         """
@@ -85,12 +86,14 @@ class KeyVault:
         aead = AESGCM(self._kek(new_epoch))
         rows = session.execute(select(EvidenceFile.id, EvidenceFile.kek_epoch, EvidenceFile.wrapped_key)
                                .where(EvidenceFile.wrapped_key.is_not(None))).all()
-        for file_id, epoch, wrapped in rows:
-            nonce = secrets.token_bytes(_NONCE)
-            data_key = self.unwrap(file_id, int(epoch or 0), bytes(wrapped or b""))
-            rewrapped = nonce + aead.encrypt(nonce, data_key, file_id.encode("ascii"))
-            session.execute(update(EvidenceFile).where(EvidenceFile.id == file_id)
-                            .values(wrapped_key=rewrapped, kek_epoch=new_epoch))
+        uploads = session.execute(select(EvidenceUpload.id, EvidenceUpload.kek_epoch, EvidenceUpload.wrapped_key)).all()
+        for table, keys in ((EvidenceFile, rows), (EvidenceUpload, uploads)):
+            for owner, epoch, wrapped in keys:
+                nonce = secrets.token_bytes(_NONCE)
+                data_key = self.unwrap(owner, int(epoch or 0), bytes(wrapped or b""))
+                rewrapped = nonce + aead.encrypt(nonce, data_key, owner.encode("ascii"))
+                session.execute(update(table).where(table.id == owner)
+                                .values(wrapped_key=rewrapped, kek_epoch=new_epoch))
         return new_epoch
 
     def destroy_retired(self) -> list[int]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from functools import partial
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 

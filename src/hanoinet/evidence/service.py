@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import structlog
 from sqlalchemy import select
@@ -112,9 +112,13 @@ class EvidenceService:
 
     # -- ingest ------------------------------------------------------------------------------------------
 
-    def ingest(self, source: BinaryIO, *, name: str, case: str, actor: str, media_type: str | None = None,
-               progress: Callable[[int], None] | None = None) -> EvidenceItem:
-        """Read ``source`` to its end once, store it encrypted, and record it in ``case``; see the module doc."""
+    def ingest(self, source: Readable, *, name: str, case: str, actor: str, media_type: str | None = None,
+               progress: Callable[[int], None] | None = None,
+               in_transaction: Callable[[Session], None] | None = None) -> EvidenceItem:
+        """Read ``source`` to its end once, store it encrypted, and record it in ``case``; see the module doc.
+
+        ``in_transaction`` runs in the transaction that records the file (e.g. to close the upload it came from).
+        """
         check_case(case)
         check_file_name(name)
         data_key = stream.new_data_key()
@@ -150,6 +154,8 @@ class EvidenceService:
                                chunk_size=encryptor.header.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
                                origin=self.node.state, ingested_at=t, ingested_by=actor)
             uow.session.add(row)
+            if in_transaction is not None:
+                in_transaction(uow.session)
             record_custody(uow.session, self.node, item_id, CustodyEvent(
                 action="ingested", at=format_instant(t), node=self.node.state, actor=actor, object_sha256=digest,
                 case=case, detail={"file": item_id, "name": name, "size": size}))
@@ -237,6 +243,12 @@ class EvidenceService:
             self.store.delete(blob_id)
         log.info("evidence shredded", file=item_id)
         return item
+
+
+class Readable(Protocol):
+    """What ingest reads from: ``read(n)`` returns up to ``n`` bytes, and ``b""`` only at the end."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class _Hasher(Protocol):

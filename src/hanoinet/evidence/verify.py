@@ -13,7 +13,10 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
 
 from hanoinet.clock import format_instant, parse_instant
 from hanoinet.crypto import jose
@@ -110,10 +113,11 @@ def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[s
     except _Refused as exc:
         report.add("metadata", name, False, str(exc))
         return report
-    report.package = package
-    if package.get("type") != PACKAGE_TYPE or package.get("v") != 1:
-        report.add("metadata", "package.json", False, f"not a {PACKAGE_TYPE} version 1")
+    problem = _shape_problem(package, custody, signer)
+    if problem:
+        report.add("metadata", name, False, problem)
         return report
+    report.package = package
     card = _signature(report, members, metadata, package, signer)
     _files(report, members, package)
     _manifest(report, package, manifest)
@@ -123,13 +127,93 @@ def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[s
     return report
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _FileEntry(_Strict):
+    path: str
+    file_id: str
+    name: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    blake3: str | None
+    media_type: str | None
+    origin: str
+    ingested_at: str
+    ingested_by: str
+
+
+class _PackageJson(_Strict):
+    type: Literal["hanoinet-evidence-package"]
+    v: Literal[1]
+    id: str
+    created_at: str
+    sender: str
+    recipient: str | None
+    case: str
+    use_conditions: dict[str, str | list[str]]
+    files: list[_FileEntry]
+
+
+class _CustodyEntry(_Strict):
+    index: int = Field(ge=0)
+    entry: str
+    record: str | None
+    proof: list[str]
+
+
+class _CustodyJson(_Strict):
+    origin: str
+    verifier_key: str
+    size: int = Field(ge=1)
+    checkpoint: str
+    entries: list[_CustodyEntry]
+
+
+class _SignerJson(_Strict):
+    state: str
+    kid: str
+    jwk: dict[str, str]
+    card: str
+    directory: str | None
+    authority: dict[str, str] | None
+
+
+class _ListedMember(_Strict):
+    name: str
+    size: int
+    sha256: str
+
+
+class _Contents(_Strict):
+    type: Literal["hanoinet-package-contents"]
+    v: Literal[1]
+    package: str
+    created_at: str
+    signer: dict[str, str]
+    members: list[_ListedMember]
+
+
+def _shape_problem(package: dict[str, Any], custody: dict[str, Any], signer: dict[str, Any]) -> str | None:
+    """Why the metadata members do not have the shape this version writes, or None."""
+    for member, model, value in (("package.json", _PackageJson, package), ("custody.json", _CustodyJson, custody),
+                                 ("signer.json", _SignerJson, signer)):
+        try:
+            model.model_validate(value)
+        except PydanticError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return f"{member} is not a {PACKAGE_TYPE} version 1 document: {where}: {first['msg']}"
+    return None
+
+
 class _Refused(Exception):
     """A structural problem that stops verification (reported as a failed check)."""
 
 
 def _read(source: BinaryIO) -> Iterator[_Member]:
-    position = 0
-    for member_name, size, chunks in read_canonical(source):
+    for position, (member_name, size, chunks) in enumerate(read_canonical(source)):
         expected = _expected_name(position, member_name)
         if expected is not None and member_name != expected:
             raise _Refused(f"member {position + 1} is {member_name!r}; the layout requires {expected!r} there")
@@ -142,7 +226,8 @@ def _read(source: BinaryIO) -> Iterator[_Member]:
             digest.update(chunk)
             if kept is not None:
                 kept += chunk
-        position += 1
+        if position == 0 and bytes(kept or b"") != MEDIA_TYPE.encode("ascii"):
+            raise _Refused(f"the mimetype member is not {MEDIA_TYPE!r}: this is not an evidence package")
         yield _Member(member_name, size, digest.hexdigest(), bytes(kept) if kept is not None else None)
         if member_name == SIGNATURE:
             return
@@ -180,15 +265,15 @@ def _signature(report: Report, members: list[_Member], metadata: Mapping[str, by
         if signer.get("kid") != fingerprint:
             raise _Refused(f"signer.json names key {signer.get('kid')} but holds key {fingerprint}")
         payload = jose.verify((metadata[SIGNATURE] or b"").decode("ascii"), key, typ=CONTENTS_TYP)
-        contents = json.loads(payload)
+        contents = _Contents.model_validate_json(payload).model_dump()
         card = verify_card(str(signer["card"]))
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:  # pydantic's error is a ValueError
         report.add("signature", SIGNATURE, False, f"signer.json or signature.jws is malformed: {exc}")
         return None
     except (HanoinetError, _Refused) as exc:
         report.add("signature", SIGNATURE, False, f"the signature does not hold: {exc}")
         return None
-    listed = [(m.get("name"), m.get("size"), m.get("sha256")) for m in contents.get("members", [])]
+    listed = [(m["name"], m["size"], m["sha256"]) for m in contents["members"]]
     actual = [(m.name, m.size, m.sha256) for m in members if m.name != SIGNATURE]
     problems = []
     if listed != actual:

@@ -3,13 +3,18 @@
 A custody event says who did what to which object, when, where and for which case. Its record is RFC 8785
 canonical JSON; the ledger's leaf is the SHA-256 of that record, never the record itself, so a record holding
 personal data can later be redacted or shredded while every proof over the log stays valid (docs/ledger.md).
+
+Records are written on every custody change, so they take a fast path through the standard library's C JSON
+encoder where its output is provably the RFC 8785 form (see :func:`_canonical`); anything else goes through
+the general canonical encoder (``hanoinet.crypto.canonical``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +29,8 @@ ACTIONS: set[str] = {"collected", "ingested", "sealed", "sent", "received", "ope
 _ACTION = re.compile(r"^[a-z][a-z_]{2,31}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_INTEGER = 2**53 - 1
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False,
+                            check_circular=False)
 
 
 def register_action(name: str) -> str:
@@ -78,7 +85,36 @@ class CustodyEvent(BaseModel):
 
     def record(self) -> bytes:
         """The canonical record (RFC 8785), the bytes the leaf commits to."""
-        return canonical_json(self.model_dump(mode="json"))
+        return _canonical(self.model_dump(mode="json"))
+
+
+def _plain(value: object) -> bool:
+    if type(value) is int:
+        return abs(value) <= _SAFE_INTEGER
+    return value is None or type(value) is str or type(value) is bool
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    r"""RFC 8785 form of a record: the C ``json`` encoder where its output is the same bytes, else the general one.
+
+    The fast path takes a record whose members (fixed ASCII names) are exact ``str``, ``bool``, ``None`` or
+    safe ``int`` values and one ``detail`` object of such values whose names have no code point above U+FFFF.
+    For those, ``json`` with these options writes what RFC 8785 section 3.2 prescribes: no whitespace;
+    ``null``, ``true``, ``false``; integers in plain decimal (the ECMAScript form of every integer below
+    10^21); strings with only ``"``, ``\`` and U+0000..U+001F escaped, as ``\b \t \n \f \r`` or ``\u00xx``
+    in lower-case hexadecimal, and everything else (DEL, U+2028, non-ASCII) as itself in UTF-8; members
+    sorted by code point, which is the UTF-16 code unit order of section 3.2.3 as long as no name needs a
+    surrogate pair. A lone surrogate fails the strict UTF-8 encoding; the general encoder then reports it.
+    tests/ledger/test_events.py compares both encoders over the whole value space.
+    """
+    detail = record.get("detail")
+    if (type(detail) is dict and all(_plain(v) for k, v in record.items() if k != "detail")
+            and all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _plain(v) for k, v in detail.items())):
+        try:
+            return _ENCODER.encode(record).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the general encoder says where
+    return canonical_json(record)
 
 
 def leaf_data(record: bytes) -> bytes:

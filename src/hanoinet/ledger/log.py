@@ -15,17 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
-from hanoinet.db.models import LedgerCheckpoint, LedgerEntry, LedgerQueued, LedgerState, LedgerTile
+from hanoinet.db.models import LedgerCheckpoint, LedgerEntry, LedgerQueued, LedgerState, LedgerTile, UTCDateTime
 from hanoinet.errors import NotFound
 from hanoinet.ledger import merkle
 from hanoinet.ledger.checkpoint import Checkpoint, sign_checkpoint
@@ -41,11 +42,29 @@ log = structlog.get_logger("hanoinet.ledger")
 LEASE = timedelta(seconds=10)
 BATCH = 10_000
 
+_QUEUE = cast(Table, LedgerQueued.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_QUEUE_INSERT = insert(_QUEUE)
+
 
 def record(session: Session, event: CustodyEvent) -> None:
     """Queue ``event`` in the caller's transaction; the sequencer gives it an index within about a second."""
-    data = event.record()
-    session.add(LedgerQueued(record=data.decode("utf-8"), entry=leaf_data(data), queued_at=now()))
+    record_many(session, (event,))
+
+
+def record_many(session: Session, events: Iterable[CustodyEvent]) -> None:
+    """Queue ``events``, in this order, in the caller's transaction: one insert for all of them.
+
+    Same effect as :func:`record` for each: the rows exist if and only if the caller's transaction commits.
+    """
+    at = now()
+    rows = []
+    for event in events:
+        data = event.record()
+        rows.append({"record": data.decode("utf-8"), "entry": leaf_data(data), "queued_at": at})
+    if rows:
+        # A Core insert of the table, not ORM objects: the unit of work cost more than the record and its hash.
+        session.execute(_QUEUE_INSERT, rows)
 
 
 def origin_of(state: str) -> str:
@@ -112,10 +131,8 @@ class Sequencer:
             assert state is not None  # created by the migration
             hashes = [state.compact[i : i + merkle.HASH_SIZE] for i in range(0, len(state.compact), merkle.HASH_SIZE)]
             tree = merkle.CompactRange(size=state.size, hashes=hashes)
-            # Plain rows and one bulk insert: ORM objects for every entry would cost more than the hashing.
-            queued = session.execute(select(LedgerQueued.id, LedgerQueued.entry, LedgerQueued.record)
-                                     .order_by(LedgerQueued.id).limit(self.batch)).all()
-            if not queued:
+            entries = _take(session, self.batch, tree.size, t)
+            if not entries:
                 return Sequenced(0, tree.size, tree.root())
             completed: dict[tuple[int, int], dict[int, bytes]] = defaultdict(dict)
 
@@ -124,22 +141,17 @@ class Sequencer:
                 if level % TILE_HEIGHT == 0:
                     completed[(level // TILE_HEIGHT, index // TILE_WIDTH)][index % TILE_WIDTH] = digest
 
-            entries = []
-            for row in queued:
-                entries.append({"idx": tree.size, "entry": row.entry, "record": row.record, "sequenced_at": t})
-                tree.append(merkle.leaf_hash(row.entry), keep)
-            session.execute(insert(LedgerEntry), entries)
+            for entry in entries:
+                tree.append(merkle.leaf_hash(entry), keep)
             _write_tiles(session, completed)
-            # Exactly the rows taken: on PostgreSQL a writer with a lower id may commit after a higher one.
-            session.execute(delete(LedgerQueued).where(LedgerQueued.id.in_([r.id for r in queued])))
             state.size = tree.size
             state.compact = b"".join(tree.hashes)
             root = tree.root()
             note = sign_checkpoint(Checkpoint(origin=origin(self.node), size=tree.size, root_hash=root),
                                    [signer(self.node)])
             session.add(LedgerCheckpoint(size=tree.size, root=root, note=note.decode("utf-8"), signed_at=t))
-        log.info("ledger sequenced", count=len(queued), size=tree.size)
-        return Sequenced(len(queued), tree.size, root)
+        log.info("ledger sequenced", count=len(entries), size=tree.size)
+        return Sequenced(len(entries), tree.size, root)
 
     async def run(self, stop: asyncio.Event, *, interval: float = 0.5) -> None:
         """Sequence until ``stop``; a checkpoint follows new entries within ``interval`` seconds."""
@@ -153,6 +165,35 @@ class Sequencer:
                 continue  # more are waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _take(session: Session, batch: int, first: int, at: datetime) -> list[bytes]:
+    """Move the oldest ``batch`` queued events into the log at ``first``, ``first + 1``, ...; their entries.
+
+    The records are copied inside the database by one ``INSERT ... SELECT`` that numbers the rows in queue
+    order, never through Python: only the 32-byte entries come back, for the tree.
+    """
+    columns = ["idx", "entry", "record", "sequenced_at"]
+    stamp = literal(at, UTCDateTime)
+    if session.get_bind().dialect.name == "postgresql":
+        # A writer that drew a lower id may commit after a read of the oldest rows, so one statement (one
+        # snapshot) takes the rows, moves them and returns their entries.
+        oldest = select(_QUEUE.c.id).order_by(_QUEUE.c.id).limit(batch)
+        taken = (delete(_QUEUE).where(_QUEUE.c.id.in_(oldest))
+                 .returning(_QUEUE.c.id, _QUEUE.c.entry, _QUEUE.c.record).cte("taken"))
+        moved = insert(_ENTRIES).from_select(columns, select(
+            first - 1 + func.row_number().over(order_by=taken.c.id), taken.c.entry, taken.c.record, stamp))
+        return list(session.scalars(select(taken.c.entry).order_by(taken.c.id).add_cte(moved.cte("moved"))))
+    # SQLite: the step's transaction holds the write lock (BEGIN IMMEDIATE), so the rows up to the last one
+    # read are exactly the rows read.
+    rows = session.execute(select(_QUEUE.c.id, _QUEUE.c.entry).order_by(_QUEUE.c.id).limit(batch)).all()
+    if rows:
+        last = rows[-1].id
+        session.execute(insert(_ENTRIES).from_select(columns, select(
+            first - 1 + func.row_number().over(order_by=_QUEUE.c.id), _QUEUE.c.entry, _QUEUE.c.record, stamp,
+        ).where(_QUEUE.c.id <= last)))
+        session.execute(delete(_QUEUE).where(_QUEUE.c.id <= last))
+    return [row.entry for row in rows]
 
 
 def _write_tiles(session: Session, completed: dict[tuple[int, int], dict[int, bytes]]) -> None:

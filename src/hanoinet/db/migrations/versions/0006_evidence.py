@@ -1,4 +1,4 @@
-"""evidence: files, key-encryption-key epochs, custody links; ledger entries found by entry hash
+"""evidence: files, key-encryption-key epochs, custody links, uploads, offers between States; ledger entries by hash
 
 Revision ID: 0006
 Revises: 0005
@@ -57,11 +57,60 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_evidence_custody_file", "evidence_custody", ["file_id"])
+    op.create_table(
+        "evidence_uploads",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("case_ref", sa.String(length=128), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("media_type", sa.String(length=100), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("received", sa.BigInteger(), nullable=False),
+        sa.Column("staged", sa.BigInteger(), nullable=False),
+        sa.Column("pieces", sa.Integer(), nullable=False),
+        sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
+        sa.Column("kek_epoch", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "evidence_offers",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("direction", sa.String(length=3), nullable=False),
+        sa.Column("peer", sa.String(length=3), nullable=False),
+        sa.Column("case_ref", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("head", sa.Text(), nullable=False),
+        sa.Column("signature", sa.Text(), nullable=False),
+        sa.Column("capability", sa.Text(), nullable=True),
+        sa.Column("pull_url", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", "direction"),
+    )
+    op.create_table(
+        "evidence_offer_files",
+        sa.Column("offer_id", sa.String(length=36), nullable=False),
+        sa.Column("direction", sa.String(length=3), nullable=False),
+        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("path", sa.String(length=300), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("chunk_size", sa.Integer(), nullable=False),
+        sa.Column("file_id", sa.String(length=32), nullable=True),
+        sa.Column("wrapped", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("offer_id", "direction", "position"),
+    )
     # Packages carry inclusion proofs of a file's custody events, found by their entry hash.
     op.create_index("ix_ledger_entries_entry", "ledger_entries", ["entry"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_ledger_entries_entry", table_name="ledger_entries")
-    for table in ("evidence_custody", "evidence_files", "evidence_keks"):
+    for table in ("evidence_offer_files", "evidence_offers", "evidence_uploads", "evidence_custody",
+                  "evidence_files", "evidence_keks"):
         op.drop_table(table)

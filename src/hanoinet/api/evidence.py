@@ -1,0 +1,154 @@
+"""``/api/v1/evidence``: evidence for officers (resumable uploads, offers to other States); and
+``/federation/v1/evidence``: the signed, ranged pulls of offered files by the receiving State (docs/evidence.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from hanoinet.api.officers import Officer
+from hanoinet.clock import format_instant
+from hanoinet.db.models import EvidenceOffer, EvidenceOfferFile
+from hanoinet.errors import ValidationError
+from hanoinet.evidence import transfer
+from hanoinet.evidence.package import UseConditions
+from hanoinet.evidence.service import EvidenceService
+from hanoinet.evidence.uploads import MAX_PIECE, Uploads
+
+router = APIRouter(tags=["evidence"])
+
+_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+_PACKAGE = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+
+
+def _service(request: Request) -> EvidenceService:
+    service: EvidenceService = request.app.state.evidence
+    return service
+
+
+class NewUpload(BaseModel):
+    """A file to upload in pieces."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: str = Field(max_length=128, description="the case reference; the case is opened on first use")
+    name: str = Field(max_length=255, description="the file's name")
+    size: int = Field(ge=0, lt=2**63, description="the file's size in bytes")
+    media_type: str | None = Field(default=None, max_length=100)
+
+
+class NewOffer(BaseModel):
+    """Evidence to seal and offer to another State's desk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: str = Field(max_length=128)
+    to: str = Field(description="the receiving desk, STATE/DESK")
+    purpose: str = Field(min_length=1, max_length=2000, description="what the evidence may be used for (Art. 40)")
+    conditions: list[str] = Field(default_factory=list, max_length=50, description="further use conditions")
+    files: list[str] | None = Field(default=None, description="file ids; default: every file of the case")
+    wait_witnesses: float = Field(default=0.0, ge=0, le=600, description="seconds to wait for cosignatures")
+    min_witnesses: int = Field(default=0, ge=0, le=200)
+
+
+@router.get("/api/v1/evidence", summary="Evidence files held by this node")
+def list_evidence(officer: Officer, request: Request,
+                  case: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, object]]:
+    """Oldest first; shredded files stay listed with the time they were shredded."""
+    return [i.as_json() for i in _service(request).list(case)]
+
+
+@router.post("/api/v1/evidence/uploads", status_code=201, summary="Start a resumable upload")
+def start_upload(body: NewUpload, officer: Officer, request: Request) -> dict[str, object]:
+    """Send the file in pieces with ``PUT .../uploads/{id}`` and ``Upload-Offset``, then ``POST .../complete``."""
+    return Uploads(_service(request)).start(case=body.case, name=body.name, size=body.size, actor=officer.actor,
+                                            media_type=body.media_type).as_json()
+
+
+@router.get("/api/v1/evidence/uploads/{upload_id}", summary="Where an upload stands: resume from `received`")
+def upload_status(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
+    """The bytes the node holds durably."""
+    return Uploads(_service(request)).status(upload_id).as_json()
+
+
+@router.put("/api/v1/evidence/uploads/{upload_id}", summary="Send the next piece of an upload")
+async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
+                       upload_offset: Annotated[int, Header(ge=0, lt=2**63)]) -> dict[str, object]:
+    """The piece (``application/octet-stream``, at most 16 MiB) must start at ``Upload-Offset`` = ``received``."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_PIECE:
+            raise ValidationError(f"a piece is at most {MAX_PIECE} bytes", code="piece_too_large")
+    state = await run_in_threadpool(Uploads(_service(request)).append, upload_id, upload_offset, bytes(data))
+    return state.as_json()
+
+
+@router.post("/api/v1/evidence/uploads/{upload_id}/complete", status_code=201, summary="Finish an upload")
+async def complete_upload(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
+    """Ingests the uploaded file: hashes, encryption at rest, custody record. Returns the evidence file."""
+    item = await run_in_threadpool(Uploads(_service(request)).complete, upload_id, actor=officer.actor)
+    return item.as_json()
+
+
+@router.delete("/api/v1/evidence/uploads/{upload_id}", status_code=204, summary="Cancel an upload")
+def cancel_upload(upload_id: _ID, officer: Officer, request: Request) -> None:
+    """Drops the staged pieces."""
+    Uploads(_service(request)).cancel(upload_id)
+
+
+@router.post("/api/v1/evidence/offers", status_code=201, summary="Seal a case's evidence and offer it to a State")
+async def create_offer(body: NewOffer, officer: Officer, request: Request) -> dict[str, object]:
+    """The receiving node pulls the files itself; the offer carries the package's metadata and proofs."""
+    offered = await run_in_threadpool(
+        transfer.offer, _service(request), case=body.case, to=body.to, desk=officer.desk, actor=officer.actor,
+        conditions=UseConditions(purpose=body.purpose, conditions=tuple(body.conditions)), file_ids=body.files,
+        witness_wait=body.wait_witnesses, min_witnesses=body.min_witnesses)
+    return {"package": offered.package_id, "message_id": offered.message_id, "files": offered.files,
+            "expires_at": format_instant(offered.expires_at)}
+
+
+@router.get("/api/v1/evidence/offers", summary="Evidence offers sent and received, newest first")
+def list_offers(officer: Officer, request: Request) -> list[dict[str, Any]]:
+    """Incoming offers show how far the pull is."""
+    node = _service(request).node
+    with node.db.transaction(readonly=True) as uow:
+        offers = uow.session.scalars(select(EvidenceOffer).order_by(EvidenceOffer.created_at.desc()).limit(500))
+        listed = []
+        for o in offers:
+            files = uow.session.scalars(select(EvidenceOfferFile).where(
+                EvidenceOfferFile.offer_id == o.id, EvidenceOfferFile.direction == o.direction)
+                .order_by(EvidenceOfferFile.position)).all()
+            listed.append({
+                "package": o.id, "direction": o.direction, "peer": o.peer, "case": o.case_ref, "status": o.status,
+                "created_at": format_instant(o.created_at), "expires_at": format_instant(o.expires_at),
+                "error": o.error, "files": [{"path": f.path, "size": f.size, "sha256": f.sha256,
+                                             "here": f.file_id is not None} for f in files]})
+    return listed
+
+
+@router.get("/federation/v1/evidence/offers/{package_id}/files/{position}",
+            summary="Pull a byte range of an offered file's encrypted blob (signed, with the offer's capability)",
+            status_code=206)
+def pull(package_id: _PACKAGE, position: Annotated[int, Path(ge=1, le=10_000)], request: Request) -> StreamingResponse:
+    """``Authorization: Capability <JWS>``, ``Range: bytes=START-[END]``, signed per RFC 9421 (docs/evidence.md)."""
+    service = _service(request)
+    # The target URI as the puller signed it: our published endpoint, whatever proxy stands in front.
+    query = f"?{request.url.query}" if request.url.query else ""
+    url = service.node.settings.endpoint.rstrip("/") + request.url.path + query
+    serving = transfer.authorize_pull(service, package_id, position, method=request.method, url=url,
+                                      headers=request.headers)
+
+    def body() -> Iterator[bytes]:
+        yield from service.store.read(serving.blob_id, serving.start, serving.end)
+
+    return StreamingResponse(body(), status_code=206, media_type="application/octet-stream", headers={
+        "content-range": f"bytes {serving.start}-{serving.end - 1}/{serving.total}",
+        "content-length": str(serving.end - serving.start), "cache-control": "no-store"})
