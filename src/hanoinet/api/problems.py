@@ -27,6 +27,10 @@ STATUS_BY_CODE = {
     "illegal_transition": 409,
     "not_party": 403,
     "invalid_request": 422,
+    "bad_range": 400,
+    "range_not_satisfiable": 416,
+    "offset_mismatch": 409,
+    "upload_incomplete": 409,
 }
 
 

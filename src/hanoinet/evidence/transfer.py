@@ -83,7 +83,7 @@ class OfferBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     package: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-    #: The package's metadata members (``mimetype`` .. ``signer.json``), base64, and ``signature.jws``.
+    #: The package's metadata members by name (``mimetype`` .. ``signer.json``), base64, and ``signature.jws``.
     head: dict[str, str]
     signature: str = Field(min_length=1, max_length=100_000)
     files: list[OfferedFile] = Field(min_length=1, max_length=10_000)
@@ -249,9 +249,8 @@ def _parse_range(value: str, total: int) -> tuple[int, int]:
 def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at: datetime) -> None:
     body = OfferBody.model_validate(payload.body)
     sender, _ = split_address(payload.sender)
-    if tuple(body.head) != HEAD:
-        raise ValidationError(f"an evidence offer's head must hold {', '.join(HEAD)}, in that order",
-                              code="invalid_body")
+    if set(body.head) != set(HEAD):
+        raise ValidationError(f"an evidence offer's head must hold exactly {', '.join(HEAD)}", code="invalid_body")
     card = node.require_directory().member(sender)
     uow.session.add(EvidenceOffer(
         id=body.package, direction="in", peer=sender, case_ref=payload.case or body.package,
@@ -330,7 +329,7 @@ class Puller:
         part = self.staging(offered.id, item.position)
         part.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # What is on disk is checked again from the start: the chunks authenticate it and the hash resumes.
-        decryptor, sha256 = stream.Decryptor(data_key), hashlib.sha256()
+        decryptor, sha256 = stream.Decryptor(data_key, expected_size=item.size), hashlib.sha256()
         with part.open("ab+") as handle:
             handle.seek(0)
             while piece := handle.read(_PIECE):
@@ -451,7 +450,8 @@ def rebuild_package(service: EvidenceService, package_id: str, out: Path) -> Pat
             raise ValidationError(f"offer {package_id} is {offered.status}: its files are not all here yet",
                                   hint="wait for the pull to finish (`hanoinet evidence offers`)",
                                   code="offer_incomplete")
-        head = {name: base64.b64decode(data) for name, data in json.loads(offered.head).items()}
+        held = json.loads(offered.head)
+        head = {name: base64.b64decode(held[name]) for name in HEAD}
         signature = offered.signature.encode("ascii")
         files = [PackageFile(f.path, f.size, f.sha256, partial(service.plaintext, f.file_id or ""))
                  for f in uow.session.scalars(select(EvidenceOfferFile).where(
