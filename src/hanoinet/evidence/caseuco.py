@@ -237,7 +237,7 @@ class _Graph:
 def _add_files(graph: _Graph, files: Sequence[ManifestFile], sender: str) -> dict[str, str]:
     """Add one ``observable:File`` per file; return the ``@id`` of each member path."""
     ids: dict[str, str] = {}
-    for index, file in sorted(enumerate(files), key=lambda item: item[1].path):
+    for index, file in sorted(enumerate(files), key=lambda item: str(item[1].path)):
         where = f"files[{index}] ({file.path!r})"
         _text(file.path, f"files[{index}].path")
         if file.path in ids:

@@ -140,7 +140,7 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
         files=[ManifestFile(path=path, name=i.name, size=i.size, sha256=i.sha256, blake3=i.blake3,
                             media_type=i.media_type, ingested_at=i.ingested_at, ingested_by=i.ingested_by)
                for path, i in paths],
-        actions=_actions(custody["entries"], {i.sha256: path for path, i in paths}),
+        actions=_actions(custody["entries"], {i.id: path for path, i in paths}),
     )
     key = node.signing_key()
     directory = node.directory
@@ -272,10 +272,11 @@ def _custody(session: Session, service: EvidenceService, entries: dict[bytes, tu
 
 
 def _actions(entries: list[dict[str, Any]], paths: dict[str, str]) -> list[ManifestAction]:
+    """The custody records as CASE actions, each on the member path of the file it names (by file id)."""
     actions = []
     for listed in entries:
         event = parse_record(str(listed["record"]).encode("utf-8"))
-        path = paths.get(event.object_sha256 or "")
+        path = paths.get(str(event.detail.get("file", "")))
         if path is None:
             continue
         actions.append(ManifestAction(action=event.action, at=parse_instant(event.at), performer=event.actor,
