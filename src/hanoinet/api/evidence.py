@@ -4,18 +4,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from starlette.background import BackgroundTask
 
 from hanoinet.api.officers import Officer
 from hanoinet.clock import format_instant
-from hanoinet.db.models import EvidenceOffer, EvidenceOfferFile
 from hanoinet.errors import ValidationError
 from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
@@ -118,20 +118,20 @@ async def create_offer(body: NewOffer, officer: Officer, request: Request) -> di
 @router.get("/api/v1/evidence/offers", summary="Evidence offers sent and received, newest first")
 def list_offers(officer: Officer, request: Request) -> list[dict[str, Any]]:
     """Incoming offers show how far the pull is."""
-    node = _service(request).node
-    with node.db.transaction(readonly=True) as uow:
-        offers = uow.session.scalars(select(EvidenceOffer).order_by(EvidenceOffer.created_at.desc()).limit(500))
-        listed = []
-        for o in offers:
-            files = uow.session.scalars(select(EvidenceOfferFile).where(
-                EvidenceOfferFile.offer_id == o.id, EvidenceOfferFile.direction == o.direction)
-                .order_by(EvidenceOfferFile.position)).all()
-            listed.append({
-                "package": o.id, "direction": o.direction, "peer": o.peer, "case": o.case_ref, "status": o.status,
-                "created_at": format_instant(o.created_at), "expires_at": format_instant(o.expires_at),
-                "error": o.error, "files": [{"path": f.path, "size": f.size, "sha256": f.sha256,
-                                             "here": f.file_id is not None} for f in files]})
-    return listed
+    return transfer.list_offers(_service(request).node)
+
+
+@router.get("/api/v1/evidence/offers/{package_id}/package", summary="The package of a received offer, as sealed",
+            response_class=FileResponse)
+async def received_package(package_id: _PACKAGE, officer: Officer, request: Request) -> FileResponse:
+    """Rebuilt byte for byte from the offer's metadata and the pulled files; verify it with `hanoinet verify`."""
+    service = _service(request)
+    folder = service.node.settings.data_dir / "exports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    out = folder / f"{package_id}-{uuid.uuid4().hex[:8]}.zip"
+    await run_in_threadpool(transfer.rebuild_package, service, package_id, out)
+    return FileResponse(out, media_type="application/zip", filename=f"{package_id}.zip",
+                        background=BackgroundTask(out.unlink, missing_ok=True))
 
 
 @router.get("/federation/v1/evidence/offers/{package_id}/files/{position}",

@@ -124,6 +124,72 @@ def package(
         err.print(f"[bold yellow]warning:[/] {warning}")
 
 
+@app.command("send")
+def send(
+    case: str = typer.Option(..., "--case", help="the case whose files are offered"),
+    to: str = typer.Option(..., "--to", help="the receiving desk, STATE/DESK (e.g. VNM/247)"),
+    purpose: str = typer.Option(..., "--purpose", help="what the evidence may be used for (Art. 40)"),
+    condition: list[str] = typer.Option([], "--condition", help="a further use condition (repeat)"),
+    file_id: list[str] = typer.Option([], "--file", help="only this file id (repeat; default: the whole case)"),
+    wait_witnesses: float = typer.Option(0.0, "--wait-witnesses", min=0,
+                                         help="seconds to wait for witnesses to cosign the checkpoint"),
+    min_witnesses: int = typer.Option(0, "--min-witnesses", min=0, help="cosignatures to wait for"),
+    desk: str | None = typer.Option(None, "--desk", help="the sending desk (default: the node's first desk)"),
+    data: Path = DataOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Seal the case's files for another State and send the offer; its node pulls the files itself."""
+    from hanoinet.evidence.transfer import offer
+
+    node = open_node(data)
+    try:
+        offered = offer(EvidenceService(node), case=case, to=to, desk=desk or node.settings.desks[0].id,
+                        actor=_actor(actor), conditions=UseConditions(purpose=purpose, conditions=tuple(condition)),
+                        file_ids=file_id or None, witness_wait=wait_witnesses, min_witnesses=min_witnesses)
+    finally:
+        node.close()
+    out.print(f"offered {offered.files} files of case {case} to {to} (package {offered.package_id}); the offer "
+              f"can be pulled until {offered.expires_at:%Y-%m-%d %H:%M}Z")
+
+
+@app.command("offers")
+def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Evidence offers sent and received, and how far each incoming pull is."""
+    from hanoinet.evidence.transfer import list_offers
+
+    node = open_node(data)
+    try:
+        listed = list_offers(node)
+    finally:
+        node.close()
+    if as_json:
+        print_json(listed)
+        return
+    table = Table("package", "direction", "State", "case", "status", "files here", "error")
+    for o in listed:
+        here = sum(f["here"] for f in o["files"])
+        table.add_row(o["package"], o["direction"], o["peer"], o["case"], o["status"], f"{here}/{len(o['files'])}",
+                      o["error"] or "")
+    out.print(table)
+
+
+@app.command("export")
+def export(
+    package_id: str = typer.Option(..., "--package", help="the package id of a received offer"),
+    to: Path = typer.Option(..., "--out", help="the package file to write (.zip)"),
+    data: Path = DataOption,
+) -> None:
+    """Write a received package exactly as the sender sealed it, for `hanoinet verify` and the court."""
+    from hanoinet.evidence.transfer import rebuild_package
+
+    node = open_node(data)
+    try:
+        rebuild_package(EvidenceService(node), package_id, to)
+    finally:
+        node.close()
+    out.print(f"wrote package {package_id} to {to}; check it with `hanoinet verify {to} --trust FINGERPRINT`")
+
+
 @app.command("shred")
 def shred(
     file_id: str = typer.Argument(..., help="the evidence file's id (`hanoinet evidence list`)"),

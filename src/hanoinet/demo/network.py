@@ -153,8 +153,8 @@ class LocalNetwork:
 
     def api(self, state: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
         """Call a member's officer API and return the JSON answer (raises on an error status)."""
-        response = httpx.request(method, self.members[state].url + path, timeout=30,
-                                 headers={"authorization": f"Bearer {token}"}, **kwargs)
+        headers = {"authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+        response = httpx.request(method, self.members[state].url + path, timeout=30, headers=headers, **kwargs)
         response.raise_for_status()
         return response.json()
 

@@ -4,13 +4,16 @@
 server (Art. 42); France's duty officer is woken by e-mail and acknowledges; France's node is killed and comes
 back while Viet Nam keeps sending; traffic data disclosed by France (Art. 43) lead to a provider in Brazil,
 which has reserved dual criminality for preservation; a second preservation request goes there; an emergency
-disclosure request (Art. 41) follows; one request is refused with a ground, one withdrawn. Everything goes
+disclosure request (Art. 41) follows; one request is refused with a ground, one withdrawn; Brazil sends the
+records it preserved as a sealed evidence package, which Viet Nam pulls and verifies offline. Everything goes
 through real node processes and their HTTP APIs, as officers would use them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -24,8 +27,11 @@ import httpx
 from rich.console import Console
 
 from hanoinet.clock import format_instant
+from hanoinet.crypto.keys import thumbprint
 from hanoinet.demo.mailsink import MailSink
 from hanoinet.demo.network import LocalNetwork
+from hanoinet.evidence.report import render_html
+from hanoinet.evidence.verify import verify_package
 from hanoinet.ledger.bundle import verify_bundle
 
 ZONES = {"VNM": "Asia/Ho_Chi_Minh", "FRA": "Europe/Paris", "BRA": "America/Sao_Paulo"}
@@ -295,9 +301,54 @@ class Demo:
         self.check(self._post("FRA", jwe).headers.get("hanoinet-duplicate") == "true",
                    "replayed envelope answered with the original receipt and not processed again")
 
+    def evidence(self) -> dict[str, Any]:
+        """Brazil uploads, seals and offers NuvemHost's records; Viet Nam pulls them and verifies the package."""
+        self.step("8. Brazil seals NuvemHost's records and sends them; Viet Nam verifies the package offline")
+        case = "BRA-PF-2026-0311"
+        files = {"nuvemhost-connections-198.51.100.23.log": _connection_log(),
+                 "vps-198.51.100.23-disk-sample.img": os.urandom(6 * 1024 * 1024 + 12345)}
+        for name, data in files.items():
+            upload = self.call("BRA", "joao", "POST", "/api/v1/evidence/uploads",
+                               json={"case": case, "name": name, "size": len(data)})
+            piece = 2 * 1024 * 1024
+            for offset in range(0, len(data), piece):
+                self.call("BRA", "joao", "PUT", f"/api/v1/evidence/uploads/{upload['id']}",
+                          content=data[offset:offset + piece], headers={"upload-offset": str(offset)})
+            item = self.call("BRA", "joao", "POST", f"/api/v1/evidence/uploads/{upload['id']}/complete")
+            self.check(item["sha256"] == hashlib.sha256(data).hexdigest(),
+                       f"{name} ingested in pieces, encrypted at rest, SHA-256 {item['sha256'][:16]}...")
+        ref = self.refs["preservation-bra"]
+        offered = self.call("BRA", "joao", "POST", "/api/v1/evidence/offers", json={
+            "case": case, "to": "VNM/247", "wait_witnesses": 20, "min_witnesses": 1,
+            "purpose": f"Evidence answering {ref}, for the investigation of case VNM-HN-2026-0117 only",
+            "conditions": ["Not to be disclosed to the public before trial"]})
+        package = offered["package"]
+        self.say("BRA", f"Joao seals {len(files)} files into package {package} and offers it to VNM/247")
+        pulled = self.net.wait_until(lambda: any(
+            o["package"] == package and o["status"] == "complete"
+            for o in self.call("VNM", "lan", "GET", "/api/v1/evidence/offers")), timeout=60)
+        self.check(pulled, "Viet Nam's node pulled every file with signed, ranged requests and checked each chunk")
+        folder = self.net.root / "evidence"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{package}.zip"
+        response = httpx.get(f"{self.net.members['VNM'].url}/api/v1/evidence/offers/{package}/package", timeout=60,
+                             headers={"authorization": f"Bearer {self.tokens['lan']}"})
+        response.raise_for_status()
+        path.write_bytes(response.content)
+        authority = thumbprint(json.loads((self.net.authority / "authority.jwk").read_text(encoding="utf-8")))
+        with path.open("rb") as source:
+            report = verify_package(source, name=path.name, trust=[authority])
+        (folder / f"{package}.html").write_text(render_html(report), encoding="utf-8")
+        self.check(report.ok, "the package verifies offline: layout, signature, hashes, custody proofs, directory")
+        self.check(bool(report.witnesses), f"its checkpoint is cosigned by {', '.join(report.witnesses) or 'nobody'}")
+        self.say("VNM", f"package and the court's report are in {folder}/; check it again with: "
+                        f"hanoinet verify {path} --trust {authority}")
+        return {"files": len(files), "bytes": sum(len(d) for d in files.values()), "package_valid": report.ok,
+                "witnesses": report.witnesses}
+
     def custody(self) -> int:
         """Every node's custody log covers what it sent and received, and one record proves itself offline."""
-        self.step("8. Custody logs: every envelope is a custody event under a signed checkpoint")
+        self.step("9. Custody logs: every envelope and evidence file is a custody event under a signed checkpoint")
         admins = {"VNM": "vnm-admin", "FRA": "fra-admin", "BRA": "bra-admin"}
         total = 0
         for state, who in admins.items():
@@ -381,6 +432,12 @@ class Demo:
         self.mail.stop()
 
 
+def _connection_log() -> bytes:
+    lines = [f"2026-11-22T23:{41 + i // 60:02d}:{i % 60:02d}Z 198.51.100.23:{40000 + i} -> 203.0.113.7:22 tcp "
+             f"{1200 + 37 * i} bytes" for i in range(1000)]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
 def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Console | None = None) -> int:
     """Play the whole scenario in ``root`` (wiped first); returns 0 only if every check held."""
     console = console or Console(highlight=False)
@@ -397,9 +454,10 @@ def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Conso
         demo.emergency()
         demo.refused_and_withdrawn()
         demo.attacks()
+        evidence = demo.evidence()
         custody = demo.custody()
-        demo.step("9. Summary")
-        outcome = {**demo.summary(), "custody_entries": custody}
+        demo.step("10. Summary")
+        outcome = {**demo.summary(), "custody_entries": custody, "evidence": evidence}
         if not as_json:
             console.print(f"Node data and logs are in {root}/. Look at a request as an officer would:\n"
                           f"  HANOINET_NODE={demo.net.members['VNM'].url} HANOINET_TOKEN={demo.tokens['lan']} "

@@ -418,6 +418,8 @@ class CanonicalZipWriter:
                 self._out.write(buffer)
                 buffer.clear()
         self._out.write(buffer)
+        # Nothing may follow the end record, even if the file was longer when it was opened.
+        self._out.truncate()
         self._out.flush()
         try:
             fileno = self._out.fileno()

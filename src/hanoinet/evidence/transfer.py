@@ -440,6 +440,23 @@ async def run_puller(service: EvidenceService, stop: asyncio.Event, *, interval:
         puller.close()
 
 
+def list_offers(node: Node, *, limit: int = 500) -> list[dict[str, Any]]:
+    """Offers sent and received, newest first, each with its files and whether they are here."""
+    with node.db.transaction(readonly=True) as uow:
+        offers = uow.session.scalars(select(EvidenceOffer).order_by(EvidenceOffer.created_at.desc()).limit(limit))
+        listed = []
+        for o in offers:
+            files = uow.session.scalars(select(EvidenceOfferFile).where(
+                EvidenceOfferFile.offer_id == o.id, EvidenceOfferFile.direction == o.direction)
+                .order_by(EvidenceOfferFile.position)).all()
+            listed.append({
+                "package": o.id, "direction": o.direction, "peer": o.peer, "case": o.case_ref, "status": o.status,
+                "created_at": format_instant(o.created_at), "expires_at": format_instant(o.expires_at),
+                "error": o.error, "files": [{"path": f.path, "size": f.size, "sha256": f.sha256,
+                                             "here": f.file_id is not None} for f in files]})
+    return listed
+
+
 def rebuild_package(service: EvidenceService, package_id: str, out: Path) -> Path:
     """Write the package of a fully pulled offer exactly as the sender sealed it, for ``hanoinet verify``."""
     with service.node.db.transaction(readonly=True) as uow:
