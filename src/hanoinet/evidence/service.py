@@ -126,22 +126,28 @@ class EvidenceService:
         sha256 = hashlib.sha256()
         blake3 = _blake3() if self.node.settings.evidence_blake3 else None
         size = 0
+        hashers: list[_Hasher] = [sha256] if blake3 is None else [sha256, blake3]
+
+        def hash_block(block: bytes) -> None:
+            for hasher in hashers:
+                hasher.update(block)
+
         with self.store.create() as writer:
-            pipe = _WriterThread(writer)
+            # Three stages on their own threads (hashing and I/O release the GIL): hash, encrypt, write.
+            hashing, writing = _Stage(hash_block, "evidence-hash"), _Stage(writer.write, "evidence-write")
             try:
-                pipe.put(encryptor.start())
+                writing.put(encryptor.start())
                 while block := source.read(BLOCK):
                     size += len(block)
-                    sha256.update(block)
-                    if blake3 is not None:
-                        blake3.update(block)
+                    hashing.put(block)
                     for chunk in encryptor.update(block):
-                        pipe.put(chunk)
+                        writing.put(chunk)
                     if progress is not None:
                         progress(len(block))
-                pipe.put(encryptor.finish())
+                writing.put(encryptor.finish())
             finally:
-                pipe.close()
+                hashing.close()
+                writing.close()
             writer.commit()
             blob_id = writer.id
         item_id = uuid.uuid4().hex
@@ -257,28 +263,28 @@ class _Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
-class _WriterThread:
-    """Writes ciphertext chunks to the blob store on a second thread, so disk writes overlap hashing."""
+class _Stage:
+    """One stage of the ingest pipeline: a thread applying ``work`` to each item, in order, a few in flight."""
 
-    def __init__(self, writer: BlobWriter) -> None:
-        self._writer = writer
+    def __init__(self, work: Callable[[bytes], object], name: str) -> None:
+        self._work = work
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_IN_FLIGHT)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="evidence-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._writer.write(chunk)
+                    self._work(item)
                 except BaseException as exc:  # handed to the producer, which raises it
                     self._error = exc
 
-    def put(self, chunk: bytes) -> None:
+    def put(self, item: bytes) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(chunk)
+        self._queue.put(item)
 
     def close(self) -> None:
         self._queue.put(None)
