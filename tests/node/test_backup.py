@@ -65,3 +65,29 @@ def test_restore_refuses_a_tampered_archive_and_a_non_empty_folder(tmp_path: Pat
             tar.addfile(info, io.BytesIO(data))
     with pytest.raises(ValidationError, match=r"hanoinet\.toml does not match"):
         restore(tampered, tmp_path / "new")
+
+
+def test_evidence_is_backed_up_and_restored_streaming_in_small_memory(tmp_path: Path, authority: KeyPair) -> None:
+    import os
+    import tracemalloc
+
+    from hanoinet.evidence.service import EvidenceService
+
+    node = make_node(tmp_path, "BRA", authority)
+    data = os.urandom(48 << 20)
+    item = EvidenceService(node).ingest(io.BytesIO(data), name="disk.img", case="BRA-1", actor="officer:1")
+    node.close()
+    archive = tmp_path / "backup.tar.gz"
+    tracemalloc.start()
+    try:
+        names = backup(node.settings.data_dir, archive)
+        restore(archive, tmp_path / "restored")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"backup and restore held {peak / 2**20:.0f} MiB at once"
+    assert any(n.startswith("blobs/") for n in names)
+    assert any(n.startswith("keys/evidence-kek-") for n in names)
+    restored = Node.open(tmp_path / "restored")
+    assert b"".join(EvidenceService(restored).plaintext(item.id)) == data
+    restored.close()

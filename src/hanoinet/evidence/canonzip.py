@@ -6,15 +6,16 @@ header, central directory header, end of central directory record; 4.3.14, 4.3.1
 central directory record, its locator and the ZIP64 extended information extra field). Canonical archives use
 a fixed subset of it, specified field by field in docs/evidence.md, section "Canonical ZIP layout": members
 stored (method 0) in the order given, UTF-8 names (flag bit 11), fixed 1980-01-01 timestamps, UNIX regular
-file attributes 0o100644, no data descriptors, no comments, and ZIP64 structures exactly where a value does not
-fit its 16- or 32-bit field.
+file attributes 0o100644, no data descriptors, no comments, and ZIP64 structures exactly where a size, offset
+or count reaches the limit of its 32- or 16-bit field.
 
 :class:`CanonicalZipWriter` writes such an archive; :func:`read_canonical` streams the members of one back and
 refuses any archive that differs in a single byte from what the writer produces for the same members, so a
 verifier never has to reason about the many other ways of encoding the same files in a ZIP.
 
-Throughput: CRC-32 (the writer also computes SHA-256) runs on a worker thread, overlapping with the hashing
-of the caller, as ``zlib.crc32``, ``hashlib`` and file I/O release the GIL on large buffers.
+Throughput: the writer computes CRC-32 and writes on a worker thread while the calling thread computes SHA-256;
+the reader reads ahead and computes CRC-32 on a worker thread while the caller hashes the piece it was given.
+Both overlap because ``zlib.crc32``, ``hashlib`` and file I/O release the GIL on large buffers.
 """
 
 from __future__ import annotations

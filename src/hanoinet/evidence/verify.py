@@ -213,7 +213,11 @@ class _Refused(Exception):
 
 
 def _read(source: BinaryIO) -> Iterator[_Member]:
+    signed = False
+    # Iterated to the end: the reader checks the central directory and end records only then.
     for position, (member_name, size, chunks) in enumerate(read_canonical(source)):
+        if signed:
+            raise _Refused(f"member {member_name!r} follows {SIGNATURE}, which must be the last member")
         expected = _expected_name(position, member_name)
         if expected is not None and member_name != expected:
             raise _Refused(f"member {position + 1} is {member_name!r}; the layout requires {expected!r} there")
@@ -229,9 +233,9 @@ def _read(source: BinaryIO) -> Iterator[_Member]:
         if position == 0 and bytes(kept or b"") != MEDIA_TYPE.encode("ascii"):
             raise _Refused(f"the mimetype member is not {MEDIA_TYPE!r}: this is not an evidence package")
         yield _Member(member_name, size, digest.hexdigest(), bytes(kept) if kept is not None else None)
-        if member_name == SIGNATURE:
-            return
-    raise _Refused(f"the package ends without {SIGNATURE}")
+        signed = member_name == SIGNATURE
+    if not signed:
+        raise _Refused(f"the package ends without {SIGNATURE}")
 
 
 def _expected_name(position: int, name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Backing up and restoring a node's data directory: configuration, keys, database, blobs.
+"""Backing up and restoring a node's data directory: configuration, keys, database, blobs (streamed).
 
 The archive is a gzip-compressed tar with a ``MANIFEST.json`` listing the SHA-256 of every member, checked
 on restore. Keys stay as they are on disk (encrypted when the node's keys are), so the archive is no
@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.node.settings import CONFIG_FILE, load_settings
@@ -32,12 +35,38 @@ def _files(data_dir: Path) -> list[Path]:
     return found
 
 
+class _Hashing:
+    """A file read through tarfile while its SHA-256 is computed, so every member is read once."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.sha256.update(data)
+        return data
+
+
+def _add(tar: tarfile.TarFile, name: str, path: Path) -> str:
+    info = tarfile.TarInfo(name)
+    with path.open("rb") as handle:
+        info.size = os.fstat(handle.fileno()).st_size
+        info.mode = 0o600
+        reader = _Hashing(handle)
+        tar.addfile(info, reader)
+    return reader.sha256.hexdigest()
+
+
 def backup(data_dir: Path, archive: Path) -> list[str]:
-    """Write ``archive``; returns the member names."""
+    """Write ``archive``; returns the member names. Files stream into it: memory stays small whatever the blobs."""
     settings = load_settings(data_dir)
-    members: dict[str, bytes] = {str(p.relative_to(data_dir)): p.read_bytes() for p in _files(data_dir)}
-    if settings.db_url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    hashes: dict[str, str] = {}
+    partial = archive.with_name(archive.name + ".partial")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {str(p.relative_to(data_dir)): p for p in _files(data_dir)}
+        if settings.db_url.startswith("sqlite"):
             copy = Path(tmp) / "node.db"
             source = sqlite3.connect(settings.db_url.removeprefix("sqlite:///"))
             target = sqlite3.connect(copy)
@@ -45,55 +74,79 @@ def backup(data_dir: Path, archive: Path) -> list[str]:
                 source.backup(target)
             source.close()
             target.close()
-            members["node.db"] = copy.read_bytes()
-    manifest = {"format": "hanoinet-backup/1", "state": settings.state,
-                "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(members.items())}}
-    members[MANIFEST] = json.dumps(manifest, indent=2).encode()
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, data in sorted(members.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
+            files["node.db"] = copy
+        # Blobs are encrypted and do not compress: the fastest level keeps the archive's cost to the copy.
+        with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+            for name in sorted(files):
+                hashes[name] = _add(tar, name, files[name])
+            manifest = json.dumps({"format": "hanoinet-backup/1", "state": settings.state, "files": hashes},
+                                  indent=2, sort_keys=True).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(manifest)
             info.mode = 0o600
-            tar.addfile(info, io.BytesIO(data))
-    archive.chmod(0o600)
-    return sorted(members)
+            tar.addfile(info, io.BytesIO(manifest))
+    partial.chmod(0o600)
+    partial.replace(archive)
+    return sorted([*hashes, MANIFEST])
 
 
 def restore(archive: Path, data_dir: Path) -> list[str]:
-    """Unpack ``archive`` into an empty ``data_dir`` after checking every member's hash."""
+    """Unpack ``archive`` into an empty ``data_dir`` after checking every member's hash.
+
+    Members stream into a staging folder beside ``data_dir`` while they are hashed; the folder becomes
+    ``data_dir`` only once every member matches the manifest (the last member).
+    """
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigurationError(f"{data_dir} is not empty", hint="restore into a new, empty folder")
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir.parent))
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            contents: dict[str, bytes] = {}
-            for member in tar.getmembers():
-                name = member.name
-                if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
-                    raise ValidationError(f"backup member {name!r} is not a plain relative file")
-                extracted = tar.extractfile(member)
-                assert extracted is not None
-                contents[name] = extracted.read()
-    except (tarfile.TarError, OSError) as exc:
-        raise ValidationError(f"{archive} is not a readable backup: {exc}") from None
-    try:
-        manifest = json.loads(contents.pop(MANIFEST))
-        expected: dict[str, str] = manifest["files"]
-        if not isinstance(expected, dict):
-            raise ValueError("'files' is not an object")
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValidationError(f"{archive} has no valid {MANIFEST}: {exc}") from None
-    if set(expected) != set(contents):
-        raise ValidationError(f"{archive} members do not match its manifest",
-                              hint="the archive is incomplete or was altered; use another backup")
-    for name, data in contents.items():
-        if hashlib.sha256(data).hexdigest() != expected[name]:
-            raise ValidationError(f"backup member {name} does not match its SHA-256 in the manifest",
-                                  hint="the archive is damaged or was altered; use another backup")
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name, data in contents.items():
-        path = data_dir / name
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.write_bytes(data)
-        path.chmod(0o600)
-    return sorted(contents)
+        hashes: dict[str, str] = {}
+        manifest_data: bytes | None = None
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                for member in tar:
+                    name = member.name
+                    if not member.isfile() or name.startswith("/") or ".." in Path(name).parts:
+                        raise ValidationError(f"backup member {name!r} is not a plain relative file")
+                    extracted = tar.extractfile(member)
+                    assert extracted is not None
+                    if name == MANIFEST:
+                        manifest_data = extracted.read(1 << 20)
+                        continue
+                    if name in hashes:
+                        raise ValidationError(f"backup member {name!r} appears twice")
+                    path = staging / name
+                    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    digest = hashlib.sha256()
+                    with path.open("wb") as out:
+                        while chunk := extracted.read(1 << 20):
+                            digest.update(chunk)
+                            out.write(chunk)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    path.chmod(0o600)
+                    hashes[name] = digest.hexdigest()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise ValidationError(f"{archive} is not a readable backup: {exc}") from None
+        try:
+            manifest = json.loads(manifest_data or b"")
+            expected: dict[str, str] = manifest["files"]
+            if not isinstance(expected, dict):
+                raise ValueError("'files' is not an object")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValidationError(f"{archive} has no valid {MANIFEST}: {exc}") from None
+        if set(expected) != set(hashes):
+            raise ValidationError(f"{archive} members do not match its manifest",
+                                  hint="the archive is incomplete or was altered; use another backup")
+        for name, found in hashes.items():
+            if found != expected[name]:
+                raise ValidationError(f"backup member {name} does not match its SHA-256 in the manifest",
+                                      hint="the archive is damaged or was altered; use another backup")
+        staging.chmod(0o700)
+        if data_dir.exists():
+            data_dir.rmdir()
+        staging.replace(data_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return sorted(hashes)

@@ -1,0 +1,300 @@
+"""Sealing packages and verifying them offline: valid, anchored or not, witnessed or not, and every way to break one."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from hanoinet.crypto import jose
+from hanoinet.crypto.canonical import canonical_json
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.db.models import LedgerCheckpoint
+from hanoinet.evidence.canonzip import read_canonical
+from hanoinet.evidence.package import CONTENTS_TYP, HEAD, SIGNATURE, PackageFile, UseConditions, seal, write_package
+from hanoinet.evidence.service import EvidenceService
+from hanoinet.evidence.verify import Report, verify_package
+from hanoinet.ledger import witnessing
+from hanoinet.ledger.checkpoint import open_checkpoint
+from hanoinet.ledger.log import origin, verifier
+from hanoinet.node.node import Node
+from tests.support import make_node, publish
+
+CASE = "BRA-2026-0042"
+CONDITIONS = UseConditions(purpose="answer to request FRA-2026-0001", conditions=("no disclosure to the press",))
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node, KeyPair]]:
+    authority = KeyPair.generate("sig")
+    root = tmp_path_factory.mktemp("nodes")
+    bra, fra = make_node(root, "BRA", authority, port=8601), make_node(root, "FRA", authority, port=8602)
+    publish([bra, fra], authority)
+    service = EvidenceService(bra)
+    service.ingest(io.BytesIO(b"2026-11-23 02:10:07 203.0.113.7 POST /upload\n" * 40), name="access.log",
+                   case=CASE, actor="officer:7")
+    service.ingest(io.BytesIO(bytes(range(256)) * 8), name="disk-sample.img", case=CASE, actor="officer:7")
+    yield bra, fra, authority
+    bra.close()
+    fra.close()
+
+
+@pytest.fixture(scope="module")
+def package(nodes: tuple[Node, Node, KeyPair], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    bra, fra, _ = nodes
+    out = tmp_path_factory.mktemp("pkg") / "package.zip"
+    stop = threading.Event()
+    cosigner = threading.Thread(target=_cosign_latest, args=(bra, fra, stop), daemon=True)
+    cosigner.start()
+    try:
+        sealed = seal(EvidenceService(bra), case=CASE, out=out, actor="officer:7", conditions=CONDITIONS,
+                      recipient="FRA", witness_wait=10, min_witnesses=1)
+    finally:
+        stop.set()
+        cosigner.join()
+    assert sealed.witnesses == ("hanoinet/FRA/witness",)
+    return out
+
+
+def _cosign_latest(bra: Node, fra: Node, stop: threading.Event) -> None:
+    """FRA as BRA's witness: cosign each new checkpoint of BRA's log (what witnessing.run does over HTTP)."""
+    done: set[int] = set()
+    while not stop.is_set():
+        with bra.db.transaction(readonly=True) as uow:
+            row = uow.session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.size.desc()).limit(1))
+            note = (row.size, row.note) if row is not None else None
+        if note is not None and note[0] not in done:
+            checkpoint, _ = open_checkpoint(note[1].encode(), [verifier(bra)], origin=origin(bra))
+            line = witnessing.cosigner(fra).cosign(checkpoint, timestamp=int(time.time())).note_signature.line
+            witnessing.accept_cosignature(bra, "FRA", note[0], line)
+            done.add(note[0])
+        time.sleep(0.05)
+
+
+def _verify(data: bytes, trust: list[str] | None = None) -> Report:
+    return verify_package(io.BytesIO(data), trust=trust or [])
+
+
+def _failed(report: Report) -> list[str]:
+    return [f"{c.name}: {c.subject}: {c.detail}" for c in report.checks if not c.ok]
+
+
+def test_a_sealed_package_verifies_anchored_by_the_authority_and_witnessed(package: Path,
+                                                                           nodes: tuple[Node, Node, KeyPair]) -> None:
+    _, _, authority = nodes
+    report = _verify(package.read_bytes(), [authority.kid])
+    assert report.ok, _failed(report)
+    assert report.anchored_by == authority.kid and report.signer_state == "BRA"
+    assert report.witnesses == ["FRA"] and report.witnessed_before is not None
+    assert report.warnings == []
+    names = [c.name for c in report.checks]
+    for expected in ("layout", "signature", "file hash", "manifest", "custody", "checkpoint", "sealed", "anchor"):
+        assert expected in names
+    assert report.package["use_conditions"]["purpose"] == CONDITIONS.purpose
+
+
+def test_the_senders_own_key_is_enough_to_anchor(package: Path, nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, _ = nodes
+    report = _verify(package.read_bytes(), [bra.signing_key().kid])
+    assert report.ok and report.anchored_by == bra.signing_key().kid
+
+
+def test_without_trust_every_integrity_check_runs_and_a_plain_warning_says_the_signer_is_not_anchored(
+        package: Path, nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, _ = nodes
+    report = _verify(package.read_bytes())
+    assert report.ok and report.anchored_by is None
+    assert report.signer_fingerprint == bra.signing_key().kid
+    assert any("not anchored" in w and bra.signing_key().kid in w for w in report.warnings)
+
+
+def test_an_untrusted_key_is_refused(package: Path) -> None:
+    report = _verify(package.read_bytes(), [KeyPair.generate("sig").kid])
+    assert not report.ok
+    assert any("anchor" in f and "trusted" in f for f in _failed(report))
+
+
+def test_a_lone_node_without_directory_or_witnesses_seals_and_verifies_with_warnings(tmp_path: Path) -> None:
+    lone = make_node(tmp_path, "PRT", KeyPair.generate("sig"))
+    service = EvidenceService(lone)
+    service.ingest(io.BytesIO(b"seized phone dump"), name="phone.bin", case="PRT-1", actor="officer:1")
+    out = tmp_path / "lone.zip"
+    seal(service, case="PRT-1", out=out, actor="officer:1", conditions=CONDITIONS)
+    lone.close()
+    report = _verify(out.read_bytes())
+    assert report.ok, _failed(report)
+    assert any("not witnessed" in w for w in report.warnings)
+    assert any("not anchored" in w for w in report.warnings)
+
+
+def test_the_same_members_give_the_same_bytes(package: Path, tmp_path: Path) -> None:
+    head, files, signature = _members(package.read_bytes())
+    again = tmp_path / "again.zip"
+    write_package(again, head, files, signature)
+    assert again.read_bytes() == package.read_bytes()
+
+
+def test_flipping_any_byte_makes_verification_fail_naming_what_broke(package: Path) -> None:
+    data = package.read_bytes()
+    assert _verify(data).ok
+    for position in range(len(data)):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x01
+        report = _verify(bytes(flipped))
+        assert not report.ok, f"flipping byte {position} went unnoticed"
+        assert all(c.detail for c in report.checks if not c.ok)
+
+
+def _members(data: bytes) -> tuple[dict[str, bytes], list[PackageFile], bytes]:
+    head: dict[str, bytes] = {}
+    files: list[PackageFile] = []
+    signature = b""
+    for name, _, chunks in read_canonical(io.BytesIO(data)):
+        content = b"".join(chunks)
+        if name in HEAD:
+            head[name] = content
+        elif name == SIGNATURE:
+            signature = content
+        else:
+            files.append(PackageFile(name, len(content), hashlib.sha256(content).hexdigest(),
+                                     lambda c=content: iter([c])))
+    return head, files, signature
+
+
+def _rewritten(package: Path, tmp_path: Path, *, head: dict[str, Any] | None = None,
+               files: dict[str, bytes] | None = None, resign: KeyPair | None = None) -> bytes:
+    """The package rebuilt in the canonical layout with some members changed (so the layout itself holds)."""
+    original_head, original_files, signature = _members(package.read_bytes())
+    new_head = {name: (canonical_json(head[name]) if head and name in head else data)
+                for name, data in original_head.items()}
+    new_files = []
+    for item in original_files:
+        content = (files or {}).get(item.path)
+        if content is None:
+            new_files.append(item)
+        else:
+            new_files.append(PackageFile(item.path, len(content), hashlib.sha256(content).hexdigest(),
+                                         lambda c=content: iter([c])))
+    if resign is not None:
+        listed = [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in new_head.items()]
+        listed += [{"name": f.path, "size": f.size, "sha256": f.sha256} for f in new_files]
+        package_json = json.loads(new_head["package.json"])
+        contents = {"type": "hanoinet-package-contents", "v": 1, "package": package_json["id"],
+                    "created_at": package_json["created_at"],
+                    "signer": {"state": json.loads(new_head["signer.json"])["state"], "kid": resign.kid},
+                    "members": listed}
+        signature = jose.sign(canonical_json(contents), resign, typ=CONTENTS_TYP).encode()
+    out = tmp_path / "rewritten.zip"
+    write_package(out, new_head, new_files, signature)
+    return out.read_bytes()
+
+
+def _json_member(package: Path, name: str) -> dict[str, Any]:
+    head, _, _ = _members(package.read_bytes())
+    value: dict[str, Any] = json.loads(head[name])
+    return value
+
+
+def test_a_changed_file_is_caught_by_its_hash_and_the_signature(package: Path, tmp_path: Path,
+                                                                nodes: tuple[Node, Node, KeyPair]) -> None:
+    _, _, authority = nodes
+    path = _json_member(package, "package.json")["files"][0]["path"]
+    report = _verify(_rewritten(package, tmp_path, files={path: b"forged log line\n"}), [authority.kid])
+    failed = _failed(report)
+    assert any(f.startswith("signature") for f in failed)
+    assert any(f.startswith(f"file hash: {path}") for f in failed)
+
+
+def test_changed_use_conditions_break_the_signature(package: Path, tmp_path: Path) -> None:
+    described = _json_member(package, "package.json")
+    described["use_conditions"]["purpose"] = "any purpose"
+    report = _verify(_rewritten(package, tmp_path, head={"package.json": described}))
+    assert any(f.startswith("signature") and "package.json" in f for f in _failed(report))
+
+
+def test_a_package_re_signed_by_another_key_is_not_anchored(package: Path, tmp_path: Path,
+                                                            nodes: tuple[Node, Node, KeyPair]) -> None:
+    _, _, authority = nodes
+    forger = KeyPair.generate("sig")
+    signer = _json_member(package, "signer.json")
+    signer["jwk"], signer["kid"] = forger.public, forger.kid
+    report = _verify(_rewritten(package, tmp_path, head={"signer.json": signer}, resign=forger), [authority.kid])
+    assert not report.ok
+    # The forger's key is neither listed on BRA's self-signed card nor in the directory.
+    assert any("signature" in f or "anchor" in f for f in _failed(report))
+
+
+def test_an_altered_custody_record_fails_its_inclusion_proof(package: Path, tmp_path: Path,
+                                                             nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, authority = nodes
+    custody = _json_member(package, "custody.json")
+    custody["entries"][0]["record"] = custody["entries"][0]["record"].replace("officer:7", "officer:8")
+    report = _verify(_rewritten(package, tmp_path, head={"custody.json": custody}, resign=bra.signing_key()),
+                     [authority.kid])
+    assert any(f.startswith("custody") and "does not hash" in f for f in _failed(report))
+
+
+def test_a_dropped_sealed_record_is_noticed(package: Path, tmp_path: Path, nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, authority = nodes
+    custody = _json_member(package, "custody.json")
+    custody["entries"] = [e for e in custody["entries"] if '"sealed"' not in e["record"]]
+    report = _verify(_rewritten(package, tmp_path, head={"custody.json": custody}, resign=bra.signing_key()),
+                     [authority.kid])
+    assert any(f.startswith("sealed") for f in _failed(report))
+
+
+def test_a_forged_checkpoint_signature_is_refused(package: Path, tmp_path: Path,
+                                                  nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, authority = nodes
+    custody = _json_member(package, "custody.json")
+    lines = custody["checkpoint"].split("\n")
+    signature_line = next(i for i, line in enumerate(lines) if line.startswith("\u2014 hanoinet/BRA/ledger"))
+    name, key = lines[signature_line].rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(key))
+    raw[-1] ^= 1
+    lines[signature_line] = f"{name} {base64.b64encode(bytes(raw)).decode()}"
+    custody["checkpoint"] = "\n".join(lines)
+    report = _verify(_rewritten(package, tmp_path, head={"custody.json": custody}, resign=bra.signing_key()),
+                     [authority.kid])
+    assert any(f.startswith("custody") for f in _failed(report))
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated", "trailing", "not a package"])
+def test_unreadable_packages_are_refused_cleanly(package: Path, damage: str, tmp_path: Path) -> None:
+    data = package.read_bytes()
+    damaged = {
+        "empty": b"",
+        "garbage": b"\x00garbage" * 100,
+        "truncated": data[: len(data) // 2],
+        "trailing": data + b"\n",
+        "not a package": _plain_zip(tmp_path),
+    }[damage]
+    report = _verify(damaged)
+    assert not report.ok
+    assert report.checks[0].name == "layout" and not report.checks[0].ok and report.checks[0].detail
+
+
+def _plain_zip(tmp_path: Path) -> bytes:
+    import zipfile
+
+    path = tmp_path / "plain.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("../../etc/passwd", "root:x:0:0")
+    return path.read_bytes()
+
+
+def test_malformed_metadata_is_a_failed_check_not_a_crash(package: Path, tmp_path: Path) -> None:
+    described = _json_member(package, "package.json")
+    described["files"] = 5
+    report = _verify(_rewritten(package, tmp_path, head={"package.json": described}))
+    assert not report.ok
+    assert any(f.startswith("metadata") and "files" in f for f in _failed(report))
