@@ -543,6 +543,8 @@ def test_flipped_bytes_property(datas: list[bytes], draw: st.DataObject) -> None
 
 @pytest.mark.slow
 def test_real_zip64_member_and_offsets(tmp_path: Path) -> None:
+    if shutil.disk_usage(tmp_path).free < 12 << 30:
+        pytest.skip("needs 12 GiB free for a real 4 GiB ZIP64 archive (the ZIP64 layout is also tested in small)")
     # A member of exactly 0xFFFFFFFF bytes (the sentinel itself, so ZIP64) pushes the next header past 4 GiB.
     size = 0xFFFFFFFF
     zeros = bytes(1 << 20)
