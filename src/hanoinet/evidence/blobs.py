@@ -77,6 +77,10 @@ def _byte_range(blob_id: str, size: int, start: int, end: int | None, piece: int
     return start, size if end is None else min(end, size)
 
 
+#: A filesystem blob starts going to disk every this many bytes written (see ``_FileWriter._write``).
+WRITEBACK = 32 << 20
+
+
 class BlobWriter(ABC):
     """A new blob being written: ``write`` bytes, then ``commit`` to make it durable and visible, or ``abort``.
 
@@ -304,15 +308,39 @@ class _FileWriter(BlobWriter):
             # O_EXCL: never reuse or follow an existing name; 0o600 whatever the umask.
             fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         self._file = os.fdopen(fd, "wb")
+        self._unsynced = 0
+        self._syncing: threading.Thread | None = None
+        self._sync_error: OSError | None = None
 
     def _write(self, data: bytes) -> None:
         with self._store._errors("write a blob", self._tmp):
             self._file.write(data)
+            self._unsynced += len(data)
+            if self._unsynced >= WRITEBACK and (self._syncing is None or not self._syncing.is_alive()):
+                # The disk writes what is written so far while more arrives, so commit's fsync has only the
+                # tail left: a large blob becomes durable in about the time the disk takes, not twice that.
+                self._file.flush()
+                self._unsynced = 0
+                self._syncing = threading.Thread(target=self._sync, name=f"blob-sync-{self.id[:8]}", daemon=True)
+                self._syncing.start()
+
+    def _sync(self) -> None:
+        try:
+            os.fdatasync(self._file.fileno())
+        except OSError as exc:  # raised by commit, which must not report a blob durable that may not be
+            self._sync_error = exc
+
+    def _wait_for_sync(self) -> None:
+        if self._syncing is not None:
+            self._syncing.join()
+        if self._sync_error is not None:
+            raise self._sync_error
 
     def _commit(self) -> None:
         store = self._store
         final = store._path(self.id)
         with store._errors("commit a blob", self._tmp):
+            self._wait_for_sync()
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -334,6 +362,8 @@ class _FileWriter(BlobWriter):
 
     def _abort(self) -> None:
         with self._store._errors("abort a blob", self._tmp):
+            if self._syncing is not None:
+                self._syncing.join()
             self._file.close()
             self._tmp.unlink(missing_ok=True)
 
