@@ -1,7 +1,8 @@
 """The demo scenario as a test: three real node processes, a directory server and an SMTP sink on loopback.
 
 It kills France's node with SIGKILL in the middle of the scenario and restarts it; every request must still
-end in the same state on both sides, and nothing may be lost.
+end in the same state on both sides, and nothing may be lost. Brazil's evidence package must reach Viet Nam
+and verify offline.
 """
 
 from __future__ import annotations
@@ -26,4 +27,7 @@ def test_the_demo_completes_with_nothing_lost(tmp_path: Path, capsys: pytest.Cap
     assert outcome["requests"] == {"executed": 4, "refused": 1, "withdrawn": 1}
     assert outcome["alerts"] >= 4
     assert outcome["states"] == ["BRA", "FRA", "VNM"]
-    assert outcome["custody_entries"] == 2 * outcome["envelopes_sent"]  # each envelope: sent, then received
+    evidence = outcome["evidence"]
+    assert evidence["package_valid"] and evidence["files"] == 2 and evidence["witnesses"]
+    # Each envelope: sent, then received; each evidence file: ingested, sealed and sent, then received.
+    assert outcome["custody_entries"] == 2 * outcome["envelopes_sent"] + 4 * evidence["files"]
