@@ -149,8 +149,6 @@ def test_an_offer_of_a_case_without_evidence_is_refused_with_a_code(client: Test
     assert client.get("/api/v1/evidence/offers", headers=examiner).json() == []
 
 
-@pytest.mark.xfail(strict=True, reason="the evidence routes never call require_role: a supervisor (read-only) can "
-                   "upload evidence and offer it to another State")
 def test_a_read_only_supervisor_cannot_upload_evidence(vnm: Node, client: TestClient) -> None:
     supervisor = auth(token(vnm, "supervisor"))
     answer = client.post(UPLOADS, json={"case": CASE, "name": "a.bin", "size": 1}, headers=supervisor)

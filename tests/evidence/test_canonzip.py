@@ -493,7 +493,7 @@ _NAME = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("/./"),
     min_size=1,
     max_size=12,
-).filter(lambda name: canonzip._name_problem(name) is None)
+).filter(lambda name: canonzip.name_problem(name) is None)
 
 
 @given(st.lists(st.tuples(_NAME, st.binary(max_size=64)), max_size=6, unique_by=lambda member: member[0]))

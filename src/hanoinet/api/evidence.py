@@ -21,11 +21,16 @@ from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
+from hanoinet.node.officers import Role
 
 router = APIRouter(tags=["evidence"])
 
 _ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 _PACKAGE = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+
+
+#: Who may add, change or send evidence; a supervisor sees everything but only reads.
+_HANDLERS = (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.EXAMINER, Role.ADMIN)
 
 
 def _service(request: Request) -> EvidenceService:
@@ -68,6 +73,7 @@ def list_evidence(officer: Officer, request: Request,
 @router.post("/api/v1/evidence/uploads", status_code=201, summary="Start a resumable upload")
 def start_upload(body: NewUpload, officer: Officer, request: Request) -> dict[str, object]:
     """Send the file in pieces with ``PUT .../uploads/{id}`` and ``Upload-Offset``, then ``POST .../complete``."""
+    officer.require_role(*_HANDLERS)
     return Uploads(_service(request)).start(case=body.case, name=body.name, size=body.size, actor=officer.actor,
                                             media_type=body.media_type).as_json()
 
@@ -82,6 +88,7 @@ def upload_status(upload_id: _ID, officer: Officer, request: Request) -> dict[st
 async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
                        upload_offset: Annotated[int, Header(ge=0, lt=2**63)]) -> dict[str, object]:
     """The piece (``application/octet-stream``, at most 16 MiB) must start at ``Upload-Offset`` = ``received``."""
+    officer.require_role(*_HANDLERS)
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
@@ -94,6 +101,7 @@ async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
 @router.post("/api/v1/evidence/uploads/{upload_id}/complete", status_code=201, summary="Finish an upload")
 async def complete_upload(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
     """Ingests the uploaded file: hashes, encryption at rest, custody record. Returns the evidence file."""
+    officer.require_role(*_HANDLERS)
     item = await run_in_threadpool(Uploads(_service(request)).complete, upload_id, actor=officer.actor)
     return item.as_json()
 
@@ -101,12 +109,14 @@ async def complete_upload(upload_id: _ID, officer: Officer, request: Request) ->
 @router.delete("/api/v1/evidence/uploads/{upload_id}", status_code=204, summary="Cancel an upload")
 def cancel_upload(upload_id: _ID, officer: Officer, request: Request) -> None:
     """Drops the staged pieces."""
+    officer.require_role(*_HANDLERS)
     Uploads(_service(request)).cancel(upload_id)
 
 
 @router.post("/api/v1/evidence/offers", status_code=201, summary="Seal a case's evidence and offer it to a State")
 async def create_offer(body: NewOffer, officer: Officer, request: Request) -> dict[str, object]:
     """The receiving node pulls the files itself; the offer carries the package's metadata and proofs."""
+    officer.require_role(*_HANDLERS)
     offered = await run_in_threadpool(
         transfer.offer, _service(request), case=body.case, to=body.to, desk=officer.desk, actor=officer.actor,
         conditions=UseConditions(purpose=body.purpose, conditions=tuple(body.conditions)), file_ids=body.files,

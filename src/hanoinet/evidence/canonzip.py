@@ -195,7 +195,7 @@ class _Entry(NamedTuple):
 # --- names ---------------------------------------------------------------------------------------------------
 
 
-def _name_problem(name: str) -> str | None:
+def name_problem(name: str) -> str | None:
     """Why ``name`` may not be a member name, or None."""
     if not unicodedata.is_normalized("NFC", name):
         return "is not in Unicode normalization form NFC"
@@ -378,7 +378,7 @@ class CanonicalZipWriter:
         after being yielded. Refuses [``zip_layout``] names that are not canonical (docs/evidence.md).
         """
         self._check_open()
-        problem = _name_problem(name) or self._names.problem(name)
+        problem = name_problem(name) or self._names.problem(name)
         if problem is not None:
             raise ZipLayoutError(f"member name {name!r} {problem}", hint=_HINT_NAME)
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= _MAX_SIZE:
@@ -591,7 +591,7 @@ class _Reader:
             name = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ZipLayoutError(f"{where} is not valid UTF-8: {exc.reason}", hint=_HINT_ARCHIVE) from None
-        problem = _name_problem(name) or names.problem(name)
+        problem = name_problem(name) or names.problem(name)
         if problem is not None:
             raise ZipLayoutError(f"{where}, {name!r}, {problem}", hint=_HINT_ARCHIVE)
         return name

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
@@ -42,12 +41,20 @@ def kek_path(data_dir: Path, epoch: int) -> Path:
 
 
 class KeyVault:
-    """Wraps and unwraps the node's evidence data keys; rotates the KEK when a file is shredded."""
+    """Wraps and unwraps the node's evidence data keys; rotates the KEK when a file is shredded.
+
+    KEKs are read from their files at each use and never cached: once a shred destroys a KEK file, no
+    process of the node can unwrap with it any more.
+    """
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._keks: dict[int, bytes] = {}
-        self._lock = threading.Lock()
+
+    def ensure_epoch(self) -> None:
+        """Create the first epoch if there is none (in its own transaction, before any data key is wrapped)."""
+        with self.node.db.transaction() as uow:
+            if uow.session.scalar(select(func.count()).select_from(EvidenceKek)) == 0:
+                self._create_epoch(uow.session, 1)
 
     def wrap(self, session: Session, file_id: str, data_key: bytes) -> tuple[int, bytes]:
         """Wrap ``data_key`` under the current epoch, inside the caller's transaction; ``(epoch, wrapped)``.
@@ -55,19 +62,31 @@ class KeyVault:
         The epoch row is read with a shared lock, so a concurrent rotation either sees this file's key (and
         re-wraps it) or waits until this transaction ends.
         """
-        epoch = session.scalar(select(EvidenceKek.epoch).where(EvidenceKek.retired_at.is_(None))
-                               .with_for_update(read=True))
-        if epoch is None:
-            epoch = self._create_epoch(session, 1 + (session.scalar(select(EvidenceKek.epoch)
-                                                                     .order_by(EvidenceKek.epoch.desc())
-                                                                     .limit(1)) or 0))
+        epoch = self._current(session)
         nonce = secrets.token_bytes(_NONCE)
         return epoch, nonce + AESGCM(self._kek(epoch)).encrypt(nonce, data_key, file_id.encode("ascii"))
 
+    def _current(self, session: Session) -> int:
+        for _ in range(5):
+            epoch = session.scalar(select(EvidenceKek.epoch).where(EvidenceKek.retired_at.is_(None))
+                                   .with_for_update(read=True))
+            if epoch is not None:
+                return int(epoch)
+            if session.scalar(select(func.count()).select_from(EvidenceKek)) == 0:
+                return self._create_epoch(session, 1)[0]
+            # Under READ COMMITTED a rotation we waited for retired the row we saw; a new statement sees the
+            # epoch it created.
+        raise KeyStoreError("no current evidence key-encryption key epoch", code="kek_missing",
+                            hint="a shredding may have failed half way; run it again")
+
     def unwrap(self, file_id: str, epoch: int, wrapped: bytes) -> bytes:
         """The data key of ``file_id``; :class:`KeyStoreError` if its epoch's KEK is gone or it was altered."""
+        return self._unwrap_with(self._kek(epoch), file_id, wrapped)
+
+    @staticmethod
+    def _unwrap_with(kek: bytes, file_id: str, wrapped: bytes) -> bytes:
         try:
-            return AESGCM(self._kek(epoch)).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], file_id.encode("ascii"))
+            return AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], file_id.encode("ascii"))
         except InvalidTag:
             raise KeyStoreError(f"the data key of evidence file {file_id} does not unwrap (altered in the database?)",
                                 code="data_key_invalid") from None
@@ -78,65 +97,68 @@ class KeyVault:
 
         Call :meth:`destroy_retired` after the transaction commits to delete the old KEK files.
         """
-        current = session.scalar(select(EvidenceKek).where(EvidenceKek.retired_at.is_(None)).with_for_update())
-        latest = session.scalar(select(EvidenceKek.epoch).order_by(EvidenceKek.epoch.desc()).limit(1)) or 0
-        if current is not None:
-            current.retired_at = now()
-        new_epoch = self._create_epoch(session, latest + 1)
-        aead = AESGCM(self._kek(new_epoch))
-        rows = session.execute(select(EvidenceFile.id, EvidenceFile.kek_epoch, EvidenceFile.wrapped_key)
-                               .where(EvidenceFile.wrapped_key.is_not(None))).all()
+        current = session.scalars(select(EvidenceKek).where(EvidenceKek.retired_at.is_(None)).with_for_update()).all()
+        latest = session.scalar(select(func.max(EvidenceKek.epoch))) or 0
+        for row in current:
+            row.retired_at = now()
+        new_epoch, new_kek = self._create_epoch(session, latest + 1)
+        aead = AESGCM(new_kek)
+        keks = {row.epoch: self._kek(row.epoch) for row in current}
+        files = session.execute(select(EvidenceFile.id, EvidenceFile.kek_epoch, EvidenceFile.wrapped_key)
+                                .where(EvidenceFile.wrapped_key.is_not(None))).all()
         uploads = session.execute(select(EvidenceUpload.id, EvidenceUpload.kek_epoch, EvidenceUpload.wrapped_key)).all()
-        for table, keys in ((EvidenceFile, rows), (EvidenceUpload, uploads)):
+        for table, keys in ((EvidenceFile, files), (EvidenceUpload, uploads)):
             for owner, epoch, wrapped in keys:
+                kek = keks.get(int(epoch or 0)) or self._kek(int(epoch or 0))
+                data_key = self._unwrap_with(kek, owner, bytes(wrapped or b""))
                 nonce = secrets.token_bytes(_NONCE)
-                data_key = self.unwrap(owner, int(epoch or 0), bytes(wrapped or b""))
                 rewrapped = nonce + aead.encrypt(nonce, data_key, owner.encode("ascii"))
                 session.execute(update(table).where(table.id == owner)
                                 .values(wrapped_key=rewrapped, kek_epoch=new_epoch))
         return new_epoch
 
     def destroy_retired(self) -> list[int]:
-        """Overwrite and delete the KEK files of retired epochs (and of epochs never committed); returns them."""
+        """Overwrite and delete the KEK files of retired epochs; returns their epochs.
+
+        Only epochs whose retirement committed: the file of an epoch another process is creating right now
+        has no row yet that we can see, and must stay. (A file left by a creation that never committed is
+        replaced when that epoch number is created again.)
+        """
         with self.node.db.transaction(readonly=True) as uow:
-            live = set(uow.session.scalars(select(EvidenceKek.epoch).where(EvidenceKek.retired_at.is_(None))))
+            retired = set(uow.session.scalars(select(EvidenceKek.epoch).where(EvidenceKek.retired_at.is_not(None))))
         folder = self.node.settings.data_dir / KEYS_DIR
         destroyed = []
         for path in sorted(folder.glob("evidence-kek-*.jwe")):
             epoch_text = path.name.removeprefix("evidence-kek-").removesuffix(".jwe")
-            if not epoch_text.isdigit() or int(epoch_text) in live:
+            if not epoch_text.isdigit() or int(epoch_text) not in retired:
                 continue
             _overwrite_and_delete(path)
-            with self._lock:
-                self._keks.pop(int(epoch_text), None)
             destroyed.append(int(epoch_text))
-        _fsync_dir(folder)
+        if destroyed:
+            _fsync_dir(folder)
         return destroyed
 
-    def _create_epoch(self, session: Session, epoch: int) -> int:
-        # The KEK file is durable before the row that makes it current commits; a file whose row never
-        # commits is deleted by the next destroy_retired.
+    def _create_epoch(self, session: Session, epoch: int) -> tuple[int, bytes]:
+        # The row first: its primary key makes concurrent creators of the same epoch wait for each other. A
+        # file already at that path can only be left by a transaction that never committed: replaced.
+        session.add(EvidenceKek(epoch=epoch, created_at=now()))
+        session.flush()
         kek = secrets.token_bytes(32)
         key = self._own_encryption_key()
         compact = jose.encrypt(kek, key.key, kid=key.kid, cty=_CTY)
         path = kek_path(self.node.settings.data_dir, epoch)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(compact)
             handle.flush()
             os.fsync(handle.fileno())
+        os.replace(temporary, path)
         _fsync_dir(path.parent)
-        session.add(EvidenceKek(epoch=epoch, created_at=now()))
-        session.flush()
-        with self._lock:
-            self._keks[epoch] = kek
-        return epoch
+        return epoch, kek
 
     def _kek(self, epoch: int) -> bytes:
-        with self._lock:
-            if epoch in self._keks:
-                return self._keks[epoch]
         path = kek_path(self.node.settings.data_dir, epoch)
         try:
             compact = path.read_text(encoding="ascii")
@@ -146,10 +168,7 @@ class KeyVault:
                 hint="it was destroyed by a shred, or the keys folder was not restored with the database",
                 code="kek_missing",
             ) from None
-        kek = jose.decrypt(compact.strip(), self.node.keyring.decryption_key, cty=_CTY).plaintext
-        with self._lock:
-            self._keks[epoch] = kek
-        return kek
+        return jose.decrypt(compact.strip(), self.node.keyring.decryption_key, cty=_CTY).plaintext
 
     def _own_encryption_key(self) -> KeyPair:
         t = now()

@@ -33,7 +33,7 @@ from hanoinet.db.models import EvidenceCustody, LedgerCheckpoint, LedgerCosignat
 from hanoinet.errors import Conflict, TransportError, ValidationError
 from hanoinet.evidence.canonzip import CanonicalZipWriter
 from hanoinet.evidence.caseuco import ManifestAction, ManifestFile, build_manifest
-from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, record_custody
+from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, package_path, record_custody
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent, parse_record
 from hanoinet.states import check_state
@@ -126,7 +126,7 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
     warnings = [] if witnesses else ["the checkpoint is not cosigned by any witness yet"]
     with node.db.transaction(readonly=True) as uow:
         custody = _custody(uow.session, service, entries, checkpoint_size, note)
-    paths = [(f"files/{n:04d}/{item.name}", item) for n, item in enumerate(items, start=1)]
+    paths = [(package_path(n, item.name), item) for n, item in enumerate(items, start=1)]
     described = {
         "type": PACKAGE_TYPE, "v": 1, "id": package_id, "created_at": format_instant(created),
         "sender": node.state, "recipient": recipient, "case": case, "use_conditions": conditions.as_json(),

@@ -4,7 +4,8 @@ Ingest reads a file once: SHA-256 (and BLAKE3 if configured) of the plaintext, e
 key (:mod:`hanoinet.evidence.stream`) and the durable write of the ciphertext to the blob store overlap, so
 memory stays constant (a few blocks in flight) whatever the file's size. The file's row, its wrapped data
 key and its ``ingested`` custody event are committed in one transaction after the blob is durable: a crash
-before that leaves at most an unreferenced partial blob, never a file that looks complete.
+before that leaves at most a blob nothing refers to (whose key was never stored), never a file that looks
+complete; a failure that is not a crash deletes that blob.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import queue
 import re
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +30,8 @@ from hanoinet.clock import format_instant, now
 from hanoinet.db.models import EvidenceCustody, EvidenceFile
 from hanoinet.errors import Conflict, NotFound, ValidationError
 from hanoinet.evidence import stream
-from hanoinet.evidence.blobs import BlobStore, BlobWriter, open_store
+from hanoinet.evidence.blobs import BlobStore, open_store
+from hanoinet.evidence.canonzip import name_problem
 from hanoinet.evidence.datakeys import KeyVault
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent, leaf_data
@@ -41,7 +44,6 @@ log = structlog.get_logger("hanoinet.evidence")
 BLOCK = 4 << 20
 _IN_FLIGHT = 4
 _CASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,127}$")
-_BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
 def check_case(reference: str) -> str:
@@ -54,12 +56,42 @@ def check_case(reference: str) -> str:
 
 
 def check_file_name(name: str) -> str:
-    """An evidence file's name as shown and packaged: 1-255 characters, no path separators or controls."""
-    if not name or len(name.encode("utf-8")) > 255 or _BAD_NAME.search(name) or name in {".", ".."}:
-        raise ValidationError(f"file name {name!r} is not usable for evidence",
-                              hint="give a plain name of 1-255 bytes without '/', '\\' or control characters",
+    """An evidence file's name as recorded and shown: 1-255 bytes of UTF-8, no ``/``, no control characters.
+
+    Anything else a file system allows is kept as it is (``:`` or ``\\`` from a seized disk, say); packages
+    store the file under :func:`package_path`, which the ZIP layout accepts, and keep the name in their metadata.
+    """
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        problem: str | None = "it is not valid UTF-8"
+    else:
+        control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+        problem = ("it is empty" if not name else "it holds a '/'" if "/" in name
+                   else f"it holds the control character {control!r}" if control is not None
+                   else f"it is {size} bytes long" if size > 255
+                   else "it is a path component ('.' or '..')" if name in {".", ".."} else None)
+    if problem:
+        raise ValidationError(f"file name {name!r} is not usable for evidence: {problem}",
+                              hint="rename the file: 1-255 bytes of UTF-8 without '/' or control characters",
                               code="bad_file_name")
     return name
+
+
+def package_path(position: int, name: str) -> str:
+    """Where file number ``position`` (1-based) goes in a package: ``files/NNNN/<name>``, the name made safe for
+    every ZIP reader (NFC; ``:`` and ``\\`` replaced by ``_``; shortened to fit 255 bytes, extension kept)."""
+    safe = "".join("_" if c in ":\\" else c for c in unicodedata.normalize("NFC", name))
+    prefix = f"files/{position:04d}/"
+    stem, dot, extension = safe.rpartition(".") if "." in safe.lstrip(".") else (safe, "", "")
+    while len((prefix + safe).encode("utf-8")) > 255:
+        stem = stem[:-1]
+        safe = f"{stem}{dot}{extension}" if stem else safe[1:]
+    path = prefix + safe
+    problem = name_problem(path)
+    if problem:  # unreachable for names check_file_name accepts; a plain fallback keeps the package writable
+        path = f"{prefix}file"
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +141,9 @@ class EvidenceService:
                                          endpoint_url=settings.blob_endpoint_url or None,
                                          region=settings.blob_region or None)
         self.vault = KeyVault(node)
+        self.vault.ensure_epoch()
+        # Finishes a shred that stopped after its commit (the old KEK file would otherwise outlive it).
+        self.vault.destroy_retired()
 
     # -- ingest ------------------------------------------------------------------------------------------
 
@@ -153,19 +188,24 @@ class EvidenceService:
         item_id = uuid.uuid4().hex
         t = now()
         digest = sha256.hexdigest()
-        with self.node.db.transaction() as uow:
-            epoch, wrapped = self.vault.wrap(uow.session, item_id, data_key)
-            row = EvidenceFile(id=item_id, case_ref=case, name=name, media_type=media_type, size=size, sha256=digest,
-                               blake3=blake3.hexdigest() if blake3 is not None else None, blob_id=blob_id,
-                               chunk_size=encryptor.header.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
-                               origin=self.node.state, ingested_at=t, ingested_by=actor)
-            uow.session.add(row)
-            if in_transaction is not None:
-                in_transaction(uow.session)
-            record_custody(uow.session, self.node, item_id, CustodyEvent(
-                action="ingested", at=format_instant(t), node=self.node.state, actor=actor, object_sha256=digest,
-                case=case, detail={"file": item_id, "name": name, "size": size}))
-            item = EvidenceItem.of(row)
+        try:
+            with self.node.db.transaction() as uow:
+                epoch, wrapped = self.vault.wrap(uow.session, item_id, data_key)
+                row = EvidenceFile(id=item_id, case_ref=case, name=name, media_type=media_type, size=size,
+                                   sha256=digest, blake3=blake3.hexdigest() if blake3 is not None else None,
+                                   blob_id=blob_id, chunk_size=encryptor.header.chunk_size, wrapped_key=wrapped,
+                                   kek_epoch=epoch, origin=self.node.state, ingested_at=t, ingested_by=actor)
+                uow.session.add(row)
+                if in_transaction is not None:
+                    in_transaction(uow.session)
+                record_custody(uow.session, self.node, item_id, CustodyEvent(
+                    action="ingested", at=format_instant(t), node=self.node.state, actor=actor, object_sha256=digest,
+                    case=case, detail={"file": item_id, "name": name, "size": size}))
+                item = EvidenceItem.of(row)
+        except Exception:
+            # Nothing refers to the blob; its key was never stored. (A crash here leaves it unreferenced.)
+            self.store.delete(blob_id)
+            raise
         log.info("evidence ingested", file=item_id, case=case, size=size)
         return item
 

@@ -40,7 +40,7 @@ from hanoinet.db.models import EvidenceFile, EvidenceOffer, EvidenceOfferFile
 from hanoinet.errors import Forbidden, HanoinetError, NotFound, TransportError, ValidationError
 from hanoinet.evidence import stream
 from hanoinet.evidence.package import HEAD, PackageFile, UseConditions, prepare, write_package
-from hanoinet.evidence.service import EvidenceService, record_custody
+from hanoinet.evidence.service import EvidenceService, check_file_name, record_custody
 from hanoinet.ledger.events import CustodyEvent
 from hanoinet.network import inbox, kinds, outbox
 from hanoinet.network.envelope import EnvelopePayload
@@ -388,7 +388,7 @@ class Puller:
             writer.commit()
         file_id = os.urandom(16).hex()
         t = now()
-        name = item.path.rsplit("/", 1)[-1]
+        name = _sent_name(offered, item.path)
         with self.node.db.transaction() as uow:
             epoch, wrapped = self.service.vault.wrap(uow.session, file_id, data_key)
             uow.session.add(EvidenceFile(
@@ -425,6 +425,15 @@ class Puller:
     def close(self) -> None:
         """Release the HTTP client."""
         self._client.close()
+
+
+def _sent_name(offered: EvidenceOffer, path: str) -> str:
+    """The file's name as the sender recorded it (package.json), if usable here; else the member's name."""
+    with contextlib.suppress(ValueError, KeyError, TypeError, HanoinetError):
+        described = json.loads(base64.b64decode(json.loads(offered.head)["package.json"]))
+        name = next(f["name"] for f in described["files"] if f["path"] == path)
+        return check_file_name(str(name))
+    return path.rsplit("/", 1)[-1]
 
 
 async def run_puller(service: EvidenceService, stop: asyncio.Event, *, interval: float = 1.0) -> None:

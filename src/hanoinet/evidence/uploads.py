@@ -2,14 +2,16 @@
 
 A client starts an upload (case, name, size), then sends the file in pieces, each with the offset it starts
 at; after a dropped connection or a restart of the node it asks for the offset and goes on from there. Pieces
-are kept encrypted in a staging file (AES-256-GCM under a staging key wrapped like a data key, each piece
-bound to its upload and position), never as plaintext. Completing the upload ingests the staged content as
-any other file (one more read), and removes the upload in the same transaction that records the file.
+are kept encrypted in a staging file (AES-256-GCM under a staging key wrapped like a data key, a random nonce
+per piece, each bound to its upload and position), never as plaintext. Completing the upload ingests the
+staged content as any other file (one more read), and removes the upload in the same transaction that records
+the file.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import struct
 import uuid
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case,
 MAX_PIECE = 16 << 20
 _LENGTH = struct.Struct(">I")
 _TAG = 16
+_NONCE = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,9 @@ class Uploads:
             if not data:
                 return UploadState(row.id, row.case_ref, row.name, row.size, row.received)
             key = self.service.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
-            sealed = AESGCM(key).encrypt(_nonce(row.pieces), data, _aad(row.id, row.pieces))
+            # A random nonce per record: a piece sent again after a crash may differ from the one it replaces.
+            nonce = secrets.token_bytes(_NONCE)
+            sealed = nonce + AESGCM(key).encrypt(nonce, data, _aad(row.id, row.pieces))
             with self._staging(upload_id).open("r+b") as handle:
                 # A piece written before a crash but never committed is dropped here and sent again.
                 handle.truncate(row.staged)
@@ -126,7 +131,12 @@ class Uploads:
                 raise Conflict(f"upload {upload_id} was completed or cancelled meanwhile", code="upload_gone")
             session.delete(upload)
 
-        with self._staging(upload_id).open("rb") as handle:
+        try:
+            handle = self._staging(upload_id).open("rb")
+        except FileNotFoundError:
+            raise ValidationError(f"the staged pieces of upload {upload_id} are missing", code="upload_damaged",
+                                  hint="cancel the upload and send the file again") from None
+        with handle:
             source = _StagedReader(handle, key, upload_id, staged)
             item = self.service.ingest(source, name=name, case=case, actor=actor, media_type=media_type,
                                        in_transaction=finish)
@@ -147,10 +157,6 @@ class Uploads:
         return row
 
 
-def _nonce(piece: int) -> bytes:
-    return piece.to_bytes(12, "big")
-
-
 def _aad(upload_id: str, piece: int) -> bytes:
     return f"hanoinet-upload/{upload_id}/{piece}".encode("ascii")
 
@@ -163,19 +169,27 @@ class _StagedReader:
         self._aead = AESGCM(key)
         self._upload = upload_id
         self._left = staged
+        self._offset = 0
         self._piece = 0
 
     def read(self, _size: int = -1) -> bytes:
         if self._left <= 0:
             return b""
-        handle = self._handle
-        length = _LENGTH.unpack(handle.read(_LENGTH.size))[0]
-        sealed = handle.read(length)
-        self._left -= _LENGTH.size + length
+        header = self._handle.read(_LENGTH.size)
+        length = _LENGTH.unpack(header)[0] if len(header) == _LENGTH.size else -1
+        record = self._handle.read(length) if _NONCE + _TAG <= length <= self._left - _LENGTH.size else b""
+        if len(record) != length or length < _NONCE + _TAG:
+            raise self._damaged("it is cut short or its length is wrong")
         try:
-            plain: bytes = self._aead.decrypt(_nonce(self._piece), sealed, _aad(self._upload, self._piece))
+            plain: bytes = self._aead.decrypt(record[:_NONCE], record[_NONCE:], _aad(self._upload, self._piece))
         except InvalidTag:
-            raise ValidationError(f"staged piece {self._piece} of upload {self._upload} is damaged",
-                                  hint="cancel the upload and send the file again", code="upload_damaged") from None
+            raise self._damaged("it does not authenticate") from None
+        self._left -= _LENGTH.size + length
+        self._offset += _LENGTH.size + length
         self._piece += 1
         return plain
+
+    def _damaged(self, why: str) -> ValidationError:
+        return ValidationError(f"staged piece {self._piece} of upload {self._upload} (at byte {self._offset} of the "
+                               f"staging file) is damaged: {why}", hint="cancel the upload and send the file again",
+                               code="upload_damaged")

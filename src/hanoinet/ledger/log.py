@@ -44,7 +44,9 @@ BATCH = 10_000
 
 _QUEUE = cast(Table, LedgerQueued.__table__)
 _ENTRIES = cast(Table, LedgerEntry.__table__)
-_QUEUE_INSERT = insert(_QUEUE)
+#: RETURNING makes SQLAlchemy send a batch as multi-row INSERTs ("insertmanyvalues"); without it, psycopg sends
+#: one statement per row, which costs the PostgreSQL server about twice the CPU.
+_QUEUE_INSERT = insert(_QUEUE).returning(_QUEUE.c.id)
 
 
 def record(session: Session, event: CustodyEvent) -> None:
@@ -63,7 +65,7 @@ def record_many(session: Session, events: Iterable[CustodyEvent]) -> None:
         data = event.record()
         rows.append({"record": data.decode("utf-8"), "entry": leaf_data(data), "queued_at": at})
     if rows:
-        # A Core insert of the table, not ORM objects: the unit of work cost more than the record and its hash.
+        # A Core insert of the table, not ORM objects: their unit of work cost more than the records and hashes.
         session.execute(_QUEUE_INSERT, rows)
 
 
