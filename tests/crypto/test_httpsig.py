@@ -27,7 +27,7 @@ from hanoinet.crypto.httpsig import (
 )
 from hanoinet.errors import NotFound
 
-#: The blob pull profile of docs/evidence-httpsig.md (hanoinet.evidence.transfer uses the same).
+#: The blob pull profile of docs/evidence.md, "Signed blob pulls (RFC 9421)" (hanoinet.evidence.transfer uses the same).
 PULL_COMPONENTS = ("@method", "@target-uri", "authorization", "range")
 PULL_MAX_AGE = timedelta(seconds=60)
 
