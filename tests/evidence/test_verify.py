@@ -102,10 +102,38 @@ def test_a_sealed_package_verifies_anchored_by_the_authority_and_witnessed(packa
     assert report.package["use_conditions"]["purpose"] == CONDITIONS.purpose
 
 
-def test_the_senders_own_key_is_enough_to_anchor(package: Path, nodes: tuple[Node, Node, KeyPair]) -> None:
+def test_the_senders_own_key_is_enough_to_anchor_but_not_to_count_witnesses(
+        package: Path, nodes: tuple[Node, Node, KeyPair]) -> None:
     bra, _, _ = nodes
     report = _verify(package.read_bytes(), [bra.signing_key().kid])
     assert report.ok and report.anchored_by == bra.signing_key().kid
+    # The witnesses' keys would come from the directory inside the package, which only the signer vouches for.
+    assert report.witnesses == [] and report.witnessed_before is None
+    assert any("keys to check them would come from the package itself" in w for w in report.warnings)
+
+
+def test_hostile_metadata_gives_failed_checks_not_exceptions(package: Path, tmp_path: Path,
+                                                             nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, authority = nodes
+    deep = b'{"@graph":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    signer = _json_member(package, "signer.json")
+    signer["authority"] = {"kty": "OKP", "crv": "Ed25519", "x": "not base64!"}
+    for head in ({"manifest.jsonld": deep}, {"signer.json": signer}):
+        report = _verify(_rewritten(package, tmp_path, head=head, resign=bra.signing_key()), [authority.kid])
+        assert not report.ok or "signer.json" in head
+        assert all(c.detail for c in report.checks)
+
+
+def test_a_custody_record_about_another_object_fails(package: Path, tmp_path: Path,
+                                                     nodes: tuple[Node, Node, KeyPair]) -> None:
+    bra, _, authority = nodes
+    described = _json_member(package, "package.json")
+    # The package now claims different hashes for its files: every record names an object it does not hold.
+    for entry in described["files"]:
+        entry["sha256"] = "0" * 64
+    report = _verify(_rewritten(package, tmp_path, head={"package.json": described}, resign=bra.signing_key()),
+                     [authority.kid])
+    assert any("not a file of this package" in f for f in _failed(report))
 
 
 def test_without_trust_every_integrity_check_runs_and_a_plain_warning_says_the_signer_is_not_anchored(
@@ -174,8 +202,8 @@ def _rewritten(package: Path, tmp_path: Path, *, head: dict[str, Any] | None = N
                files: dict[str, bytes] | None = None, resign: KeyPair | None = None) -> bytes:
     """The package rebuilt in the canonical layout with some members changed (so the layout itself holds)."""
     original_head, original_files, signature = _members(package.read_bytes())
-    new_head = {name: (canonical_json(head[name]) if head and name in head else data)
-                for name, data in original_head.items()}
+    new_head = {name: (data if not head or name not in head else head[name] if isinstance(head[name], bytes)
+                       else canonical_json(head[name])) for name, data in original_head.items()}
     new_files = []
     for item in original_files:
         content = (files or {}).get(item.path)

@@ -51,6 +51,12 @@ EXPLANATIONS = {
     "anchor": "The signing key's fingerprint (RFC 7638) was compared with the trusted fingerprints given to the "
               "verifier, either directly or through the Secretariat's signed directory of member States valid "
               "when the package was signed. It proves the signing key belongs to the State named as sender.",
+    "witnesses": "Other States' nodes cosign the sending State's log checkpoints after checking it only grew. The "
+                 "cosignatures were verified with those States' keys from the trusted directory, and their time "
+                 "compared with the sealing time. It shows, independently of the sender, that the records were "
+                 "in the log no later than the earliest cosignature.",
+    "internal": "The verifier stopped on something in the package it could not process. Nothing after that point "
+                "was checked; the package is not valid.",
 }
 
 _CSS = """

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,7 @@ from hanoinet.errors import HanoinetError
 from hanoinet.evidence.canonzip import ZipLayoutError, read_canonical
 from hanoinet.evidence.package import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
 from hanoinet.ledger.bundle import verify_bundle
-from hanoinet.ledger.cosignature import CosignatureVerifier
+from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier
 from hanoinet.ledger.log import origin_of
 from hanoinet.ledger.note import Verifier
 from hanoinet.ledger.witnessing import witness_name
@@ -35,6 +35,8 @@ from hanoinet.network.directory import Directory, MemberCard, verify_card
 MAX_METADATA = 64 << 20
 #: How long after its expiry a directory still vouches for a signer (the node's default grace period).
 DIRECTORY_GRACE = timedelta(days=7)
+#: How far clocks of different nodes may disagree.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +97,24 @@ class _Member:
 
 
 def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[str] = ()) -> Report:
-    """Verify the package readable from ``source``; ``trust`` holds trusted key fingerprints (RFC 7638)."""
+    """Verify the package readable from ``source``; ``trust`` holds trusted key fingerprints (RFC 7638).
+
+    Never raises for anything in the package: what cannot be checked is a failed check.
+    """
     report = Report(source=name)
+    try:
+        _verify(report, source, name, trust)
+    except Exception as exc:  # a hostile package must give a verdict, not a traceback
+        report.add("internal", name, False, f"verification stopped on {type(exc).__name__}: {exc}")
+    return report
+
+
+def _verify(report: Report, source: BinaryIO, name: str, trust: Sequence[str]) -> None:
     try:
         members = list(_read(source))
     except (ZipLayoutError, _Refused) as exc:
         report.add("layout", name, False, str(exc))
-        return report
+        return
     report.add("layout", name, True, "canonical ZIP: fixed member order, stored, fixed times, no extra fields; "
                f"{len(members)} members; every CRC-32 recomputed")
     metadata = {m.name: m.data for m in members if m.data is not None}
@@ -112,19 +125,19 @@ def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[s
         manifest = _json(metadata, "manifest.jsonld")
     except _Refused as exc:
         report.add("metadata", name, False, str(exc))
-        return report
+        return
     problem = _shape_problem(package, custody, signer)
     if problem:
         report.add("metadata", name, False, problem)
-        return report
+        return
     report.package = package
     card = _signature(report, members, metadata, package, signer)
     _files(report, members, package)
     _manifest(report, package, manifest)
     if card is not None:
-        _custody(report, package, custody, card, signer)
-        _anchor(report, package, signer, card, trust)
-    return report
+        directory = _trusted_directory(signer, trust)
+        _custody(report, package, custody, card, directory)
+        _anchor(report, package, card, trust, directory)
 
 
 class _Strict(BaseModel):
@@ -250,7 +263,7 @@ def _json(metadata: Mapping[str, bytes], member: str) -> dict[str, Any]:
     data = metadata.get(member)
     try:
         value = json.loads(data or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _Refused(f"{member} is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise _Refused(f"{member} is not a JSON object")
@@ -342,23 +355,24 @@ def _hash_values(value: Any) -> Iterator[str]:
 
 
 def _custody(report: Report, package: dict[str, Any], custody: dict[str, Any], card: MemberCard,
-             signer: dict[str, Any]) -> None:
+             directory: Directory | None) -> None:
+    """Every custody record against the signed checkpoint; witnesses only with keys from a trusted directory."""
     state = card.state
     log_keys = [Verifier(name=origin_of(state), public_key=jose.b64url_decode(k.jwk["x"])).vkey
                 for k in card.keys if k.use == "sig"]
-    directory = _directory_unchecked(signer)
     witness_keys = [CosignatureVerifier(name=witness_name(m.state), public_key=jose.b64url_decode(k.jwk["x"])).vkey
                     for m in (directory.members() if directory is not None else []) if m.state != state
                     for k in m.keys if k.use == "sig"]
     if custody.get("origin") != origin_of(state):
         report.add("custody", "custody.json", False, f"the log is {custody.get('origin')!r}, not {state}'s")
         return
+    files = {f["sha256"]: f for f in package["files"]}
     sealed: set[str] = set()
     verified = None
-    for entry in custody.get("entries", []):
-        bundle = {"origin": custody.get("origin"), "verifier_key": custody.get("verifier_key"),
-                  "checkpoint": custody.get("checkpoint"), "size": custody.get("size"), **entry}
-        subject = f"custody entry {entry.get('index')}"
+    for entry in custody["entries"]:
+        bundle = {"origin": custody["origin"], "verifier_key": custody["verifier_key"],
+                  "checkpoint": custody["checkpoint"], "size": custody["size"], **entry}
+        subject = f"custody entry {entry['index']}"
         try:
             verified = verify_bundle(bundle, log_keys, witnesses=witness_keys)
         except (HanoinetError, KeyError, TypeError, ValueError) as exc:
@@ -368,45 +382,74 @@ def _custody(report: Report, package: dict[str, Any], custody: dict[str, Any], c
         if event is None:
             report.add("custody", subject, False, "the record is missing")
             continue
-        if event.action == "sealed" and event.detail.get("package") == package.get("id"):
-            sealed.add(event.object_sha256 or "")
+        described = files.get(event.object_sha256 or "")
+        if described is None:
+            report.add("custody", subject, False, f"the record ({event.action}) is about an object that is not a file "
+                       "of this package")
+            continue
+        if (event.action == "sealed" and event.detail.get("package") == package["id"]
+                and event.detail.get("file") == described["file_id"] and event.at == package["created_at"]):
+            sealed.add(described["path"])
         report.add("custody", subject, True, f"{event.action} at {event.at} by {event.actor} ({event.node}): record "
                    f"hashes to the entry; inclusion proof to the checkpoint of size {verified.checkpoint.size} holds")
     if verified is None:
         report.add("custody", "custody.json", False, "no custody record verifies")
         return
-    report.add("checkpoint", f"{custody.get('origin')} size {verified.checkpoint.size}", True,
+    report.add("checkpoint", f"{custody['origin']} size {verified.checkpoint.size}", True,
                f"signed by {state}'s log key; root {verified.checkpoint.root_hash.hex()}")
-    for item in package.get("files", []):
-        path, digest = item.get("path"), item.get("sha256")
-        report.add("sealed", str(path), digest in sealed,
-                   "the log records this file sealed into this package" if digest in sealed
-                   else "no custody record of this file being sealed into this package")
-    report.witnesses = sorted(c.name.split("/")[1] for c in verified.cosignatures)
-    if verified.witnessed_before is not None:
-        report.witnessed_before = format_instant(datetime.fromtimestamp(verified.witnessed_before).astimezone())
-    if not verified.cosignatures:
+    for item in package["files"]:
+        path = item["path"]
+        report.add("sealed", path, path in sealed,
+                   "the log records this file sealed into this package at its sealing time" if path in sealed
+                   else "no custody record of this file being sealed into this package at its sealing time")
+    _witnesses(report, package, custody, verified.cosignatures, directory)
+
+
+def _witnesses(report: Report, package: dict[str, Any], custody: dict[str, Any],
+               cosignatures: Sequence[Cosignature], directory: Directory | None) -> None:
+    claimed = sum(1 for line in str(custody["checkpoint"]).splitlines() if "/witness " in line)
+    if not cosignatures:
+        if claimed and directory is None:
+            report.warnings.append(f"the checkpoint carries {claimed} witness cosignature(s), but the keys to check "
+                                   "them would come from the package itself: verify again with --trust and the "
+                                   "Secretariat's key fingerprint to count them")
         report.warnings.append("the checkpoint is not witnessed: no other State's cosignature could be verified, "
                                "so nothing independent of the signer shows when these records were logged")
+        return
+    report.witnesses = sorted(c.name.split("/")[1] for c in cosignatures)
+    earliest = min(c.timestamp for c in cosignatures)
+    created = parse_instant(str(package["created_at"]))
+    try:
+        witnessed = datetime.fromtimestamp(earliest, UTC)
+    except (OverflowError, OSError, ValueError):
+        report.add("witnesses", "checkpoint", False, f"a cosignature time ({earliest}) is not a real date")
+        return
+    report.witnessed_before = format_instant(witnessed)
+    # A witness cosigns after the sealing records were logged; an earlier cosignature means a false time.
+    ok = witnessed >= created - CLOCK_SKEW
+    report.add("witnesses", "checkpoint", ok,
+               f"cosigned by {', '.join(report.witnesses)}: the records were in the log no later than "
+               f"{report.witnessed_before}" if ok else
+               f"cosigned at {report.witnessed_before}, before the package says it was sealed "
+               f"({package['created_at']})")
 
 
-def _directory_unchecked(signer: dict[str, Any]) -> Directory | None:
-    """The directory the package carries, checked against the authority key it also carries.
-
-    This only says the directory is internally consistent; :func:`_anchor` decides whether that authority
-    is trusted.
-    """
+def _trusted_directory(signer: dict[str, Any], trust: Sequence[str]) -> Directory | None:
+    """The directory the package carries, if signed by an authority key among the trusted ones."""
     compact, authority = signer.get("directory"), signer.get("authority")
     if not isinstance(compact, str) or not isinstance(authority, dict):
         return None
     try:
+        key = import_public_jwk(authority, use="sig")
+        if str(key.thumbprint()) not in trust:
+            return None
         return Directory.verify(compact, authority, grace=DIRECTORY_GRACE)
-    except HanoinetError:
+    except (HanoinetError, ValueError, TypeError):
         return None
 
 
-def _anchor(report: Report, package: dict[str, Any], signer: dict[str, Any], card: MemberCard,
-            trust: Sequence[str]) -> None:
+def _anchor(report: Report, package: dict[str, Any], card: MemberCard, trust: Sequence[str],
+            directory: Directory | None) -> None:
     fingerprint = report.signer_fingerprint or ""
     if not trust:
         report.warnings.append(f"the signer is not anchored: key {fingerprint} ({card.state}) signed this package, "
@@ -417,18 +460,12 @@ def _anchor(report: Report, package: dict[str, Any], signer: dict[str, Any], car
         report.anchored_by = fingerprint
         report.add("anchor", f"signer {card.state}", True, f"the signing key {fingerprint} is a trusted key")
         return
-    authority = signer.get("authority")
-    directory = _directory_unchecked(signer)
-    if not isinstance(authority, dict) or directory is None:
+    if directory is None:
         report.add("anchor", f"signer {card.state}", False,
-                   "the signer's key is not trusted and the package carries no valid signed directory")
-        return
-    authority_fingerprint = thumbprint(authority)
-    if authority_fingerprint not in trust:
-        report.add("anchor", f"signer {card.state}", False,
-                   f"neither the signing key {fingerprint} nor the directory's authority key {authority_fingerprint} "
+                   f"neither the signing key {fingerprint} nor the authority key of a valid directory in the package "
                    "is among the trusted keys")
         return
+    authority_fingerprint = directory.document.authority.kid
     try:
         created = parse_instant(str(package.get("created_at")))
         issued = parse_instant(directory.document.issued_at)

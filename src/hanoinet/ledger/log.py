@@ -47,6 +47,7 @@ _ENTRIES = cast(Table, LedgerEntry.__table__)
 #: RETURNING makes SQLAlchemy send a batch as multi-row INSERTs ("insertmanyvalues"); without it, psycopg sends
 #: one statement per row, which costs the PostgreSQL server about twice the CPU.
 _QUEUE_INSERT = insert(_QUEUE).returning(_QUEUE.c.id)
+_ENTRY_COLUMNS = ["idx", "entry", "record", "sequenced_at"]
 
 
 def record(session: Session, event: CustodyEvent) -> None:
@@ -117,6 +118,13 @@ class Sequencer:
     def step(self, at: datetime | None = None) -> Sequenced | None:
         """Sequence one batch; ``None`` when another sequencer holds the lease, count 0 when nothing waits."""
         t = at or now()
+        sqlite = self.node.db.engine.dialect.name == "sqlite"
+        ahead = None
+        if sqlite:
+            # SQLite has one writer at a time: read and hash the batch before taking the write lock, so that
+            # the transactions queueing events wait only for the database work.
+            with self.node.db.transaction(readonly=True) as uow:
+                ahead = _plan(uow.session, self.batch)
         with self.node.db.transaction() as uow:
             session = uow.session
             claimed = session.execute(
@@ -131,29 +139,24 @@ class Sequencer:
                 return None
             state = session.get(LedgerState, 1, populate_existing=True)
             assert state is not None  # created by the migration
-            hashes = [state.compact[i : i + merkle.HASH_SIZE] for i in range(0, len(state.compact), merkle.HASH_SIZE)]
-            tree = merkle.CompactRange(size=state.size, hashes=hashes)
-            entries = _take(session, self.batch, tree.size, t)
-            if not entries:
+            if sqlite:
+                # Planned from an older snapshot only if no other sequencer has moved the log since.
+                batch = ahead if ahead is not None and ahead.size == state.size else _plan(session, self.batch)
+                _move_sqlite(session, batch, t)
+            else:
+                batch = _extend(state, _take_postgresql(session, self.batch, state.size, t))
+            tree = batch.tree
+            if not batch.entries:
                 return Sequenced(0, tree.size, tree.root())
-            completed: dict[tuple[int, int], dict[int, bytes]] = defaultdict(dict)
-
-            def keep(level: int, index: int, digest: bytes) -> None:
-                # Tiles store the hashes of every eighth level; the levels between are recomputed from them.
-                if level % TILE_HEIGHT == 0:
-                    completed[(level // TILE_HEIGHT, index // TILE_WIDTH)][index % TILE_WIDTH] = digest
-
-            for entry in entries:
-                tree.append(merkle.leaf_hash(entry), keep)
-            _write_tiles(session, completed)
+            _write_tiles(session, batch.tiles)
             state.size = tree.size
             state.compact = b"".join(tree.hashes)
             root = tree.root()
             note = sign_checkpoint(Checkpoint(origin=origin(self.node), size=tree.size, root_hash=root),
                                    [signer(self.node)])
             session.add(LedgerCheckpoint(size=tree.size, root=root, note=note.decode("utf-8"), signed_at=t))
-        log.info("ledger sequenced", count=len(entries), size=tree.size)
-        return Sequenced(len(entries), tree.size, root)
+        log.info("ledger sequenced", count=len(batch.entries), size=tree.size)
+        return Sequenced(len(batch.entries), tree.size, root)
 
     async def run(self, stop: asyncio.Event, *, interval: float = 0.5) -> None:
         """Sequence until ``stop``; a checkpoint follows new entries within ``interval`` seconds."""
@@ -169,33 +172,74 @@ class Sequencer:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def _take(session: Session, batch: int, first: int, at: datetime) -> list[bytes]:
+@dataclass(slots=True)
+class _Batch:
+    """Queued events taken in one step and the tree they extend: its size before, and after with the tiles."""
+
+    size: int
+    entries: list[bytes]
+    #: The queue id of the newest event taken.
+    last: int
+    tree: merkle.CompactRange
+    tiles: dict[tuple[int, int], dict[int, bytes]]
+
+
+def _extend(state: LedgerState, entries: list[bytes], last: int = 0) -> _Batch:
+    hashes = [state.compact[i : i + merkle.HASH_SIZE] for i in range(0, len(state.compact), merkle.HASH_SIZE)]
+    tree = merkle.CompactRange(size=state.size, hashes=hashes)
+    tiles: dict[tuple[int, int], dict[int, bytes]] = defaultdict(dict)
+
+    def keep(level: int, index: int, digest: bytes) -> None:
+        # Tiles store the hashes of every eighth level; the levels between are recomputed from them.
+        if level % TILE_HEIGHT == 0:
+            tiles[(level // TILE_HEIGHT, index // TILE_WIDTH)][index % TILE_WIDTH] = digest
+
+    for entry in entries:
+        tree.append(merkle.leaf_hash(entry), keep)
+    return _Batch(size=state.size, entries=entries, last=last, tree=tree, tiles=tiles)
+
+
+def _plan(session: Session, batch: int) -> _Batch:
+    """The oldest ``batch`` queued events and the tree with them, as this transaction sees the log."""
+    state = session.get(LedgerState, 1)
+    assert state is not None  # created by the migration
+    rows = session.execute(select(_QUEUE.c.id, _QUEUE.c.entry).order_by(_QUEUE.c.id).limit(batch)).all()
+    return _extend(state, [row.entry for row in rows], rows[-1].id if rows else 0)
+
+
+def _move_sqlite(session: Session, batch: _Batch, at: datetime) -> None:
+    """Move the planned events from the queue into the log, numbered in queue order from ``batch.size``.
+
+    The records are copied inside the database (``INSERT ... SELECT``), never through Python. Exactly the
+    planned rows are the queue's rows up to ``batch.last``: a new row's id is above every id in the queue,
+    and only the lease holder removes rows.
+    """
+    if not batch.entries:
+        return
+    taken = _QUEUE.c.id <= batch.last
+    session.execute(insert(_ENTRIES).from_select(_ENTRY_COLUMNS, select(
+        batch.size - 1 + func.row_number().over(order_by=_QUEUE.c.id), _QUEUE.c.entry, _QUEUE.c.record,
+        literal(at, UTCDateTime)).where(taken)))
+    removed = session.execute(delete(_QUEUE).where(taken)).rowcount  # type: ignore[attr-defined]
+    if removed != len(batch.entries):  # the transaction rolls back; the next step plans again
+        raise RuntimeError(f"ledger queue changed under the sequencer: {removed} rows up to id {batch.last}, "
+                           f"{len(batch.entries)} planned")
+
+
+def _take_postgresql(session: Session, batch: int, first: int, at: datetime) -> list[bytes]:
     """Move the oldest ``batch`` queued events into the log at ``first``, ``first + 1``, ...; their entries.
 
-    The records are copied inside the database by one ``INSERT ... SELECT`` that numbers the rows in queue
-    order, never through Python: only the 32-byte entries come back, for the tree.
+    A writer that drew a lower id may commit after a read of the oldest rows, so one statement (one snapshot)
+    takes the rows, copies them into the log inside the database, numbered in queue order, and returns only
+    the 32-byte entries, for the tree.
     """
-    columns = ["idx", "entry", "record", "sequenced_at"]
-    stamp = literal(at, UTCDateTime)
-    if session.get_bind().dialect.name == "postgresql":
-        # A writer that drew a lower id may commit after a read of the oldest rows, so one statement (one
-        # snapshot) takes the rows, moves them and returns their entries.
-        oldest = select(_QUEUE.c.id).order_by(_QUEUE.c.id).limit(batch)
-        taken = (delete(_QUEUE).where(_QUEUE.c.id.in_(oldest))
-                 .returning(_QUEUE.c.id, _QUEUE.c.entry, _QUEUE.c.record).cte("taken"))
-        moved = insert(_ENTRIES).from_select(columns, select(
-            first - 1 + func.row_number().over(order_by=taken.c.id), taken.c.entry, taken.c.record, stamp))
-        return list(session.scalars(select(taken.c.entry).order_by(taken.c.id).add_cte(moved.cte("moved"))))
-    # SQLite: the step's transaction holds the write lock (BEGIN IMMEDIATE), so the rows up to the last one
-    # read are exactly the rows read.
-    rows = session.execute(select(_QUEUE.c.id, _QUEUE.c.entry).order_by(_QUEUE.c.id).limit(batch)).all()
-    if rows:
-        last = rows[-1].id
-        session.execute(insert(_ENTRIES).from_select(columns, select(
-            first - 1 + func.row_number().over(order_by=_QUEUE.c.id), _QUEUE.c.entry, _QUEUE.c.record, stamp,
-        ).where(_QUEUE.c.id <= last)))
-        session.execute(delete(_QUEUE).where(_QUEUE.c.id <= last))
-    return [row.entry for row in rows]
+    oldest = select(_QUEUE.c.id).order_by(_QUEUE.c.id).limit(batch)
+    taken = (delete(_QUEUE).where(_QUEUE.c.id.in_(oldest))
+             .returning(_QUEUE.c.id, _QUEUE.c.entry, _QUEUE.c.record).cte("taken"))
+    moved = insert(_ENTRIES).from_select(_ENTRY_COLUMNS, select(
+        first - 1 + func.row_number().over(order_by=taken.c.id), taken.c.entry, taken.c.record,
+        literal(at, UTCDateTime)))
+    return list(session.scalars(select(taken.c.entry).order_by(taken.c.id).add_cte(moved.cte("moved"))))
 
 
 def _write_tiles(session: Session, completed: dict[tuple[int, int], dict[int, bytes]]) -> None:
