@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from hanoinet.api.app import create_app
 from hanoinet.clock import now
 from hanoinet.crypto import httpsig
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import EvidenceFile, EvidenceOffer, EvidenceOfferFile, LedgerEntry
+from hanoinet.db.models import Alarm, EvidenceFile, EvidenceOffer, EvidenceOfferFile, InboxMessage, LedgerEntry
+from hanoinet.errors import HanoinetError
 from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
@@ -168,3 +170,71 @@ def test_a_tampered_blob_is_refused_and_pulled_again_from_scratch(pair: tuple[No
             offered.next_attempt_at = now()
         assert puller.pull(package_id)
     assert b"".join(receiver.plaintext(receiver.list(CASE)[0].id)) == data
+
+
+def test_the_receiver_never_stores_the_data_keys_so_its_shred_is_final(pair: tuple[Node, Node]) -> None:
+    bra, fra = pair
+    sender, receiver, package_id = _offer(bra, fra, {"chat.db": os.urandom(50_000)})
+    with _client(bra, sender) as client:
+        assert transfer.Puller(receiver, client=client).pull(package_id)
+    with fra.db.transaction(readonly=True) as uow:
+        payloads = [json.loads(m.payload) for m in uow.session.scalars(select(InboxMessage))]
+    offer_bodies = [p["body"] for p in payloads if p["kind"] == transfer.KIND]
+    assert offer_bodies and all("key" not in f for body in offer_bodies for f in body["files"])
+    (item,) = receiver.list(CASE)
+    receiver.shred(item.id, actor="officer:9", reason="retention limit")
+    with pytest.raises(HanoinetError):
+        b"".join(receiver.plaintext(item.id))
+
+
+def test_an_offer_that_does_not_match_its_package_is_refused(pair: tuple[Node, Node],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    bra, fra = pair
+    sender = EvidenceService(bra)
+    sender.ingest(io.BytesIO(b"x" * 1000), name="a.log", case=CASE, actor="officer:7")
+    real = transfer.OfferBody
+
+    def inflated(**fields: object) -> transfer.OfferBody:
+        body = real(**fields)  # type: ignore[arg-type]
+        body.files[0].size = 2**50  # claims far more than it sealed
+        return body
+
+    monkeypatch.setattr(transfer, "OfferBody", inflated)
+    transfer.offer(sender, case=CASE, to="FRA/247", desk="247", actor="officer:7",
+                   conditions=UseConditions(purpose="p"))
+    monkeypatch.setattr(transfer, "OfferBody", real)
+    assert pump({"BRA": bra, "FRA": fra}) == 0
+    with bra.db.transaction(readonly=True) as uow:
+        alarm = uow.session.scalars(select(Alarm.message)).all()
+    assert any("does not match its package" in a for a in alarm)
+
+
+def test_evidence_received_from_a_state_is_not_sent_on_without_consent(pair: tuple[Node, Node]) -> None:
+    bra, fra = pair
+    sender, receiver, package_id = _offer(bra, fra, {"mail.mbox": b"m" * 3000})
+    with _client(bra, sender) as client:
+        assert transfer.Puller(receiver, client=client).pull(package_id)
+    with pytest.raises(HanoinetError) as caught:
+        transfer.offer(receiver, case=CASE, to="BRA/247", desk="247", actor="officer:1",
+                       conditions=UseConditions(purpose="p"))
+    assert caught.value.code == "onward_transfer" and "BRA" in caught.value.message
+
+
+def test_a_torn_partial_copy_is_dropped_and_pulled_again(pair: tuple[Node, Node]) -> None:
+    bra, fra = pair
+    data = os.urandom(300_000)
+    sender, receiver, package_id = _offer(bra, fra, {"image.dd": data})
+    with _client(bra, sender) as client:
+        puller = transfer.Puller(receiver, client=client)
+        part = puller.staging(package_id, 1)
+        part.parent.mkdir(parents=True)
+        part.write_bytes(b"\0" * 70_000)  # what a crash can leave at the end of a file
+        assert not puller.pull(package_id)
+        assert not part.exists()
+        with fra.db.transaction() as uow:
+            row = uow.session.get(EvidenceOffer, (package_id, "in"))
+            assert row is not None
+            row.next_attempt_at = now()
+        assert puller.pull(package_id)
+    (item,) = receiver.list(CASE)
+    assert b"".join(receiver.plaintext(item.id)) == data

@@ -144,16 +144,27 @@ async def received_package(package_id: _PACKAGE, officer: Officer, request: Requ
                         background=BackgroundTask(out.unlink, missing_ok=True))
 
 
+def _target(request: Request) -> str:
+    # The target URI as the puller signed it: our published endpoint, whatever proxy stands in front.
+    query = f"?{request.url.query}" if request.url.query else ""
+    return _service(request).node.settings.endpoint.rstrip("/") + request.url.path + query
+
+
+@router.get("/federation/v1/evidence/offers/{package_id}/keys",
+            summary="The data keys of an offer's files, as JWEs to the recipient (signed, with the capability)")
+def offer_keys(package_id: _PACKAGE, request: Request) -> dict[str, Any]:
+    """``Authorization: Capability <JWS>``, signed per RFC 9421 over method, target URI and authorization."""
+    return transfer.offered_keys(_service(request), package_id, method=request.method, url=_target(request),
+                                 headers=request.headers)
+
+
 @router.get("/federation/v1/evidence/offers/{package_id}/files/{position}",
             summary="Pull a byte range of an offered file's encrypted blob (signed, with the offer's capability)",
             status_code=206)
 def pull(package_id: _PACKAGE, position: Annotated[int, Path(ge=1, le=10_000)], request: Request) -> StreamingResponse:
     """``Authorization: Capability <JWS>``, ``Range: bytes=START-[END]``, signed per RFC 9421 (docs/evidence.md)."""
     service = _service(request)
-    # The target URI as the puller signed it: our published endpoint, whatever proxy stands in front.
-    query = f"?{request.url.query}" if request.url.query else ""
-    url = service.node.settings.endpoint.rstrip("/") + request.url.path + query
-    serving = transfer.authorize_pull(service, package_id, position, method=request.method, url=url,
+    serving = transfer.authorize_pull(service, package_id, position, method=request.method, url=_target(request),
                                       headers=request.headers)
 
     def body() -> Iterator[bytes]:

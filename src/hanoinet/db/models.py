@@ -461,8 +461,6 @@ class EvidenceOfferFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     chunk_size: Mapped[int] = mapped_column(Integer)
     file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    #: Incoming: the file's data key as a JWE to this node's encryption key.
-    wrapped: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class EvidenceUpload(Base):

@@ -18,8 +18,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,7 +38,7 @@ from hanoinet.crypto import httpsig, jose
 from hanoinet.crypto.canonical import canonical_json, parse_json
 from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import EvidenceFile, EvidenceOffer, EvidenceOfferFile
-from hanoinet.errors import Forbidden, HanoinetError, NotFound, TransportError, ValidationError
+from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, TransportError, ValidationError
 from hanoinet.evidence import stream
 from hanoinet.evidence.package import HEAD, PackageFile, UseConditions, prepare, write_package
 from hanoinet.evidence.service import EvidenceService, check_file_name, record_custody
@@ -59,9 +60,12 @@ OFFER_LIFETIME = timedelta(days=14)
 SIGNATURE_LIFETIME = timedelta(seconds=60)
 #: What every pull request's signature must cover.
 COVERED = ("@method", "@target-uri", "authorization", "range")
+#: What the signature of a request for the offer's data keys must cover.
+KEYS_COVERED = ("@method", "@target-uri", "authorization")
 #: Bytes asked for per request: a dropped connection costs at most this much again.
 RANGE_SIZE = 64 << 20
 _PIECE = 1 << 20
+_RANGE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{0,19})")
 
 
 class OfferedFile(BaseModel):
@@ -73,8 +77,6 @@ class OfferedFile(BaseModel):
     size: int = Field(ge=0, lt=2**63)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     chunk_size: int = Field(ge=4096, le=16 << 20)
-    #: The file's data key, a JWE (ECDH-ES+A256KW, A256GCM) to the recipient's encryption key.
-    key: str = Field(min_length=1, max_length=4096)
 
 
 class OfferBody(BaseModel):
@@ -83,7 +85,7 @@ class OfferBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     package: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-    #: The package's metadata members by name (``mimetype`` .. ``signer.json``), base64, and ``signature.jws``.
+    #: The package's metadata members by name (``mimetype`` .. ``signer.json``), base64.
     head: dict[str, str]
     signature: str = Field(min_length=1, max_length=100_000)
     files: list[OfferedFile] = Field(min_length=1, max_length=10_000)
@@ -92,7 +94,7 @@ class OfferBody(BaseModel):
 
 
 OFFER = kinds.register(kinds.MessageKind(
-    KIND, OfferBody, "an evidence package offered for pulling (manifest, custody proofs, wrapped data keys)",
+    KIND, OfferBody, "an evidence package offered for pulling (manifest, custody proofs, capability)",
     direct=False,
 ))
 
@@ -105,6 +107,11 @@ class Offered:
     message_id: str
     files: int
     expires_at: datetime
+
+
+def keys_path(package_id: str) -> str:
+    """Where the sender serves the data keys of an offer's files."""
+    return f"/federation/v1/evidence/offers/{package_id}/keys"
 
 
 def files_path(package_id: str, position: int) -> str:
@@ -122,7 +129,14 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
     state, _ = split_address(to)
     directory = node.require_directory()
     t = now()
-    recipient_key = directory.encryption_key(state, t)
+    directory.encryption_key(state, t)  # refuses a State the directory gives no key for, before sealing
+    foreign = [i for i in service.list(case) if (file_ids is None or i.id in file_ids) and i.origin != node.state]
+    if foreign:
+        origins = ", ".join(sorted({i.origin for i in foreign}))
+        raise Forbidden(f"{len(foreign)} file(s) of case {case} came from other States ({origins}); sending them on "
+                        "needs the consent of the State that sent them (Art. 40)",
+                        hint="send only this State's own files (--file), or seal a package for a court instead",
+                        code="onward_transfer")
     prepared = prepare(service, case=case, actor=actor, conditions=conditions, recipient=state, file_ids=file_ids,
                        witness_wait=witness_wait, min_witnesses=min_witnesses)
     expires = t + OFFER_LIFETIME
@@ -130,15 +144,12 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
         "type": "hanoinet-pull-capability", "v": 1, "package": prepared.package_id, "issuer": node.state,
         "recipient": state, "files": len(prepared.files), "expires_at": format_instant(expires),
     }), node.signing_key(), typ=CAPABILITY_TYP)
-    files = []
     with node.db.transaction(readonly=True) as uow:
-        for path, item in prepared.files:
-            row = uow.session.get(EvidenceFile, item.id)
-            assert row is not None and row.wrapped_key is not None and row.kek_epoch is not None  # checked by prepare
-            data_key = service.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
-            files.append(OfferedFile(path=path, size=item.size, sha256=item.sha256, chunk_size=row.chunk_size,
-                                     key=jose.encrypt(data_key, recipient_key.public_key(), kid=recipient_key.kid,
-                                                      cty=KEY_CTY)))
+        chunk_sizes = {file_id: size for file_id, size in uow.session.execute(
+            select(EvidenceFile.id, EvidenceFile.chunk_size).where(
+                EvidenceFile.id.in_([item.id for _, item in prepared.files])))}
+    files = [OfferedFile(path=path, size=item.size, sha256=item.sha256, chunk_size=chunk_sizes[item.id])
+             for path, item in prepared.files]
     head = {name: base64.b64encode(data).decode("ascii") for name, data in prepared.head.items()}
     body = OfferBody(package=prepared.package_id, head=head, signature=prepared.signature.decode("ascii"),
                      files=files, capability=capability, expires_at=format_instant(expires))
@@ -163,18 +174,17 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
 
 @dataclass(frozen=True, slots=True)
 class Serving:
-    """A verified pull: which blob, which bytes, for whom."""
+    """A verified pull: which blob, which bytes."""
 
     blob_id: str
     start: int
     end: int
     total: int
-    recipient: str
 
 
-def authorize_pull(service: EvidenceService, package_id: str, position: int, *, method: str, url: str,
-                   headers: Mapping[str, str]) -> Serving:
-    """Check a pull request: our capability, the recipient's signature over it, the offer and the range."""
+def _authorize(service: EvidenceService, package_id: str, *, method: str, url: str, headers: Mapping[str, str],
+               covered: Sequence[str]) -> str:
+    """Check our capability and the recipient's signature over the request; returns the recipient State."""
     node = service.node
     auth = headers.get("authorization", "")
     if not auth.startswith("Capability "):
@@ -197,12 +207,22 @@ def authorize_pull(service: EvidenceService, package_id: str, position: int, *, 
             raise NotFound(f"key {keyid} is not an Ed25519 key")
         return public
 
-    httpsig.verify_request(method, url, headers, resolve_key=resolve, required=COVERED, now=t,
+    httpsig.verify_request(method, url, headers, resolve_key=resolve, required=covered, now=t,
                            max_age=SIGNATURE_LIFETIME)
     with node.db.transaction(readonly=True) as uow:
-        item = uow.session.get(EvidenceOfferFile, (package_id, "out", position))
         offered = uow.session.get(EvidenceOffer, (package_id, "out"))
-        if item is None or offered is None or offered.peer != recipient:
+        if offered is None or offered.peer != recipient:
+            raise NotFound(f"no offer {package_id} to {recipient}", code="offer_not_found")
+    return recipient
+
+
+def authorize_pull(service: EvidenceService, package_id: str, position: int, *, method: str, url: str,
+                   headers: Mapping[str, str]) -> Serving:
+    """Check a pull of file ``position``: capability, the recipient's signature, the offer and the range."""
+    _authorize(service, package_id, method=method, url=url, headers=headers, covered=COVERED)
+    with service.node.db.transaction(readonly=True) as uow:
+        item = uow.session.get(EvidenceOfferFile, (package_id, "out", position))
+        if item is None:
             raise NotFound(f"offer {package_id} has no file {position}", code="offer_file_not_found")
         row = uow.session.get(EvidenceFile, item.file_id)
         if row is None or row.blob_id is None:
@@ -210,7 +230,32 @@ def authorize_pull(service: EvidenceService, package_id: str, position: int, *, 
         blob_id = row.blob_id
     total = stream.ciphertext_size(item.size, item.chunk_size)
     start, end = _parse_range(headers.get("range", ""), total)
-    return Serving(blob_id, start, end, total, recipient)
+    return Serving(blob_id, start, end, total)
+
+
+def offered_keys(service: EvidenceService, package_id: str, *, method: str, url: str,
+                 headers: Mapping[str, str]) -> dict[str, Any]:
+    """The data keys of an offer's files, each a JWE to the recipient's current encryption key.
+
+    They travel here rather than in the offer envelope, which the recipient keeps: a key it never stores
+    is one a shred on its side has nothing left to destroy.
+    """
+    recipient = _authorize(service, package_id, method=method, url=url, headers=headers, covered=KEYS_COVERED)
+    node = service.node
+    recipient_key = node.require_directory().encryption_key(recipient, now())
+    keys = []
+    with node.db.transaction(readonly=True) as uow:
+        items = uow.session.scalars(select(EvidenceOfferFile).where(
+            EvidenceOfferFile.offer_id == package_id, EvidenceOfferFile.direction == "out")
+            .order_by(EvidenceOfferFile.position)).all()
+        for item in items:
+            row = uow.session.get(EvidenceFile, item.file_id)
+            if row is None or row.wrapped_key is None or row.kek_epoch is None:
+                raise NotFound(f"file {item.position} of offer {package_id} was shredded", code="evidence_shredded")
+            data_key = service.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
+            keys.append({"position": item.position, "key": jose.encrypt(
+                data_key, recipient_key.public_key(), kid=recipient_key.kid, cty=KEY_CTY)})
+    return {"package": package_id, "keys": keys}
 
 
 def _own_capability(node: Node, compact: str) -> dict[str, Any]:
@@ -231,14 +276,14 @@ def _own_capability(node: Node, compact: str) -> dict[str, Any]:
 
 
 def _parse_range(value: str, total: int) -> tuple[int, int]:
-    """``bytes=START-`` or ``bytes=START-END`` (inclusive), one range; returns ``[start, end)``."""
-    if not value.startswith("bytes=") or "," in value:
+    """``bytes=START-`` or ``bytes=START-END`` (inclusive, clamped to the blob; RFC 9110), one range;
+    returns ``[start, end)``."""
+    match = _RANGE.fullmatch(value)
+    if match is None:
         raise ValidationError(f"Range {value!r} must be one range `bytes=START-[END]`", code="bad_range")
-    first, _, last = value.removeprefix("bytes=").partition("-")
-    if not first.isdigit() or (last and not last.isdigit()):
-        raise ValidationError(f"Range {value!r} must be one range `bytes=START-[END]`", code="bad_range")
-    start, end = int(first), (int(last) + 1 if last else total)
-    if start >= total or end > total or end <= start:
+    start = int(match[1])
+    end = min(int(match[2]) + 1, total) if match[2] else total
+    if start >= total or end <= start:
         raise ValidationError(f"Range {value!r} is outside the blob's {total} bytes", code="range_not_satisfiable")
     return start, end
 
@@ -251,16 +296,32 @@ def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at
     sender, _ = split_address(payload.sender)
     if set(body.head) != set(HEAD):
         raise ValidationError(f"an evidence offer's head must hold exactly {', '.join(HEAD)}", code="invalid_body")
+    try:
+        described = json.loads(base64.b64decode(body.head["package.json"], validate=True))
+        listed = [(f["path"], f["size"], f["sha256"]) for f in described["files"]]
+        parties = (described["id"], described["sender"], described["recipient"])
+    except (ValueError, KeyError, TypeError):
+        raise ValidationError("the offer's package.json is not readable", code="invalid_body") from None
+    # The offer must be what the package it carries says: a sender cannot make us pull more than it sealed.
+    if parties != (body.package, sender, node.state) or listed != [(f.path, f.size, f.sha256) for f in body.files]:
+        raise ValidationError("the offer does not match its package (id, sender, recipient or files differ)",
+                              code="invalid_body")
+    total = sum(f.size for f in body.files)
+    if total > node.settings.evidence_max_offer_bytes:
+        raise ValidationError(f"the offer holds {total} bytes; this node takes offers of at most "
+                              f"{node.settings.evidence_max_offer_bytes}", code="offer_too_large",
+                              hint="split the evidence into several offers")
+    if uow.session.get(EvidenceOffer, (body.package, "in")) is not None:
+        raise Conflict(f"package {body.package} was already offered to this node", code="offer_exists")
     card = node.require_directory().member(sender)
     uow.session.add(EvidenceOffer(
-        id=body.package, direction="in", peer=sender, case_ref=payload.case or body.package,
+        id=body.package, direction="in", peer=sender, case_ref=described.get("case") or body.package,
         created_at=received_at, expires_at=parse_instant(body.expires_at), head=json.dumps(body.head),
         signature=body.signature, capability=body.capability, pull_url=card.endpoint.rstrip("/"), status="pulling",
         attempts=0, next_attempt_at=received_at))
     for position, item in enumerate(body.files, start=1):
         uow.session.add(EvidenceOfferFile(offer_id=body.package, direction="in", position=position, path=item.path,
-                                          size=item.size, sha256=item.sha256, chunk_size=item.chunk_size,
-                                          wrapped=item.key))
+                                          size=item.size, sha256=item.sha256, chunk_size=item.chunk_size))
 
 
 inbox.on_receive(KIND, _on_offer)
@@ -313,36 +374,61 @@ class Puller:
                 EvidenceOfferFile.offer_id == package_id, EvidenceOfferFile.direction == "in",
                 EvidenceOfferFile.file_id.is_(None)).order_by(EvidenceOfferFile.position)))
             uow.session.expunge_all()
+        if files:
+            needed = sum(2 * stream.ciphertext_size(f.size, f.chunk_size) for f in files)  # staging, then the store
+            free = shutil.disk_usage(self.node.settings.data_dir).free
+            if free < needed:
+                raise TransportError(f"{free} bytes free in the data directory; pulling offer {package_id} needs "
+                                     f"{needed}", hint="free disk space; the pull is retried", code="disk_full")
+            keys = self._keys(offered)
         for item in files:
-            self._pull_file(offered, item)
+            self._pull_file(offered, item, keys[item.position])
         with self.node.db.transaction() as uow:
             row = uow.session.get(EvidenceOffer, (package_id, "in"))
-            assert row is not None
+            if row is None:
+                raise NotFound(f"no incoming offer {package_id}", code="offer_not_found")
             row.status, row.completed_at, row.error = "complete", now(), None
         shutil.rmtree(self.node.settings.data_dir / "transfers" / package_id, ignore_errors=True)
         log.info("evidence offer pulled", package=package_id, sender=offered.peer)
 
-    def _pull_file(self, offered: EvidenceOffer, item: EvidenceOfferFile) -> None:
-        assert item.wrapped is not None and offered.capability is not None and offered.pull_url is not None
-        data_key = jose.decrypt(item.wrapped, self.node.keyring.decryption_key, cty=KEY_CTY).plaintext
+    def _keys(self, offered: EvidenceOffer) -> dict[int, bytes]:
+        """The files' data keys, asked for with a signed request and kept in memory only."""
+        url = f"{offered.pull_url}{keys_path(offered.id)}"
+        headers = {"authorization": f"Capability {offered.capability}"}
+        headers |= self._signature("GET", url, headers, KEYS_COVERED)
+        response = self._client.get(url, headers=headers)
+        if response.status_code != 200:
+            raise TransportError(f"the keys of offer {offered.id} were refused ({response.status_code}): "
+                                 f"{_printable(response.text[:300])}", code="pull_refused")
+        try:
+            listed = response.json()["keys"]
+            return {int(k["position"]): jose.decrypt(str(k["key"]), self.node.keyring.decryption_key,
+                                                     cty=KEY_CTY).plaintext for k in listed}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransportError(f"the keys of offer {offered.id} are not readable: {exc}",
+                                 code="pull_refused") from None
+
+    def _pull_file(self, offered: EvidenceOffer, item: EvidenceOfferFile, data_key: bytes) -> None:
+        capability, base = offered.capability or "", offered.pull_url or ""
         total = stream.ciphertext_size(item.size, item.chunk_size)
         part = self.staging(offered.id, item.position)
         part.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # What is on disk is checked again from the start: the chunks authenticate it and the hash resumes.
         decryptor, sha256 = stream.Decryptor(data_key, expected_size=item.size), hashlib.sha256()
-        with part.open("ab+") as handle:
-            handle.seek(0)
-            while piece := handle.read(_PIECE):
-                for plain in decryptor.update(piece):
-                    sha256.update(plain)
-            have = handle.tell()
-            if have > total:
-                raise ValidationError(f"the partial copy of {item.path} is longer than the blob", code="bad_partial")
-            url = offered.pull_url + files_path(offered.id, item.position)
-            try:
+        try:
+            with part.open("ab+") as handle:
+                # What is on disk is checked again from the start: the chunks authenticate it and the hash resumes.
+                handle.seek(0)
+                while piece := handle.read(_PIECE):
+                    for plain in decryptor.update(piece):
+                        sha256.update(plain)
+                have = handle.tell()
+                if have > total:
+                    raise stream.BlobIntegrityError(f"the partial copy of {item.path} is longer than the blob",
+                                                    reason="extended", chunk_index=None, offset=total)
+                url = base + files_path(offered.id, item.position)
                 while have < total:
                     end = min(have + RANGE_SIZE, total)
-                    for piece in self._get(url, offered.capability, have, end):
+                    for piece in self._get(url, capability, have, end):
                         handle.write(piece)
                         have += len(piece)
                         for plain in decryptor.update(piece):
@@ -350,27 +436,34 @@ class Puller:
                     handle.flush()
                     os.fsync(handle.fileno())
                 sha256.update(decryptor.finish())
-            except stream.BlobIntegrityError:
-                part.unlink()  # authenticated chunks never fail twice: what was received is wrong, start over
-                raise
+        except stream.BlobIntegrityError:
+            # Authenticated chunks do not fail twice: what is on disk (a torn write after a crash, or what
+            # the sender sent) is wrong. Start this file over.
+            part.unlink(missing_ok=True)
+            raise
         if sha256.hexdigest() != item.sha256:
             part.unlink()
             raise ValidationError(f"{item.path} pulled from {offered.peer} has SHA-256 {sha256.hexdigest()}, the "
                                   f"offer says {item.sha256}", code="hash_mismatch")
         self._store(offered, item, part, data_key)
 
-    def _get(self, url: str, capability: str, start: int, end: int) -> Iterator[bytes]:
-        headers = {"authorization": f"Capability {capability}", "range": f"bytes={start}-{end - 1}"}
+    def _signature(self, method: str, url: str, headers: dict[str, str], covered: Sequence[str]) -> dict[str, str]:
         t = now()
         key = self.node.signing_key()
         private = key.key.private_key
-        assert isinstance(private, Ed25519PrivateKey)
-        headers |= httpsig.sign_request("GET", url, headers, key=private, keyid=key.kid, components=COVERED,
-                                        created=t, expires=t + SIGNATURE_LIFETIME)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise TypeError("the node's signing key is not an Ed25519 key")
+        return httpsig.sign_request(method, url, headers, key=private, keyid=key.kid, components=covered,
+                                    created=t, expires=t + SIGNATURE_LIFETIME)
+
+    def _get(self, url: str, capability: str, start: int, end: int) -> Iterator[bytes]:
+        headers = {"authorization": f"Capability {capability}", "range": f"bytes={start}-{end - 1}"}
+        headers |= self._signature("GET", url, headers, COVERED)
         with self._client.stream("GET", url, headers=headers) as response:
             if response.status_code != 206:
                 response.read()
-                raise TransportError(f"pull of {url} answered {response.status_code}: {response.text[:300]}",
+                answer = _printable(response.text[:300])
+                raise TransportError(f"pull of {url} answered {response.status_code}: {answer}",
                                      code="pull_refused")
             received = 0
             for piece in response.iter_bytes(_PIECE):
@@ -427,13 +520,18 @@ class Puller:
         self._client.close()
 
 
+def _printable(text: str) -> str:
+    """Peer-supplied text as it may be shown to officers: control characters replaced."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _sent_name(offered: EvidenceOffer, path: str) -> str:
     """The file's name as the sender recorded it (package.json), if usable here; else the member's name."""
     with contextlib.suppress(ValueError, KeyError, TypeError, HanoinetError):
         described = json.loads(base64.b64decode(json.loads(offered.head)["package.json"]))
         name = next(f["name"] for f in described["files"] if f["path"] == path)
         return check_file_name(str(name))
-    return path.rsplit("/", 1)[-1]
+    return check_file_name(_printable(path.rsplit("/", 1)[-1]).replace("/", "_") or "file")
 
 
 async def run_puller(service: EvidenceService, stop: asyncio.Event, *, interval: float = 1.0) -> None:

@@ -156,6 +156,8 @@ class NodeSettings(BaseSettings):
     blob_region: str = ""
     #: Compute a BLAKE3 hash of every evidence file besides SHA-256 (the canonical hash).
     evidence_blake3: bool = False
+    #: The largest evidence offer (all its files) this node accepts from another State.
+    evidence_max_offer_bytes: int = Field(default=1 << 40, ge=1)
     #: Local alerting policy of each desk (time zone, webhook, acknowledgement targets), by desk id.
     desk_policies: dict[str, DeskPolicy] = Field(default_factory=dict)
 

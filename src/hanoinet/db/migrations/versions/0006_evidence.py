@@ -102,7 +102,6 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("chunk_size", sa.Integer(), nullable=False),
         sa.Column("file_id", sa.String(length=32), nullable=True),
-        sa.Column("wrapped", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("offer_id", "direction", "position"),
     )
     # Packages carry inclusion proofs of a file's custody events, found by their entry hash.
