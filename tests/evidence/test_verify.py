@@ -19,6 +19,7 @@ from hanoinet.crypto import jose
 from hanoinet.crypto.canonical import canonical_json
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import LedgerCheckpoint
+from hanoinet.errors import HanoinetError
 from hanoinet.evidence.canonzip import read_canonical
 from hanoinet.evidence.package import CONTENTS_TYP, HEAD, SIGNATURE, PackageFile, UseConditions, seal, write_package
 from hanoinet.evidence.service import EvidenceService
@@ -326,3 +327,25 @@ def test_malformed_metadata_is_a_failed_check_not_a_crash(package: Path, tmp_pat
     report = _verify(_rewritten(package, tmp_path, head={"package.json": described}))
     assert not report.ok
     assert any(f.startswith("metadata") and "files" in f for f in _failed(report))
+
+
+def test_a_package_discloses_no_other_packages_records(nodes: tuple[Node, Node, KeyPair], package: Path,
+                                                       tmp_path: Path) -> None:
+    bra, _, _ = nodes
+    second = tmp_path / "second.zip"
+    seal(EvidenceService(bra), case=CASE, out=second, actor="officer:7", conditions=CONDITIONS, recipient="DEU")
+    first_id = _json_member(package, "package.json")["id"]
+    records = [e["record"] for e in _json_member(second, "custody.json")["entries"]]
+    assert records and not any(first_id in r for r in records)
+    assert {json.loads(r)["action"] for r in records} == {"ingested", "sealed"}
+
+
+def test_too_few_witnesses_stops_the_seal_with_a_clear_reason(tmp_path: Path) -> None:
+    lone = make_node(tmp_path, "PRT", KeyPair.generate("sig"))
+    service = EvidenceService(lone)
+    service.ingest(io.BytesIO(b"x"), name="x.bin", case="PRT-1", actor="officer:1")
+    with pytest.raises(HanoinetError) as caught:
+        seal(service, case="PRT-1", out=tmp_path / "p.zip", actor="officer:1", conditions=CONDITIONS,
+             witness_wait=0.5, min_witnesses=1)
+    lone.close()
+    assert caught.value.code == "too_few_witnesses" and not (tmp_path / "p.zip").exists()

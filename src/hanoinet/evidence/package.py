@@ -94,7 +94,9 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
 
     The signature covers the files' recorded SHA-256; :func:`write_package` checks each file against it as
     it streams. ``witness_wait`` seconds are spent waiting, if needed, for ``min_witnesses`` cosignatures of a
-    checkpoint covering the package's custody records; without them the package says it is not witnessed.
+    checkpoint covering the package's custody records (``too_few_witnesses`` if they do not come); with
+    ``min_witnesses`` 0 an unwitnessed package says so in its warnings. Only records of how each file came to
+    be held and of this sealing are included: other packages' records are not the recipient's business.
     """
     node = service.node
     check_case(case)
@@ -120,9 +122,15 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
             record_custody(uow.session, node, item.id, CustodyEvent(
                 action="sealed", at=format_instant(created), node=node.state, actor=actor,
                 object_sha256=item.sha256, case=case, detail={"file": item.id, "package": package_id}))
-    entries = _await_sequenced(service, [i.id for i in items], sequence_timeout)
+    entries = _own_records(_await_sequenced(service, [i.id for i in items], sequence_timeout), package_id)
     needed = max(index for index, _ in entries.values()) + 1
     checkpoint_size, note, witnesses = _checkpoint(service, needed, witness_wait, min_witnesses)
+    if len(witnesses) < min_witnesses:
+        raise TransportError(f"{len(witnesses)} of the {min_witnesses} witness cosignatures asked for arrived within "
+                             f"{witness_wait:.0f} s; the package was not written (its sealing stays in the custody "
+                             "log)",
+                             hint="wait longer (--wait-witnesses) or check that the witnesses' nodes are reachable",
+                             code="too_few_witnesses")
     warnings = [] if witnesses else ["the checkpoint is not cosigned by any witness yet"]
     with node.db.transaction(readonly=True) as uow:
         custody = _custody(uow.session, service, entries, checkpoint_size, note)
@@ -233,6 +241,20 @@ def _await_sequenced(service: EvidenceService, file_ids: list[str],
             time.sleep(0.2)  # a running node holds the lease and will sequence them
 
 
+#: Custody records a package carries about each file: how it came to be held, and this sealing. Records of
+#: other packages (and to whom they were sent) are not disclosed to this package's recipient.
+_ORIGIN_ACTIONS = frozenset({"collected", "ingested", "received"})
+
+
+def _own_records(entries: dict[bytes, tuple[int, str]], package_id: str) -> dict[bytes, tuple[int, str]]:
+    kept = {}
+    for entry, (index, record) in entries.items():
+        event = parse_record(record.encode("utf-8"))
+        if event.action in _ORIGIN_ACTIONS or (event.action == "sealed" and event.detail.get("package") == package_id):
+            kept[entry] = (index, record)
+    return kept
+
+
 def _checkpoint(service: EvidenceService, needed: int, wait: float,
                 min_witnesses: int) -> tuple[int, str, list[str]]:
     """The newest checkpoint covering ``needed`` entries, preferring one with enough cosignatures."""
@@ -249,8 +271,7 @@ def _checkpoint(service: EvidenceService, needed: int, wait: float,
                 .group_by(LedgerCosignature.size).order_by(func.count().desc(), LedgerCosignature.size.desc())
                 .limit(1)).first()
             size = best[0] if best is not None and best[1] >= max(min_witnesses, 1) else latest.size
-            checkpoint = session.get(LedgerCheckpoint, size)
-            assert checkpoint is not None
+            checkpoint = session.get(LedgerCheckpoint, size) or latest
             cosignatures = session.execute(select(LedgerCosignature.witness, LedgerCosignature.line)
                                            .where(LedgerCosignature.size == size)
                                            .order_by(LedgerCosignature.witness)).all()
