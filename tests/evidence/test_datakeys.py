@@ -328,3 +328,31 @@ def test_an_ingest_waiting_for_a_rotation_wraps_under_the_one_new_epoch(pg_node:
         item = ingesting.result(WAIT)
     assert _live_epochs(node) == [_keys(node)[item.id][0]]
     assert b"".join(EvidenceService(node).plaintext(item.id)) == data
+
+
+@pytest.mark.postgres
+def test_two_shreds_at_once_both_finish(pg_node: Node) -> None:
+    import threading
+
+    service = EvidenceService(pg_node)
+    items = [service.ingest(io.BytesIO(f"file {n}".encode()), name=f"{n}.txt", case=CASE, actor="officer:1")
+             for n in range(6)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def shred(item_id: str) -> None:
+        start.wait()
+        try:
+            EvidenceService(pg_node).shred(item_id, actor="officer:2", reason="retention")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shred, args=(item.id,)) for item in items[:2]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(_live_epochs(pg_node)) == 1
+    for item in items[2:]:
+        assert b"".join(service.plaintext(item.id)) == f"file {item.name.split('.')[0]}".encode()

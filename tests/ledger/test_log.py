@@ -9,14 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import LedgerEntry, LedgerQueued
 from hanoinet.ledger import log, merkle
 from hanoinet.ledger.checkpoint import open_checkpoint
-from hanoinet.ledger.events import CustodyEvent
+from hanoinet.ledger.events import CustodyEvent, leaf_data
 from hanoinet.ledger.tiles import Tile, decode_tile, tiles_for_size
 from hanoinet.network import inbox, outbox
 from hanoinet.node.node import Node
@@ -154,3 +155,79 @@ def test_every_envelope_sent_and_received_is_a_custody_event(tmp_path: Path, aut
             record = json.loads(row.record)
             assert (record["action"], record["object_sha256"], record["case"]) == (action, sent.jws_sha256, "CASE-9")
             assert record["detail"]["message_id"] == sent.message_id
+
+
+def queued_rows(node: Node) -> list[tuple[str, bytes]]:
+    with node.db.transaction(readonly=True) as uow:
+        return [(r.record, r.entry) for r in uow.session.scalars(select(LedgerQueued).order_by(LedgerQueued.id))]
+
+
+def test_record_many_queues_what_record_queues_in_the_same_order(tmp_path: Path, authority: KeyPair,
+                                                                 database_urls: Callable[[], str]) -> None:
+    one_by_one = make_node(tmp_path, "FRA", authority, database_url=database_urls())
+    batched = make_node(tmp_path / "b", "FRA", authority, database_url=database_urls())
+    events = [event(i) for i in range(5)]
+    with one_by_one.db.transaction() as uow:
+        for e in events:
+            log.record(uow.session, e)
+    with batched.db.transaction() as uow:
+        log.record_many(uow.session, events[:3])
+        log.record_many(uow.session, [])
+        log.record_many(uow.session, iter(events[3:]))
+    assert queued_rows(batched) == queued_rows(one_by_one)
+    assert [entry for _, entry in queued_rows(batched)] == [leaf_data(e.record()) for e in events]
+    roots = [log.Sequencer(node, holder="a").step() for node in (one_by_one, batched)]
+    assert roots[0] is not None and roots[1] is not None and roots[0].root == roots[1].root
+
+
+def test_record_many_is_part_of_the_callers_transaction(fra: Node) -> None:
+    with pytest.raises(RuntimeError), fra.db.transaction() as uow:
+        log.record_many(uow.session, [event(i) for i in range(3)])
+        assert log.queued(uow.session) == 3  # visible inside the transaction...
+        raise RuntimeError("the change failed")
+    assert queued_rows(fra) == []  # ...and gone with it
+
+
+def test_a_plan_made_before_another_step_is_made_again(tmp_path: Path, authority: KeyPair,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    node = make_node(tmp_path, "FRA", authority)  # SQLite: the sequencer plans before taking the write lock
+    queue(node, 30)
+    plan = log._plan
+
+    def overtaken(session: Session, batch: int) -> object:
+        planned = plan(session, batch)
+        monkeypatch.setattr(log, "_plan", plan)
+        # The same holder restarted, sequenced 10, and more events came, all after this plan was read.
+        assert log.Sequencer(node, holder="a", batch=10).step() is not None
+        queue(node, 5, start=30)
+        return planned
+
+    monkeypatch.setattr(log, "_plan", overtaken)
+    done = log.Sequencer(node, holder="a").step()
+    assert done is not None and (done.count, done.size) == (25, 35)
+    with node.db.transaction(readonly=True) as uow:
+        rows = list(uow.session.scalars(select(LedgerEntry).order_by(LedgerEntry.idx)))
+        assert [r.idx for r in rows] == list(range(35)) and [log_detail(r) for r in rows] == list(range(35))
+        assert merkle.root([merkle.leaf_hash(r.entry) for r in rows]) == done.root
+
+
+def test_a_queue_changed_behind_the_plan_fails_the_step_without_writing(tmp_path: Path, authority: KeyPair,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    node = make_node(tmp_path, "FRA", authority)
+    queue(node, 20)
+    plan = log._plan
+
+    def tampered(session: Session, batch: int) -> object:
+        planned = plan(session, batch)
+        with node.db.transaction() as uow:
+            uow.session.execute(delete(LedgerQueued).where(LedgerQueued.id == 7))
+        return planned
+
+    with monkeypatch.context() as patched:
+        patched.setattr(log, "_plan", tampered)
+        with pytest.raises(RuntimeError, match="queue changed"):
+            log.Sequencer(node, holder="a").step()
+    with node.db.transaction(readonly=True) as uow:
+        assert (log.size(uow.session), log.queued(uow.session)) == (0, 19)
+    done = log.Sequencer(node, holder="a").step()
+    assert done is not None and done.size == 19

@@ -91,6 +91,11 @@ class KeyVault:
             raise KeyStoreError(f"the data key of evidence file {file_id} does not unwrap (altered in the database?)",
                                 code="data_key_invalid") from None
 
+    @staticmethod
+    def lock_rotation(session: Session) -> None:
+        """Take the lock a rotation takes (the current epoch's row), before any file row is locked."""
+        session.execute(select(EvidenceKek.epoch).where(EvidenceKek.retired_at.is_(None)).with_for_update())
+
     def rotate(self, session: Session) -> int:
         """Start a new epoch and re-wrap every remaining data key (and upload staging key) under it, in the
         caller's transaction.

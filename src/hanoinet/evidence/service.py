@@ -268,6 +268,9 @@ class EvidenceService:
                                   code="reason_required")
         t = now()
         with self.node.db.transaction() as uow:
+            # The epoch first, as every rotation does: two shreds locking their file rows first would each
+            # wait for the other's row when re-wrapping all keys.
+            self.vault.lock_rotation(uow.session)
             row = uow.session.get(EvidenceFile, item_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
