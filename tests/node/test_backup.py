@@ -91,3 +91,16 @@ def test_evidence_is_backed_up_and_restored_streaming_in_small_memory(tmp_path: 
     restored = Node.open(tmp_path / "restored")
     assert b"".join(EvidenceService(restored).plaintext(item.id)) == data
     restored.close()
+
+
+def test_a_backup_refuses_a_database_whose_evidence_key_is_missing(tmp_path: Path, authority: KeyPair) -> None:
+    from hanoinet.evidence.service import EvidenceService
+
+    node = make_node(tmp_path, "BRA", authority)
+    EvidenceService(node).ingest(io.BytesIO(b"evidence"), name="a.txt", case="BRA-1", actor="officer:1")
+    node.close()
+    (kek,) = (node.settings.data_dir / "keys").glob("evidence-kek-*.jwe")
+    kek.rename(tmp_path / kek.name)  # as if a shred had just rotated it away
+    with pytest.raises(ConfigurationError) as caught:
+        backup(node.settings.data_dir, tmp_path / "backup.tar.gz")
+    assert "epoch [1]" in caught.value.message and not (tmp_path / "backup.tar.gz").exists()

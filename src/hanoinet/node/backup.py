@@ -9,6 +9,7 @@ by the database operator and is not part of this archive (docs/operations.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -24,6 +25,8 @@ from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.node.settings import CONFIG_FILE, load_settings
 
 MANIFEST = "MANIFEST.json"
+#: About a hundred bytes per file: room for millions of files.
+_MAX_MANIFEST = 512 << 20
 
 
 def _files(data_dir: Path) -> list[Path]:
@@ -65,8 +68,10 @@ def backup(data_dir: Path, archive: Path) -> list[str]:
     hashes: dict[str, str] = {}
     partial = archive.with_name(archive.name + ".partial")
     with tempfile.TemporaryDirectory() as tmp:
-        files = {str(p.relative_to(data_dir)): p for p in _files(data_dir)}
+        copy: Path | None = None
         if settings.db_url.startswith("sqlite"):
+            # The database first, then the files: every key-encryption key the copy refers to must be in the
+            # archive, and a shred running now would only delete an older one.
             copy = Path(tmp) / "node.db"
             source = sqlite3.connect(settings.db_url.removeprefix("sqlite:///"))
             target = sqlite3.connect(copy)
@@ -74,11 +79,19 @@ def backup(data_dir: Path, archive: Path) -> list[str]:
                 source.backup(target)
             source.close()
             target.close()
+        files = {str(p.relative_to(data_dir)): p for p in _files(data_dir)}
+        if copy is not None:
             files["node.db"] = copy
+            _check_keks(copy, files)
         # Blobs are encrypted and do not compress: the fastest level keeps the archive's cost to the copy.
         with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
             for name in sorted(files):
-                hashes[name] = _add(tar, name, files[name])
+                try:
+                    hashes[name] = _add(tar, name, files[name])
+                except FileNotFoundError:
+                    partial.unlink(missing_ok=True)
+                    raise ConfigurationError(f"{name} disappeared while the backup was written (a shred or a "
+                                             "cleanup ran meanwhile)", hint="run the backup again") from None
             manifest = json.dumps({"format": "hanoinet-backup/1", "state": settings.state, "files": hashes},
                                   indent=2, sort_keys=True).encode()
             info = tarfile.TarInfo(MANIFEST)
@@ -88,6 +101,23 @@ def backup(data_dir: Path, archive: Path) -> list[str]:
     partial.chmod(0o600)
     partial.replace(archive)
     return sorted([*hashes, MANIFEST])
+
+
+def _check_keks(database: Path, files: dict[str, Path]) -> None:
+    """Every evidence KEK epoch the database copy uses is among the files to archive."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        try:
+            used = {row[0] for row in conn.execute(
+                "select epoch from evidence_keks where retired_at is null union "
+                "select kek_epoch from evidence_files where kek_epoch is not null union "
+                "select kek_epoch from evidence_uploads")}
+        except sqlite3.OperationalError:  # a database from before evidence existed
+            return
+    missing = sorted(e for e in used if f"keys/evidence-kek-{e}.jwe" not in files)
+    if missing:
+        raise ConfigurationError(f"the evidence key-encryption key(s) of epoch {missing} are not in the keys folder: "
+                                 "a shred ran while the backup started, or the folder is damaged",
+                                 hint="run the backup again; if it fails again, check DATA/keys/")
 
 
 def restore(archive: Path, data_dir: Path) -> list[str]:
@@ -112,7 +142,9 @@ def restore(archive: Path, data_dir: Path) -> list[str]:
                     extracted = tar.extractfile(member)
                     assert extracted is not None
                     if name == MANIFEST:
-                        manifest_data = extracted.read(1 << 20)
+                        if member.size > _MAX_MANIFEST:
+                            raise ValidationError(f"{MANIFEST} is {member.size} bytes; at most {_MAX_MANIFEST}")
+                        manifest_data = extracted.read()
                         continue
                     if name in hashes:
                         raise ValidationError(f"backup member {name!r} appears twice")
