@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import EvidenceUpload
-from hanoinet.errors import Conflict, HanoinetError, NotFound, ValidationError
+from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, ValidationError
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
 from hanoinet.node.node import Node
@@ -81,11 +81,14 @@ def test_an_upload_in_odd_pieces_round_trips(node: Node) -> None:
         assert state.received == offset + len(piece)
     assert _staging(node, started.id).stat().st_size == len(data) + OVERHEAD * len(sizes)
 
-    item = uploads.complete(started.id, actor="officer:2")
+    with pytest.raises(Forbidden) as refused:  # another officer may not finish someone else's upload
+        uploads.complete(started.id, actor="officer:2")
+    assert refused.value.code == "not_your_upload"
+    item = uploads.complete(started.id, actor="officer:1")
 
     assert (item.size, item.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     assert (item.name, item.case, item.media_type, item.ingested_by) == (
-        "phone.tar", CASE, "application/x-tar", "officer:2")
+        "phone.tar", CASE, "application/x-tar", "officer:1")
     assert b"".join(service.plaintext(item.id)) == data
     assert [i.id for i in service.list(CASE)] == [item.id]
     assert not _staging(node, started.id).exists()

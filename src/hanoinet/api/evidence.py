@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -21,7 +22,7 @@ from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
-from hanoinet.node.officers import Role
+from hanoinet.node.officers import Principal, Role
 
 router = APIRouter(tags=["evidence"])
 
@@ -31,6 +32,11 @@ _PACKAGE = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 
 #: Who may add, change or send evidence; a supervisor sees everything but only reads.
 _HANDLERS = (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY, Role.EXAMINER, Role.ADMIN)
+
+
+def _owner(officer: Principal) -> str | None:
+    """Whose uploads the officer may act on: their own, or (an administrator) anyone's."""
+    return None if officer.role == Role.ADMIN else officer.actor
 
 
 def _service(request: Request) -> EvidenceService:
@@ -81,7 +87,7 @@ def start_upload(body: NewUpload, officer: Officer, request: Request) -> dict[st
 @router.get("/api/v1/evidence/uploads/{upload_id}", summary="Where an upload stands: resume from `received`")
 def upload_status(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
     """The bytes the node holds durably."""
-    return Uploads(_service(request)).status(upload_id).as_json()
+    return Uploads(_service(request)).status(upload_id, actor=_owner(officer)).as_json()
 
 
 @router.put("/api/v1/evidence/uploads/{upload_id}", summary="Send the next piece of an upload")
@@ -94,7 +100,8 @@ async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
         data += chunk
         if len(data) > MAX_PIECE:
             raise ValidationError(f"a piece is at most {MAX_PIECE} bytes", code="piece_too_large")
-    state = await run_in_threadpool(Uploads(_service(request)).append, upload_id, upload_offset, bytes(data))
+    state = await run_in_threadpool(partial(Uploads(_service(request)).append, upload_id, upload_offset, bytes(data),
+                                            actor=_owner(officer)))
     return state.as_json()
 
 
@@ -102,7 +109,8 @@ async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
 async def complete_upload(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
     """Ingests the uploaded file: hashes, encryption at rest, custody record. Returns the evidence file."""
     officer.require_role(*_HANDLERS)
-    item = await run_in_threadpool(Uploads(_service(request)).complete, upload_id, actor=officer.actor)
+    item = await run_in_threadpool(Uploads(_service(request)).complete, upload_id, actor=officer.actor,
+                                   owner_only=_owner(officer) is not None)
     return item.as_json()
 
 
@@ -110,7 +118,7 @@ async def complete_upload(upload_id: _ID, officer: Officer, request: Request) ->
 def cancel_upload(upload_id: _ID, officer: Officer, request: Request) -> None:
     """Drops the staged pieces."""
     officer.require_role(*_HANDLERS)
-    Uploads(_service(request)).cancel(upload_id)
+    Uploads(_service(request)).cancel(upload_id, actor=_owner(officer))
 
 
 @router.post("/api/v1/evidence/offers", status_code=201, summary="Seal a case's evidence and offer it to a State")

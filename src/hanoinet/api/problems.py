@@ -31,6 +31,9 @@ STATUS_BY_CODE = {
     "range_not_satisfiable": 416,
     "offset_mismatch": 409,
     "upload_incomplete": 409,
+    "offer_exists": 409,
+    "piece_too_large": 413,
+    "evidence_not_found": 404,
 }
 
 

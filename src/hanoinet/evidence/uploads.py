@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
 from hanoinet.db.models import EvidenceUpload
-from hanoinet.errors import Conflict, NotFound, ValidationError
+from hanoinet.errors import Conflict, Forbidden, NotFound, ValidationError
 from hanoinet.evidence import stream
 from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, check_file_name
 
@@ -78,19 +78,22 @@ class Uploads:
                                            created_at=now(), created_by=actor))
         return UploadState(upload_id, case, name, size, 0)
 
-    def status(self, upload_id: str) -> UploadState:
-        """How much of the upload the node holds durably: resume from ``received``."""
+    def status(self, upload_id: str, *, actor: str | None = None) -> UploadState:
+        """How much of the upload the node holds durably: resume from ``received``.
+
+        With ``actor`` (here and below), only the officer who started the upload may act on it.
+        """
         with self.node.db.transaction(readonly=True) as uow:
-            row = self._row(uow.session, upload_id)
+            row = self._row(uow.session, upload_id, actor=actor)
             return UploadState(row.id, row.case_ref, row.name, row.size, row.received)
 
-    def append(self, upload_id: str, offset: int, data: bytes) -> UploadState:
+    def append(self, upload_id: str, offset: int, data: bytes, *, actor: str | None = None) -> UploadState:
         """Add the piece starting at ``offset``; it must start where the durable content ends."""
         if len(data) > MAX_PIECE:
             raise ValidationError(f"a piece is at most {MAX_PIECE} bytes; this one is {len(data)}",
                                   hint="send smaller pieces", code="piece_too_large")
         with self.node.db.transaction() as uow:
-            row = self._row(uow.session, upload_id, lock=True)
+            row = self._row(uow.session, upload_id, lock=True, actor=actor)
             if offset != row.received:
                 raise Conflict(f"the upload holds {row.received} bytes; a piece must start there, not at {offset}",
                                hint=f"resume from offset {row.received}", code="offset_mismatch")
@@ -103,7 +106,12 @@ class Uploads:
             # A random nonce per record: a piece sent again after a crash may differ from the one it replaces.
             nonce = secrets.token_bytes(_NONCE)
             sealed = nonce + AESGCM(key).encrypt(nonce, data, _aad(row.id, row.pieces))
-            with self._staging(upload_id).open("r+b") as handle:
+            try:
+                handle = self._staging(upload_id).open("r+b")
+            except FileNotFoundError:
+                raise ValidationError(f"the staged pieces of upload {upload_id} are missing", code="upload_damaged",
+                                      hint="cancel the upload and send the file again") from None
+            with handle:
                 # A piece written before a crash but never committed is dropped here and sent again.
                 handle.truncate(row.staged)
                 handle.seek(row.staged)
@@ -115,10 +123,10 @@ class Uploads:
             row.pieces += 1
             return UploadState(row.id, row.case_ref, row.name, row.size, row.received)
 
-    def complete(self, upload_id: str, *, actor: str) -> EvidenceItem:
+    def complete(self, upload_id: str, *, actor: str, owner_only: bool = True) -> EvidenceItem:
         """Ingest the whole upload as an evidence file; the upload is gone once the file is recorded."""
         with self.node.db.transaction(readonly=True) as uow:
-            row = self._row(uow.session, upload_id)
+            row = self._row(uow.session, upload_id, actor=actor if owner_only else None)
             if row.received != row.size:
                 raise Conflict(f"the upload holds {row.received} of {row.size} bytes",
                                hint=f"send the rest from offset {row.received}", code="upload_incomplete")
@@ -143,17 +151,20 @@ class Uploads:
         self._staging(upload_id).unlink(missing_ok=True)
         return item
 
-    def cancel(self, upload_id: str) -> None:
+    def cancel(self, upload_id: str, *, actor: str | None = None) -> None:
         """Drop an upload and its staged pieces."""
         with self.node.db.transaction() as uow:
-            uow.session.delete(self._row(uow.session, upload_id, lock=True))
+            uow.session.delete(self._row(uow.session, upload_id, lock=True, actor=actor))
         self._staging(upload_id).unlink(missing_ok=True)
 
     @staticmethod
-    def _row(session: Session, upload_id: str, *, lock: bool = False) -> EvidenceUpload:
+    def _row(session: Session, upload_id: str, *, lock: bool = False, actor: str | None = None) -> EvidenceUpload:
         row = session.get(EvidenceUpload, upload_id, with_for_update=lock)
         if row is None:
             raise NotFound(f"no upload {upload_id} on this node", hint="start a new upload", code="upload_not_found")
+        if actor is not None and row.created_by != actor:
+            raise Forbidden(f"upload {upload_id} was started by another officer", code="not_your_upload",
+                            hint="only the officer who started an upload (or an administrator) may continue it")
         return row
 
 

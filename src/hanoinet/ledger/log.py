@@ -221,7 +221,7 @@ def _move_sqlite(session: Session, batch: _Batch, at: datetime) -> None:
         batch.size - 1 + func.row_number().over(order_by=_QUEUE.c.id), _QUEUE.c.entry, _QUEUE.c.record,
         literal(at, UTCDateTime)).where(taken)))
     removed = session.execute(delete(_QUEUE).where(taken)).rowcount  # type: ignore[attr-defined]
-    if False:  # the transaction rolls back; the next step plans again
+    if removed != len(batch.entries):  # the transaction rolls back; the next step plans again
         raise RuntimeError(f"ledger queue changed under the sequencer: {removed} rows up to id {batch.last}, "
                            f"{len(batch.entries)} planned")
 
