@@ -77,7 +77,12 @@ def test_offer_is_pulled_stored_recorded_and_rebuilds_the_signed_package(pair: t
     assert len(records) == len(files) and all('"received"' in r and '"from":"BRA"' in r for r in records)
     assert not (fra.settings.data_dir / "transfers" / package_id).exists()
     out = tmp_path / "rebuilt.zip"
-    transfer.rebuild_package(receiver, package_id, out)
+    transfer.rebuild_package(receiver, package_id, out, actor="officer:5")
+    assert out.stat().st_mode & 0o777 == 0o600
+    Sequencer(fra, holder="test").step()
+    with fra.db.transaction(readonly=True) as uow:
+        exported = [r for r in uow.session.scalars(select(LedgerEntry.record)) if r and '"exported"' in r]
+    assert len(exported) == len(files) and all(package_id in r and "officer:5" in r for r in exported)
     with out.open("rb") as source:
         report = verify_package(source, trust=[authority.kid])
     assert report.ok, [c for c in report.checks if not c.ok]

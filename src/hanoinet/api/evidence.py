@@ -147,7 +147,7 @@ async def received_package(package_id: _PACKAGE, officer: Officer, request: Requ
     folder = service.node.settings.data_dir / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
     out = folder / f"{package_id}-{uuid.uuid4().hex[:8]}.zip"
-    await run_in_threadpool(transfer.rebuild_package, service, package_id, out)
+    await run_in_threadpool(partial(transfer.rebuild_package, service, package_id, out, actor=officer.actor))
     return FileResponse(out, media_type="application/zip", filename=f"{package_id}.zip",
                         background=BackgroundTask(out.unlink, missing_ok=True))
 

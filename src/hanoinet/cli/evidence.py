@@ -178,13 +178,14 @@ def export(
     package_id: str = typer.Option(..., "--package", help="the package id of a received offer"),
     to: Path = typer.Option(..., "--out", help="the package file to write (.zip)"),
     data: Path = DataOption,
+    actor: str | None = ActorOption,
 ) -> None:
     """Write a received package exactly as the sender sealed it, for `hanoinet verify` and the court."""
     from hanoinet.evidence.transfer import rebuild_package
 
     node = open_node(data)
     try:
-        rebuild_package(EvidenceService(node), package_id, to)
+        rebuild_package(EvidenceService(node), package_id, to, actor=_actor(actor))
     finally:
         node.close()
     out.print(f"wrote package {package_id} to {to}; check it with `hanoinet verify {to} --trust FINGERPRINT`")
@@ -209,8 +210,9 @@ def shred(
         service.shred(file_id, actor=_actor(actor), reason=reason)
     finally:
         node.close()
-    out.print(f"shredded {item.name} ({item.sha256}); its key is destroyed. Node backups taken before now still "
-              "hold it until they are destroyed (docs/evidence.md, \"Shredding and backups\")")
+    out.print(f"shredded {item.name} ({item.sha256}); its key is destroyed on this node. Node backup archives "
+              "taken before now still hold it until they are destroyed, and copies sent to other States are theirs "
+              "to shred (docs/evidence.md, \"Shredding and backups\")")
 
 
 def verify(

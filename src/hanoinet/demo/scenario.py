@@ -353,7 +353,8 @@ class Demo:
         total = 0
         for state, who in admins.items():
             moved = len(self.call(state, who, "GET", "/api/v1/messages", params={"limit": 1000}))
-            self.net.wait_until(lambda s=state, w=who, n=moved: self._logged(s, w) >= n, timeout=30)
+            self.net.wait_until(lambda s=state, w=who, n=moved: self._logged(s, w) >= n
+                                and self.call(s, w, "GET", "/api/v1/ledger")["queued"] == 0, timeout=30)
             status = self.call(state, who, "GET", "/api/v1/ledger")
             size = status["checkpoint"]["size"] if status["checkpoint"] else 0
             self.check(size >= moved, f"{state}: checkpoint at size {size} covers its {moved} envelopes")

@@ -7,9 +7,11 @@ as associated data (a wrapped key moved to another row does not unwrap). The KEK
 well protected as the node's private keys and never stored in the database.
 
 Shredding a file clears its wrapped key and then rotates the KEK: a new epoch is created, every remaining
-data key is re-wrapped under it in one transaction, and the old KEK file is overwritten and deleted. A
-database backup taken before the shred still holds the shredded file's wrapped key, but nothing that can
-unwrap it any more (docs/evidence.md, "Shredding and backups").
+data key is re-wrapped under it in one transaction, and the old KEK file is overwritten and deleted. A copy
+of the database alone taken before the shred (``pg_dump``, a copy of ``node.db``) still holds the shredded
+file's wrapped key, but nothing that can unwrap it any more. A node backup archive holds the keys folder
+too, so it keeps the key alive until the archive itself is destroyed (docs/evidence.md, "Shredding and
+backups").
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from hanoinet.crypto import jose
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import EvidenceFile, EvidenceKek, EvidenceUpload
 from hanoinet.errors import KeyStoreError
+from hanoinet.node import audit
 from hanoinet.node.keyring import KEYS_DIR
 from hanoinet.node.node import Node
 
@@ -114,8 +117,14 @@ class KeyVault:
         uploads = session.execute(select(EvidenceUpload.id, EvidenceUpload.kek_epoch, EvidenceUpload.wrapped_key)).all()
         for table, keys in ((EvidenceFile, files), (EvidenceUpload, uploads)):
             for owner, epoch, wrapped in keys:
-                kek = keks.get(int(epoch or 0)) or self._kek(int(epoch or 0))
-                data_key = self._unwrap_with(kek, owner, bytes(wrapped or b""))
+                try:
+                    kek = keks.get(int(epoch or 0)) or self._kek(int(epoch or 0))
+                    data_key = self._unwrap_with(kek, owner, bytes(wrapped or b""))
+                except KeyStoreError as exc:
+                    # One damaged row must not stop every shred (a legal duty); it is lost either way.
+                    audit.alarm(session, code="data_key_lost", message=f"the data key of {owner} could not be "
+                                f"re-wrapped and is lost: {exc.message}", detail={"owner": owner})
+                    continue
                 nonce = secrets.token_bytes(_NONCE)
                 rewrapped = nonce + aead.encrypt(nonce, data_key, owner.encode("ascii"))
                 session.execute(update(table).where(table.id == owner)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -178,7 +179,8 @@ def write_package(out: Path, head: Mapping[str, bytes], files: Sequence[PackageF
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     try:
-        with partial.open("wb") as handle:
+        # It holds plaintext evidence: readable by the node's user only, like the data directory.
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             writer = CanonicalZipWriter(handle)
             for name, data in head.items():
                 writer.add_bytes(name, data)

@@ -260,8 +260,10 @@ class EvidenceService:
     def shred(self, item_id: str, *, actor: str, reason: str) -> EvidenceItem:
         """Destroy a file's data key (and then its ciphertext); the ledger records the shredding.
 
-        The key is gone once this returns: its row is cleared and the KEK epoch that wrapped it is rotated
-        and destroyed, so neither this database nor a copy of it taken earlier can decrypt the blob.
+        The key is gone from this node once this returns: its row is cleared and the KEK epoch that wrapped it
+        is rotated and destroyed, so neither this database nor a copy of the database taken earlier can decrypt
+        the blob. Node backup archives taken earlier (they hold the keys folder) can, until they are destroyed;
+        and a copy already sent to another State is that State's to shred.
         """
         if not reason.strip():
             raise ValidationError("a shredding needs a reason (e.g. the retention limit that requires it)",

@@ -31,7 +31,7 @@ import httpx
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hanoinet.clock import Instant, format_instant, now, parse_instant
 from hanoinet.crypto import httpsig, jose
@@ -192,7 +192,7 @@ def _authorize(service: EvidenceService, package_id: str, *, method: str, url: s
                         code="capability_missing")
     claims = _own_capability(node, auth.removeprefix("Capability ").strip())
     t = now()
-    if claims.get("package") != package_id:
+    if claims.get("package") != package_id or claims.get("issuer") != node.state:
         raise Forbidden("the capability is for another package", code="capability_mismatch")
     if parse_instant(str(claims.get("expires_at"))) <= t:
         raise Forbidden(f"the capability expired at {claims.get('expires_at')}",
@@ -488,9 +488,9 @@ class Puller:
                 id=file_id, case_ref=offered.case_ref, name=name, media_type=None, size=item.size, sha256=item.sha256,
                 blake3=None, blob_id=writer.id, chunk_size=item.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
                 origin=offered.peer, ingested_at=t, ingested_by=f"peer:{offered.peer}"))
-            row = uow.session.get(EvidenceOfferFile, (offered.id, "in", item.position))
-            assert row is not None
-            row.file_id = file_id
+            uow.session.execute(update(EvidenceOfferFile).where(
+                EvidenceOfferFile.offer_id == offered.id, EvidenceOfferFile.direction == "in",
+                EvidenceOfferFile.position == item.position).values(file_id=file_id))
             record_custody(uow.session, self.node, file_id, CustodyEvent(
                 action="received", at=format_instant(t), node=self.node.state, actor=f"peer:{offered.peer}",
                 object_sha256=item.sha256, case=offered.case_ref,
@@ -564,8 +564,11 @@ def list_offers(node: Node, *, limit: int = 500) -> list[dict[str, Any]]:
     return listed
 
 
-def rebuild_package(service: EvidenceService, package_id: str, out: Path) -> Path:
-    """Write the package of a fully pulled offer exactly as the sender sealed it, for ``hanoinet verify``."""
+def rebuild_package(service: EvidenceService, package_id: str, out: Path, *, actor: str) -> Path:
+    """Write the package of a fully pulled offer exactly as the sender sealed it, for ``hanoinet verify``.
+
+    Each file's export is a custody event of this node (``exported``, naming the package).
+    """
     with service.node.db.transaction(readonly=True) as uow:
         offered = uow.session.get(EvidenceOffer, (package_id, "in"))
         if offered is None:
@@ -582,6 +585,18 @@ def rebuild_package(service: EvidenceService, package_id: str, out: Path) -> Pat
                      EvidenceOfferFile.offer_id == package_id, EvidenceOfferFile.direction == "in")
                      .order_by(EvidenceOfferFile.position))]
     write_package(out, head, files, signature)
+    t = format_instant(now())
+    node = service.node
+    with node.db.transaction() as uow:
+        for item in files:
+            row = uow.session.scalar(select(EvidenceFile).join(EvidenceOfferFile, EvidenceOfferFile.file_id ==
+                                                                EvidenceFile.id)
+                                     .where(EvidenceOfferFile.offer_id == package_id,
+                                            EvidenceOfferFile.direction == "in", EvidenceOfferFile.path == item.path))
+            if row is not None:
+                record_custody(uow.session, node, row.id, CustodyEvent(
+                    action="exported", at=t, node=node.state, actor=actor, object_sha256=row.sha256,
+                    case=row.case_ref, detail={"file": row.id, "package": package_id}))
     return out
 
 
