@@ -34,6 +34,8 @@ bench: install
 	$(BIN)/python bench/exchange.py
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/ledger_proofs.py
+	$(BIN)/python bench/ledger_appends.py
+	$(BIN)/python bench/evidence.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

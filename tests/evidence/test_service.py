@@ -9,8 +9,10 @@ import os
 import sqlite3
 import time
 import tracemalloc
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
@@ -409,3 +411,24 @@ def test_shred_queues_a_shredded_custody_event(local: Node) -> None:
     with node.db.transaction(readonly=True) as uow:
         link = uow.session.scalar(select(EvidenceCustody).where(EvidenceCustody.action == "shredded"))
         assert link is not None and link.file_id == item.id and bytes(link.entry) == entry
+
+
+def test_evidence_on_an_s3_store_ingests_reads_packages_and_shreds(local: Node, tmp_path: Path, s3_endpoint: str,
+                                                                   s3_client: Any) -> None:
+    from hanoinet.evidence.blobs import open_store
+    from tests.evidence.conftest import S3_BUCKET
+
+    prefix = f"node-{uuid.uuid4().hex[:8]}/"
+    store = open_store(f"s3://{S3_BUCKET}/{prefix}", local.settings.data_dir, endpoint_url=s3_endpoint,
+                       region="us-east-1")
+    service = EvidenceService(local, store=store)
+    data = os.urandom(9 * MIB + 5)  # more than one 8 MiB part: a multipart upload
+    item = service.ingest(io.BytesIO(data), name="dump.bin", case=CASE, actor="officer:1")
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=S3_BUCKET, Prefix=prefix).get("Contents", [])]
+    assert len(keys) == 1 and item.sha256 not in keys[0]
+    assert b"".join(service.plaintext(item.id)) == data
+    seal(service, case=CASE, out=tmp_path / "p.zip", actor="officer:1", conditions=UseConditions(purpose="court"))
+    with (tmp_path / "p.zip").open("rb") as source:
+        assert verify_package(source).ok
+    service.shred(item.id, actor="officer:2", reason="retention limit")
+    assert s3_client.list_objects_v2(Bucket=S3_BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
