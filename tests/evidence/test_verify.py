@@ -349,3 +349,16 @@ def test_too_few_witnesses_stops_the_seal_with_a_clear_reason(tmp_path: Path) ->
              witness_wait=0.5, min_witnesses=1)
     lone.close()
     assert caught.value.code == "too_few_witnesses" and not (tmp_path / "p.zip").exists()
+
+
+def test_two_files_with_the_same_content_each_verify(tmp_path: Path) -> None:
+    node = make_node(tmp_path, "PRT", KeyPair.generate("sig"))
+    service = EvidenceService(node)
+    for name in ("a.txt", "copy of a.txt"):
+        service.ingest(io.BytesIO(b"same bytes"), name=name, case="PRT-2", actor="officer:1")
+    out = tmp_path / "twins.zip"
+    seal(service, case="PRT-2", out=out, actor="officer:1", conditions=CONDITIONS)
+    node.close()
+    report = _verify(out.read_bytes())
+    assert report.ok, _failed(report)
+    assert [c.subject for c in report.checks if c.name == "sealed"] == ["files/0001/a.txt", "files/0002/copy of a.txt"]

@@ -1,13 +1,14 @@
 """Sending evidence to another State: offers, capabilities, and resumable signed pulls (docs/evidence.md).
 
 The sender seals a package for the recipient and sends an ``evidence.offer`` envelope holding the package's
-metadata members and signature, each file's data key as a JWE to the recipient's encryption key, and a
-*capability*: a JWS by the sender allowing the recipient State to pull the offer's files until it expires.
-The recipient's node pulls each file's encrypted blob with HTTP ``Range`` requests signed with its own key
-(RFC 9421), so a stolen capability alone pulls nothing. It authenticates every chunk as it arrives, resumes
-after a crash or a dropped connection from what it already holds, checks the final SHA-256, stores the blob
-as its own evidence and records ``received`` custody events. It can then rebuild the very package the sender
-sealed, byte for byte, and verify it offline.
+metadata members and signature, the files' sizes and hashes, and a *capability*: a JWS by the sender
+allowing the recipient State to pull the offer until it expires. The recipient checks the offer against the
+package it carries, then asks for the files' data keys and pulls each file's encrypted blob with HTTP
+``Range`` requests, all signed with its own key (RFC 9421), so a stolen capability alone pulls nothing. The
+keys are kept in memory only. It authenticates every chunk as it arrives, resumes after a crash or a dropped
+connection from what it already holds, checks the final SHA-256 against the signed package, stores the blob
+under its own key-encryption key and records ``received`` custody events. It can then rebuild the very
+package the sender sealed, byte for byte, and verify it offline.
 """
 
 from __future__ import annotations

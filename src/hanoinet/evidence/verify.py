@@ -366,7 +366,8 @@ def _custody(report: Report, package: dict[str, Any], custody: dict[str, Any], c
     if custody.get("origin") != origin_of(state):
         report.add("custody", "custody.json", False, f"the log is {custody.get('origin')!r}, not {state}'s")
         return
-    files = {f["sha256"]: f for f in package["files"]}
+    hashes = {f["sha256"] for f in package["files"]}
+    by_id = {f["file_id"]: f for f in package["files"]}
     sealed: set[str] = set()
     verified = None
     for entry in custody["entries"]:
@@ -382,13 +383,14 @@ def _custody(report: Report, package: dict[str, Any], custody: dict[str, Any], c
         if event is None:
             report.add("custody", subject, False, "the record is missing")
             continue
-        described = files.get(event.object_sha256 or "")
-        if described is None:
+        if event.object_sha256 not in hashes:
             report.add("custody", subject, False, f"the record ({event.action}) is about an object that is not a file "
                        "of this package")
             continue
-        if (event.action == "sealed" and event.detail.get("package") == package["id"]
-                and event.detail.get("file") == described["file_id"] and event.at == package["created_at"]):
+        # By file id: two files of a package may have the same content, and each has its own sealing record.
+        described = by_id.get(str(event.detail.get("file")))
+        if (event.action == "sealed" and described is not None and described["sha256"] == event.object_sha256
+                and event.detail.get("package") == package["id"] and event.at == package["created_at"]):
             sealed.add(described["path"])
         report.add("custody", subject, True, f"{event.action} at {event.at} by {event.actor} ({event.node}): record "
                    f"hashes to the entry; inclusion proof to the checkpoint of size {verified.checkpoint.size} holds")
