@@ -34,6 +34,8 @@ STATUS_BY_CODE = {
     "offer_exists": 409,
     "piece_too_large": 413,
     "evidence_not_found": 404,
+    "too_few_witnesses": 503,
+    "not_sequenced": 503,
 }
 
 

@@ -376,7 +376,10 @@ class Puller:
                 EvidenceOfferFile.file_id.is_(None)).order_by(EvidenceOfferFile.position)))
             uow.session.expunge_all()
         if files:
-            needed = sum(2 * stream.ciphertext_size(f.size, f.chunk_size) for f in files)  # staging, then the store
+            # Room for what is still to come, twice when the store is on this disk too (staging, then the store).
+            copies = 2 if self.service.store.describe.startswith("file:") else 1
+            needed = sum(copies * stream.ciphertext_size(f.size, f.chunk_size)
+                         - _size_or_zero(self.staging(package_id, f.position)) for f in files)
             free = shutil.disk_usage(self.node.settings.data_dir).free
             if free < needed:
                 raise TransportError(f"{free} bytes free in the data directory; pulling offer {package_id} needs "
@@ -521,6 +524,13 @@ class Puller:
         self._client.close()
 
 
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _printable(text: str) -> str:
     """Peer-supplied text as it may be shown to officers: control characters replaced."""
     return "".join(c if c.isprintable() else "?" for c in text)
@@ -532,7 +542,9 @@ def _sent_name(offered: EvidenceOffer, path: str) -> str:
         described = json.loads(base64.b64decode(json.loads(offered.head)["package.json"]))
         name = next(f["name"] for f in described["files"] if f["path"] == path)
         return check_file_name(str(name))
-    return check_file_name(_printable(path.rsplit("/", 1)[-1]).replace("/", "_") or "file")
+    with contextlib.suppress(HanoinetError):
+        return check_file_name(_printable(path.rsplit("/", 1)[-1]))
+    return f"file-{path.split('/')[1] if path.count('/') >= 2 else 'unnamed'}"
 
 
 async def run_puller(service: EvidenceService, stop: asyncio.Event, *, interval: float = 1.0) -> None:
