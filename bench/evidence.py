@@ -4,7 +4,8 @@ Ingest (``EvidenceService.ingest_path``: read once, SHA-256, AES-256-GCM STREAM 
 with fsync, custody record) is compared with the slower of ``openssl dgst -sha256 FILE`` (hashing) and
 ``dd if=FILE of=STORE/x bs=4M conv=fsync`` (durable write) on the same disk: together they are what any
 ingest must at least do. ``hanoinet verify`` of a package holding the file is compared with
-``openssl dgst -sha256`` of the file. Each figure is the best of ``--runs``; the page cache is warmed first.
+``openssl dgst -sha256`` of the file. Each figure is the best of ``--runs``, the runs of the three interleaved;
+the page cache is warmed first.
 Peak RSS is that of the whole child process doing the work.
 
 Targets (issue): ingest >= 0.8x the slower baseline with peak RSS < 150 MB; verify >= 0.9x openssl.
@@ -91,13 +92,14 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "hanoinet", "node", "init", "--data", str(root / "node"),
                         "--state", "BRA", "--name", "bench", "--endpoint", "http://127.0.0.1:9", "--yes",
                         "--insecure-plaintext-keys"], check=True, capture_output=True)
-        sha = min(_timed([openssl, "dgst", "-sha256", str(source)]) for _ in range(args.runs))
-        dd_times = []
+        # Interleaved, so that a disk whose speed drifts (shared or virtual disks do) treats all three alike.
+        sha_times, dd_times, ingest_runs = [], [], []
         for _ in range(args.runs):
+            sha_times.append(_timed([openssl, "dgst", "-sha256", str(source)]))
             dd_times.append(_timed(["dd", f"if={source}", f"of={root / 'dd.out'}", "bs=4M", "conv=fsync"]))
             (root / "dd.out").unlink()
-        dd = min(dd_times)
-        ingest_runs = [_child("ingest", root / "node", source) for _ in range(args.runs)]
+            ingest_runs.append(_child("ingest", root / "node", source))
+        sha, dd = min(sha_times), min(dd_times)
         ingest = min(seconds for seconds, _, _ in ingest_runs)
         ingest_rss = max(rss for _, rss, _ in ingest_runs)
         subprocess.run([sys.executable, "-m", "hanoinet", "evidence", "package", "--case", "BENCH-1",
