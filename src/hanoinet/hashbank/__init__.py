@@ -1,0 +1,1 @@
+"""The hash bank: perceptual hashes shared between States, and the exact matcher."""
