@@ -389,7 +389,7 @@ def test_too_old(world: World) -> None:
 
 
 def test_unknown_kind(world: World) -> None:
-    raw = canonical_json(wire(kind="evidence.offer"))
+    raw = canonical_json(wire(kind="example.never_registered"))
     refusal = refused(world, "unknown_kind", wrap(raw, world.vnm.sig, world.fra))
     assert "note.text" in refusal.hint
 

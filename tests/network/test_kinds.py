@@ -74,11 +74,11 @@ def test_trailing_newline_in_kind_name_is_refused_regression() -> None:
 
 def test_unknown_kind() -> None:
     with pytest.raises(EnvelopeRefused) as info:
-        get("evidence.offer")
+        get("example.never_registered")
     assert info.value.code == "unknown_kind"
     assert "note.text" in info.value.hint
     with pytest.raises(EnvelopeRefused) as info:
-        validate_body("evidence.offer", {})
+        validate_body("example.never_registered", {})
     assert info.value.code == "unknown_kind"
 
 
