@@ -105,7 +105,7 @@ def _canonical(record: dict[str, Any]) -> bytes:
     in lower-case hexadecimal, and everything else (DEL, U+2028, non-ASCII) as itself in UTF-8; members
     sorted by code point, which is the UTF-16 code unit order of section 3.2.3 as long as no name needs a
     surrogate pair. A lone surrogate fails the strict UTF-8 encoding; the general encoder then reports it.
-    tests/ledger/test_events.py compares both encoders over the whole value space.
+    tests/ledger/test_events.py compares the two encoders on generated records (hypothesis).
     """
     detail = record.get("detail")
     if (type(detail) is dict and all(_plain(v) for k, v in record.items() if k != "detail")

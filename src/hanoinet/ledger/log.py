@@ -1,7 +1,7 @@
 """The node's custody log in its database: queueing events, sequencing them, tiles, checkpoints, proofs.
 
 - :func:`record` queues a custody event inside the caller's transaction: the event exists if and only if the
-  change it records was committed.
+  change it records was committed. :func:`record_many` queues several with one insert.
 - :class:`Sequencer` gives queued events their indices in batches. One runs at a time across processes: it
   must hold the lease on the ``ledger_state`` row, which it updates (and so locks) in the same transaction
   that writes the entries, the tiles it completes or extends, the new compact range and a signed checkpoint.
@@ -51,7 +51,11 @@ _ENTRY_COLUMNS = ["idx", "entry", "record", "sequenced_at"]
 
 
 def record(session: Session, event: CustodyEvent) -> None:
-    """Queue ``event`` in the caller's transaction; the sequencer gives it an index within about a second."""
+    """Queue ``event`` in the caller's transaction; the sequencer gives it an index within about a second.
+
+    The row is inserted at once (one statement, on PostgreSQL one round trip): a transaction that queues
+    several events should pass them all to :func:`record_many`.
+    """
     record_many(session, (event,))
 
 
@@ -124,6 +128,9 @@ class Sequencer:
             # SQLite has one writer at a time: read and hash the batch before taking the write lock, so that
             # the transactions queueing events wait only for the database work.
             with self.node.db.transaction(readonly=True) as uow:
+                current = uow.session.get(LedgerState, 1)
+                if current is not None and not self._may_hold(current, t):
+                    return None
                 ahead = _plan(uow.session, self.batch)
         with self.node.db.transaction() as uow:
             session = uow.session
@@ -140,23 +147,27 @@ class Sequencer:
             state = session.get(LedgerState, 1, populate_existing=True)
             assert state is not None  # created by the migration
             if sqlite:
-                # Planned from an older snapshot only if no other sequencer has moved the log since.
-                batch = ahead if ahead is not None and ahead.size == state.size else _plan(session, self.batch)
-                _move_sqlite(session, batch, t)
+                # The plan read before the lock holds unless another sequencer has moved the log since.
+                plan = ahead if ahead is not None and ahead.size == state.size else _plan(session, self.batch)
+                _move_sqlite(session, plan, t)
             else:
-                batch = _extend(state, _take_postgresql(session, self.batch, state.size, t))
-            tree = batch.tree
-            if not batch.entries:
+                plan = _extend(state, _take_postgresql(session, self.batch, state.size, t))
+            tree = plan.tree
+            if not plan.entries:
                 return Sequenced(0, tree.size, tree.root())
-            _write_tiles(session, batch.tiles)
+            _write_tiles(session, plan.tiles)
             state.size = tree.size
             state.compact = b"".join(tree.hashes)
             root = tree.root()
             note = sign_checkpoint(Checkpoint(origin=origin(self.node), size=tree.size, root_hash=root),
                                    [signer(self.node)])
             session.add(LedgerCheckpoint(size=tree.size, root=root, note=note.decode("utf-8"), signed_at=t))
-        log.info("ledger sequenced", count=len(batch.entries), size=tree.size)
-        return Sequenced(len(batch.entries), tree.size, root)
+        log.info("ledger sequenced", count=len(plan.entries), size=tree.size)
+        return Sequenced(len(plan.entries), tree.size, root)
+
+    def _may_hold(self, state: LedgerState, t: datetime) -> bool:
+        """Whether this sequencer may take the lease at ``t`` (the condition of the claiming update)."""
+        return state.holder in (None, self.holder) or (state.lease_until is not None and state.lease_until < t)
 
     async def run(self, stop: asyncio.Event, *, interval: float = 0.5) -> None:
         """Sequence until ``stop``; a checkpoint follows new entries within ``interval`` seconds."""
@@ -174,12 +185,14 @@ class Sequencer:
 
 @dataclass(slots=True)
 class _Batch:
-    """Queued events taken in one step and the tree they extend: its size before, and after with the tiles."""
+    """The events one step takes and what they make of the tree."""
 
+    #: The tree size before them: the index of the first.
     size: int
     entries: list[bytes]
     #: The queue id of the newest event taken.
     last: int
+    #: The tree with them appended, and the tile hashes they complete or add.
     tree: merkle.CompactRange
     tiles: dict[tuple[int, int], dict[int, bytes]]
 
