@@ -34,7 +34,7 @@ from hanoinet.db.models import EvidenceCustody, LedgerCheckpoint, LedgerCosignat
 from hanoinet.errors import Conflict, TransportError, ValidationError
 from hanoinet.evidence.canonzip import CanonicalZipWriter
 from hanoinet.evidence.caseuco import ManifestAction, ManifestFile, build_manifest
-from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, package_path, record_custody
+from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, package_path, record_custody_many
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent, parse_record
 from hanoinet.states import check_state
@@ -119,10 +119,9 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
     package_id = str(uuid.uuid4())
     created = now()
     with node.db.transaction() as uow:
-        for item in items:
-            record_custody(uow.session, node, item.id, CustodyEvent(
-                action="sealed", at=format_instant(created), node=node.state, actor=actor,
-                object_sha256=item.sha256, case=case, detail={"file": item.id, "package": package_id}))
+        record_custody_many(uow.session, [(item.id, CustodyEvent(
+            action="sealed", at=format_instant(created), node=node.state, actor=actor, object_sha256=item.sha256,
+            case=case, detail={"file": item.id, "package": package_id})) for item in items])
     entries = _own_records(_await_sequenced(service, [i.id for i in items], sequence_timeout), package_id)
     needed = max(index for index, _ in entries.values()) + 1
     checkpoint_size, note, witnesses = _checkpoint(service, needed, witness_wait, min_witnesses)

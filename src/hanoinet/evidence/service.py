@@ -16,7 +16,7 @@ import re
 import threading
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from hanoinet.evidence.blobs import BlobStore, open_store
 from hanoinet.evidence.canonzip import name_problem
 from hanoinet.evidence.datakeys import KeyVault
 from hanoinet.ledger import log as ledger
-from hanoinet.ledger.events import CustodyEvent, leaf_data
+from hanoinet.ledger.events import CustodyEvent
 from hanoinet.node.node import Node
 
 log = structlog.get_logger("hanoinet.evidence")
@@ -124,11 +124,17 @@ class EvidenceItem:
                 "shredded_at": format_instant(self.shredded_at) if self.shredded_at else None}
 
 
-def record_custody(session: Session, node: Node, item_id: str, event: CustodyEvent) -> None:
+def record_custody(session: Session, item_id: str, event: CustodyEvent) -> None:
     """Queue a custody event about evidence file ``item_id`` and remember which entry it becomes."""
-    ledger.record(session, event)
-    session.add(EvidenceCustody(file_id=item_id, entry=leaf_data(event.record()), action=event.action,
-                                at=now()))
+    record_custody_many(session, [(item_id, event)])
+
+
+def record_custody_many(session: Session, events: Sequence[tuple[str, CustodyEvent]]) -> None:
+    """Queue custody events about evidence files (``(file id, event)``) with one insert, linking each entry."""
+    entries = ledger.record_many(session, [event for _, event in events])
+    t = now()
+    session.add_all([EvidenceCustody(file_id=item_id, entry=entry, action=event.action, at=t)
+                     for (item_id, event), entry in zip(events, entries, strict=True)])
 
 
 class EvidenceService:
@@ -198,7 +204,7 @@ class EvidenceService:
                 uow.session.add(row)
                 if in_transaction is not None:
                     in_transaction(uow.session)
-                record_custody(uow.session, self.node, item_id, CustodyEvent(
+                record_custody(uow.session, item_id, CustodyEvent(
                     action="ingested", at=format_instant(t), node=self.node.state, actor=actor, object_sha256=digest,
                     case=case, detail={"file": item_id, "name": name, "size": size}))
                 item = EvidenceItem.of(row)
@@ -284,7 +290,7 @@ class EvidenceService:
             row.kek_epoch = None
             row.blob_id = None
             row.shredded_at = t
-            record_custody(uow.session, self.node, item_id, CustodyEvent(
+            record_custody(uow.session, item_id, CustodyEvent(
                 action="shredded", at=format_instant(t), node=self.node.state, actor=actor,
                 object_sha256=row.sha256, case=row.case_ref, detail={"file": item_id, "reason": reason[:500]}))
             self.vault.rotate(uow.session)

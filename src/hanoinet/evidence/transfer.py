@@ -42,7 +42,7 @@ from hanoinet.db.models import EvidenceFile, EvidenceOffer, EvidenceOfferFile
 from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, TransportError, ValidationError
 from hanoinet.evidence import stream
 from hanoinet.evidence.package import HEAD, PackageFile, UseConditions, prepare, write_package
-from hanoinet.evidence.service import EvidenceService, check_file_name, record_custody
+from hanoinet.evidence.service import EvidenceService, check_file_name, record_custody, record_custody_many
 from hanoinet.ledger.events import CustodyEvent
 from hanoinet.network import inbox, kinds, outbox
 from hanoinet.network.envelope import EnvelopePayload
@@ -162,9 +162,9 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
             uow.session.add(EvidenceOfferFile(offer_id=prepared.package_id, direction="out", position=position,
                                               path=path, size=item.size, sha256=item.sha256,
                                               chunk_size=offered.chunk_size, file_id=item.id))
-            record_custody(uow.session, node, item.id, CustodyEvent(
-                action="sent", at=format_instant(t), node=node.state, actor=actor, object_sha256=item.sha256,
-                case=case, detail={"file": item.id, "package": prepared.package_id, "to": state}))
+        record_custody_many(uow.session, [(item.id, CustodyEvent(
+            action="sent", at=format_instant(t), node=node.state, actor=actor, object_sha256=item.sha256, case=case,
+            detail={"file": item.id, "package": prepared.package_id, "to": state})) for _, item in prepared.files])
         message = outbox.enqueue(node, uow, sender_desk=desk, recipient=to, kind=KIND,
                                  body=body.model_dump(mode="json"), case=case, actor=actor)
         message_id = message.message_id
@@ -495,7 +495,7 @@ class Puller:
             uow.session.execute(update(EvidenceOfferFile).where(
                 EvidenceOfferFile.offer_id == offered.id, EvidenceOfferFile.direction == "in",
                 EvidenceOfferFile.position == item.position).values(file_id=file_id))
-            record_custody(uow.session, self.node, file_id, CustodyEvent(
+            record_custody(uow.session, file_id, CustodyEvent(
                 action="received", at=format_instant(t), node=self.node.state, actor=f"peer:{offered.peer}",
                 object_sha256=item.sha256, case=offered.case_ref,
                 detail={"file": file_id, "package": offered.id, "from": offered.peer}))
@@ -607,7 +607,7 @@ def rebuild_package(service: EvidenceService, package_id: str, out: Path, *, act
                                      .where(EvidenceOfferFile.offer_id == package_id,
                                             EvidenceOfferFile.direction == "in", EvidenceOfferFile.path == item.path))
             if row is not None:
-                record_custody(uow.session, node, row.id, CustodyEvent(
+                record_custody(uow.session, row.id, CustodyEvent(
                     action="exported", at=t, node=node.state, actor=actor, object_sha256=row.sha256,
                     case=row.case_ref, detail={"file": row.id, "package": package_id}))
     return out

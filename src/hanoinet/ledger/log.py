@@ -50,28 +50,32 @@ _QUEUE_INSERT = insert(_QUEUE).returning(_QUEUE.c.id)
 _ENTRY_COLUMNS = ["idx", "entry", "record", "sequenced_at"]
 
 
-def record(session: Session, event: CustodyEvent) -> None:
+def record(session: Session, event: CustodyEvent) -> bytes:
     """Queue ``event`` in the caller's transaction; the sequencer gives it an index within about a second.
 
-    The row is inserted at once (one statement, on PostgreSQL one round trip): a transaction that queues
-    several events should pass them all to :func:`record_many`.
+    Returns its ledger entry (the SHA-256 of its record). The row is inserted at once (one statement, on
+    PostgreSQL one round trip): a transaction that queues several events should pass them all to
+    :func:`record_many`.
     """
-    record_many(session, (event,))
+    return record_many(session, (event,))[0]
 
 
-def record_many(session: Session, events: Iterable[CustodyEvent]) -> None:
+def record_many(session: Session, events: Iterable[CustodyEvent]) -> list[bytes]:
     """Queue ``events``, in this order, in the caller's transaction: one insert for all of them.
 
     Same effect as :func:`record` for each: the rows exist if and only if the caller's transaction commits.
+    Returns their ledger entries, in order.
     """
     at = now()
-    rows = []
+    rows, entries = [], []
     for event in events:
         data = event.record()
-        rows.append({"record": data.decode("utf-8"), "entry": leaf_data(data), "queued_at": at})
+        entries.append(leaf_data(data))
+        rows.append({"record": data.decode("utf-8"), "entry": entries[-1], "queued_at": at})
     if rows:
         # A Core insert of the table, not ORM objects: their unit of work cost more than the records and hashes.
         session.execute(_QUEUE_INSERT, rows)
+    return entries
 
 
 def origin_of(state: str) -> str:
