@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/ledger_proofs.py
 	$(BIN)/python bench/ledger_appends.py
 	$(BIN)/python bench/evidence.py
+	$(BIN)/python bench/hash_match.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
