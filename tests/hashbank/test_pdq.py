@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -25,7 +26,9 @@ from hanoinet.hashbank.pdq import (
 )
 
 # ThreatExchange's pdq/data folder (README.md beside it says where it comes from); read in place, never copied.
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "pdq"
+# The shared test data sits beside the project (../shared/testdata); HANOINET_TESTDATA names it elsewhere.
+_SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(os.environ.get("HANOINET_TESTDATA") or _SHARED) / "pdq"
 BRIDGE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 # Distances to the original observed with pdqhash 0.2.8 and Pillow 13.0; the test only asserts <= 31.
