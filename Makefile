@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/ledger_appends.py
 	$(BIN)/python bench/evidence.py
 	$(BIN)/python bench/hash_match.py
+	$(BIN)/python bench/pdq_hashing.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
