@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from hanoinet.cli.main import run
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    # run() points structlog at the (captured) stderr of the moment; later tests must not inherit it.
-    yield
-    structlog.reset_defaults()
 
 
 def invoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

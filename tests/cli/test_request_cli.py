@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import uvicorn
 from sqlalchemy import func, select
 
@@ -26,14 +25,8 @@ from hanoinet.demo.network import free_port
 from hanoinet.node.node import Node
 from tests.cli.test_cli import invoke
 from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
-from tests.requests.test_service import PRESERVATION, pump
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    # run() points structlog at the (captured) stderr of the moment; later tests must not inherit it.
-    yield
-    structlog.reset_defaults()
+from tests.requests.test_service import PRESERVATION
+from tests.support import pump
 
 
 @contextmanager

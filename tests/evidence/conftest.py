@@ -1,12 +1,17 @@
-"""An S3-compatible object store for the evidence tests: moto's server, on loopback only, for the session."""
+"""Evidence test fixtures: nodes, and an S3-compatible object store (moto's server, on loopback only)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.node.node import Node
+from tests.support import make_node
 
 S3_BUCKET = "hanoinet-evidence-test"
 
@@ -51,3 +56,18 @@ def s3_client(s3_endpoint: str) -> Any:
     return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                         config=Config(s3={"addressing_style": "path"}))
 
+
+@pytest.fixture
+def node(tmp_path: Path, authority: KeyPair, database_url: str) -> Iterator[Node]:
+    """A node on the database under test (SQLite, then PostgreSQL)."""
+    made = make_node(tmp_path, "VNM", authority, database_url=database_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def local(tmp_path: Path, authority: KeyPair) -> Iterator[Node]:
+    """A node on its own SQLite file, for what only needs one database."""
+    made = make_node(tmp_path, "VNM", authority)
+    yield made
+    made.close()

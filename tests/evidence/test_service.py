@@ -10,7 +10,6 @@ import sqlite3
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import blake3
 import pytest
 from sqlalchemy import select
 
-from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import EvidenceCustody, EvidenceFile, EvidenceKek, LedgerQueued
 from hanoinet.errors import Conflict, KeyStoreError, NotFound, ValidationError
 from hanoinet.evidence import stream
@@ -27,26 +25,9 @@ from hanoinet.evidence.package import UseConditions, seal
 from hanoinet.evidence.service import EvidenceService, check_case, check_file_name
 from hanoinet.evidence.verify import verify_package
 from hanoinet.node.node import Node
-from tests.support import make_node
 
 MIB = 1 << 20
 CASE = "VNM-2026-0007"
-
-
-@pytest.fixture
-def node(tmp_path: Path, authority: KeyPair, database_url: str) -> Iterator[Node]:
-    """A node on the database under test (SQLite, then PostgreSQL)."""
-    made = make_node(tmp_path, "VNM", authority, database_url=database_url)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def local(tmp_path: Path, authority: KeyPair) -> Iterator[Node]:
-    """A node on its own SQLite file, for what only needs one database."""
-    made = make_node(tmp_path, "VNM", authority)
-    yield made
-    made.close()
 
 
 def _row(node: Node, item_id: str) -> EvidenceFile:

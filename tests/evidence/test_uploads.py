@@ -11,33 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import EvidenceUpload
 from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, ValidationError
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
 from hanoinet.node.node import Node
-from tests.support import make_node
 
 CASE = "VNM-2026-0011"
-#: What a staged piece adds to the staging file besides its bytes: a 4-byte length and a 16-byte GCM tag.
-OVERHEAD = 4 + 12 + 16  # length, nonce and GCM tag of each staged record
-
-
-@pytest.fixture
-def node(tmp_path: Path, authority: KeyPair, database_url: str) -> Iterator[Node]:
-    """A node on the database under test (SQLite, then PostgreSQL)."""
-    made = make_node(tmp_path, "VNM", authority, database_url=database_url)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def local(tmp_path: Path, authority: KeyPair) -> Iterator[Node]:
-    """A node on its own SQLite file."""
-    made = make_node(tmp_path, "VNM", authority)
-    yield made
-    made.close()
+#: What a staged piece adds to the staging file besides its bytes: its length, nonce and GCM tag.
+OVERHEAD = 4 + 12 + 16
 
 
 def _staging(node: Node, upload_id: str) -> Path:

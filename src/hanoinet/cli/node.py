@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import shutil
 import sys
@@ -30,7 +29,7 @@ from hanoinet.network.directory import Desk
 from hanoinet.node import backup as backups
 from hanoinet.node.keyring import Keyring, keys_encrypted
 from hanoinet.node.node import Node, repin_authority
-from hanoinet.node.settings import load_settings
+from hanoinet.node.settings import is_loopback_host, load_settings
 from hanoinet.node.setup import DEFAULT_DESK_NAMES, init_node
 from hanoinet.states import state_name
 
@@ -189,14 +188,6 @@ async def _ask_witnesses(node: Node) -> witnessing.RestoreCheck:
         return await witnessing.check_restore(node, client)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
 
 def serve(
     data: Path = DataOption,
@@ -219,7 +210,7 @@ def serve(
     bind_port = port or parts.port or (443 if parts.scheme == "https" else 80)
     if (tls_cert is None) != (tls_key is None):
         raise ConfigurationError("--tls-cert and --tls-key go together")
-    if tls_cert is None and not _is_loopback(bind_host) and not behind_tls_proxy:
+    if tls_cert is None and not is_loopback_host(bind_host) and not behind_tls_proxy:
         raise ConfigurationError(
             f"refusing plain HTTP on {bind_host}: only loopback addresses may serve without TLS",
             hint="pass --tls-cert/--tls-key, or --behind-tls-proxy if a proxy terminates TLS in front",

@@ -18,7 +18,6 @@ Layout, durability and operations: docs/evidence.md, section "Blob stores".
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import re
 import secrets
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from hanoinet.errors import ConfigurationError, HanoinetError, NotFound, TransportError, ValidationError
+from hanoinet.node.settings import is_loopback_host
 
 log = structlog.get_logger("hanoinet.evidence")
 
@@ -371,14 +371,6 @@ class _FileWriter(BlobWriter):
 # --- S3 ----------------------------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 _SESSION_LOCK = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
 
@@ -638,7 +630,7 @@ def open_store(url: str, data_dir: Path, *, endpoint_url: str | None = None, reg
     if endpoint_url is not None:
         endpoint = urlsplit(endpoint_url)
         if not endpoint.hostname or not (
-                endpoint.scheme == "https" or (endpoint.scheme == "http" and _is_loopback(endpoint.hostname))):
+                endpoint.scheme == "https" or (endpoint.scheme == "http" and is_loopback_host(endpoint.hostname))):
             raise ConfigurationError(f"blob store endpoint_url {endpoint_url!r} must be an https:// URL "
                                      "(http:// only on a loopback host)", code="blob_store_url",
                                      hint="e.g. https://minio.example.org:9000")

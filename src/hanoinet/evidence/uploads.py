@@ -61,6 +61,14 @@ class Uploads:
     def _staging(self, upload_id: str) -> Path:
         return self.node.settings.data_dir / "uploads" / f"{upload_id}.part"
 
+    def _open_staging(self, upload_id: str, mode: str) -> BinaryIO:
+        try:
+            handle: BinaryIO = self._staging(upload_id).open(mode)  # type: ignore[assignment]
+        except FileNotFoundError:
+            raise ValidationError(f"the staged pieces of upload {upload_id} are missing", code="upload_damaged",
+                                  hint="cancel the upload and send the file again") from None
+        return handle
+
     def start(self, *, case: str, name: str, size: int, actor: str, media_type: str | None = None) -> UploadState:
         """Open an upload of ``size`` bytes; the case is opened on first use."""
         check_case(case)
@@ -106,12 +114,7 @@ class Uploads:
             # A random nonce per record: a piece sent again after a crash may differ from the one it replaces.
             nonce = secrets.token_bytes(_NONCE)
             sealed = nonce + AESGCM(key).encrypt(nonce, data, _aad(row.id, row.pieces))
-            try:
-                handle = self._staging(upload_id).open("r+b")
-            except FileNotFoundError:
-                raise ValidationError(f"the staged pieces of upload {upload_id} are missing", code="upload_damaged",
-                                      hint="cancel the upload and send the file again") from None
-            with handle:
+            with self._open_staging(upload_id, "r+b") as handle:
                 # A piece written before a crash but never committed is dropped here and sent again.
                 handle.truncate(row.staged)
                 handle.seek(row.staged)
@@ -139,12 +142,7 @@ class Uploads:
                 raise Conflict(f"upload {upload_id} was completed or cancelled meanwhile", code="upload_gone")
             session.delete(upload)
 
-        try:
-            handle = self._staging(upload_id).open("rb")
-        except FileNotFoundError:
-            raise ValidationError(f"the staged pieces of upload {upload_id} are missing", code="upload_damaged",
-                                  hint="cancel the upload and send the file again") from None
-        with handle:
+        with self._open_staging(upload_id, "rb") as handle:
             source = _StagedReader(handle, key, upload_id, staged)
             item = self.service.ingest(source, name=name, case=case, actor=actor, media_type=media_type,
                                        in_transaction=finish)

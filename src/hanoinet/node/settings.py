@@ -85,14 +85,15 @@ def _is_secure_url(url: str) -> bool:
         return False
     if parts.scheme == "https":
         return True
-    return parts.scheme == "http" and _is_loopback_host(parts.hostname)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name, or an IP address with or without brackets) is this machine's loopback."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -199,7 +200,7 @@ class NodeSettings(BaseSettings):
                              f"desks: {sorted(self.desk_ids)}")
         if self.smtp_host and not self.smtp_from:
             raise ValueError("smtp_from (the sender address of alert e-mails) is required when smtp_host is set")
-        if self.smtp_username and not self.smtp_starttls and not _is_loopback_host(self.smtp_host):
+        if self.smtp_username and not self.smtp_starttls and not is_loopback_host(self.smtp_host):
             # The SMTP password would cross the network in clear.
             raise ValueError("smtp_username is set without smtp_starttls; enable smtp_starttls so the "
                              "password is not sent in clear (or use a relay on loopback)")
