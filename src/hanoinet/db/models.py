@@ -483,3 +483,81 @@ class EvidenceUpload(Base):
     kek_epoch: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
+
+
+class HashEntry(Base):
+    """One entry of the network's hash bank (docs/hashbank.md): a perceptual hash and nothing about the victim.
+
+    ``id`` is this node's row number, which its matcher uses; ``entry_id`` is the entry's identifier on every
+    node, chosen by the origin State. A withdrawal that arrives before its addition leaves a row with no hash,
+    so the late addition is ignored.
+    """
+
+    __tablename__ = "hash_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: ``art14`` (child sexual abuse material) or ``art16`` (intimate images shared without consent).
+    category: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    origin: Mapped[str] = mapped_column(String(3), index=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: ``active`` or ``withdrawn``; a withdrawal is final.
+    status: Mapped[str] = mapped_column(String(10))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HashChange(Base):
+    """The bank's change log in the order this node recorded it: what its matcher and platforms' feeds follow.
+
+    ``seq`` is assigned under the lock on :class:`HashBankState`, so changes commit in ``seq`` order and a
+    reader that has seen ``seq`` ``n`` never later finds a change below ``n``.
+    """
+
+    __tablename__ = "hash_changes"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_row: Mapped[int] = mapped_column(BigId, ForeignKey("hash_entries.id"), index=True)
+    #: ``add`` or ``withdraw``.
+    op: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: SHA-256 chaining this change to the previous one: a platform's checkpoint names it, so a feed that was
+    #: rewritten (a node restored from an older backup) is detected instead of silently skipped.
+    chain: Mapped[str] = mapped_column(String(64))
+
+
+class HashBankState(Base):
+    """The one row holding the change log's head; locked by every writer of the bank."""
+
+    __tablename__ = "hashbank_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    chain: Mapped[str] = mapped_column(String(64))
+
+
+class HashBankPeer(Base):
+    """How far this node's own changes have been sent to a peer State (its bank replica)."""
+
+    __tablename__ = "hashbank_peers"
+
+    state: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sent_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Platform(Base):
+    """An online platform registered with this node: it reads the bank's feed and asks for matches."""
+
+    __tablename__ = "platforms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
