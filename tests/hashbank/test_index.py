@@ -168,6 +168,36 @@ def test_withdrawn_entries_never_match_again(bank: tuple[npt.NDArray[np.uint64],
     assert triples(HashIndex.load(tmp_path / "bank.idx").search(queries)) == expected
 
 
+def test_snapshot_keeps_its_entries_while_either_index_changes(bank: tuple[npt.NDArray[np.uint64], Codes],
+                                                              tmp_path: Path) -> None:
+    ids, codes = bank
+    index = built(ids[:1000], codes[:1000])
+    index.add(ids[1000:1100], codes[1000:1100])
+    index.withdraw(ids[[5, 1005]])
+    snapshot = index.snapshot()
+    queries = codes[:1300:4]
+
+    def expected(rows: npt.NDArray[np.intp]) -> Triples:
+        return brute_force(ids[rows], codes[rows], queries, 31)
+
+    taken = np.setdiff1d(np.arange(1100), [5, 1005])
+    assert triples(snapshot.search(queries)) == expected(taken)
+    # The original appends into the delta arrays both share (they have room for 1,024) and withdraws.
+    index.add(ids[1100:1200], codes[1100:1200])
+    index.withdraw(ids[[6, 1006]])
+    assert triples(snapshot.search(queries)) == expected(taken)
+    # An addition to the snapshot must not write where the original has just appended.
+    snapshot.add(ids[1200:1210], codes[1200:1210])
+    current = np.setdiff1d(np.arange(1200), [5, 1005, 6, 1006])
+    assert triples(index.search(queries)) == expected(current)
+    assert triples(snapshot.search(queries)) == expected(np.concatenate([taken, np.arange(1200, 1210)]))
+    index.merge()
+    assert triples(snapshot.search(queries)) == expected(np.concatenate([taken, np.arange(1200, 1210)]))
+    assert triples(index.search(queries)) == expected(current)
+    snapshot.save(tmp_path / "snapshot.idx")
+    assert triples(HashIndex.load(tmp_path / "snapshot.idx").search(queries)) == triples(snapshot.search(queries))
+
+
 def test_an_id_is_live_once_and_may_come_back_after_withdrawal(bank: tuple[npt.NDArray[np.uint64], Codes]) -> None:
     ids, codes = bank
     index = built(ids[:10], codes[:10])

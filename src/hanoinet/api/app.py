@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 
 from hanoinet import __version__
 from hanoinet.alerts.worker import AlertWorker
-from hanoinet.api import evidence, federation, ledger, officers, problems, requests, rota
+from hanoinet.api import evidence, federation, hashbank, ledger, officers, problems, requests, rota
+from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.transfer import run_puller
+from hanoinet.hashbank.matcher import Matcher
+from hanoinet.hashbank.replication import run_publisher
 from hanoinet.ledger import witnessing
 from hanoinet.ledger.log import Sequencer
 from hanoinet.network.delivery import DeliveryWorker
@@ -52,6 +55,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
                 witnessing.run(node, stop, interval=node.settings.witness_interval_seconds)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
             tasks.append(asyncio.create_task(run_puller(evidence_service, stop)))
+            tasks.append(asyncio.create_task(run_publisher(node, stop)))
+            tasks.append(asyncio.create_task(matcher.run(stop)))
         try:
             yield
         finally:
@@ -66,6 +71,9 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.state.node = node
     evidence_service = EvidenceService(node)
     app.state.evidence = evidence_service
+    matcher = Matcher(node.db, node.settings.data_dir / "hashbank")
+    matcher.open()
+    app.state.matcher = matcher
     app.state.peer_limiter = RateLimiter(node.settings.peer_rate_per_second, node.settings.peer_rate_burst)
     problems.install(app)
     app.include_router(federation.router)
@@ -74,6 +82,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(requests.router)
     app.include_router(ledger.router)
     app.include_router(evidence.router)
+    app.include_router(hashbank.router)
+    app.add_middleware(BodyLimit, limits={"/api/v1/match": hashbank.MATCH_BODY_LIMIT})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

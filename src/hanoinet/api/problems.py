@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hanoinet.errors import HanoinetError
 
@@ -38,6 +39,8 @@ STATUS_BY_CODE = {
     "not_sequenced": 503,
 }
 
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
 
 def problem(status: int, code: str, detail: str, hint: str = "") -> JSONResponse:
     """A problem+json response carrying the machine ``code`` and a ``hint`` for the person reading it."""
@@ -62,6 +65,12 @@ def install(app: FastAPI) -> None:
             ]
             response = JSONResponse(body, status_code=response.status_code, media_type=PROBLEM_MEDIA_TYPE)
         return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing and body-size refusals (404, 405, 413) in the same problem format as every other error.
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

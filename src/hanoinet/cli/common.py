@@ -13,7 +13,9 @@ import httpx
 import typer
 from rich.console import Console
 
+from hanoinet.db.database import Database
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
+from hanoinet.node.settings import load_settings
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -71,6 +73,14 @@ def passphrase_for_existing_keys(encrypted: bool) -> bytes | None:
         raise ConfigurationError("the node's keys are encrypted and no passphrase was given",
                                  hint="set HANOINET_KEY_PASSPHRASE or HANOINET_KEY_PASSPHRASE_FILE")
     return str(typer.prompt("Passphrase for the node's private keys", hide_input=True)).encode()
+
+
+def open_database(data: Path) -> Database:
+    """The database of the node in ``data``, migrated; for operator commands that need no keys."""
+    settings = load_settings(data)
+    database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
+    database.migrate()
+    return database
 
 
 def print_json(value: Any) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, out
-from hanoinet.db.database import Database
+from hanoinet.cli.common import DataOption, err, open_database, out
 from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers
 from hanoinet.node.settings import load_settings
 
@@ -26,7 +25,7 @@ def add(
 ) -> None:
     """Create an officer and print their personal API token (shown once; only its hash is stored)."""
     settings = load_settings(data)
-    database = _database(data)
+    database = open_database(data)
     with database.transaction() as uow:
         officer, token = add_officer(uow.session, name=name, role=role, desk=desk, desks=settings.desk_ids,
                                      email=email)
@@ -39,7 +38,7 @@ def add(
 @app.command("list")
 def list_(data: Path = DataOption) -> None:
     """Officers of this node, with their role, desk, e-mail address and whether they are disabled."""
-    database = _database(data)
+    database = open_database(data)
     with database.transaction(readonly=True) as uow:
         table = Table("id", "name", "role", "desk", "e-mail", "created", "disabled")
         for o in list_officers(uow.session):
@@ -52,16 +51,9 @@ def list_(data: Path = DataOption) -> None:
 @app.command("disable")
 def disable(data: Path = DataOption, officer_id: int = typer.Option(..., "--id", help="the officer's id")) -> None:
     """Disable an officer; their token is refused from now on."""
-    database = _database(data)
+    database = open_database(data)
     with database.transaction() as uow:
         officer = disable_officer(uow.session, officer_id)
         name = officer.name
     database.dispose()
     out.print(f"Officer {officer_id} ({name}) is disabled; their token no longer works.")
-
-
-def _database(data: Path) -> Database:
-    settings = load_settings(data)
-    database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
-    database.migrate()
-    return database

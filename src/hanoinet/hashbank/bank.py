@@ -162,7 +162,9 @@ def withdraw(session: Session, origin: str, entry_ids: Sequence[str], *, actor: 
         raise ValidationError(f"{len(entry_ids)} entries in one call; at most {MAX_BATCH}",
                               hint="split the list into several calls", code="too_many_hashes")
     wanted = [check_entry_id(value) for value in entry_ids]
-    found = {row.entry_id: row for row in session.scalars(select(HashEntry).where(HashEntry.entry_id.in_(wanted)))}
+    # Locked, so that two concurrent withdrawals of one entry log it once.
+    found = {row.entry_id: row for row in session.scalars(
+        select(HashEntry).where(HashEntry.entry_id.in_(wanted)).with_for_update())}
     for entry_id in wanted:
         row = found.get(entry_id)
         if row is None:
@@ -305,10 +307,10 @@ def entries(session: Session, *, origin: str | None = None, status: str | None =
 
 def active_codes(session: Session, kind: str, after: int, limit: int) -> list[tuple[int, str]]:
     """``(row, hash)`` of active entries of ``kind`` with a row number above ``after``: building an index."""
-    return [(r, h) for r, h in session.execute(
+    return [(r, str(h)) for r, h in session.execute(
         select(HashEntry.id, HashEntry.hash).where(HashEntry.id > after, HashEntry.kind == kind,
-                                                   HashEntry.status == "active")
-        .order_by(HashEntry.id).limit(limit)).all() if h is not None]
+                                                   HashEntry.status == "active", HashEntry.hash.is_not(None))
+        .order_by(HashEntry.id).limit(limit)).all()]
 
 
 def statistics(session: Session) -> dict[str, Any]:

@@ -492,6 +492,22 @@ class HashIndex:
                 dead = now.delta_dead[now.delta_dead >= base.delta_len] - np.uint32(base.delta_len)
                 self._state = _State(segment, tombstones, delta_ids, delta_words, kept, _u32(dead))
 
+    def snapshot(self) -> HashIndex:
+        """A new index holding exactly the live entries of this one now; later changes to either one never reach
+        the other. Nothing is copied, so it is cheap enough to take while holding a lock: e.g. to save the index
+        as of a known point while additions and withdrawals go on.
+
+        The two share the main segment and the tombstone arrays, which are never modified once made, and the
+        first ``delta_len`` entries of the delta arrays, which are never written again: an addition writes past
+        ``delta_len`` and a merge makes new arrays. The snapshot's delta arrays are views exactly ``delta_len``
+        long, so an addition to the snapshot allocates new ones instead of writing where this index appends.
+        """
+        state = self._state
+        copy = HashIndex()
+        copy._state = _State(state.main, state.tombstones, state.delta_ids[:state.delta_len],
+                             state.delta_words[:, :state.delta_len], state.delta_len, state.delta_dead)
+        return copy
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` atomically (format in the module docstring); the old file stays valid
         until the new one is complete and durable."""
