@@ -19,7 +19,7 @@ from hanoinet.hashbank import bank, platforms
 from hanoinet.hashbank import match as matching
 from hanoinet.hashbank.matcher import Matcher
 from hanoinet.hashbank.platforms import PlatformPrincipal
-from hanoinet.node.officers import Principal, authenticate
+from hanoinet.node.officers import Principal, Role, authenticate
 
 router = APIRouter(prefix="/api/v1", tags=["hash bank"])
 
@@ -94,6 +94,10 @@ def _decode(item: MatchItem, position: int) -> matching.Item:
 @router.post("/match", summary="Check uploads against the hash bank (exact, PDQ distance <= 31)")
 def match(command: MatchRequest, caller: Caller, request: Request) -> dict[str, Any]:
     """Every active bank entry within the match distance of each item, closest first."""
+    if isinstance(caller, Principal) and caller.role is Role.ADVOCATE:
+        # Distances from many lookups would let a caller walk towards a bank hash; advocates submit, not search.
+        raise Forbidden("advocates submit hashes for victims; they do not search the bank",
+                        hint="matching is for platforms and for investigating officers", code="forbidden")
     node = _node(request)
     items = [_decode(item, position) for position, item in enumerate(command.items, start=1)]
     results = matching.match(node.db, _matcher(request), items)

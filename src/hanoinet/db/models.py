@@ -561,3 +561,97 @@ class Platform(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class VictimCase(Base):
+    """A victim's submission at their State's node (docs/victims.md): a case number and a secret, no identity.
+
+    The secret is a random value shown once to the victim; only its SHA-256 is kept. Failed guesses are
+    counted per case and lock it for a while.
+    """
+
+    __tablename__ = "victim_cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(8))
+    #: The language the victim chose, for the status page (BCP 47 primary tag: ar, en, es, fr, ru, vi, zh).
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: ``victim`` (the public page) or the officer who submitted for the victim (``officer:ID``).
+    created_by: Mapped[str] = mapped_column(String(100))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class VictimImage(Base):
+    """One image of a case, known only by its position and its bank entry (the hash of the image as given)."""
+
+    __tablename__ = "victim_images"
+    __table_args__ = (UniqueConstraint("case_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("victim_cases.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    entry_row: Mapped[int] = mapped_column(BigId, ForeignKey("hash_entries.id"), unique=True)
+
+
+class MatchReport(Base):
+    """A platform's report of a match at this node, and its review (docs/victims.md, "Takedown").
+
+    ``review`` is ``pending`` until a reviewer decides: ``confirmed`` (removal-worthy: a notice with a deadline
+    goes to the platform) or ``rejected`` (a false positive, which lowers the entry's trust). ``action`` is what
+    the platform says it did: ``removed``, ``not_removed`` (with ``reason``) or ``under_review``.
+    """
+
+    __tablename__ = "match_reports"
+    __table_args__ = (UniqueConstraint("platform_id", "entry_row", "content_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(BigId, ForeignKey("platforms.id"), index=True)
+    entry_row: Mapped[int] = mapped_column(BigId, ForeignKey("hash_entries.id"), index=True)
+    #: The platform's own reference to the content (never the content).
+    content_ref: Mapped[str] = mapped_column(String(200))
+    distance: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    review: Mapped[str] = mapped_column(String(16), index=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Once confirmed: by when the platform must act, and when the node escalated a missed deadline.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class HashTrust(Base):
+    """This node's experience of one bank entry: confirmed matches, false positives, and a quarantine."""
+
+    __tablename__ = "hash_trust"
+
+    entry_row: Mapped[int] = mapped_column(BigId, ForeignKey("hash_entries.id"), primary_key=True,
+                                           autoincrement=False)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    false_positives: Mapped[int] = mapped_column(Integer, default=0)
+    #: Match reports in the current window, for flood detection (hash poisoning).
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_reports: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    quarantine_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TakedownStatus(Base):
+    """At the origin node: what each platform, in each country, did about one entry; what a victim sees."""
+
+    __tablename__ = "takedown_status"
+
+    entry_row: Mapped[int] = mapped_column(BigId, ForeignKey("hash_entries.id"), primary_key=True,
+                                           autoincrement=False)
+    state: Mapped[str] = mapped_column(String(3), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

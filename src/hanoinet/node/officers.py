@@ -36,6 +36,8 @@ class Role(StrEnum):
     EXAMINER = "examiner"  # forensic examiners
     SUPERVISOR = "supervisor"  # sees every desk of the node, read-only
     ADMIN = "admin"  # node operator: alarms, audit, directory
+    ADVOCATE = "advocate"  # hotlines and victims' advocates: submit hashes for victims (Art. 34)
+    REVIEWER = "reviewer"  # reviews platforms' matches before a takedown notice (Art. 14, 16, 34)
 
 
 @dataclass(frozen=True, slots=True)
