@@ -101,6 +101,23 @@ def test_only_the_origin_withdraws_and_withdrawing_twice_changes_nothing(db: Dat
     assert counts["by_origin"] == {"FRA": {"active": 1, "withdrawn": 0}, "VNM": {"active": 0, "withdrawn": 1}}
 
 
+def test_the_lean_read_of_the_log_gives_what_the_full_one_does_for_an_index(db: Database) -> None:
+    entries = add(db, 4) + add(db, 2, origin="FRA", category="art14")
+    with db.transaction() as uow:
+        bank.withdraw(uow.session, "VNM", [entries[1].entry_id, entries[3].entry_id], actor="t")
+    with db.transaction(readonly=True) as uow:
+        full = bank.changes_after(uow.session, 0, 100)
+        lean = bank.index_changes_after(uow.session, 0, 100)
+        pages = [bank.index_changes_after(uow.session, after, 3) for after in (0, 3, 6)]
+        beyond = bank.index_changes_after(uow.session, 8, 100)
+    assert lean == [(c.seq, c.op, c.chain, c.entry.row, c.entry.kind, c.entry.hash, c.entry.status) for c in full]
+    assert [len(page) for page in pages] == [3, 3, 2] and [c for page in pages for c in page] == lean
+    assert beyond == []
+    # Each change carries its entry as it is now: the addition of a withdrawn entry reads as withdrawn.
+    assert (lean[1].op, lean[1].status, lean[1].hash) == ("add", "withdrawn", entries[1].hash)
+    assert [(c.op, c.row) for c in lean[6:]] == [("withdraw", entries[1].row), ("withdraw", entries[3].row)]
+
+
 def test_listing_pages_and_filters(db: Database) -> None:
     entries = add(db, 5) + add(db, 2, origin="BRA", category="art14")
     with db.transaction(readonly=True) as uow:

@@ -1,7 +1,8 @@
 """The live matcher answers exactly what brute force over the bank's active entries answers: after additions and
 withdrawals, entries committed while it builds, restarts from a saved file, damaged files, a database restored
-from an older backup, and a process killed again and again while it merges and saves. A change reaches searches
-within a second even during a long merge; saves remove only what is older and no other process's work."""
+from an older backup (whose log may then pass a saved file's number with other changes), and a process killed
+again and again while it merges and saves. A change reaches searches within a second even during a long merge;
+saves remove only what is older and no other process's work."""
 
 from __future__ import annotations
 
@@ -71,6 +72,31 @@ def withdraw(db: Database, entries: list[Entry]) -> None:
         bank.withdraw(uow.session, "VNM", [e.entry_id for e in entries], actor="test")
 
 
+def file_name(db: Database, seq: int) -> str:
+    """The name of the file saving the index as of change ``seq`` of the database's log."""
+    with db.transaction(readonly=True) as uow:
+        chain = bank.chain_at(uow.session, seq)
+    assert chain is not None
+    return f"pdq-{seq:016d}-{chain[:16]}.idx"
+
+
+def back_up(path: Path, backup: Path) -> None:
+    """A consistent copy of the SQLite database at ``path``, as a backup takes it."""
+    source, target = sqlite3.connect(path), sqlite3.connect(backup)
+    source.backup(target)
+    source.close()
+    target.close()
+
+
+def restore(db: Database, path: Path, backup: Path) -> Database:
+    """The database at ``path`` replaced by ``backup``, as restoring an older backup does; returns it opened."""
+    db.dispose()
+    for leftover in path.parent.glob(f"{path.name}*"):
+        leftover.unlink()
+    backup.rename(path)
+    return Database(f"sqlite:///{path}")
+
+
 def code_of(entry: Entry) -> Codes:
     assert entry.hash is not None
     return np.frombuffer(bytes.fromhex(entry.hash), dtype=np.uint8).reshape(1, 32)
@@ -116,7 +142,7 @@ def test_follows_additions_and_withdrawals_exactly(db: Database, tmp_path: Path)
     assert matcher.search(code_of(first[0]), 0).ids.size == 0
     assert matcher.search(code_of(first[40]), 0).ids.tolist() == [first[40].row]
     path = matcher.merge_and_save()
-    assert path == tmp_path / "index" / f"pdq-{matcher.seq:016d}.idx"
+    assert path == tmp_path / "index" / file_name(db, matcher.seq)
     assert matcher.stats().saved_seq == matcher.seq
     assert matcher.stats().index.delta_entries == 0
     assert_exact(matcher, db, seed=3)
@@ -215,21 +241,14 @@ def test_file_ahead_of_a_restored_database_is_removed_and_the_index_rebuilt(tmp_
     path = tmp_path / "n.db"
     db = open_database(f"sqlite:///{path}")
     entries = add(db, 100, rng)
-    source, backup = sqlite3.connect(path), sqlite3.connect(tmp_path / "backup.db")
-    source.backup(backup)
-    source.close()
-    backup.close()
+    back_up(path, tmp_path / "backup.db")
     matcher = Matcher(db, folder)
     matcher.open()
     later = add(db, 60, rng)
     withdraw(db, entries[:10])
     matcher.refresh()
     ahead = matcher.merge_and_save()
-    db.dispose()
-    for leftover in tmp_path.glob("n.db*"):
-        leftover.unlink()
-    (tmp_path / "backup.db").rename(path)
-    restored = Database(f"sqlite:///{path}")
+    restored = restore(db, path, tmp_path / "backup.db")
     with capture_logs() as logs:
         matcher = Matcher(restored, folder)
         matcher.open()
@@ -249,10 +268,67 @@ def test_file_ahead_of_a_restored_database_is_removed_and_the_index_rebuilt(tmp_
     restored.dispose()
 
 
+def test_file_of_another_history_is_removed_once_a_restored_log_passes_its_number(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    folder = tmp_path / "index"
+    path = tmp_path / "n.db"
+    db = open_database(f"sqlite:///{path}")
+    entries = add(db, 100, rng)
+    matcher = Matcher(db, folder)
+    matcher.open()
+    shared = matcher.merge_and_save()
+    shared_bytes = shared.read_bytes()
+    back_up(path, tmp_path / "backup.db")
+    later = add(db, 60, rng)
+    withdraw(db, entries[:10])
+    matcher.refresh()
+    stale = matcher.merge_and_save()
+    # The file of change 100, which both histories share, as another process's older save might have left it.
+    shared.write_bytes(shared_bytes)
+    restored = restore(db, path, tmp_path / "backup.db")
+    # Before any matcher opens, the restored log passes the stale file's number with other changes: other
+    # entries under the rows the stale file holds, none of them withdrawn.
+    others = add(restored, 80, rng)
+    stale_seq = int(stale.stem.split("-")[1])
+    assert [e.row for e in others[:60]] == [e.row for e in later]
+    with capture_logs() as logs:
+        reopened = Matcher(restored, folder)
+        reopened.open()
+    assert reopened.seq > stale_seq
+    assert_exact(reopened, restored, seed=14)
+    assert reopened.search(code_of(later[0]), 0).ids.size == 0
+    assert reopened.search(code_of(entries[0]), 0).ids.tolist() == [entries[0].row]
+    assert reopened.search(code_of(others[0]), 0).ids.tolist() == [others[0].row]
+    assert reopened.stats().loaded_from == shared
+    assert shared.name == file_name(restored, 100)
+    assert not stale.exists()
+    assert any("another history" in e["event"] for e in logs)
+    restored.dispose()
+
+
+def test_file_named_without_the_chain_is_removed_not_loaded(sqlite_db: Database, tmp_path: Path) -> None:
+    rng = random.Random(12)
+    folder = tmp_path / "index"
+    add(sqlite_db, 50, rng)
+    matcher = Matcher(sqlite_db, folder)
+    matcher.open()
+    # An intact file, named by seq alone as an earlier version saved it.
+    unchecked = matcher.merge_and_save().rename(folder / f"pdq-{matcher.seq:016d}.idx")
+    add(sqlite_db, 5, rng)
+    with capture_logs() as logs:
+        reopened = Matcher(sqlite_db, folder)
+        reopened.open()
+    assert reopened.stats().loaded_from is None
+    assert not unchecked.exists()
+    assert any("without the log's chain value" in e["event"] for e in logs)
+    assert_exact(reopened, sqlite_db, seed=15)
+
+
 def test_saving_removes_older_files_and_stale_temporaries_only(sqlite_db: Database, tmp_path: Path) -> None:
     folder = tmp_path / "index"
     folder.mkdir()
-    kept = [folder / "pdq-00000000000000zz.idx", folder / "other-0000000000000001.idx", folder / "notes.txt"]
+    kept = [folder / "pdq-00000000000000zz.idx", folder / "pdq-0000000000000001-00000000000000zz.idx",
+            folder / "other-0000000000000001-0000000000000000.idx", folder / "notes.txt"]
     for path in kept:
         path.write_text("not ours")
     hour_ago = time.time() - 3600
@@ -264,21 +340,21 @@ def test_saving_removes_older_files_and_stale_temporaries_only(sqlite_db: Databa
             os.utime(path, (hour_ago, hour_ago))
         return path
 
-    left = temporary(".pdq-0000000000000002.idx.1a2b3c.tmp", stale=True)
-    (folder / "pdq-0000000000000000.idx").write_bytes(b"damaged")
+    left = temporary(".pdq-0000000000000002-0123456789abcdef.idx.1a2b3c.tmp", stale=True)
+    (folder / f"pdq-0000000000000000-{bank.GENESIS[:16]}.idx").write_bytes(b"damaged")
     rng = random.Random(6)
     add(sqlite_db, 10, rng)
     matcher = Matcher(sqlite_db, folder)
     matcher.open()
     assert not left.exists()
-    left = temporary(".pdq-0000000000000009.idx.4d5e6f.tmp", stale=True)
+    left = temporary(".pdq-0000000000000009-0123456789abcdef.idx.4d5e6f.tmp", stale=True)
     # Another process sharing the folder is ahead: its save in progress and its newer file stay.
     add(sqlite_db, 1, rng)
-    writing = temporary(".pdq-0000000000000011.idx.7a8b9c.tmp", stale=False)
-    newer = folder / "pdq-0000000000000011.idx"
+    writing = temporary(f".{file_name(sqlite_db, 11)}.7a8b9c.tmp", stale=False)
+    newer = folder / file_name(sqlite_db, 11)
     newer.write_bytes(b"newer")
     path = matcher.merge_and_save()
-    assert path.name == "pdq-0000000000000010.idx"
+    assert path.name == file_name(sqlite_db, 10)
     assert sorted(folder.iterdir()) == sorted([*kept, writing, newer, path])
 
 
@@ -304,7 +380,7 @@ def test_a_file_saved_by_another_process_meanwhile_is_loaded_not_removed(sqlite_
     monkeypatch.setattr(bank, "head", head_then_another_save)
     matcher = Matcher(sqlite_db, folder)
     matcher.open()
-    assert saved[0].name == "pdq-0000000000000011.idx"
+    assert saved[0].name == file_name(sqlite_db, 11)
     assert matcher.stats().loaded_from == saved[0]
     assert saved[0].exists()
     assert_exact(matcher, sqlite_db, seed=13)
@@ -365,7 +441,7 @@ def test_run_merges_and_saves_once_the_delta_is_large(sqlite_db: Database, tmp_p
         add(sqlite_db, 1, rng)
         wait_for(lambda: matcher.stats().saved_seq == 109, 5.0, "a merge and save")
     assert matcher.stats().index.delta_entries == 0
-    assert [p.name for p in (tmp_path / "index").iterdir()] == ["pdq-0000000000000109.idx"]
+    assert [p.name for p in (tmp_path / "index").iterdir()] == [file_name(sqlite_db, 109)]
 
 
 def test_a_change_reaches_searches_within_a_second_during_a_long_merge(sqlite_db: Database, tmp_path: Path,

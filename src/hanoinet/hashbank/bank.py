@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -92,6 +92,19 @@ class Change:
     at: datetime
     chain: str
     entry: Entry
+
+
+class IndexChange(NamedTuple):
+    """One change of the log with only what an index of the bank needs: the entry's row, kind, hash and status
+    as they are now (see :func:`index_changes_after`)."""
+
+    seq: int
+    op: str
+    chain: str
+    row: int
+    kind: str
+    hash: str | None
+    status: str
 
 
 def check_category(value: object) -> str:
@@ -264,6 +277,19 @@ def changes_after(session: Session, seq: int, limit: int) -> list[Change]:
         .where(HashChange.seq > seq).order_by(HashChange.seq).limit(limit)
     ).all()
     return [Change(seq=c.seq, op=c.op, at=c.at, chain=c.chain, entry=Entry.of(e)) for c, e in rows]
+
+
+def index_changes_after(session: Session, seq: int, limit: int) -> list[IndexChange]:
+    """Up to ``limit`` changes with a number above ``seq``, in order, as :func:`changes_after` reads them but with
+    only the columns an index uses, in plain tuples: a matcher catching up reads the whole log, which costs about
+    ten times as much on SQLite when loaded as full rows."""
+    rows = session.execute(
+        select(HashChange.seq, HashChange.op, HashChange.chain, HashChange.entry_row, HashEntry.kind,
+               HashEntry.hash, HashEntry.status)
+        .join(HashEntry, HashEntry.id == HashChange.entry_row)
+        .where(HashChange.seq > seq).order_by(HashChange.seq).limit(limit)
+    )
+    return [IndexChange(*row) for row in rows]
 
 
 def chain_at(session: Session, seq: int) -> str | None:

@@ -4,24 +4,30 @@ entries of one hash kind, kept in step with the change log, saved to a folder an
 Ids. The index's ids are entry row numbers (``HashEntry.id``); :func:`hanoinet.hashbank.bank.by_rows` turns the
 rows a search answers into entries.
 
-Following the log. The matcher holds an index and ``seq``, the number of the last change applied to it:
-:meth:`Matcher.refresh` reads the changes after ``seq`` in order and applies them. The log never gains a change
-below one already seen (bank.py numbers changes under one lock), so nothing is skipped. An addition whose entry
-is already withdrawn when it is read is not applied: its withdrawal is further on in the log, and the entry must
-never match again. A change of another kind only advances ``seq``.
+Following the log. The matcher holds an index, ``seq``, the number of the last change applied to it, and the
+log's chain value after that change: :meth:`Matcher.refresh` reads the changes after ``seq`` in order
+(:func:`hanoinet.hashbank.bank.index_changes_after`) and applies them. The log never gains a change below one
+already seen (bank.py numbers changes under one lock), so nothing is skipped. An addition whose entry is already
+withdrawn when it is read is not applied: its withdrawal is further on in the log, and the entry must never match
+again. A change of another kind only advances ``seq``.
 
-Files. :meth:`Matcher.merge_and_save` writes ``{kind}-{seq:016d}.idx`` (the format of :meth:`HashIndex.save`,
-written atomically and fsynced), ``seq`` being the change the file reflects exactly: the index and ``seq`` are
-captured together, under the lock that applying a page of changes holds, in a snapshot that later changes do
-not reach. Only then are the older files and the temporaries of interrupted saves removed, so a process killed
-at any moment leaves at least one complete file or none, never a damaged one in use.
+Files. :meth:`Matcher.merge_and_save` writes ``{kind}-{seq:016d}-{chain16}.idx`` (the format of
+:meth:`HashIndex.save`, written atomically and fsynced), ``seq`` being the change the file reflects exactly and
+``chain16`` the first 16 hexadecimal digits of the log's chain value after it: the index, ``seq`` and the chain
+are captured together, under the lock that applying a page of changes holds, in a snapshot that later changes do
+not reach. Only then are the older files and the temporaries of interrupted saves removed, so a process killed at
+any moment leaves at least one complete file or none, never a damaged one in use.
 
-Start-up. :meth:`Matcher.open` loads the newest file whose ``seq`` is not above the log's head, skipping (with a
-warning) those that are damaged, then applies the changes after its ``seq``. A file above the head describes a
-log this database does not have (it was restored from an older backup): it is removed, so that it is not loaded
-once the log reaches its ``seq`` again with other changes. Building reads the head first, then the active
-entries in pages, then applies the changes after that head; an entry committed meanwhile is then met twice
-(read as active, and as an addition), so additions of the rows the build read are skipped.
+Start-up. :meth:`Matcher.open` loads the newest file that belongs to the database's log and reads back intact,
+skipping (with a warning) those that are damaged, then applies the changes after its ``seq``. A file belongs to
+the log when its ``seq`` is not above the log's head and its ``chain16`` begins the log's chain value after
+``seq``. A database restored from an older backup has another log: a file above its head reflects changes it
+never had, and once its log has grown past a file's ``seq`` again, other changes (and other rows) stand under the
+same numbers, which only the chain tells apart. Such a file is removed with a warning, as is one named without
+``chain16`` (by an earlier version, which did not record it): the index is a cache, rebuilt when no file is
+usable. Building reads the head first, then the active entries in pages, then applies the changes after that
+head; an entry committed meanwhile is then met twice (read as active, and as an addition), so additions of the
+rows the build read are skipped.
 
 In the node, :meth:`Matcher.run` follows the log every 0.2 s and merges the delta segment into the main one,
 then saves, in a background thread while refreshes go on: a change reaches searches within a second even
@@ -57,8 +63,8 @@ log = structlog.get_logger("hanoinet.hashbank")
 
 #: Active entries read per query when building the index from the database.
 BUILD_PAGE: Final = 100_000
-#: Changes read per query when following the log: about 0.3 s of reading on SQLite, so a long catch-up shows
-#: its progress to searches page by page.
+#: Changes read per query when following the log: about 25 ms of reading and applying on SQLite, so a long
+#: catch-up shows its progress to searches page by page.
 CHANGE_PAGE: Final = 5_000
 #: A merge is due when the delta segment and the tombstones hold more than this many entries, or more than a
 #: sixteenth of the main segment's rows. Every query is compared with every delta entry (4,096 cost about
@@ -111,17 +117,18 @@ class Matcher:
         self._radius = hash_kind.max_distance
         self._db = db
         self._folder = Path(folder)
-        self._file_name = re.compile(re.escape(kind) + r"-([0-9]{16})\.idx")
+        self._file_name = re.compile(re.escape(kind) + r"-([0-9]{16})(?:-([0-9a-f]{16}))?\.idx")
         self._index = HashIndex()
         self._seq = 0
+        self._chain = bank.GENESIS
         self._saved_seq: int | None = None
         self._loaded_from: Path | None = None
         self._opened = False
         self._merging = False
         # One reader of the log at a time: a second would read the same page and add its entries twice.
         self._refresh_lock = threading.Lock()
-        # Held while a page of changes is applied and ``seq`` advanced, and while a snapshot is taken, so that a
-        # saved file reflects exactly the change its name gives. Never held during database reads.
+        # Held while a page of changes is applied and ``seq`` and the chain advanced, and while a snapshot is
+        # taken, so that a saved file reflects exactly the change its name gives. Never held during database reads.
         self._lock = threading.Lock()
         # One merge and save at a time: a second would build the same segment again, in twice the memory.
         self._merge_lock = threading.Lock()
@@ -180,8 +187,8 @@ class Matcher:
                 index = self._index
                 index.merge()
                 with self._lock:
-                    snapshot, seq = index.snapshot(), self._seq
-                path = self._folder / f"{self.kind}-{seq:016d}.idx"
+                    snapshot, seq, chain = index.snapshot(), self._seq, self._chain
+                path = self._folder / f"{self.kind}-{seq:016d}-{chain[:16]}.idx"
                 snapshot.save(path)
                 self._saved_seq = seq
                 self._remove_older(seq)
@@ -245,28 +252,42 @@ class Matcher:
             return False
         return True
 
-    def _saved_files(self) -> list[tuple[int, Path]]:
-        """``(seq, path)`` of this kind's index files in the folder, newest first."""
+    def _saved_files(self) -> list[tuple[int, str | None, Path]]:
+        """``(seq, chain16, path)`` of this kind's index files in the folder, newest first; ``chain16`` is None
+        for a file named by ``seq`` alone."""
         found = []
         for path in self._folder.glob(f"{self.kind}-*.idx"):
             match = self._file_name.fullmatch(path.name)
             if match:
-                found.append((int(match[1]), path))
-        return sorted(found, reverse=True)
+                found.append((int(match[1]), match[2], path))
+        return sorted(found, key=lambda file: (file[0], file[1] or ""), reverse=True)
 
     def _load_newest(self) -> bool:
         """Load the newest usable file; False if there is none."""
         head = self._head()
-        for seq, path in self._saved_files():
+        for seq, chain16, path in self._saved_files():
+            if chain16 is None:
+                log.warning("hash index file is named without the log's chain value, so the log it reflects "
+                            "cannot be checked: removing it", path=str(path), file_seq=seq)
+                self._remove(path)
+                continue
             if seq > head:
                 # Another process following the log may have saved since the head was read: the change a file
                 # reflects was committed before the file was written, so a fresh reading includes it.
                 head = self._head()
             if seq > head:
-                # Kept, it would be loaded once the log passes its seq again, with other changes under the same
-                # numbers.
+                # Removed, not skipped: it reflects changes this database does not have, and it is as large as
+                # the index.
                 log.warning("hash index file is ahead of the database's change log, which was restored from an "
-                            "older backup: removing it and rebuilding", path=str(path), file_seq=seq, log_seq=head)
+                            "older backup: removing it", path=str(path), file_seq=seq, log_seq=head)
+                self._remove(path)
+                continue
+            chain = self._chain_at(seq)
+            if chain is None or chain[:16] != chain16:
+                # Removed, not skipped: it can never become usable, and it is as large as the index.
+                log.warning("hash index file reflects another history of the change log (the database was "
+                            "restored from an older backup): removing it", path=str(path), file_seq=seq,
+                            file_chain=chain16, log_chain=chain[:16] if chain else None)
                 self._remove(path)
                 continue
             try:
@@ -275,7 +296,7 @@ class Matcher:
                 log.warning("hash index file cannot be used; trying an older one", path=str(path),
                             reason=exc.code if isinstance(exc, HanoinetError) else type(exc).__name__, error=str(exc))
                 continue
-            self._index, self._seq, self._saved_seq, self._loaded_from = index, seq, seq, path
+            self._index, self._seq, self._chain, self._saved_seq, self._loaded_from = index, seq, chain, seq, path
             return True
         return False
 
@@ -283,13 +304,17 @@ class Matcher:
         with self._db.transaction(readonly=True) as uow:
             return bank.head(uow.session)[0]
 
+    def _chain_at(self, seq: int) -> str | None:
+        with self._db.transaction(readonly=True) as uow:
+            return bank.chain_at(uow.session, seq)
+
     def _build(self) -> _U64:
         """Index the active entries from the database as of the log's head; returns the rows read, sorted."""
         rows: list[_U64] = []
         codes: list[_Codes] = []
         with self._db.transaction(readonly=True) as uow:
             # In the same transaction as the first page: on SQLite, one snapshot of the database.
-            head, _ = bank.head(uow.session)
+            head, chain = bank.head(uow.session)
             page = bank.active_codes(uow.session, self.kind, 0, BUILD_PAGE)
         while page:
             page_rows, page_codes = _decode(page)
@@ -301,7 +326,7 @@ class Matcher:
         index = HashIndex()
         index.add(built_rows, np.concatenate([np.empty((0, CODE_BYTES), dtype=np.uint8), *codes]))
         index.merge()
-        self._index, self._seq, self._saved_seq, self._loaded_from = index, head, None, None
+        self._index, self._seq, self._chain, self._saved_seq, self._loaded_from = index, head, chain, None, None
         return built_rows
 
     def _catch_up(self, built_rows: _U64 | None) -> int:
@@ -309,33 +334,33 @@ class Matcher:
         read = 0
         while True:
             with self._db.transaction(readonly=True) as uow:
-                changes = bank.changes_after(uow.session, self._seq, CHANGE_PAGE)
+                changes = bank.index_changes_after(uow.session, self._seq, CHANGE_PAGE)
             if not changes:
                 return read
             self._apply(changes, built_rows)
             read += len(changes)
 
-    def _apply(self, changes: Sequence[bank.Change], built_rows: _U64 | None) -> None:
+    def _apply(self, changes: Sequence[bank.IndexChange], built_rows: _U64 | None) -> None:
         # Additions and withdrawals of one page commute: an entry is added once, before its withdrawal, and an
         # addition read after the withdrawal is skipped.
-        mine = [c for c in changes if c.entry.kind == self.kind]
-        rows, codes = _decode([(c.entry.row, c.entry.hash) for c in mine
-                               if c.op == "add" and c.entry.status == "active" and c.entry.hash is not None])
+        mine = [c for c in changes if c.kind == self.kind]
+        rows, codes = _decode([(c.row, c.hash) for c in mine
+                               if c.op == "add" and c.status == "active" and c.hash is not None])
         if built_rows is not None and built_rows.size:
             positions = np.minimum(np.searchsorted(built_rows, rows), built_rows.size - 1)
             fresh = built_rows[positions] != rows
             rows, codes = rows[fresh], codes[fresh]
-        gone = np.asarray([c.entry.row for c in mine if c.op == "withdraw"], dtype=np.uint64)
+        gone = np.asarray([c.row for c in mine if c.op == "withdraw"], dtype=np.uint64)
         with self._lock:
             if rows.size:
                 self._index.add(rows, codes)
             if gone.size:
                 self._index.withdraw(gone)
-            self._seq = changes[-1].seq
+            self._seq, self._chain = changes[-1].seq, changes[-1].chain
 
     def _remove_older(self, seq: int) -> None:
         """Remove this kind's index files older than ``seq`` and the temporaries of interrupted saves."""
-        for older, path in self._saved_files():
+        for older, _, path in self._saved_files():
             if older < seq:
                 self._remove(path)
         self._remove_temporaries()
