@@ -13,7 +13,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# tests/web run the browser's PDQ hasher in Debian's Chromium (Playwright drives it; no browser is downloaded).
 install: $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium from Debian packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "Chromium is not installed; the browser tests need it (Debian: apt-get install chromium)" >&2; \
+	  fi; \
+	fi
 
 services:
 	bash scripts/ensure-postgres.sh
@@ -38,6 +47,7 @@ bench: install
 	$(BIN)/python bench/evidence.py
 	$(BIN)/python bench/hash_match.py
 	$(BIN)/python bench/pdq_hashing.py
+	$(BIN)/python bench/pdq_js_conformance.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

@@ -99,7 +99,7 @@ def hash_image(data: bytes) -> PdqResult:
     :data:`MAX_IMAGE_PIXELS` pixels) and ``not_an_image`` (not an image in :data:`SUPPORTED_FORMATS`, or
     damaged).
     """
-    vector, quality = pdqhash.compute(_pixels(data))
+    vector, quality = pdqhash.compute(decode_rgb(data))
     return PdqResult(_packed(vector), int(quality))
 
 
@@ -110,7 +110,7 @@ def dihedral_hashes(data: bytes) -> list[PdqResult]:
     may differ by a few bits from the hash of an actually rotated file. All eight share one quality. Refusals
     are those of :func:`hash_image`.
     """
-    vectors, quality = pdqhash.compute_dihedral(_pixels(data))
+    vectors, quality = pdqhash.compute_dihedral(decode_rgb(data))
     return [PdqResult(_packed(vector), int(quality)) for vector in vectors]
 
 
@@ -119,8 +119,10 @@ def _packed(vector: npt.NDArray[np.integer[Any]]) -> bytes:
     return np.packbits(vector.astype(np.uint8)).tobytes()
 
 
-def _pixels(data: bytes) -> npt.NDArray[np.uint8]:
-    """The upright RGB pixels of ``data`` (height x width x 3, uint8), reduced to :data:`HASHED_MAX_SIDE`."""
+def decode_rgb(data: bytes) -> npt.NDArray[np.uint8]:
+    """The upright RGB pixels of ``data`` (height x width x 3, uint8), reduced to :data:`HASHED_MAX_SIDE`: exactly
+    what the hashes are computed from (the browser's hasher is checked against them). Refusals are those of
+    :func:`hash_image`."""
     if len(data) > MAX_IMAGE_BYTES:
         raise ValidationError(
             f"the image is {len(data)} bytes, more than the {MAX_IMAGE_BYTES} accepted",
