@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from hanoinet import __version__
 from hanoinet.alerts.worker import AlertWorker
-from hanoinet.api import evidence, federation, hashbank, ledger, officers, problems, requests, rota, victims
+from hanoinet.api import accesslog, evidence, federation, hashbank, ledger, officers, problems, requests, rota, victims
 from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
@@ -77,6 +77,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.state.peer_limiter = RateLimiter(node.settings.peer_rate_per_second, node.settings.peer_rate_burst)
     problems.install(app)
     victims.install(app)
+    accesslog.install()
     app.include_router(federation.router)
     app.include_router(officers.router)
     app.include_router(rota.router)
