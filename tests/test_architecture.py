@@ -15,6 +15,7 @@ CORE = [
     "requests/messages.py", "alerts/rota.py", "alerts/notice.py", "ledger/merkle.py", "ledger/events.py",
     "ledger/note.py", "ledger/checkpoint.py", "ledger/cosignature.py", "ledger/tiles.py",
     "ledger/bundle.py", "ledger/witness.py", "hashbank/kinds.py", "hashbank/index.py", "hashbank/pdq.py",
+    "hashbank/takedown_rules.py",
 ]
 EDGES = ("hanoinet.db", "hanoinet.api", "hanoinet.cli", "hanoinet.node", "hanoinet.demo",
          "hanoinet.network.outbox", "hanoinet.network.inbox", "hanoinet.network.delivery",

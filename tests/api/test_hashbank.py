@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from hanoinet.api.app import create_app
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.hashbank import bank, pdq, platforms
+from hanoinet.hashbank import bank, pdq, platforms, takedown
 from hanoinet.hashbank.bank import NewHash
 from hanoinet.node.node import Node
 from hanoinet.node.officers import add_officer
@@ -83,7 +83,8 @@ def test_a_match_is_answered_exactly_at_the_edge_of_the_distance(client: TestCli
     found = {item["ref"]: item["matches"] for item in answer.json()["items"]}
     for distance in (0, 1, 15, 16, 31):
         assert found[f"d{distance}"] == [{"entry": entry.entry_id, "kind": "pdq", "category": "art16",
-                                          "origin": "VNM", "distance": distance, "variant": 0}]
+                                          "origin": "VNM", "distance": distance, "variant": 0,
+                                          "quarantined": False, "trust": 0.5}]
     assert found["d32"] == []
 
 
@@ -94,7 +95,7 @@ def test_the_closest_of_eight_variants_is_reported(client: TestClient, vnm: Node
     variants[5], variants[2] = flipped(code, 3), flipped(code, 20)
     [item] = client.post("/api/v1/match", json={"items": [{"hashes": variants}]}, headers=platform).json()["items"]
     assert item["matches"] == [{"entry": entry.entry_id, "kind": "pdq", "category": "art16", "origin": "VNM",
-                                "distance": 3, "variant": 5}]
+                                "distance": 3, "variant": 5, "quarantined": False, "trust": 0.5}]
     assert item["hashes"] == variants
 
 
@@ -107,6 +108,25 @@ def test_withdrawn_entries_stop_matching_at_once(client: TestClient, vnm: Node, 
         bank.withdraw(uow.session, "VNM", [gone.entry_id], actor="test")
     [item] = client.post("/api/v1/match", json={"items": [{"hashes": [code]}]}, headers=officer).json()["items"]
     assert [m["entry"] for m in item["matches"]] == [kept.entry_id]
+
+
+def test_matches_say_when_an_entry_is_quarantined_and_how_far_it_is_trusted(client: TestClient, vnm: Node,
+                                                                           platform: dict[str, str]) -> None:
+    code = secrets.token_hex(32)
+    [entry] = add(vnm, [code])
+    with vnm.db.transaction() as uow:
+        reporter = platforms.authenticate(uow.session, platform["authorization"].removeprefix("Bearer "))
+    for ref in ("a", "b", "c"):
+        with vnm.db.transaction() as uow:
+            made, _ = takedown.report(vnm, uow, reporter, entry_id=entry.entry_id, content_ref=ref, distance=0,
+                                      action="under_review")
+            takedown.review(vnm, uow, made.id, decision="reject", actor="officer:1")
+    [item] = client.post("/api/v1/match", json={"items": [{"hashes": [code]}]}, headers=platform).json()["items"]
+    assert [(m["entry"], m["quarantined"], m["trust"]) for m in item["matches"]] == [(entry.entry_id, True, 0.2)]
+    with vnm.db.transaction() as uow:
+        takedown.release(uow, entry.entry_id, actor="officer:1")
+    [item] = client.post("/api/v1/match", json={"items": [{"hashes": [code]}]}, headers=platform).json()["items"]
+    assert [(m["quarantined"], m["trust"]) for m in item["matches"]] == [(False, 0.2)], "trust stays low"
 
 
 @pytest.mark.skipif(not DIHEDRAL.is_dir(), reason="the shared PDQ test images are not beside the project")

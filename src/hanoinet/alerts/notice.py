@@ -21,6 +21,8 @@ from hanoinet.alerts.rota import local_text
 from hanoinet.clock import format_instant
 
 SIGNATURE_HEADER = "X-Hanoinet-Signature"
+#: Subject ids of the pages raised for a platform's missed takedown deadline (docs/takedown.md).
+TAKEDOWN_PREFIX = "takedown-report-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,13 @@ class Notice:
         return utc if self.timezone == "UTC" else f"{local} ({self.timezone}), {utc}"
 
 
+def command(subject_id: str, subject_ref: str) -> str:
+    """The command that shows what a page is about: a request, or a platform's missed takedown deadline."""
+    if subject_id.startswith(TAKEDOWN_PREFIX):
+        return "hanoinet takedown overdue"
+    return f"hanoinet request show {subject_ref}"
+
+
 def email_subject(notice: Notice) -> str:
     """``[EMERGENCY] <headline>``, marked as an escalation from level 2 on."""
     subject = f"[{notice.priority.upper()}] {notice.headline}"
@@ -61,7 +70,7 @@ def email_body(notice: Notice) -> str:
         f"Priority:        {notice.priority}\n"
         f"Acknowledge by:  {notice.deadline_text()}\n\n"
         "Read and acknowledge it on the node:\n\n"
-        f"    hanoinet request show {notice.subject_ref}\n\n"
+        f"    {command(notice.subject_id, notice.subject_ref)}\n\n"
         "This e-mail deliberately holds no facts of the request and no personal data: e-mail is not\n"
         "end-to-end protected. Everything else is on the node.\n"
     )
@@ -95,7 +104,7 @@ def webhook_body(notice: Notice, *, alert_id: int, at: datetime) -> bytes:
         "level": notice.level,
         "deadline": format_instant(notice.ack_due_at),
         "deadline_local": notice.deadline_text(),
-        "command": f"hanoinet request show {notice.subject_ref}",
+        "command": command(notice.subject_id, notice.subject_ref),
         "sent_at": format_instant(at),
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

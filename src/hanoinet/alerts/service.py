@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hanoinet.alerts.notice import command
 from hanoinet.alerts.rota import Contact
 from hanoinet.alerts.store import chain_at, check_node_desk
 from hanoinet.clock import format_instant, now
@@ -185,7 +186,7 @@ def _raise_level(node: Node, session: Session, row: Page, contacts: tuple[Contac
         else:
             message = (f"nobody acknowledged {row.priority} {row.subject_ref} at desk {row.desk} after "
                        f"{row.level} alert level(s); the page stays open")
-            hint = f"acknowledge it: hanoinet request show {row.subject_ref}"
+            hint = f"acknowledge it: {command(row.subject_id, row.subject_ref)}"
         audit.alarm(session, code="no_one_to_alert" if first else "page_unacknowledged", severity="critical",
                     message=f"{message} ({hint})", detail={"page_id": row.id, "subject_ref": row.subject_ref})
         return

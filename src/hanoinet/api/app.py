@@ -17,12 +17,25 @@ from sqlalchemy import func, select
 
 from hanoinet import __version__
 from hanoinet.alerts.worker import AlertWorker
-from hanoinet.api import accesslog, evidence, federation, hashbank, ledger, officers, problems, requests, rota, victims
+from hanoinet.api import (
+    accesslog,
+    evidence,
+    federation,
+    hashbank,
+    ledger,
+    officers,
+    problems,
+    requests,
+    rota,
+    takedown,
+    victims,
+)
 from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, OutboxMessage
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.transfer import run_puller
+from hanoinet.hashbank import takedown as takedown_service
 from hanoinet.hashbank.matcher import Matcher
 from hanoinet.hashbank.replication import run_publisher
 from hanoinet.ledger import witnessing
@@ -57,6 +70,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(run_puller(evidence_service, stop)))
             tasks.append(asyncio.create_task(run_publisher(node, stop)))
             tasks.append(asyncio.create_task(matcher.run(stop)))
+            tasks.append(asyncio.create_task(takedown_service.run(node, stop)))
         try:
             yield
         finally:
@@ -85,6 +99,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(evidence.router)
     app.include_router(hashbank.router)
+    app.include_router(takedown.router)
     app.add_middleware(BodyLimit, limits={"/api/v1/match": hashbank.MATCH_BODY_LIMIT})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")

@@ -93,7 +93,8 @@ def _decode(item: MatchItem, position: int) -> matching.Item:
 
 @router.post("/match", summary="Check uploads against the hash bank (exact, PDQ distance <= 31)")
 def match(command: MatchRequest, caller: Caller, request: Request) -> dict[str, Any]:
-    """Every active bank entry within the match distance of each item, closest first."""
+    """Every active bank entry within the match distance of each item, closest first, with whether the entry is
+    quarantined and its trust (docs/takedown.md)."""
     if isinstance(caller, Principal) and caller.role is Role.ADVOCATE:
         # Distances from many lookups would let a caller walk towards a bank hash; advocates submit, not search.
         raise Forbidden("advocates submit hashes for victims; they do not search the bank",
@@ -104,7 +105,8 @@ def match(command: MatchRequest, caller: Caller, request: Request) -> dict[str, 
     return {"items": [{
         "ref": r.ref, "hashes": r.hashes, "quality": r.quality,
         "matches": [{"entry": h.entry.entry_id, "kind": h.entry.kind, "category": h.entry.category,
-                     "origin": h.entry.origin, "distance": h.distance, "variant": h.variant} for h in r.hits],
+                     "origin": h.entry.origin, "distance": h.distance, "variant": h.variant,
+                     "quarantined": h.quarantined, "trust": h.trust} for h in r.hits],
     } for r in results]}
 
 

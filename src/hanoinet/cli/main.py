@@ -9,7 +9,19 @@ import pydantic
 import structlog
 import typer
 
-from hanoinet.cli import directory, evidence, hashes, ledger, message, node, officer, request, rota, victims
+from hanoinet.cli import (
+    directory,
+    evidence,
+    hashes,
+    ledger,
+    message,
+    node,
+    officer,
+    request,
+    rota,
+    takedown,
+    victims,
+)
 from hanoinet.cli.common import fail
 from hanoinet.errors import ConfigurationError, HanoinetError, ValidationError
 
@@ -28,6 +40,7 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(hashes.app, name="hashes")
 app.add_typer(hashes.platform_app, name="platform")
 app.add_typer(victims.app, name="victims")
+app.add_typer(takedown.app, name="takedown")
 app.command("verify")(evidence.verify)
 app.command("match")(hashes.match)
 app.command("serve")(node.serve)

@@ -598,7 +598,7 @@ class VictimImage(Base):
 
 
 class MatchReport(Base):
-    """A platform's report of a match at this node, and its review (docs/victims.md, "Takedown").
+    """A platform's report of a match at this node, and its review (docs/takedown.md).
 
     ``review`` is ``pending`` until a reviewer decides: ``confirmed`` (removal-worthy: a notice with a deadline
     goes to the platform) or ``rejected`` (a false positive, which lowers the entry's trust). ``action`` is what

@@ -5,7 +5,8 @@ pixels, so a platform sends the eight dihedral hashes of each upload (:data:`han
 or the image itself, which is hashed here and dropped. The answer lists every active entry within the kind's
 match distance (31 bits for PDQ) of any of the item's hashes, with the smallest distance and the hash that
 gave it. Entries are checked against the database after the index answers, so an entry withdrawn a moment
-ago is never reported even before the index has caught up.
+ago is never reported even before the index has caught up. Each hit says whether its entry is quarantined and
+its trust at this node (docs/takedown.md): a quarantined entry's matches wait for a closer review.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from hanoinet.db.database import Database
 from hanoinet.errors import ValidationError
-from hanoinet.hashbank import bank, kinds, pdq
+from hanoinet.hashbank import bank, kinds, pdq, takedown
 from hanoinet.hashbank.bank import Entry
 from hanoinet.hashbank.matcher import Matcher
 
@@ -39,11 +40,14 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """An entry within the match distance of one of the item's hashes (``variant``, 0-based, the closest)."""
+    """An entry within the match distance of one of the item's hashes (``variant``, 0-based, the closest), with
+    whether the entry is quarantined and its trust at this node."""
 
     entry: Entry
     distance: int
     variant: int
+    quarantined: bool
+    trust: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ def match(db: Database, matcher: Matcher, items: Sequence[Item]) -> list[Result]
     found = matcher.search(queries, radius=hash_kind.max_distance)
     with db.transaction(readonly=True) as uow:
         held = bank.by_rows(uow.session, (int(i) for i in found.ids))
+        standing = takedown.standing(uow.session, list(held))
     best: list[dict[int, tuple[int, int]]] = [{} for _ in prepared]
     for query, row, distance in zip(found.query.tolist(), found.ids.tolist(), found.distance.tolist(), strict=True):
         entry = held.get(row)
@@ -126,8 +131,15 @@ def match(db: Database, matcher: Matcher, items: Sequence[Item]) -> list[Result]
             best[owner[query]][row] = (distance, variant_of[query])
     results = []
     for position, (item, (item_codes, quality)) in enumerate(zip(items, prepared, strict=True)):
-        hits = sorted((Hit(held[row], distance, variant) for row, (distance, variant) in best[position].items()),
+        hits = sorted((Hit(held[row], distance, variant, *_standing(standing.get(row)))
+                       for row, (distance, variant) in best[position].items()),
                       key=lambda h: (h.distance, h.entry.entry_id))
         results.append(Result(ref=item.ref, hashes=[hash_kind.format(c) for c in item_codes], quality=quality,
                               hits=hits))
     return results
+
+
+def _standing(held: takedown.Standing | None) -> tuple[bool, float]:
+    """``(quarantined, trust)`` of an entry; one with no review history has the starting trust."""
+    standing = held or takedown.Standing()
+    return standing.quarantined, standing.trust

@@ -28,6 +28,7 @@ def record(
 def alarm(session: Session, *, code: str, message: str, severity: str = "high",
           detail: dict[str, Any] | None = None) -> None:
     """Raise an alarm an operator must see (listed by ``/api/v1/alarms`` and ``hanoinet alarms``)."""
-    log.warning("alarm", code=code, message=message, **(detail or {}))
+    # The detail nested, not spread: a detail key named like an argument (message, code) must not break it.
+    log.warning("alarm", code=code, message=message, severity=severity, detail=detail or {})
     session.add(Alarm(at=now(), code=code, severity=severity, message=message,
                       detail=json.dumps(detail or {}, sort_keys=True)))

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from hanoinet import errors
 from hanoinet.convention import PRIORITIES
 from hanoinet.errors import ConfigurationError
+from hanoinet.hashbank import takedown_rules
 from hanoinet.network.directory import Declaration, Desk, check_endpoint
 
 CONFIG_FILE = "hanoinet.toml"
@@ -161,6 +162,19 @@ class NodeSettings(BaseSettings):
     evidence_max_offer_bytes: int = Field(default=1 << 40, ge=1)
     #: Local alerting policy of each desk (time zone, webhook, acknowledgement targets), by desk id.
     desk_policies: dict[str, DeskPolicy] = Field(default_factory=dict)
+    #: Time a platform has to act on a confirmed match, per category (art14, art16); categories not given keep
+    #: their default (a day for art14, two for art16). docs/takedown.md explains these five settings.
+    takedown_deadline_seconds: dict[str, int] = Field(
+        default_factory=lambda: dict(takedown_rules.DEFAULT_DEADLINE_SECONDS))
+    #: A hash bank entry with more than ``takedown_flood_threshold`` new match reports within one window of
+    #: ``takedown_flood_window_seconds`` is quarantined for review (a defence against hash poisoning).
+    takedown_flood_window_seconds: int = Field(default=takedown_rules.DEFAULT_FLOOD_WINDOW_SECONDS, ge=60)
+    takedown_flood_threshold: int = Field(default=takedown_rules.DEFAULT_FLOOD_THRESHOLD, ge=1)
+    #: An entry with at least this many false positives, whose trust is below the threshold (in percent), is
+    #: quarantined; trust is (confirmed + 1) / (confirmed + false positives + 2).
+    takedown_min_false_positives: int = Field(default=takedown_rules.DEFAULT_MIN_FALSE_POSITIVES, ge=1)
+    takedown_trust_threshold_percent: int = Field(default=takedown_rules.DEFAULT_TRUST_THRESHOLD_PERCENT, ge=0,
+                                                  le=100)
 
     @classmethod
     def settings_customise_sources(
@@ -186,6 +200,17 @@ class NodeSettings(BaseSettings):
         if value and not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", value):
             raise ValueError(f"smtp_from {value!r} is not one bare e-mail address, e.g. hanoinet@police.example.org")
         return value
+
+    @field_validator("takedown_deadline_seconds")
+    @classmethod
+    def _deadlines(cls, value: dict[str, int]) -> dict[str, int]:
+        defaults = takedown_rules.DEFAULT_DEADLINE_SECONDS
+        unknown = sorted(set(value) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown} in takedown_deadline_seconds; known: {', '.join(defaults)}")
+        if any(seconds < 60 for seconds in value.values()):
+            raise ValueError("takedown_deadline_seconds values must be at least 60 seconds")
+        return {**defaults, **value}
 
     @model_validator(mode="after")
     def _coherent(self) -> NodeSettings:
@@ -225,6 +250,15 @@ class NodeSettings(BaseSettings):
     def directory_grace(self) -> timedelta:
         """Grace period after directory expiry."""
         return timedelta(seconds=self.directory_grace_seconds)
+
+    @property
+    def takedown_policy(self) -> takedown_rules.Policy:
+        """The numbers of the takedown rules: deadlines, flood window and threshold, trust threshold."""
+        return takedown_rules.Policy(
+            deadline_seconds=self.takedown_deadline_seconds,
+            flood_window=timedelta(seconds=self.takedown_flood_window_seconds),
+            flood_threshold=self.takedown_flood_threshold, min_false_positives=self.takedown_min_false_positives,
+            trust_threshold_percent=self.takedown_trust_threshold_percent)
 
     def desk_policy(self, desk: str) -> DeskPolicy:
         """The alerting policy of ``desk``: its own, or the defaults (UTC, no webhook, default targets)."""
