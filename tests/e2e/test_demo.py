@@ -2,7 +2,8 @@
 
 It kills France's node with SIGKILL in the middle of the scenario and restarts it; every request must still
 end in the same state on both sides, and nothing may be lost. Brazil's evidence package must reach Viet Nam
-and verify offline.
+and verify offline. A victim's hashes must reach a platform in another State, be matched, reviewed and removed,
+and a withdrawn hash must stop matching on every node.
 """
 
 from __future__ import annotations
@@ -32,3 +33,4 @@ def test_the_demo_completes_with_nothing_lost(tmp_path: Path, capsys: pytest.Cap
     # Each envelope: sent, then received; each evidence file: ingested, sealed and sent, then received and
     # exported (the package Viet Nam downloads).
     assert outcome["custody_entries"] == 2 * outcome["envelopes_sent"] + 5 * evidence["files"]
+    assert outcome["victim"]["removed"] and outcome["victim"]["withdrawn_everywhere"]

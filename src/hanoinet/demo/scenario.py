@@ -5,15 +5,21 @@ server (Art. 42); France's duty officer is woken by e-mail and acknowledges; Fra
 back while Viet Nam keeps sending; traffic data disclosed by France (Art. 43) lead to a provider in Brazil,
 which has reserved dual criminality for preservation; a second preservation request goes there; an emergency
 disclosure request (Art. 41) follows; one request is refused with a ground, one withdrawn; Brazil sends the
-records it preserved as a sealed evidence package, which Viet Nam pulls and verifies offline. Everything goes
-through real node processes and their HTTP APIs, as officers would use them.
+records it preserved as a sealed evidence package, which Viet Nam pulls and verifies offline. Then a victim in
+Viet Nam submits the hashes of two intimate images (Art. 16); copies surface on a platform registered in France,
+which matches one, a French reviewer confirms, the platform removes it, and the victim's status page shows it;
+the victim withdraws the other hash and it stops matching everywhere. Everything goes through real node
+processes and their HTTP APIs, as officers, platforms and victims would use them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -24,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from PIL import Image, ImageDraw, ImageFilter
 from rich.console import Console
 
 from hanoinet.clock import format_instant
@@ -32,6 +39,7 @@ from hanoinet.demo.mailsink import MailSink
 from hanoinet.demo.network import LocalNetwork
 from hanoinet.evidence.report import render_html
 from hanoinet.evidence.verify import verify_package
+from hanoinet.hashbank import pdq
 from hanoinet.ledger.bundle import verify_bundle
 
 ZONES = {"VNM": "Asia/Ho_Chi_Minh", "FRA": "Europe/Paris", "BRA": "America/Sao_Paulo"}
@@ -346,9 +354,81 @@ class Demo:
         return {"files": len(files), "bytes": sum(len(d) for d in files.values()), "package_valid": report.ok,
                 "witnesses": report.witnesses}
 
+    def victim(self) -> dict[str, Any]:
+        """A victim in Viet Nam, a platform in France: matching, review, removal, status, withdrawal (Art. 16, 34)."""
+        self.step("9. A victim in Viet Nam; her images surface on a platform registered in France (Art. 16, 34)")
+        images = [_photo(seed) for seed in (7, 11)]
+        # Her phone hashes the images (pdq.js in the page); only these hashes and their quality leave it.
+        hashed = [pdq.dihedral_hashes(image) for image in images]
+        created = self.post_public("VNM", "/victims/v1/cases", {
+            "about_a_child": False, "language": "vi",
+            "images": [{"hashes": [h.code.hex() for h in variants], "quality": variants[0].quality}
+                       for variants in hashed]})
+        number, secret = created["number"], created["secret"]
+        self.say("VNM", f"the victim's phone sent {len(images)} x 8 hashes, no image; case {number} (Art. 16), "
+                        "with a secret only she holds")
+        platform = self.net.cli("platform", "add", "Example Photos SAS", "--email", "trust@photos.invalid",
+                                "--data", str(self.net.members["FRA"].data)).strip()
+        self.tokens["platform"] = platform
+        self.tokens["reviewer"] = self.net.add_officer("FRA", "Ines Laurent", "reviewer", "247")
+        upload = _reencoded(images[0])
+        # The platform matches at its node; on the other nodes a duty officer checks the bank.
+        searchers = {"FRA": platform, "VNM": self.tokens["lan"], "BRA": self.tokens["joao"]}
+
+        def matched(state: str, image: bytes) -> list[dict[str, Any]]:
+            body = {"items": [{"ref": "upload", "image": base64.b64encode(image).decode()}]}
+            answer = self.net.api(state, searchers[state], "POST", "/api/v1/match", json=body)
+            found: list[dict[str, Any]] = answer["items"][0]["matches"]
+            return found
+
+        self.check(self.net.wait_until(lambda: bool(matched("FRA", upload)), timeout=30),
+                   "France's node received the hashes from Viet Nam's, and the platform's re-encoded copy matches")
+        [hit] = matched("FRA", upload)
+        self.say("FRA", f"Example Photos matches an upload at distance {hit['distance']}, holds it, and reports it")
+        report = self.call_platform("FRA", "POST", "/api/v1/hashbank/reports", json={
+            "entry": hit["entry"], "content_ref": "photo/88412", "distance": hit["distance"],
+            "action": "under_review"})
+        queue = self.call("FRA", "reviewer", "GET", "/api/v1/reviews")["reports"]
+        self.check([r["id"] for r in queue] == [report["id"]], "the match waits for a human reviewer in France")
+        confirmed = self.call("FRA", "reviewer", "POST", f"/api/v1/reviews/{report['id']}",
+                              json={"decision": "confirm", "note": "intimate image, matches the upload"})
+        self.say("FRA", f"Ines confirms; the platform must act by {confirmed['due_at']}")
+        notices = self.call_platform("FRA", "GET", "/api/v1/hashbank/notices")["notices"]
+        self.check([n["id"] for n in notices] == [report["id"]], "the platform sees the notice and its deadline")
+        self.call_platform("FRA", "POST", "/api/v1/hashbank/reports", json={
+            "entry": hit["entry"], "content_ref": "photo/88412", "distance": hit["distance"], "action": "removed"})
+
+        def status() -> dict[str, Any]:
+            shown: dict[str, Any] = self.post_public("VNM", "/victims/v1/cases/status",
+                                                     {"number": number, "secret": secret})
+            return shown
+
+        def removed() -> bool:
+            takedowns = status()["images"][0]["takedowns"]
+            return [(t["state"], t["platform"], t["status"]) for t in takedowns] == \
+                [("FRA", "Example Photos SAS", "removed")]
+        self.check(self.net.wait_until(removed, timeout=30),
+                   "the victim's status page (case number and secret) shows: France, Example Photos SAS, removed")
+        self.post_public("VNM", "/victims/v1/cases/withdraw", {"number": number, "secret": secret, "images": [2]})
+        self.say("VNM", "the victim withdraws her second image's hash")
+        gone = self.net.wait_until(lambda: all(not matched(state, images[1]) for state in searchers), timeout=30)
+        self.check(gone, "the withdrawn hash no longer matches on any node")
+        self.check(bool(matched("FRA", upload)), "the other image still matches")
+        return {"case": number, "removed": removed(), "withdrawn_everywhere": gone}
+
+    def post_public(self, state: str, path: str, body: dict[str, Any]) -> Any:
+        """A call without a token, as the victims' page makes it."""
+        answer = httpx.post(self.net.members[state].url + path, json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def call_platform(self, state: str, method: str, path: str, **kwargs: Any) -> Any:
+        """A call with the platform's token."""
+        return self.net.api(state, self.tokens["platform"], method, path, **kwargs)
+
     def custody(self) -> int:
         """Every node's custody log covers what it sent and received, and one record proves itself offline."""
-        self.step("9. Custody logs: every envelope and evidence file is a custody event under a signed checkpoint")
+        self.step("10. Custody logs: every envelope and evidence file is a custody event under a signed checkpoint")
         admins = {"VNM": "vnm-admin", "FRA": "fra-admin", "BRA": "bra-admin"}
         total = 0
         for state, who in admins.items():
@@ -433,6 +513,29 @@ class Demo:
         self.mail.stop()
 
 
+def _photo(seed: int) -> bytes:
+    """A JPEG standing for one of the victim's photographs: smooth shapes and texture, as PDQ needs to be sure."""
+    generator = random.Random(seed)  # noqa: S311 - the same picture every run, not a secret
+    image = Image.new("RGB", (640, 480), (generator.randrange(256), generator.randrange(256), 90))
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = generator.randrange(640), generator.randrange(480)
+        radius = generator.randrange(20, 120)
+        colour = (generator.randrange(256), generator.randrange(256), generator.randrange(256))
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+    out = io.BytesIO()
+    image.filter(ImageFilter.GaussianBlur(3)).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def _reencoded(data: bytes) -> bytes:
+    """The copy a platform receives: resized and re-compressed, so its hash is near, not equal."""
+    image = Image.open(io.BytesIO(data))
+    out = io.BytesIO()
+    image.resize((480, 360)).save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
 def _connection_log() -> bytes:
     lines = [f"2026-11-22T23:{41 + i // 60:02d}:{i % 60:02d}Z 198.51.100.23:{40000 + i} -> 203.0.113.7:22 tcp "
              f"{1200 + 37 * i} bytes" for i in range(1000)]
@@ -456,9 +559,10 @@ def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Conso
         demo.refused_and_withdrawn()
         demo.attacks()
         evidence = demo.evidence()
+        victim = demo.victim()
         custody = demo.custody()
-        demo.step("10. Summary")
-        outcome = {**demo.summary(), "custody_entries": custody, "evidence": evidence}
+        demo.step("11. Summary")
+        outcome = {**demo.summary(), "custody_entries": custody, "evidence": evidence, "victim": victim}
         if not as_json:
             console.print(f"Node data and logs are in {root}/. Look at a request as an officer would:\n"
                           f"  HANOINET_NODE={demo.net.members['VNM'].url} HANOINET_TOKEN={demo.tokens['lan']} "
