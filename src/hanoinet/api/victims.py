@@ -6,8 +6,8 @@ and one for using a secret (status and withdrawal share it, so spreading guesses
 Answers carry stable codes, statuses and problem ``code``s, that the page shows in the victim's language
 (docs/victims.md, "The API for the page and for advocates").
 
-:func:`install` serves all of it on an application: the routes, their rate limiters, their body limits and
-the answer to a locked case.
+:func:`install` serves all of it on an application: the routes, their rate limiters, their body limits,
+the answer to a locked case, and the page itself (:mod:`hanoinet.api.victims_page`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hanoinet.api import victims_page
 from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.api.officers import Officer, _node
 from hanoinet.api.problems import PROBLEM_MEDIA_TYPE, problem
@@ -64,13 +65,14 @@ class Limiters:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the victims' routes on ``app``, with their rate limiters, body limits and locked-case answer."""
+    """Serve the victims' routes and page on ``app``, with their rate limiters, body limits and locked-case answer."""
     app.state.victim_limiters = Limiters(create=RateLimiter(CREATE_PER_SECOND, CREATE_BURST),
                                          access=RateLimiter(ACCESS_PER_SECOND, ACCESS_BURST))
     app.add_exception_handler(CaseLocked, _locked)
     app.add_middleware(BodyLimit, limits=BODY_LIMITS)
     app.include_router(public)
     app.include_router(advocates)
+    victims_page.install(app)
 
 
 def _locked(_request: Request, exc: Exception) -> Response:
