@@ -503,6 +503,7 @@ class Demo:
             self.console.print(f"  {who}: HANOINET_TOKEN={token}")
         self.console.print("Try: HANOINET_NODE=" + self.net.members["FRA"].url +
                            " HANOINET_TOKEN=" + self.tokens["camille"] + " hanoinet request list")
+        self.console.print(f"The victims' page: {self.net.members['VNM'].url}/victims/ (in a browser on this machine)")
         self.console.print("Nodes keep running; press Ctrl-C to stop them.")
         while True:
             time.sleep(3600)
