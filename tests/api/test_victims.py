@@ -298,3 +298,14 @@ def test_generated_requests_never_make_a_server_error(vnm: Node) -> None:
         checked.append(operation.label)
     assert sorted(checked) == ["POST /api/v1/victims/cases", "POST /victims/v1/cases",
                                "POST /victims/v1/cases/status", "POST /victims/v1/cases/withdraw"]
+
+
+def test_public_cases_are_capped_per_hour_across_every_address(app: FastAPI, vnm: Node) -> None:
+    vnm.settings.victims_public_cases_per_hour = 2
+    body = {"about_a_child": False, "language": "en", "images": images()}
+    answers = []
+    for address in ("192.0.2.1", "192.0.2.2", "2001:db8::1"):
+        with TestClient(app, client=(address, 5000)) as client:
+            answers.append(client.post("/victims/v1/cases", json=body))
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[-1].json()["code"] == "rate_limited" and "advocate" in answers[-1].json()["hint"]

@@ -174,16 +174,36 @@ def test_received_changes_give_the_same_bank_in_any_order_and_repeated(tmp_path_
     assert all(last[ids[i]] == "add" for i in range(count) if i not in withdrawn)
 
 
-def test_a_change_to_another_origins_entry_is_not_applied_and_raises_an_alarm(db: Database) -> None:
+def test_a_member_cannot_touch_or_pre_empt_another_origins_entry(db: Database) -> None:
     [ours] = add(db)
     with db.transaction() as uow:
-        added, gone = bank.apply_received(uow.session, "FRA", [_wire_withdraw(ours.entry_id),
-                                                                _wire_add(ours.entry_id, random_hash())])
-    assert (added, gone) == (0, 0)
+        bank.apply_received(uow.session, "FRA", [_wire_withdraw(ours.entry_id)])
     with db.transaction(readonly=True) as uow:
-        assert bank.get(uow.session, ours.entry_id).status == "active"
-        alarms = list(uow.session.scalars(select(Alarm).where(Alarm.code == "hashbank_foreign_change")))
-    assert len(alarms) == 2
+        assert bank.get(uow.session, ours.entry_id).status == "active", "FRA cannot withdraw VNM's entry"
+    # FRA's withdrawal of an id arrives before BRA's addition of it: BRA's entry must still be added.
+    early = uuid7()
+    with db.transaction() as uow:
+        bank.apply_received(uow.session, "FRA", [_wire_withdraw(early)])
+    with db.transaction() as uow:
+        added, _ = bank.apply_received(uow.session, "BRA", [_wire_add(early, random_hash())])
+    assert added == 1
+    with db.transaction(readonly=True) as uow:
+        entry = bank.get(uow.session, early)
+    assert (entry.origin, entry.status) == ("BRA", "active")
+
+
+def test_an_id_reused_by_another_origin_keeps_both_entries_and_raises_an_alarm(db: Database) -> None:
+    [ours] = add(db)
+    with db.transaction() as uow:
+        added, _ = bank.apply_received(uow.session, "FRA", [_wire_add(ours.entry_id, random_hash())])
+    assert added == 1
+    with db.transaction(readonly=True) as uow:
+        assert bank.get(uow.session, ours.entry_id).origin == "VNM", "the entry recorded first is the one meant"
+        assert [a.code for a in uow.session.scalars(select(Alarm))] == ["hashbank_id_reused"]
+        assert bank.statistics(uow.session)["by_origin"]["FRA"]["active"] == 1
+    with db.transaction() as uow:
+        [gone] = bank.withdraw(uow.session, "VNM", [ours.entry_id], actor="t")
+    assert gone.origin == "VNM" and gone.status == "withdrawn"
 
 
 def test_too_many_or_no_items_are_refused(db: Database) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import InboxMessage, OutboxMessage
+from hanoinet.db.models import HashEntry, InboxMessage, OutboxMessage
 from hanoinet.errors import EnvelopeRefused
 from hanoinet.hashbank import bank, replication
 from hanoinet.hashbank.bank import NewHash
@@ -119,3 +119,33 @@ def test_malformed_changes_are_refused_whole() -> None:
         kinds.validate_body(replication.KIND, {"changes": []})
     assert kinds.validate_body(replication.KIND, {"changes": [good]})["changes"][0]["hash"] == "ab" * 32
     assert not kinds.get(replication.KIND).direct, "officers cannot send bank changes as plain messages"
+
+
+def _give_up(node: Node, peer: str, status: str) -> int:
+    """Mark every pending bank envelope to ``peer`` as the outbox does when it gives up on it."""
+    with node.db.transaction() as uow:
+        rows = list(uow.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.recipient == f"{peer}/247", OutboxMessage.status == "pending")))
+        for row in rows:
+            row.status = status
+    return len(rows)
+
+
+@pytest.mark.parametrize("status", ["refused", "undeliverable"])
+def test_changes_in_an_envelope_that_never_arrived_are_sent_again(nodes: dict[str, Node], status: str) -> None:
+    vnm, fra = nodes["VNM"], nodes["FRA"]
+    entries = add(vnm, 3)
+    replication.publish(vnm)
+    assert _give_up(vnm, "FRA", status) == 1
+    withdraw(vnm, entries[:1])
+    replication.publish(vnm)
+    pump(nodes)
+    expected = {entries[0].entry_id: ("withdrawn", None)} | {e.entry_id: ("active", e.hash) for e in entries[1:]}
+    with fra.db.transaction(readonly=True) as uow:
+        rows = {r.entry_id: (r.status, r.hash) for r in uow.session.scalars(select(HashEntry))}
+    assert rows == expected, "the lost additions came again, without the one withdrawn meanwhile"
+    # A member that keeps refusing gets the bank again at most once an hour, not in a loop.
+    withdraw(vnm, entries[1:2])
+    replication.publish(vnm)
+    _give_up(vnm, "FRA", status)
+    assert replication.publish(vnm) == 0

@@ -88,7 +88,7 @@ def test_forgetting_buckets_only_lets_more_through(clock: FakeClock) -> None:
     assert limiter.allow("A")
     assert not limiter.allow("A")
     assert limiter.allow("B")
-    assert limiter.allow("C")  # the table was full: cleared
+    assert limiter.allow("C")  # the table was full: A, the least recent, is forgotten
     assert limiter.allow("A")  # A starts afresh
 
 
@@ -142,3 +142,26 @@ def test_thread_safety() -> None:
     for t in threads:
         t.join()
     assert sum(results) == 200
+
+
+def test_a_full_table_forgets_the_least_recent_key_not_every_key(clock: FakeClock) -> None:
+    limiter = RateLimiter(rate=0.0, burst=1, max_keys=3)
+    assert limiter.allow("attacker")
+    assert not limiter.allow("attacker")
+    for other in ("a", "b"):
+        limiter.allow(other)
+    limiter.allow("attacker")  # refused, and now the most recent
+    limiter.allow("c")  # evicts "a", the least recent
+    assert not limiter.allow("attacker"), "filling the table must not refill the attacker's bucket"
+    assert limiter.allow("a"), "an evicted key starts again with a full bucket"
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.9", "203.0.113.9"),
+    ("203.0.113.9", "203.0.113.9"),
+    ("testclient", "testclient"),
+])
+def test_ipv6_clients_are_limited_by_their_64(host: str, key: str) -> None:
+    assert ratelimit.client_key(host) == key

@@ -47,6 +47,10 @@ from hanoinet.network.transport import HttpTransport
 from hanoinet.node.node import Node
 from hanoinet.requests import service as request_service
 
+#: Bodies of the takedown routes: a report, a decision or a note is a few hundred bytes. Bounded before parsing
+#: because FastAPI reads a body before it checks the token.
+SMALL_BODY = 64 * 1024
+
 
 def create_app(node: Node, *, background: bool = True) -> FastAPI:
     """The node's HTTP application; with ``background`` it also runs delivery, duty alerts and directory polling."""
@@ -100,7 +104,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(evidence.router)
     app.include_router(hashbank.router)
     app.include_router(takedown.router)
-    app.add_middleware(BodyLimit, limits={"/api/v1/match": hashbank.MATCH_BODY_LIMIT})
+    app.add_middleware(BodyLimit, limits={"/api/v1/match": hashbank.MATCH_BODY_LIMIT,
+                                          "/api/v1/hashbank/reports": SMALL_BODY, "/api/v1/reviews": SMALL_BODY})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

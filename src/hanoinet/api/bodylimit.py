@@ -11,17 +11,25 @@ from hanoinet.api.problems import PROBLEM_MEDIA_TYPE
 
 
 class BodyLimit:
-    """Refuse with 413 ``too_large`` a request to one of ``limits``' paths whose body exceeds its limit.
+    """Refuse with 413 ``too_large`` a request whose body exceeds the limit of its path.
 
-    The declared length is checked first; a body sent without one (chunked) is counted as it arrives.
+    ``limits`` maps a path to a limit for that path and every path below it (``/api/v1/reviews`` covers
+    ``/api/v1/reviews/7``); the longest matching path wins. The declared length is checked first; a body sent
+    without one (chunked) is counted as it arrives.
     """
 
     def __init__(self, app: ASGIApp, limits: dict[str, int]) -> None:
         self.app = app
         self.limits = limits
 
+    def limit_of(self, path: str) -> int | None:
+        """The limit for ``path``, or None when it has none."""
+        best = max((p for p in self.limits if path == p or path.startswith(p.rstrip("/") + "/")), key=len,
+                   default=None)
+        return self.limits[best] if best is not None else None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.limits.get(scope["path"]) if scope["type"] == "http" else None
+        limit = self.limit_of(scope["path"]) if scope["type"] == "http" else None
         if limit is None:
             await self.app(scope, receive, send)
             return

@@ -15,19 +15,23 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from hanoinet.api import victims_page
 from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.api.officers import Officer, _node
 from hanoinet.api.problems import PROBLEM_MEDIA_TYPE, problem
 from hanoinet.clock import format_instant, now
+from hanoinet.db.models import VictimCase
 from hanoinet.errors import HanoinetError
-from hanoinet.network.ratelimit import RateLimiter
+from hanoinet.network.ratelimit import RateLimiter, client_key
 from hanoinet.node.officers import Role
 from hanoinet.victims import cases
 from hanoinet.victims.cases import CaseLocked
@@ -92,7 +96,7 @@ def _limiters(request: Request) -> Limiters:
 
 def _take(request: Request, limiter: RateLimiter) -> None:
     client = request.client.host if request.client else "unknown"
-    if not limiter.allow(client):
+    if not limiter.allow(client_key(client)):
         raise HanoinetError(f"too many requests from {client}", hint="wait a minute and try again",
                             code="rate_limited")
 
@@ -142,11 +146,25 @@ class CaseWithdrawal(CaseAccess):
     images: list[int] | None = Field(default=None, description="positions (1, 2, ...); null withdraws every image")
 
 
+def _within_hourly_cap(session: Session, cap: int) -> None:
+    """Refuse a public case beyond ``cap`` in the last hour, counted in the database so that every process of
+    the node and every client address share it (many addresses must not add to the bank without bound)."""
+    since = now() - timedelta(hours=1)
+    opened = session.scalar(select(func.count()).where(VictimCase.created_by == cases.VICTIM,
+                                                       VictimCase.created_at > since))
+    if (opened or 0) >= cap:
+        raise HanoinetError(f"this node has opened {cap} cases from its public page in the last hour, its limit",
+                            hint="try again in an hour, or ask a victims' advocate or hotline to submit for you",
+                            code="rate_limited")
+
+
 def _open(command: NewCase, request: Request, created_by: str) -> dict[str, Any]:
     node = _node(request)
     category = cases.category_for(command.category, about_a_child=command.about_a_child)
     images = [cases.SubmittedImage(hashes=image.hashes, quality=image.quality) for image in command.images]
     with node.db.transaction() as uow:
+        if created_by == cases.VICTIM:
+            _within_hourly_cap(uow.session, node.settings.victims_public_cases_per_hour)
         created = cases.create(uow.session, node.state, category=category, language=command.language,
                                images=images, created_by=created_by)
     return {"number": created.number, "secret": created.secret, "category": created.category,

@@ -489,14 +489,16 @@ class HashEntry(Base):
     """One entry of the network's hash bank (docs/hashbank.md): a perceptual hash and nothing about the victim.
 
     ``id`` is this node's row number, which its matcher uses; ``entry_id`` is the entry's identifier on every
-    node, chosen by the origin State. A withdrawal that arrives before its addition leaves a row with no hash,
-    so the late addition is ignored.
+    node, chosen by the origin State, and unique with the origin. A withdrawal that arrives before its addition
+    leaves a row with no hash, so the late addition is ignored.
     """
 
     __tablename__ = "hash_entries"
+    # An entry is its origin's: another origin's changes can never touch it, even under the same id.
+    __table_args__ = (UniqueConstraint("origin", "entry_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    entry_id: Mapped[str] = mapped_column(String(36), unique=True)
+    entry_id: Mapped[str] = mapped_column(String(36), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -547,6 +549,8 @@ class HashBankPeer(Base):
     state: Mapped[str] = mapped_column(String(3), primary_key=True)
     sent_seq: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When everything was last queued again because an envelope to this peer was refused or undeliverable.
+    resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Platform(Base):

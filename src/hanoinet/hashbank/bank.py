@@ -176,16 +176,17 @@ def withdraw(session: Session, origin: str, entry_ids: Sequence[str], *, actor: 
                               hint="split the list into several calls", code="too_many_hashes")
     wanted = [check_entry_id(value) for value in entry_ids]
     # Locked, so that two concurrent withdrawals of one entry log it once.
-    found = {row.entry_id: row for row in session.scalars(
-        select(HashEntry).where(HashEntry.entry_id.in_(wanted)).with_for_update())}
+    rows = list(session.scalars(select(HashEntry).where(HashEntry.entry_id.in_(wanted)).with_for_update()))
+    found = {row.entry_id: row for row in rows if row.origin == origin}
+    others = {row.entry_id: row.origin for row in rows if row.origin != origin}
     for entry_id in wanted:
-        row = found.get(entry_id)
-        if row is None:
-            raise NotFound(f"no hash bank entry {entry_id}", hint="list entries with `hanoinet hashes list`",
-                           code="entry_not_found")
-        if row.origin != origin:
-            raise Forbidden(f"entry {entry_id} was added by {row.origin}; only its origin State can withdraw it",
-                            hint=f"ask {row.origin}'s node to withdraw it", code="not_origin")
+        if entry_id in found:
+            continue
+        if entry_id in others:
+            raise Forbidden(f"entry {entry_id} was added by {others[entry_id]}; only its origin State can withdraw "
+                            "it", hint=f"ask {others[entry_id]}'s node to withdraw it", code="not_origin")
+        raise NotFound(f"no hash bank entry {entry_id}", hint="list entries with `hanoinet hashes list`",
+                       code="entry_not_found")
     t = now()
     changed = [row for row in dict.fromkeys(found[e] for e in wanted) if row.status == "active"]
     for row in changed:
@@ -200,24 +201,29 @@ def withdraw(session: Session, origin: str, entry_ids: Sequence[str], *, actor: 
 def apply_received(session: Session, origin: str, changes: Iterable[dict[str, Any]]) -> tuple[int, int]:
     """Apply changes sent by ``origin``'s node (already validated against the message schema).
 
-    Additions and withdrawals commute and repeat harmlessly, so envelopes may arrive in any order or twice. A
-    change about an entry of another origin is not applied and raises an alarm. Returns (added, withdrawn).
+    An entry is identified by its origin and its id: a change from ``origin`` only ever concerns ``origin``'s
+    entries, so no member can add under, withdraw or pre-empt another's id. Additions and withdrawals commute
+    and repeat harmlessly, so envelopes may arrive in any order or twice. An addition under an id another
+    origin already used for an entry is applied and raises an alarm (ids are random: only a misbehaving node
+    repeats one). Returns (added, withdrawn).
     """
     changes = list(changes)
     ids = [c["id"] for c in changes]
-    held = {row.entry_id: row for row in session.scalars(select(HashEntry).where(HashEntry.entry_id.in_(ids)))}
+    rows = list(session.scalars(select(HashEntry).where(HashEntry.entry_id.in_(ids))))
+    held = {row.entry_id: row for row in rows if row.origin == origin}
+    reused = {row.entry_id: row.origin for row in rows if row.origin != origin and row.hash is not None}
     t = now()
     logged: list[tuple[HashEntry, str]] = []
     for change in changes:
         row = held.get(change["id"])
-        if row is not None and row.origin != origin:
-            audit.alarm(session, code="hashbank_foreign_change",
-                        message=f"{origin} sent a change to hash bank entry {change['id']} of {row.origin}; "
-                        "it was not applied", detail={"entry": change["id"], "op": change["op"], "from": origin})
-            continue
         if change["op"] == "add":
             if row is not None:
                 continue  # already held, or withdrawn before its addition arrived
+            if change["id"] in reused:
+                audit.alarm(session, code="hashbank_id_reused",
+                            message=f"{origin} added hash bank entry {change['id']}, an id {reused[change['id']]} "
+                            "already uses; both are kept, each under its origin",
+                            detail={"entry": change["id"], "from": origin, "first": reused[change["id"]]})
             row = HashEntry(entry_id=change["id"], kind=change["kind"], hash=change["hash"],
                             quality=change["quality"], category=change["category"], origin=origin,
                             submitted_at=parse_instant(change["submitted_at"], field="submitted_at"), status="active",
@@ -300,8 +306,10 @@ def chain_at(session: Session, seq: int) -> str | None:
 
 
 def get(session: Session, entry_id: str) -> Entry:
-    """One entry by id; ``entry_not_found`` otherwise."""
-    row = session.scalar(select(HashEntry).where(HashEntry.entry_id == check_entry_id(entry_id)))
+    """One entry by id; ``entry_not_found`` otherwise. Should a misbehaving origin have reused another's id, the
+    entry recorded first is the one meant (the one a match answered first, on this node)."""
+    row = session.scalar(select(HashEntry).where(HashEntry.entry_id == check_entry_id(entry_id),
+                                                 HashEntry.hash.is_not(None)).order_by(HashEntry.id).limit(1))
     if row is None:
         raise NotFound(f"no hash bank entry {entry_id}", hint="list entries with `hanoinet hashes list`",
                        code="entry_not_found")

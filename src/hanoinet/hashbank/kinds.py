@@ -67,7 +67,9 @@ class HashKind:
         if not isinstance(text, str):
             raise ValidationError(f"a {self._label} hash must be text, not {type(text).__name__}", hint=hint,
                                   code="bad_hash")
-        for position, char in enumerate(text, start=1):
+        # Where it goes wrong within the expected length first (the more useful message), but never a walk
+        # through an arbitrarily long text.
+        for position, char in enumerate(text[:digits + 1], start=1):
             if char not in _HEX_DIGITS:
                 raise ValidationError(f"{self._label} hash: character {position} is {char!r}, not hexadecimal",
                                       hint=hint, code="bad_hash")

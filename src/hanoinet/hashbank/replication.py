@@ -6,23 +6,30 @@ A node keeps, per peer, how far into its change log it has sent its own addition
 sent twice or skipped. A member that joins later starts at zero and receives the origin's whole bank, without
 the entries withdrawn before it joined. Receivers apply changes in any order (docs/hashbank.md, "Between
 nodes").
+
+Queued is not delivered: an envelope a member refused, or could not be given before the outbox gave up on it
+(the member was down for days), would leave that member without those changes, a withdrawal among them. So
+when such an envelope is found, the member's cursor goes back to zero and the whole of this node's part of the
+bank is queued again (receivers ignore what they already hold), at most once every :data:`RESEND_AFTER`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from hanoinet.clock import Instant, format_instant, now
 from hanoinet.db.database import UnitOfWork
-from hanoinet.db.models import HashBankPeer, HashChange, HashEntry
+from hanoinet.db.models import HashBankPeer, HashChange, HashEntry, OutboxMessage
 from hanoinet.hashbank import bank, kinds
 from hanoinet.network import inbox, outbox
 from hanoinet.network import kinds as message_kinds
@@ -37,6 +44,11 @@ KIND = "hashbank.changes"
 BANK_DESK = "247"
 #: Changes per envelope: about 250 bytes each, well within the envelope size limit.
 MAX_CHANGES = 500
+#: The shortest time between two resends of the whole bank to one member (a member that keeps refusing, e.g.
+#: one running an older release, gets it again once an hour, not in a loop).
+RESEND_AFTER = timedelta(hours=1)
+#: How often the publisher looks for refused or undeliverable envelopes even when nothing else changed.
+CHECK_EVERY = 60.0
 
 log = structlog.get_logger("hanoinet.hashbank")
 
@@ -133,6 +145,7 @@ def _publish_batch(node: Node, peer: str) -> bool:
                 cursor = HashBankPeer(state=peer, sent_seq=0, updated_at=now())
                 session.add(cursor)
                 session.flush()
+            _resend_if_lost(session, peer, cursor)
             rows = session.execute(
                 select(HashChange.seq, HashChange.op, HashEntry)
                 .join(HashEntry, HashEntry.id == HashChange.entry_row)
@@ -152,6 +165,21 @@ def _publish_batch(node: Node, peer: str) -> bool:
         return True  # another process created the cursor first; take the next batch with its row
 
 
+def _resend_if_lost(session: Session, peer: str, cursor: HashBankPeer) -> None:
+    """Queue everything again for ``peer`` if an envelope to it was refused or given up since the last resend."""
+    failed = session.scalar(select(func.max(OutboxMessage.created_at)).where(
+        OutboxMessage.kind == KIND, OutboxMessage.recipient == f"{peer}/{BANK_DESK}",
+        OutboxMessage.status.in_(("refused", "undeliverable"))))
+    at = now()
+    if failed is None or cursor.sent_seq == 0:
+        return
+    if cursor.resent_at is not None and (failed <= cursor.resent_at or at - cursor.resent_at < RESEND_AFTER):
+        return
+    cursor.sent_seq, cursor.resent_at = 0, at
+    audit.record(session, actor="system", action="hashbank.resend", target=peer,
+                 detail={"failed_envelope_created_at": format_instant(failed)})
+
+
 def _wire(op: str, entry: HashEntry) -> dict[str, object]:
     if op == "add":
         assert entry.hash is not None and entry.submitted_at is not None
@@ -166,14 +194,15 @@ def _wire(op: str, entry: HashEntry) -> dict[str, object]:
 async def run_publisher(node: Node, stop: asyncio.Event, *, interval: float = 0.5) -> None:
     """Publish whenever the change log or the directory moved, until ``stop`` is set."""
     seen: tuple[int, int | None] | None = None
+    checked = 0.0
     while not stop.is_set():
         try:
             current = await asyncio.to_thread(_position, node)
-            if current != seen:
+            if current != seen or time.monotonic() - checked >= CHECK_EVERY:
                 queued = await asyncio.to_thread(publish, node)
                 if queued:
                     log.info("hashbank.published", envelopes=queued)
-                seen = current
+                seen, checked = current, time.monotonic()
         except Exception:  # a failed round is retried at the next tick; the log says why
             log.exception("hashbank.publish_failed")
         with contextlib.suppress(TimeoutError):

@@ -160,6 +160,10 @@ class NodeSettings(BaseSettings):
     evidence_blake3: bool = False
     #: The largest evidence offer (all its files) this node accepts from another State.
     evidence_max_offer_bytes: int = Field(default=1 << 40, ge=1)
+    #: Cases the public victims' page may open in any hour, from all addresses together (advocates' cases do not
+    #: count): each image becomes a bank entry sent to every State, so the total is bounded, not only each
+    #: address's share.
+    victims_public_cases_per_hour: int = Field(default=500, ge=1)
     #: Local alerting policy of each desk (time zone, webhook, acknowledgement targets), by desk id.
     desk_policies: dict[str, DeskPolicy] = Field(default_factory=dict)
     #: Time a platform has to act on a confirmed match, per category (art14, art16); categories not given keep

@@ -33,9 +33,10 @@ def upgrade() -> None:
         sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("entry_id"),
+        sa.UniqueConstraint("origin", "entry_id"),
     )
     op.create_index("ix_hash_entries_origin", "hash_entries", ["origin"])
+    op.create_index("ix_hash_entries_entry_id", "hash_entries", ["entry_id"])
     op.create_table(
         "hash_changes",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=3), nullable=False),
         sa.Column("sent_seq", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resent_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("state"),
     )
     op.create_table(
