@@ -40,6 +40,11 @@ STATUS_BY_CODE = {
 }
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_HTTP_HINTS = {
+    404: "check the path against the API description at /docs",
+    405: "check the method against the API description at /docs",
+    413: "send a smaller body: fewer items per request, or hashes instead of images",
+}
 
 
 def problem(status: int, code: str, detail: str, hint: str = "") -> JSONResponse:
@@ -70,7 +75,7 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Routing and body-size refusals (404, 405, 413) in the same problem format as every other error.
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        return problem(exc.status_code, code, str(exc.detail), _HTTP_HINTS.get(exc.status_code, ""))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
