@@ -109,3 +109,14 @@ def test_officers_have_an_email_address_shown_by_me(local_node: Node) -> None:
         add_officer(uow.session, name="X", role="duty_officer", desk="247", desks=local_node.settings.desk_ids,
                     email="x@example.org\r\nBcc: everyone@example.org")
     assert "without a display name" in refused.value.hint
+
+
+@pytest.mark.parametrize("role", ["advocate", "reviewer"])
+def test_advocates_and_reviewers_take_no_duty(local_node: Node, role: str) -> None:
+    _, chief = officer(local_node, "Chief", role="supervisor")
+    confined, _ = officer(local_node, "Someone", role=role)
+    with TestClient(create_app(local_node, background=False)) as client:
+        refused = client.post("/api/v1/rota", headers=auth(chief), json={
+            "desk": "247", "officer_id": confined, "order": 1, "from": "2026-11-23 22:00",
+            "to": "2026-11-24 06:00"})
+    assert refused.status_code == 422 and "takes no duty" in refused.json()["detail"]

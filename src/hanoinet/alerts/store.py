@@ -14,7 +14,7 @@ from hanoinet.db.models import Officer, RotaEntry
 from hanoinet.errors import NotFound, ValidationError
 from hanoinet.node import audit
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Role
+from hanoinet.node.officers import CONFINED_ROLES, Role
 
 
 def contact(officer: Officer) -> Contact:
@@ -65,6 +65,11 @@ def add_entry(
         raise NotFound(f"no officer {officer_id}", hint="list them with `hanoinet officer list`")
     if officer.disabled_at is not None:
         raise ValidationError(f"officer {officer_id} ({officer.name}) is disabled and cannot be on duty")
+    if officer.role in CONFINED_ROLES:
+        # They read no desk's work, so they could not act on what an alert wakes them for.
+        raise ValidationError(f"officer {officer_id} ({officer.name}) has the role {officer.role}, which takes no "
+                              "duty at a desk",
+                              hint="put a duty officer, a central authority lawyer or a supervisor on this rota")
     if officer.desk != desk and officer.role not in (Role.SUPERVISOR, Role.ADMIN):
         # A desk officer reads only their own desk's requests, so they could not act on what they are woken for.
         raise ValidationError(f"officer {officer_id} ({officer.name}) works at desk {officer.desk}, not {desk}",

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hanoinet.api.officers import _node
+from hanoinet.api.officers import _node, confining
 from hanoinet.errors import Conflict, Forbidden, Unauthenticated, ValidationError
 from hanoinet.hashbank import bank, platforms
 from hanoinet.hashbank import match as matching
@@ -55,7 +55,7 @@ def _platform(request: Request) -> PlatformPrincipal:
     return caller
 
 
-Caller = Annotated[Principal | PlatformPrincipal, Depends(_caller)]
+Caller = Annotated[Principal | PlatformPrincipal, Depends(confining(_caller))]
 PlatformCaller = Annotated[PlatformPrincipal, Depends(_platform)]
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,18 +12,81 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hanoinet.db.models import Alarm, AuditEntry, InboxMessage, OutboxMessage
-from hanoinet.errors import NotFound, Unauthenticated, ValidationError
+from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
 from hanoinet.network import directory_sync, kinds, outbox
 from hanoinet.node import audit
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, authenticate
 
 router = APIRouter(prefix="/api/v1", tags=["officers"])
+T = TypeVar("T")
+
+#: The only routes advocates and reviewers may call, as (method, route path): ``*`` is any method, and a path
+#: ending in ``/*`` covers that route and every route under it. Whatever else they call is refused (403), so a
+#: new route is closed to them until it is listed here.
+CONFINED_ROUTES: dict[Role, tuple[tuple[str, str], ...]] = {
+    Role.ADVOCATE: (("GET", "/api/v1/me"), ("POST", "/api/v1/victims/cases")),
+    Role.REVIEWER: (("GET", "/api/v1/me"), ("POST", "/api/v1/match"), ("*", "/api/v1/reviews/*")),
+}
+#: What each of them does, for the refusal.
+_CONFINED_WORK = {
+    Role.ADVOCATE: "open cases for victims (POST /api/v1/victims/cases)",
+    Role.REVIEWER: "review platforms' matches (/api/v1/reviews) and match uploads against the bank "
+                   "(POST /api/v1/match)",
+}
 
 
 def _node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
+
+
+def _covers(allowed: tuple[str, str], method: str, path: str) -> bool:
+    allowed_method, allowed_path = allowed
+    if allowed_method not in ("*", method):
+        return False
+    if allowed_path.endswith("/*"):
+        base = allowed_path.removesuffix("/*")
+        return path == base or path.startswith(base + "/")
+    return path == allowed_path
+
+
+def _route_path(request: Request) -> str:
+    """The path of the route serving the request as declared (``/api/v1/messages/{message_id}``), or ''."""
+    path = getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else ""
+
+
+def confine(request: Request, caller: T) -> T:
+    """``caller``, unless an advocate or a reviewer calls a route that is not theirs (403 ``forbidden``).
+
+    Every route taking an officer's token checks this, through :data:`Officer` or :func:`confining`:
+    advocates and reviewers are filed at a desk but may read none of its work, whatever a route checks itself.
+    Any other caller (a platform) passes unchanged.
+    """
+    if not isinstance(caller, Principal) or not caller.confined:
+        return caller
+    role, method, path = caller.role, request.method, _route_path(request)
+    if any(_covers(allowed, method, path) for allowed in CONFINED_ROUTES.get(role, ())):
+        return caller
+    others = [f"{other.value}s" for other, routes in CONFINED_ROUTES.items()
+              if other != role and any(_covers(allowed, method, path) for allowed in routes)]
+    raise Forbidden(
+        f"role {role} may not use {method} {path or request.url.path}: an officer with this role may only "
+        f"{_CONFINED_WORK.get(role, 'use the routes listed for it')} and see their own account (GET /api/v1/me)"
+        + (f"; {' and '.join(others)} may use it" if others else ""),
+        hint="advocates and reviewers read no desk's messages, requests, rota or evidence; "
+             "ask the node operator for an account with the role that does this",
+    )
+
+
+def confining(dependency: Callable[[Request], T]) -> Callable[[Request], T]:
+    """``dependency`` (a caller from the request's token), refusing advocates and reviewers as :func:`confine`."""
+
+    def checked(request: Request) -> T:
+        return confine(request, dependency(request))
+
+    return checked
 
 
 def _principal(request: Request) -> Principal:
@@ -31,7 +95,8 @@ def _principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("missing API token", hint="send 'Authorization: Bearer <token>'; set HANOINET_TOKEN")
     with _node(request).db.transaction(readonly=True) as uow:
-        return authenticate(uow.session, token.strip())
+        officer = authenticate(uow.session, token.strip())
+    return confine(request, officer)
 
 
 Officer = Annotated[Principal, Depends(_principal)]
@@ -57,7 +122,7 @@ def _outbox_view(row: OutboxMessage, *, full: bool = False) -> dict[str, Any]:
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
     }
     if full:
-        view["body"] = json.loads(row.payload)["body"]
+        view.update(_body(row.kind, row.payload))
         view["receipt"] = row.receipt
         view["jws_sha256"] = row.jws_sha256
         view["jwe_sha256"] = row.jwe_sha256
@@ -71,10 +136,17 @@ def _inbox_view(row: InboxMessage, *, full: bool = False) -> dict[str, Any]:
         "received_at": row.received_at.isoformat(),
     }
     if full:
-        view["body"] = json.loads(row.payload)["body"]
+        view.update(_body(row.kind, row.payload))
         view["receipt"] = row.receipt
         view["jws_sha256"] = row.jws_sha256
     return view
+
+
+def _body(kind: str, payload: str) -> dict[str, Any]:
+    """The message's body, or a note that it is withheld from officers (docs/hashbank.md, "Who sees hashes")."""
+    if kinds.withheld(kind):
+        return {"body": None, "body_withheld": "only nodes read this kind's body; its delivery is shown here"}
+    return {"body": json.loads(payload)["body"]}
 
 
 def _desk(address: str) -> str:
@@ -116,6 +188,8 @@ def list_messages(
 ) -> list[dict[str, Any]]:
     """Inbox and/or outbox entries visible to the officer."""
     node = _node(request)
+    if not officer.can_read_desk(officer.desk):
+        return []
     # Filter by desk in the query, so the limit counts only what the officer may see.
     own_address = None if officer.reads_every_desk else f"{node.state}/{officer.desk}"
     views: list[dict[str, Any]] = []

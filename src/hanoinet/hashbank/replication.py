@@ -103,7 +103,7 @@ class ChangesBody(BaseModel):
 
 CHANGES = message_kinds.register(message_kinds.MessageKind(
     KIND, ChangesBody, "additions to and withdrawals from the sender's part of the hash bank (Art. 14, 16, 34)",
-    direct=False,
+    direct=False, withheld=True,
 ))
 
 

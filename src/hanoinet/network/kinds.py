@@ -27,6 +27,9 @@ class MessageKind:
     #: Whether officers may send it as a plain message; a workflow's own kinds are sent by the workflow only,
     #: so both nodes keep the same state.
     direct: bool = True
+    #: Whether officers' views of the message leave its body out: bodies only nodes may read (the hash bank's
+    #: perceptual hashes, which can be partly inverted into a likeness of the image).
+    withheld: bool = False
 
 
 _REGISTRY: dict[str, MessageKind] = {}
@@ -51,6 +54,12 @@ def get(name: str) -> MessageKind:
             hint=f"known kinds: {', '.join(sorted(_REGISTRY))}", code="unknown_kind",
         )
     return kind
+
+
+def withheld(name: str) -> bool:
+    """Whether officers' views leave out the body of messages of kind ``name`` (unknown kinds: no)."""
+    kind = _REGISTRY.get(name)
+    return kind is not None and kind.withheld
 
 
 def names() -> list[str]:

@@ -29,7 +29,7 @@ _EMAIL = re.compile(r'^[^@\s<>,;"\x00-\x1f\x7f]{1,64}@[^@\s<>,;"\x00-\x1f\x7f]+\
 
 
 class Role(StrEnum):
-    """What an officer may do. Desk-bound roles act only for their desk."""
+    """What an officer may do. Desk-bound roles act only for their desk; advocates and reviewers for none."""
 
     DUTY_OFFICER = "duty_officer"  # 24/7 point of contact staff (Art. 41)
     CENTRAL_AUTHORITY = "central_authority"  # MLA lawyers (Art. 40)
@@ -38,6 +38,12 @@ class Role(StrEnum):
     ADMIN = "admin"  # node operator: alarms, audit, directory
     ADVOCATE = "advocate"  # hotlines and victims' advocates: submit hashes for victims (Art. 34)
     REVIEWER = "reviewer"  # reviews platforms' matches before a takedown notice (Art. 14, 16, 34)
+
+
+#: Roles outside the desks' work: an advocate submits hashes for victims, a reviewer reviews platforms' matches.
+#: They are filed at a desk like every officer, but read none of its messages, requests, rota or evidence, and
+#: call only their own routes (``hanoinet.api.officers.CONFINED_ROUTES``).
+CONFINED_ROLES = frozenset({Role.ADVOCATE, Role.REVIEWER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +61,16 @@ class Principal:
         """Audit name of this officer."""
         return f"officer:{self.id}"
 
+    @property
+    def confined(self) -> bool:
+        """Advocates and reviewers: no desk's work, only their own routes."""
+        return self.role in CONFINED_ROLES
+
     def require_desk(self, desk: str) -> None:
-        """Refuse acting for a desk that is not the officer's own."""
+        """Refuse acting for a desk that is not the officer's own, and advocates and reviewers for any desk."""
+        if self.confined:
+            raise Forbidden(f"role {self.role} acts for no desk, not even desk {self.desk} where it is filed",
+                            hint="ask the node operator for an account with a desk role")
         if self.role != Role.ADMIN and desk != self.desk:
             raise Forbidden(f"{self.name} works at desk {self.desk} and cannot act for desk {desk}")
 
@@ -74,8 +88,8 @@ class Principal:
         return self.role in (Role.ADMIN, Role.SUPERVISOR)
 
     def can_read_desk(self, desk: str) -> bool:
-        """Whether the officer may read messages of ``desk``."""
-        return self.reads_every_desk or desk == self.desk
+        """Whether the officer may read messages of ``desk``: never for advocates and reviewers."""
+        return not self.confined and (self.reads_every_desk or desk == self.desk)
 
 
 def _digest(token: str) -> str:
