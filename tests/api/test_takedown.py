@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,8 +32,8 @@ def auth(value: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def vnm(tmp_path: Path, authority: KeyPair) -> Iterator[Node]:
-    node = make_node(tmp_path, "VNM", authority, port=8401)
+def vnm(tmp_path: Path, authority: KeyPair, database_url: str) -> Iterator[Node]:
+    node = make_node(tmp_path, "VNM", authority, port=8401, database_url=database_url)
     publish([node], authority)
     yield node
     node.close()
@@ -129,26 +130,32 @@ def test_platforms_record_false_positives_on_their_own_reports(client: TestClien
 def test_a_flood_is_quarantined_shown_in_matches_and_released(client: TestClient, vnm: Node,
                                                               platform: dict[str, str],
                                                               reviewer: dict[str, str]) -> None:
-    vnm.settings.takedown_flood_threshold = 2
+    vnm.settings.takedown_flood_threshold = 2  # each platform counts for at most 2 // 2 + 1 = 2 reports
     entry, code = add(vnm)
-    for ref in ("u1", "u2", "u3"):
+    other = platform_token(vnm, "Other Videos")
+
+    def matched() -> dict[str, Any]:
+        [match] = client.post("/api/v1/match", json={"items": [{"hashes": [code]}]},
+                              headers=platform).json()["items"][0]["matches"]
+        return cast(dict[str, Any], match)
+
+    for ref, who in (("u1", platform), ("u2", platform), ("u3", platform), ("u1", other)):
         client.post("/api/v1/hashbank/reports", json={"entry": entry.entry_id, "content_ref": ref, "distance": 1,
-                                                      "action": "under_review"}, headers=platform)
-    [match] = client.post("/api/v1/match", json={"items": [{"hashes": [code]}]},
-                          headers=platform).json()["items"][0]["matches"]
+                                                      "action": "under_review"}, headers=who)
+        if who is platform:
+            assert matched()["quarantined"] is False, "one platform alone floods nothing"
+    match = matched()
     assert match["quarantined"] is True and match["trust"] == 0.5
     quarantined = client.get("/api/v1/reviews", params={"status": "quarantined"}, headers=reviewer).json()
-    assert len(quarantined["reports"]) == 3 and quarantined["reports"][0]["trust"]["quarantine_reason"]
+    assert len(quarantined["reports"]) == 4 and quarantined["reports"][0]["trust"]["quarantine_reason"]
 
     released = client.post(f"/api/v1/reviews/entries/{entry.entry_id}/release", json={"note": "checked"},
                            headers=reviewer)
     assert released.status_code == 200, released.text
-    assert released.json()["reports_pending_again"] == 3 and not released.json()["trust"]["quarantined"]
+    assert released.json()["reports_pending_again"] == 4 and not released.json()["trust"]["quarantined"]
     again = client.post(f"/api/v1/reviews/entries/{entry.entry_id}/release", headers=reviewer)
     assert again.status_code == 409 and again.json()["code"] == "not_quarantined"
-    [match] = client.post("/api/v1/match", json={"items": [{"hashes": [code]}]},
-                          headers=platform).json()["items"][0]["matches"]
-    assert match["quarantined"] is False
+    assert matched()["quarantined"] is False
 
 
 def test_who_may_do_what(client: TestClient, vnm: Node, platform: dict[str, str], reviewer: dict[str, str]) -> None:
@@ -185,6 +192,29 @@ def test_bad_reports_are_refused_naming_the_problem(client: TestClient, vnm: Nod
     answer = client.post("/api/v1/hashbank/reports", json=body, headers=platform)
     assert answer.status_code == status, answer.text
     assert answer.json()["code"] == code
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"content_ref": "a\u0000b"}, "bad_content_ref"),
+    ({"content_ref": "upload\n1"}, "bad_content_ref"),
+    ({"content_ref": "upload\u001b[1"}, "bad_content_ref"),
+    ({"action": "not_removed", "reason": "court\u0000order"}, "bad_reason"),
+    ({"action": "not_removed", "reason": "court order\u007f"}, "bad_reason"),
+])
+def test_control_characters_are_refused_on_every_database(client: TestClient, vnm: Node, platform: dict[str, str],
+                                                          reviewer: dict[str, str], change: dict[str, object],
+                                                          code: str) -> None:
+    entry, _ = add(vnm)
+    body = {"entry": entry.entry_id, "content_ref": "u1", "distance": 1, "action": "under_review"}
+    answer = client.post("/api/v1/hashbank/reports", json={**body, **change}, headers=platform)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == code and answer.json()["hint"]
+    made = client.post("/api/v1/hashbank/reports", json=body, headers=platform).json()
+    for path, sent, who in ((f"/api/v1/reviews/{made['id']}", {"decision": "confirm", "note": "same\u0000"}, reviewer),
+                            (f"/api/v1/hashbank/reports/{made['id']}/false-positive", {"reason": "\u0000"}, platform)):
+        refused = client.post(path, json=sent, headers=who)
+        assert refused.status_code == 422 and refused.json()["code"] == "bad_reason", refused.text
+    assert client.get("/api/v1/reviews", headers=reviewer).json()["reports"][0]["review"] == "pending"
 
 
 def test_bad_review_requests_are_refused(client: TestClient, reviewer: dict[str, str]) -> None:

@@ -91,34 +91,87 @@ def test_only_an_answer_to_a_notice_resolves_it(review: Review, action: Action) 
     assert rules.resolved_on_confirm(action) == (action is Action.REMOVED)
 
 
-@given(st.lists(st.integers(min_value=0, max_value=7200), min_size=1, max_size=200),
+def _flood_policy(threshold: int, window_seconds: int = 3600) -> rules.Policy:
+    return rules.Policy(deadline_seconds=rules.DEFAULT_DEADLINE_SECONDS, flood_threshold=threshold,
+                        flood_window=timedelta(seconds=window_seconds))
+
+
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=7200), st.integers(min_value=1, max_value=4)),
+                min_size=1, max_size=200),
        st.integers(min_value=1, max_value=20), st.integers(min_value=60, max_value=3600))
-def test_a_flood_is_more_reports_than_the_threshold_within_one_window(gaps: list[int], threshold: int,
-                                                                      window_seconds: int) -> None:
-    policy = rules.Policy(deadline_seconds=rules.DEFAULT_DEADLINE_SECONDS, flood_threshold=threshold,
-                          flood_window=timedelta(seconds=window_seconds))
-    window, at, times = None, T0, []
-    for gap in gaps:
+def test_a_flood_is_more_reports_than_the_threshold_within_one_window(reports: list[tuple[int, int]],
+                                                                      threshold: int, window_seconds: int) -> None:
+    policy = _flood_policy(threshold, window_seconds)
+    share = rules.flood_share(policy)
+    window, at, seen = None, T0, []
+    for gap, platform in reports:
         at += timedelta(seconds=gap)
-        times.append(at)
-        window, flooded = rules.count_report(window, at, policy)
+        seen.append((at, platform))
+        window, flooded = rules.count_report(window, platform, at, policy)
         assert window.start <= at < window.start + policy.flood_window
-        in_window = [t for t in times if window.start <= t]
+        in_window = [p for t, p in seen if window.start <= t]
         assert window.count == len(in_window), "the window counts the reports since it opened"
-        assert flooded == (len(in_window) > threshold)
+        assert dict(window.reports) == {p: in_window.count(p) for p in set(in_window)}
+        counted = sum(min(in_window.count(p), share) for p in set(in_window))
+        assert window.counted(policy) == counted and flooded == (counted > threshold)
         if flooded:
-            assert len([t for t in times if t > at - policy.flood_window]) > threshold, \
-                "a flood is never declared without that many reports within the window's length"
+            assert len({p for t, p in seen if t > at - policy.flood_window}) >= 2, "never one platform alone"
+            for platform_left_out in set(in_window):
+                assert len([p for p in in_window if p != platform_left_out]) >= threshold + 1 - share, \
+                    "whichever platform is left out, the others reported at least threshold - share + 1"
+
+
+@given(st.integers(min_value=1, max_value=200), st.integers(min_value=1, max_value=1000))
+def test_one_platform_alone_never_floods_and_two_can(threshold: int, reports: int) -> None:
+    policy = _flood_policy(threshold)
+    share = rules.flood_share(policy)
+    assert share <= threshold < 2 * share
+    window = None
+    for i in range(reports):
+        window, flooded = rules.count_report(window, 7, T0 + timedelta(milliseconds=i), policy)
+        assert not flooded
+    window = None
+    for i in range(2 * share):  # a poisoned hash: two platforms each matching many uploads
+        window, flooded = rules.count_report(window, 1 + i % 2, T0 + timedelta(milliseconds=i), policy)
+    assert flooded
+
+
+def test_the_flood_numbers_by_default() -> None:
+    assert rules.flood_share(POLICY) == 26
+    window = None
+    for i in range(1000):
+        window, flooded = rules.count_report(window, 1, T0 + timedelta(seconds=i), POLICY)
+        assert not flooded, "a thousand reports of one platform in an hour"
+    assert window is not None and window.counted(POLICY) == 26
+    for i in range(24):
+        window, flooded = rules.count_report(window, 2, T0 + timedelta(seconds=i), POLICY)
+        assert not flooded, "26 + 24 = 50 is not more than 50"
+    window, flooded = rules.count_report(window, 3, T0 + timedelta(seconds=30), POLICY)
+    assert flooded and window.count == 1025 and window.counted(POLICY) == 51
 
 
 def test_reports_spread_out_never_flood() -> None:
     window, at = None, T0
-    for _ in range(1000):
-        window, flooded = rules.count_report(window, at, POLICY)
+    for i in range(1000):
+        window, flooded = rules.count_report(window, i % 5, at, POLICY)
         assert not flooded and window.count == 1
         at += POLICY.flood_window
-    window, _ = rules.count_report(rules.Window(T0, 30), T0 - timedelta(seconds=1), POLICY)
-    assert window == rules.Window(T0 - timedelta(seconds=1), 1), "a clock that went back opens a new window"
+    window, _ = rules.count_report(rules.Window(T0, ((1, 30), (2, 30))), 1, T0 - timedelta(seconds=1), POLICY)
+    assert window == rules.Window(T0 - timedelta(seconds=1), ((1, 1),)), "a clock that went back opens a new window"
+
+
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=6), st.booleans()), max_size=40))
+def test_false_positives_count_each_platform_and_the_reviewers_once(rejections: list[tuple[int, bool]]) -> None:
+    sources: frozenset[int] = frozenset()
+    for platform, by_reviewer in rejections:
+        before = sources
+        sources = rules.count_false_positive(sources, platform, by_reviewer=by_reviewer)
+        assert before <= sources and len(sources) - len(before) <= 2
+    assert sources == {p for p, _ in rejections} | ({rules.REVIEWERS} if any(r for _, r in rejections) else set())
+    alone = {p for p, _ in rejections}
+    if len(alone) <= 1:
+        assert len(sources) <= 2 and not rules.distrusted(0, len(sources), POLICY), \
+            "one platform, with the reviewers it fed bad matches, cannot quarantine an entry"
 
 
 @given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=10_000))
@@ -215,3 +268,34 @@ def test_reasons_are_trimmed_and_bounded() -> None:
     with pytest.raises(ValidationError) as caught:
         rules.check_text("x" * (rules.MAX_REASON + 1), "reason")
     assert caught.value.code == "bad_reason"
+
+
+CONTROLS = [chr(c) for c in (*range(0x20), 0x7F)]
+
+
+@given(st.text(max_size=20), st.sampled_from([c for c in CONTROLS if c not in "\t\n"]), st.text(max_size=20))
+def test_reasons_hold_no_control_character_but_tab_and_line_feed(before: str, control: str, after: str) -> None:
+    text = f"x{before}{control}{after}x"
+    found = rules.control_character(text, free_text=True)
+    assert found is not None
+    with pytest.raises(ValidationError) as caught:
+        rules.check_text(text, "reason")
+    assert caught.value.code == "bad_reason" and f"U+{ord(found):04X}" in caught.value.message and caught.value.hint
+    cleaned = rules.printable(text, free_text=True)
+    assert rules.control_character(cleaned, free_text=True) is None and len(cleaned) == len(text)
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_characters=CONTROLS)))
+def test_text_without_control_characters_is_kept(text: str) -> None:
+    assert rules.control_character(text, free_text=False) is None
+    assert rules.printable(text, free_text=False) == text
+    checked = rules.check_text(f"a\t{text[:500]}\nb", "note")
+    assert checked == f"a\t{text[:500]}\nb".strip()
+
+
+def test_names_hold_no_control_character_at_all() -> None:
+    for bad in ("a\tb", "a\nb", "a\x00b", "a\x7fb", "a\ud800b"):
+        assert rules.control_character(bad, free_text=False) is not None, bad
+        assert rules.control_character(rules.printable(bad, free_text=False), free_text=False) is None
+    assert rules.control_character("a\ud800b", free_text=True) == "\ud800", "a lone surrogate is not text"
+    assert rules.control_character("Exämple Photos 写真 \u0085", free_text=False) is None

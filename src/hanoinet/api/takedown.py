@@ -56,11 +56,13 @@ class ReportCommand(BaseModel):
 
     entry: str = Field(description="the bank entry's id")
     content_ref: str = Field(max_length=takedown.MAX_CONTENT_REF,
-                             description="your own reference to the content (never the content or a link to it)")
+                             description="your own reference to the content (never the content or a link to it), "
+                             "without control characters")
     distance: int = Field(ge=0, le=256, description="the Hamming distance of the match")
     action: Literal["removed", "not_removed", "under_review"]
     reason: str | None = Field(default=None, max_length=rules.MAX_REASON,
-                               description="why not removed (required with not_removed)")
+                               description="why not removed (required with not_removed); no control characters "
+                               "but tab and line feed")
 
 
 class FalsePositiveCommand(BaseModel):

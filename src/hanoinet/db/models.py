@@ -639,10 +639,16 @@ class HashTrust(Base):
     entry_row: Mapped[int] = mapped_column(BigId, ForeignKey("hash_entries.id"), primary_key=True,
                                            autoincrement=False)
     confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    #: How many platforms, and this node's reviewers, called a match of the entry a false positive since the
+    #: last release: the number of ``false_positive_sources``.
     false_positives: Mapped[int] = mapped_column(Integer, default=0)
+    #: Those sources, as a JSON list: platform ids, and 0 for this node's reviewers.
+    false_positive_sources: Mapped[str] = mapped_column(Text, default="[]")
     #: Match reports in the current window, for flood detection (hash poisoning).
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_reports: Mapped[int] = mapped_column(Integer, default=0)
+    #: The same per platform, as a JSON object: platform id -> new reports in the window.
+    window_platforms: Mapped[str] = mapped_column(Text, default="{}")
     quarantined_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     quarantine_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 

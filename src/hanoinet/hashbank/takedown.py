@@ -9,20 +9,22 @@ rules themselves are in :mod:`hanoinet.hashbank.takedown_rules`; docs/takedown.m
 What a victim sees is kept at the entry's origin node, in ``TakedownStatus``: one row per platform and
 country. When a change here alters what the victim should see, this node writes that row itself if the
 entry is its own, and otherwise tells the origin in a ``hashbank.takedown`` envelope (docs/protocol.md,
-section 10.5). Every write about an entry locks the entry's row first, so reports, reviews and escalations
-of one entry are serialised and the status sent is always the latest.
+section 10.5). Every write about an entry locks the entry's row first, so reports, reviews, escalations and
+statuses received of one entry are serialised: the status sent is always the latest, and the status kept at
+the origin never goes back to an older one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -256,12 +258,14 @@ def report(node: Node, uow: UnitOfWork, platform: PlatformPrincipal, *, entry_id
                            code="entry_withdrawn")
         trust = _trust_row(session, entry.id, at)
         policy = node.settings.takedown_policy
-        window, flooded = rules.count_report(rules.Window(trust.window_start, trust.window_reports), at, policy)
-        trust.window_start, trust.window_reports = window.start, window.count
+        window, flooded = rules.count_report(_window(trust), platform.id, at, policy)
+        _keep_window(trust, window)
         if flooded and trust.quarantined_at is None:
             _quarantine(session, entry, trust, at, code="hashbank_flood",
-                        reason=f"{window.count} new match reports since {format_instant(window.start)}, more "
-                        f"than {policy.flood_threshold} within {policy.flood_window.total_seconds():.0f} s")
+                        reason=f"{window.counted(policy)} new match reports from {len(window.reports)} platforms "
+                        f"since {format_instant(window.start)} (each counting for at most "
+                        f"{rules.flood_share(policy)}), more than {policy.flood_threshold} within "
+                        f"{policy.flood_window.total_seconds():.0f} s")
         review = Review.QUARANTINED if trust.quarantined_at is not None else Review.PENDING
         rules.check_report(review, False, done, reason)
         row = MatchReport(platform_id=platform.id, entry_row=entry.id, content_ref=content_ref, distance=distance,
@@ -299,7 +303,7 @@ def false_positive(node: Node, uow: UnitOfWork, platform: PlatformPrincipal, rep
     row.review, row.reviewed_by, row.reviewed_at, row.updated_at = review.value, platform.actor, at, at
     if reason is not None:
         row.reason = reason
-    _count_false_positive(node, session, entry, at)
+    _count_false_positive(node, session, entry, platform.id, at, by_reviewer=False)
     audit.record(session, actor=platform.actor, action="takedown.false_positive", target=f"report:{row.id}",
                  detail={"entry": entry.entry_id})
     _publish(node, uow, entry, platform_id=platform.id, platform=platform.name, before=before, at=at)
@@ -334,7 +338,7 @@ def review(node: Node, uow: UnitOfWork, report_id: int, *, decision: str, actor:
             row.resolved_at = at
         _trust_row(session, entry.id, at).confirmed += 1
     else:
-        _count_false_positive(node, session, entry, at)
+        _count_false_positive(node, session, entry, row.platform_id, at, by_reviewer=True)
     audit.record(session, actor=actor, action=f"takedown.{decided.value}", target=f"report:{row.id}",
                  detail={"entry": entry.entry_id, "note": note})
     name = _platform_name(session, row.platform_id)
@@ -345,8 +349,9 @@ def review(node: Node, uow: UnitOfWork, report_id: int, *, decision: str, actor:
 def release(uow: UnitOfWork, entry_id: str, *, actor: str, note: str | None = None) -> tuple[Standing, int]:
     """Lift an entry's quarantine: its quarantined reports go back to pending review; returns how many.
 
-    The flood window starts again, so the reports that caused the quarantine do not cause it at once again. A
-    further false positive re-quarantines an entry whose trust is still low.
+    The flood window starts again and the false positives counted so far are set aside (confirmations stay),
+    so what caused the quarantine does not cause it at once again: it takes as many new sources of false
+    positives as the first time.
     """
     session = uow.session
     note = rules.check_text(note, "note")
@@ -357,7 +362,8 @@ def release(uow: UnitOfWork, entry_id: str, *, actor: str, note: str | None = No
                        "`hanoinet takedown reviews --status quarantined`", code="not_quarantined")
     at = now()
     trust.quarantined_at, trust.quarantine_reason = None, None
-    trust.window_start, trust.window_reports = at, 0
+    _keep_window(trust, rules.Window(at))
+    _keep_sources(trust, frozenset())
     waiting = list(session.scalars(select(MatchReport).where(
         MatchReport.entry_row == entry.id, MatchReport.review == Review.QUARANTINED.value)))
     for row in waiting:
@@ -428,15 +434,21 @@ async def run(node: Node, stop: asyncio.Event, *, interval: float = ESCALATION_I
 # -- quarantine and trust -------------------------------------------------------------------------------------
 
 
-def _count_false_positive(node: Node, session: Session, entry: HashEntry, at: datetime) -> None:
-    """One more false positive against ``entry``; quarantine it if its trust is now too low."""
+def _count_false_positive(node: Node, session: Session, entry: HashEntry, platform_id: int, at: datetime, *,
+                          by_reviewer: bool) -> None:
+    """A match of ``entry`` by the platform was rejected; quarantine the entry if its trust is now too low.
+
+    False positives count by source (:func:`rules.count_false_positive`): a platform, or the reviewers, whose
+    rejections were counted already change nothing.
+    """
     trust = _trust_row(session, entry.id, at)
-    trust.false_positives += 1
+    _keep_sources(trust, rules.count_false_positive(_sources(trust), platform_id, by_reviewer=by_reviewer))
     policy = node.settings.takedown_policy
     if trust.quarantined_at is None and rules.distrusted(trust.confirmed, trust.false_positives, policy):
         _quarantine(session, entry, trust, at, code="hashbank_low_trust",
                     reason=f"trust {float(rules.trust(trust.confirmed, trust.false_positives)):.2f} after "
-                    f"{trust.false_positives} false positive(s) and {trust.confirmed} confirmation(s) is below "
+                    f"false positives from {trust.false_positives} source(s) (platforms, and this node's "
+                    f"reviewers) and {trust.confirmed} confirmation(s) is below "
                     f"{policy.trust_threshold_percent / 100:.2f}")
 
 
@@ -455,12 +467,31 @@ def _quarantine(session: Session, entry: HashEntry, trust: HashTrust, at: dateti
 
 def _trust_row(session: Session, entry_row: int, at: datetime) -> HashTrust:
     """The entry's trust row, created on first use (the caller holds the entry's lock)."""
-    row = session.get(HashTrust, entry_row)
+    row = session.get(HashTrust, entry_row, populate_existing=True)
     if row is None:
-        row = HashTrust(entry_row=entry_row, confirmed=0, false_positives=0, window_start=at, window_reports=0)
+        row = HashTrust(entry_row=entry_row, confirmed=0, false_positives=0, false_positive_sources="[]",
+                        window_start=at, window_reports=0, window_platforms="{}")
         session.add(row)
         session.flush()
     return row
+
+
+def _sources(trust: HashTrust) -> frozenset[int]:
+    return frozenset(int(s) for s in json.loads(trust.false_positive_sources))
+
+
+def _keep_sources(trust: HashTrust, sources: frozenset[int]) -> None:
+    trust.false_positive_sources, trust.false_positives = json.dumps(sorted(sources)), len(sources)
+
+
+def _window(trust: HashTrust) -> rules.Window:
+    counts = json.loads(trust.window_platforms)
+    return rules.Window(trust.window_start, tuple(sorted((int(p), int(n)) for p, n in counts.items())))
+
+
+def _keep_window(trust: HashTrust, window: rules.Window) -> None:
+    trust.window_start, trust.window_reports = window.start, window.count
+    trust.window_platforms = json.dumps({str(p): n for p, n in window.reports}, sort_keys=True)
 
 
 # -- what the victim sees -------------------------------------------------------------------------------------
@@ -476,6 +507,20 @@ class TakedownBody(BaseModel):
     status: Literal["matched", "under_review", "overdue", "removed", "not_removed", "false_positive"]
     reason: str | None = Field(default=None, min_length=1, max_length=rules.MAX_REASON)
     at: Instant
+
+    @field_validator("platform")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        if rules.control_character(value, free_text=False) is not None:
+            raise ValueError("platform holds a control character (U+0000-U+001F, U+007F)")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _printable_reason(cls, value: str | None) -> str | None:
+        if value is not None and rules.control_character(value, free_text=True) is not None:
+            raise ValueError("reason holds a control character other than tab and line feed")
+        return value
 
     @model_validator(mode="after")
     def _reason_with_refusal(self) -> TakedownBody:
@@ -494,8 +539,13 @@ def _on_takedown(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received
     sender, _ = split_address(payload.sender)
     body = payload.body
     session = uow.session
-    entry = session.scalar(select(HashEntry).where(HashEntry.entry_id == body["entry"]))
-    if entry is None or entry.origin != node.state:
+    # Locked like every write about the entry: two processes applying statuses of one platform at once take
+    # turns, so the second reads the first's status and never replaces a newer one with an older one.
+    # Only our own entry under this id: entries are keyed by origin and id (bank.apply_received).
+    entry = session.scalar(select(HashEntry).where(HashEntry.entry_id == body["entry"],
+                                                   HashEntry.origin == node.state).with_for_update()
+                           .execution_options(populate_existing=True))
+    if entry is None:
         # Another State's entry (or none at all): the victim's status lives at its origin, not here.
         audit.alarm(session, code="hashbank_foreign_takedown",
                     message=f"{sender} sent a takedown status for hash bank entry {body['entry']}, which is not an "
@@ -540,6 +590,9 @@ def _publish(node: Node, uow: UnitOfWork, entry: HashEntry, *, platform_id: int,
     if after is None or after == before:
         return
     status, reason = after
+    # What is written now has no control character; older rows, or a platform's name, may still hold one.
+    platform = rules.printable(platform, free_text=False)
+    reason = rules.printable(reason, free_text=True) if reason is not None else None
     if entry.origin == node.state:
         _apply_status(uow.session, entry.id, state=node.state, platform=platform, status=status.value, reason=reason,
                       at=at)
@@ -560,8 +613,11 @@ def _publish(node: Node, uow: UnitOfWork, entry: HashEntry, *, platform_id: int,
 
 def _apply_status(session: Session, entry_row: int, *, state: str, platform: str, status: str,
                   reason: str | None, at: datetime) -> bool:
-    """Keep the newest status of one platform in one State for an entry; returns whether it was newer."""
-    row = session.get(TakedownStatus, (entry_row, state, platform))
+    """Keep the newest status of one platform in one State for an entry; returns whether it was newer.
+
+    The caller holds the entry's lock, so the row read here is the latest committed.
+    """
+    row = session.get(TakedownStatus, (entry_row, state, platform), populate_existing=True)
     if row is None:
         session.add(TakedownStatus(entry_row=entry_row, state=state, platform=platform, status=status, reason=reason,
                                    updated_at=at))
@@ -580,12 +636,20 @@ def _check_content_ref(value: object) -> str:
         raise ValidationError("content_ref must be your own reference to the content, 1 to 200 characters",
                               hint="send your internal id of the upload, never the content or a link to it",
                               code="bad_content_ref")
-    return value.strip()
+    value = value.strip()
+    bad = rules.control_character(value, free_text=False)
+    if bad is not None:
+        raise ValidationError(f"content_ref contains the character U+{ord(bad):04X}, which cannot be stored",
+                              hint="send your internal id of the upload as printable text, without control "
+                              "characters (U+0000-U+001F, U+007F) or line breaks", code="bad_content_ref")
+    return value
 
 
 def _lock_entry(session: Session, entry_id: str) -> HashEntry:
-    entry = session.scalar(select(HashEntry).where(HashEntry.entry_id == bank.check_entry_id(entry_id))
-                           .with_for_update())
+    # Should another origin have reused the id, the entry recorded first is the one meant, as in bank.get.
+    entry = session.scalar(select(HashEntry).where(HashEntry.entry_id == bank.check_entry_id(entry_id),
+                                                   HashEntry.hash.is_not(None)).order_by(HashEntry.id).limit(1)
+                           .with_for_update().execution_options(populate_existing=True))
     if entry is None or entry.hash is None:
         raise NotFound(f"no hash bank entry {entry_id}", hint="report only entries your copy of the bank holds",
                        code="entry_not_found")
@@ -598,7 +662,8 @@ def _lock_report(session: Session, report_id: int, *, platform_id: int | None = 
                             .where(MatchReport.id == report_id)).one_or_none()
     if found is None or (platform_id is not None and found.platform_id != platform_id):
         raise _no_report(report_id, of_platform=platform_id is not None)
-    entry = session.scalars(select(HashEntry).where(HashEntry.id == found.entry_row).with_for_update()).one()
+    entry = session.scalars(select(HashEntry).where(HashEntry.id == found.entry_row).with_for_update()
+                            .execution_options(populate_existing=True)).one()
     row = session.scalars(select(MatchReport).where(MatchReport.id == report_id).with_for_update()
                           .execution_options(populate_existing=True)).one()
     return row, entry

@@ -15,12 +15,16 @@ node treats a match as removal-worthy a person reviews it:
 An entry is quarantined when reports of it flood in (more than a threshold within a fixed window: a defence
 against a poisoned hash, one that matches innocuous popular content) or when its trust falls: trust is
 ``(confirmed + 1) / (confirmed + false_positives + 2)``, and below a threshold after a minimum number of false
-positives the entry is quarantined. Every function here is pure; :mod:`hanoinet.hashbank.takedown` applies them
-to the database.
+positives the entry is quarantined. Neither rule can be set off by one platform alone: in a flood window each
+platform counts for at most :func:`flood_share` reports, just over half the threshold, and false positives are
+counted by who found them (:func:`count_false_positive`): each platform once, whatever the number of its
+matches rejected, and this node's reviewers once. Every function here is pure;
+:mod:`hanoinet.hashbank.takedown` applies them to the database.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +43,14 @@ DEFAULT_MIN_FALSE_POSITIVES = 3
 DEFAULT_TRUST_THRESHOLD_PERCENT = 50
 #: Longest reason or note a platform or reviewer may write.
 MAX_REASON = 1000
+#: The source of false positives found by this node's reviewers (platforms are sources by their id, from 1).
+REVIEWERS = 0
+
+# Characters refused in what a platform or reviewer writes: the C0 controls and DEL (PostgreSQL cannot store
+# NUL; the others can rewrite a terminal or hide text from a reader), and lone surrogates, which are not
+# Unicode text and cannot be stored. Free text (reasons, notes) keeps tab and line feed.
+_NOT_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+_NOT_IN_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class Review(StrEnum):
@@ -121,14 +133,37 @@ def check_decision(value: object) -> Decision:
                               code="bad_decision") from None
 
 
+def control_character(value: str, *, free_text: bool) -> str | None:
+    """The first character of ``value`` that may not be stored or sent, or None.
+
+    Refused: U+0000-U+001F and U+007F (but tab and line feed in ``free_text``), and lone surrogates.
+    """
+    found = (_NOT_IN_FREE_TEXT if free_text else _NOT_IN_NAME).search(value)
+    return found.group() if found is not None else None
+
+
+def printable(value: str, *, free_text: bool) -> str:
+    """``value`` with each character :func:`control_character` refuses replaced by U+FFFD."""
+    return (_NOT_IN_FREE_TEXT if free_text else _NOT_IN_NAME).sub("\ufffd", value)
+
+
 def check_text(value: str | None, what: str) -> str | None:
-    """A reason or note: stripped, at most :data:`MAX_REASON` characters; None when empty."""
+    """A reason or note: stripped, at most :data:`MAX_REASON` characters; None when empty.
+
+    Refused (``bad_reason``): a longer text, or one holding a character :func:`control_character` refuses in
+    free text (a control character other than tab and line feed, or a lone surrogate).
+    """
     if value is None or not value.strip():
         return None
     value = value.strip()
     if len(value) > MAX_REASON:
         raise ValidationError(f"the {what} has {len(value)} characters; at most {MAX_REASON}",
                               hint=f"shorten the {what}", code="bad_reason")
+    bad = control_character(value, free_text=True)
+    if bad is not None:
+        raise ValidationError(f"the {what} contains the character U+{ord(bad):04X}, which cannot be stored",
+                              hint=f"write the {what} as plain text: tabs and line feeds are allowed, other control "
+                              "characters (U+0000-U+001F, U+007F) are not", code="bad_reason")
     return value
 
 
@@ -210,23 +245,55 @@ def resolved_on_confirm(action: Action) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """New reports of one entry counted since ``start``."""
+    """New reports of one entry since ``start``, per platform: ``(platform, reports)`` pairs by platform."""
 
     start: datetime
-    count: int
+    reports: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def count(self) -> int:
+        """All new reports in the window."""
+        return sum(n for _, n in self.reports)
+
+    def counted(self, policy: Policy) -> int:
+        """The reports the flood rule counts: each platform's, up to :func:`flood_share`."""
+        share = flood_share(policy)
+        return sum(min(n, share) for _, n in self.reports)
 
 
-def count_report(window: Window | None, at: datetime, policy: Policy) -> tuple[Window, bool]:
-    """Count a new report at ``at``; returns the window and whether the entry is flooded.
+def flood_share(policy: Policy) -> int:
+    """Most reports one platform counts for in a flood window: ``flood_threshold // 2 + 1``.
+
+    Just over half the threshold: one platform alone never floods an entry (its share is at most the
+    threshold), two platforms can (two shares exceed it).
+    """
+    return policy.flood_threshold // 2 + 1
+
+
+def count_report(window: Window | None, platform: int, at: datetime, policy: Policy) -> tuple[Window, bool]:
+    """Count a new report by ``platform`` at ``at``; returns the window and whether the entry is flooded.
 
     Fixed windows of ``policy.flood_window``: a report after the window (or before it, if the clock went back)
-    opens a new one. Flooded: more than ``policy.flood_threshold`` reports in the window.
+    opens a new one. Flooded: more than ``policy.flood_threshold`` reports in the window, each platform counting
+    for at most :func:`flood_share` of them.
     """
     if window is None or not window.start <= at < window.start + policy.flood_window:
-        window = Window(at, 1)
-    else:
-        window = Window(window.start, window.count + 1)
-    return window, window.count > policy.flood_threshold
+        window = Window(at)
+    counts = dict(window.reports)
+    counts[platform] = counts.get(platform, 0) + 1
+    window = Window(window.start, tuple(sorted(counts.items())))
+    return window, window.counted(policy) > policy.flood_threshold
+
+
+def count_false_positive(sources: frozenset[int], platform: int, *, by_reviewer: bool) -> frozenset[int]:
+    """Who has called a match of the entry a false positive, after one more rejection of ``platform``'s match.
+
+    The platform whose match it was counts once, however many of its matches were rejected; a rejection by a
+    reviewer also counts this node's reviewers (:data:`REVIEWERS`), once. The entry's false positives are the
+    number of these sources: one platform alone accounts for at most two (its own, and the reviewers' it can
+    get by feeding them bad matches).
+    """
+    return sources | {platform} | ({REVIEWERS} if by_reviewer else frozenset())
 
 
 def trust(confirmed: int, false_positives: int) -> Fraction:

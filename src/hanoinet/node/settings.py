@@ -170,12 +170,14 @@ class NodeSettings(BaseSettings):
     #: their default (a day for art14, two for art16). docs/takedown.md explains these five settings.
     takedown_deadline_seconds: dict[str, int] = Field(
         default_factory=lambda: dict(takedown_rules.DEFAULT_DEADLINE_SECONDS))
-    #: A hash bank entry with more than ``takedown_flood_threshold`` new match reports within one window of
-    #: ``takedown_flood_window_seconds`` is quarantined for review (a defence against hash poisoning).
+    #: A hash bank entry with more than ``takedown_flood_threshold`` match reports counted within one window of
+    #: ``takedown_flood_window_seconds`` is quarantined for review (a defence against hash poisoning); each
+    #: platform counts for at most half the threshold plus one (docs/takedown.md, section 3).
     takedown_flood_window_seconds: int = Field(default=takedown_rules.DEFAULT_FLOOD_WINDOW_SECONDS, ge=60)
     takedown_flood_threshold: int = Field(default=takedown_rules.DEFAULT_FLOOD_THRESHOLD, ge=1)
-    #: An entry with at least this many false positives, whose trust is below the threshold (in percent), is
-    #: quarantined; trust is (confirmed + 1) / (confirmed + false positives + 2).
+    #: An entry with false positives from at least this many sources (each platform once, this node's reviewers
+    #: once), whose trust is below the threshold (in percent), is quarantined; trust is (confirmed + 1) /
+    #: (confirmed + false positives + 2) (docs/takedown.md, section 3).
     takedown_min_false_positives: int = Field(default=takedown_rules.DEFAULT_MIN_FALSE_POSITIVES, ge=1)
     takedown_trust_threshold_percent: int = Field(default=takedown_rules.DEFAULT_TRUST_THRESHOLD_PERCENT, ge=0,
                                                   le=100)
