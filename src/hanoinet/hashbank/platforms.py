@@ -60,6 +60,10 @@ def register(session: Session, *, name: str, email: str | None, actor: str) -> t
     if not name or len(name) > 200:
         raise ValidationError("a platform needs a name of 1 to 200 characters", hint="e.g. 'Example Photos Ltd'",
                               code="bad_platform")
+    # The name travels in takedown envelopes and is shown to victims: printable text only.
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
+        raise ValidationError("a platform's name may not hold control characters", hint="e.g. 'Example Photos Ltd'",
+                              code="bad_platform")
     if email is not None:
         email = check_email(email.strip())
     if session.scalar(select(Platform.id).where(Platform.name == name)) is not None:
