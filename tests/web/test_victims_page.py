@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import re
 import socket
 import threading
@@ -55,6 +56,33 @@ PICKED = [SOURCES / "bridge-mods" / "aaa-orig.jpg", SOURCES / "reg-test-input" /
           SOURCES / "misc-images" / "c.png"]
 # Quality 0 (a nearly flat picture): the page shows it as not usable and never sends it.
 FLAT = SOURCES / "misc-images" / "small.jpg"
+
+
+def pictures(folder: Path) -> tuple[list[Path], Path]:
+    """Three photographs and a flat picture: the shared test images, or, where they are not beside the project,
+    pictures drawn here (smooth shapes and texture, which PDQ hashes with high quality), so the path runs
+    everywhere."""
+    if all(path.is_file() for path in [*PICKED, FLAT]):
+        return PICKED, FLAT
+    from PIL import Image, ImageDraw, ImageFilter
+
+    drawn = []
+    for seed, suffix in ((1, "jpg"), (2, "png"), (3, "png")):
+        generator = random.Random(seed)
+        image = Image.new("RGB", (400, 300), (generator.randrange(256), 120, generator.randrange(256)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(30):
+            x, y, radius = generator.randrange(400), generator.randrange(300), generator.randrange(15, 90)
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius),
+                         fill=(generator.randrange(256), generator.randrange(256), generator.randrange(256)))
+        path = folder / f"photo-{seed}.{suffix}"
+        image.filter(ImageFilter.GaussianBlur(2)).save(path)
+        drawn.append(path)
+    flat = folder / "flat.jpg"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(flat)
+    return drawn, flat
+
+
 # What image files and their base64 and data: URLs start with (JPEG, PNG, WebP, GIF).
 IMAGE_SIGNS = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8", b"/9j/", b"iVBORw0KGgo", b"UklGR", b"R0lGOD",
                b"data:", b"base64")
@@ -224,8 +252,7 @@ def test_a_victim_sends_only_hashes_then_follows_and_withdraws(site: Site, conte
                                                                fresh_limits: None, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    if not all(path.is_file() for path in [*PICKED, FLAT]):
-        pytest.skip(f"PDQ test images not found at {SOURCES} (ThreatExchange pdq/data, see its README)")
+    picked, flat = pictures(tmp_path)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not an image")
     started = len(site.recorder.requests)
@@ -236,7 +263,7 @@ def test_a_victim_sends_only_hashes_then_follows_and_withdraws(site: Site, conte
     expect(page.locator(".promise")).to_contain_text("Your images never leave this device")
 
     page.check("input[name=child][value=no]")
-    page.set_input_files("#files", [str(p) for p in [*PICKED, FLAT, broken]])
+    page.set_input_files("#files", [str(p) for p in [*picked, flat, broken]])
     expect(page.locator("#progress")).to_have_text("Fingerprints ready. Images that can be sent: 3 of 5.")
     expect(page.locator("#images .state-unusable")).to_have_count(1)
     expect(page.locator("#images .state-unreadable")).to_have_count(1)
@@ -263,7 +290,7 @@ def test_a_victim_sends_only_hashes_then_follows_and_withdraws(site: Site, conte
     assert sent.keys() == {"about_a_child", "language", "images"}
     assert sent["about_a_child"] is False and sent["language"] == "en"
     distances = []
-    for path, image in zip(PICKED, sent["images"], strict=True):
+    for path, image in zip(picked, sent["images"], strict=True):
         assert image.keys() == {"hashes", "quality"}
         assert len(image["hashes"]) == len(DIHEDRAL_ORDER) and all(HASH.fullmatch(h) for h in image["hashes"])
         server = dihedral_hashes(path.read_bytes())
