@@ -520,17 +520,6 @@ def test_a_release_resets_the_false_positives_counted_so_far(fra: Node) -> None:
         "one more false positive after a release does not quarantine it again"
 
 
-def test_a_platform_name_with_a_control_character_still_reaches_the_origin(nodes: dict[str, Node]) -> None:
-    fra, bra = nodes["FRA"], nodes["BRA"]
-    [entry] = add(bra)
-    replication.publish(bra)
-    pump(nodes)
-    platform = register(fra, "Example\x1bPhotos")  # registered before names were checked
-    report(fra, platform, entry)
-    pump(nodes)
-    assert victim_view(bra) == {("FRA", "Example\ufffdPhotos"): ("matched", None)}
-
-
 def _migrate(node: Node, revision: str, *, down: bool = False) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(database.__file__).parent / "migrations"))

@@ -590,9 +590,6 @@ def _publish(node: Node, uow: UnitOfWork, entry: HashEntry, *, platform_id: int,
     if after is None or after == before:
         return
     status, reason = after
-    # What is written now has no control character; older rows, or a platform's name, may still hold one.
-    platform = rules.printable(platform, free_text=False)
-    reason = rules.printable(reason, free_text=True) if reason is not None else None
     if entry.origin == node.state:
         _apply_status(uow.session, entry.id, state=node.state, platform=platform, status=status.value, reason=reason,
                       at=at)

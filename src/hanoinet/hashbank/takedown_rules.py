@@ -142,11 +142,6 @@ def control_character(value: str, *, free_text: bool) -> str | None:
     return found.group() if found is not None else None
 
 
-def printable(value: str, *, free_text: bool) -> str:
-    """``value`` with each character :func:`control_character` refuses replaced by U+FFFD."""
-    return (_NOT_IN_FREE_TEXT if free_text else _NOT_IN_NAME).sub("\ufffd", value)
-
-
 def check_text(value: str | None, what: str) -> str | None:
     """A reason or note: stripped, at most :data:`MAX_REASON` characters; None when empty.
 
