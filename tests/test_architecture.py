@@ -9,7 +9,8 @@ import pytest
 
 SRC = Path(__file__).parent.parent / "src" / "hanoinet"
 CORE = [
-    "errors.py", "clock.py", "ids.py", "states.py", "crypto/canonical.py", "crypto/keys.py", "crypto/jose.py",
+    "errors.py", "clock.py", "ids.py", "durable.py", "states.py", "crypto/canonical.py", "crypto/keys.py",
+    "crypto/jose.py",
     "network/directory.py", "network/envelope.py", "network/receipt.py", "network/kinds.py",
     "convention/articles.py", "convention/rules.py", "requests/machine.py", "requests/clocks.py",
     "requests/messages.py", "alerts/rota.py", "alerts/notice.py", "ledger/merkle.py", "ledger/events.py",

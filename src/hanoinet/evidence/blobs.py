@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from hanoinet.durable import fsync_folder
 from hanoinet.errors import ConfigurationError, HanoinetError, NotFound, TransportError, ValidationError
 from hanoinet.node.settings import is_loopback_host
 
@@ -195,15 +196,6 @@ class BlobStore(Protocol):
 # --- filesystem ------------------------------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a directory's entries (a rename, a new or removed file) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _FileStore:
     """Blobs as files under ``DATA/blobs`` (see the module docstring)."""
 
@@ -278,7 +270,7 @@ class _FileStore:
                 path.unlink()
             except FileNotFoundError:
                 return
-            _fsync_dir(path.parent)
+            fsync_folder(path.parent)
 
     def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
         """Remove partial files not written to for longer than ``older_than``; returns how many."""
@@ -355,10 +347,10 @@ class _FileWriter(BlobWriter):
             except FileNotFoundError:
                 raise ConfigurationError(f"partial blob {self._tmp} disappeared before commit",
                                          hint=_SWEPT_HINT) from None
-            _fsync_dir(final.parent)
-            _fsync_dir(store.partial)
+            fsync_folder(final.parent)
+            fsync_folder(store.partial)
             if new_folder:
-                _fsync_dir(store.root)
+                fsync_folder(store.root)
 
     def _abort(self) -> None:
         with self._store._errors("abort a blob", self._tmp):
@@ -369,7 +361,6 @@ class _FileWriter(BlobWriter):
 
 
 # --- S3 ----------------------------------------------------------------------------------------------------
-
 
 
 _SESSION_LOCK = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are

@@ -29,6 +29,7 @@ from hanoinet.clock import now
 from hanoinet.crypto import jose
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import EvidenceFile, EvidenceKek, EvidenceUpload
+from hanoinet.durable import fsync_folder
 from hanoinet.errors import KeyStoreError
 from hanoinet.node import audit
 from hanoinet.node.keyring import KEYS_DIR
@@ -149,7 +150,7 @@ class KeyVault:
             _overwrite_and_delete(path)
             destroyed.append(int(epoch_text))
         if destroyed:
-            _fsync_dir(folder)
+            fsync_folder(folder)
         return destroyed
 
     def _create_epoch(self, session: Session, epoch: int) -> tuple[int, bytes]:
@@ -169,7 +170,7 @@ class KeyVault:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        _fsync_dir(path.parent)
+        fsync_folder(path.parent)
         return epoch, kek
 
     def _kek(self, epoch: int) -> bytes:
@@ -201,11 +202,3 @@ def _overwrite_and_delete(path: Path) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     path.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -123,6 +123,7 @@ from typing import BinaryIO, Final, NamedTuple, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from hanoinet.durable import fsync_folder
 from hanoinet.errors import ConfigurationError, Conflict, NotFound, ValidationError
 
 CODE_BYTES: Final = 32
@@ -526,7 +527,7 @@ class HashIndex:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HashIndex:
@@ -758,14 +759,6 @@ def _aligned_codes(rows: int) -> _Codes:
     raw = np.empty(rows * CODE_BYTES + _ALIGN, dtype=np.uint8)
     start = -raw.ctypes.data % _ALIGN
     return raw[start:start + rows * CODE_BYTES].reshape(rows, CODE_BYTES)
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _padding(position: int) -> int:
