@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pdqhash  # type: ignore[import-untyped]
+import pytest
 from PIL import Image
 
 import hanoinet
 from hanoinet.hashbank.pdq import decode_rgb
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 PDQ_JS = Path(hanoinet.__file__).parent / "web" / "static" / "pdq.js"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -227,23 +228,41 @@ def serving(routes: dict[str, tuple[Path | bytes, str]]) -> Iterator[str]:
         thread.join()
 
 
+def require_browser(what: str) -> None:
+    """Skip the calling test without Chromium or Playwright; under CI=true that is a failure instead."""
+    problem = browser_problem()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} need Chromium and Playwright under CI=true: {problem}")
+        pytest.skip(problem)
+
+
 @contextmanager
-def browser_page() -> Iterator[Page]:
-    """A page of Debian's Chromium, headless, driven by Playwright; every request off 127.0.0.1 is refused."""
-    from playwright.sync_api import Route, sync_playwright
+def launched_browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
-            page = browser.new_page()
-
-            def refuse(route: Route) -> None:
-                route.abort()
-
-            page.route(lambda url: not url.startswith("http://127.0.0.1:"), refuse)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def browser_page() -> Iterator[Page]:
+    """A page of :func:`launched_browser`; every request off 127.0.0.1 is refused."""
+    from playwright.sync_api import Route
+
+    with launched_browser() as browser:
+        page = browser.new_page()
+
+        def refuse(route: Route) -> None:
+            route.abort()
+
+        page.route(lambda url: not url.startswith("http://127.0.0.1:"), refuse)
+        yield page
 
 
 # The page fetches the pixels while a module worker hashes them (fetching and hashing on one thread would

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +27,11 @@ from hanoinet.hashbank.pdq import HASHED_MAX_SIDE, decode_rgb, dihedral_hashes
 from tests.web.conformance import (
     SOURCES,
     browser_page,
-    browser_problem,
     build_cases,
     compare,
     distance,
     hash_files_in_browser,
+    require_browser,
     run_with_module,
     sources,
     summary,
@@ -45,11 +44,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="module")
 def page() -> Iterator[Page]:
     """A headless Chromium page; skipped without Chromium or Playwright, except under CI=true (a failure)."""
-    problem = browser_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the browser PDQ tests need Chromium and Playwright under CI=true: {problem}")
-        pytest.skip(problem)
+    require_browser("the browser PDQ tests")
     with browser_page() as page:
         yield page
 

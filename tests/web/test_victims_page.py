@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
 import re
 import socket
@@ -44,7 +43,7 @@ from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.node.node import Node
 from hanoinet.victims.cases import LANGUAGES
 from tests.support import make_node, publish
-from tests.web.conformance import CHROMIUM, SOURCES, browser_problem, distance
+from tests.web.conformance import SOURCES, distance, launched_browser, require_browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request
@@ -178,19 +177,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, authority: KeyPair) -> Iterat
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Chromium; skipped without it or Playwright, except under CI=true (a failure), as in test_pdq_js."""
-    problem = browser_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the victims' page tests need Chromium and Playwright under CI=true: {problem}")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    require_browser("the victims' page tests")
+    with launched_browser() as launched:
+        yield launched
 
 
 @pytest.fixture
