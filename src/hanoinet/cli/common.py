@@ -6,6 +6,8 @@ import json
 import os
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,7 +15,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from hanoinet.db.database import Database
+from hanoinet.db.database import Database, UnitOfWork
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
 from hanoinet.node.settings import load_settings
 
@@ -81,6 +83,17 @@ def open_database(data: Path) -> Database:
     database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     database.migrate()
     return database
+
+
+@contextmanager
+def transaction(data: Path, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+    """One transaction on the database of the node in ``data`` (:func:`open_database`), closed afterwards."""
+    database = open_database(data)
+    try:
+        with database.transaction(readonly=readonly) as uow:
+            yield uow
+    finally:
+        database.dispose()
 
 
 def print_json(value: Any) -> None:

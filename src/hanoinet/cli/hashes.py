@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, open_database, out, print_json
+from hanoinet.cli.common import DataOption, err, open_database, out, print_json, transaction
 from hanoinet.errors import ValidationError
 from hanoinet.hashbank import bank, kinds, pdq, platforms
 from hanoinet.hashbank import match as matching
@@ -65,12 +65,8 @@ def add(
     """Add entries to the bank; every member State's node receives them. Prints each new entry's id."""
     settings = load_settings(data)
     new = [_new_hash(item, quality, bank.check_category(category)) for item in items]
-    database = open_database(data)
-    try:
-        with database.transaction() as uow:
-            added = bank.add(uow.session, settings.state, new, actor=_actor(actor))
-    finally:
-        database.dispose()
+    with transaction(data) as uow:
+        added = bank.add(uow.session, settings.state, new, actor=_actor(actor))
     if as_json:
         print_json([e.as_json(with_hash=True) for e in added])
         return
@@ -88,12 +84,8 @@ def withdraw(
 ) -> None:
     """Withdraw this State's entries: they stop matching here at once and on every node once it is told."""
     settings = load_settings(data)
-    database = open_database(data)
-    try:
-        with database.transaction() as uow:
-            withdrawn = bank.withdraw(uow.session, settings.state, entries, actor=_actor(actor))
-    finally:
-        database.dispose()
+    with transaction(data) as uow:
+        withdrawn = bank.withdraw(uow.session, settings.state, entries, actor=_actor(actor))
     for entry in withdrawn:
         out.print(f"{entry.entry_id}  withdrawn")
 
@@ -112,13 +104,9 @@ def list_(
     """Entries in the order this node recorded them."""
     if status is not None and status not in ("active", "withdrawn"):
         raise ValidationError(f"status {status!r} is not active or withdrawn", code="bad_status")
-    database = open_database(data)
-    try:
-        with database.transaction(readonly=True) as uow:
-            found = bank.entries(uow.session, origin=origin, status=status, category=category, after=after,
-                                 limit=limit)
-    finally:
-        database.dispose()
+    with transaction(data, readonly=True) as uow:
+        found = bank.entries(uow.session, origin=origin, status=status, category=category, after=after,
+                             limit=limit)
     if as_json:
         print_json([{"row": e.row, **e.as_json(with_hash=show_hashes)} for e in found])
         return
@@ -134,12 +122,8 @@ def list_(
 @app.command("stats")
 def stats(data: Path = DataOption, as_json: bool = JsonOption) -> None:
     """How many entries the bank holds, by status, origin and category."""
-    database = open_database(data)
-    try:
-        with database.transaction(readonly=True) as uow:
-            counts = bank.statistics(uow.session)
-    finally:
-        database.dispose()
+    with transaction(data, readonly=True) as uow:
+        counts = bank.statistics(uow.session)
     if as_json:
         print_json(counts)
         return
@@ -189,13 +173,9 @@ def platform_add(
     actor: str | None = ActorOption,
 ) -> None:
     """Register a platform and print its token (shown once; only its hash is stored)."""
-    database = open_database(data)
-    try:
-        with database.transaction() as uow:
-            row, token = platforms.register(uow.session, name=name, email=email, actor=_actor(actor))
-            name = row.name
-    finally:
-        database.dispose()
+    with transaction(data) as uow:
+        row, token = platforms.register(uow.session, name=name, email=email, actor=_actor(actor))
+        name = row.name
     err.print(f"Platform {name!r} registered. Token (shown once, give it to the platform privately):")
     sys.stdout.write(token + "\n")
 
@@ -203,12 +183,8 @@ def platform_add(
 @platform_app.command("token")
 def platform_token(name: str = typer.Argument(...), data: Path = DataOption, actor: str | None = ActorOption) -> None:
     """Issue a platform a new token; the old one stops working at once."""
-    database = open_database(data)
-    try:
-        with database.transaction() as uow:
-            token = platforms.new_token(uow.session, name, actor=_actor(actor))
-    finally:
-        database.dispose()
+    with transaction(data) as uow:
+        token = platforms.new_token(uow.session, name, actor=_actor(actor))
     err.print(f"New token for {name!r} (shown once):")
     sys.stdout.write(token + "\n")
 
@@ -217,25 +193,17 @@ def platform_token(name: str = typer.Argument(...), data: Path = DataOption, act
 def platform_disable(name: str = typer.Argument(...), data: Path = DataOption,
                      actor: str | None = ActorOption) -> None:
     """Disable a platform; its token is refused from now on."""
-    database = open_database(data)
-    try:
-        with database.transaction() as uow:
-            platforms.disable(uow.session, name, actor=_actor(actor))
-    finally:
-        database.dispose()
+    with transaction(data) as uow:
+        platforms.disable(uow.session, name, actor=_actor(actor))
     out.print(f"Platform {name!r} is disabled; its token no longer works.")
 
 
 @platform_app.command("list")
 def platform_list(data: Path = DataOption) -> None:
     """Registered platforms."""
-    database = open_database(data)
-    try:
-        with database.transaction(readonly=True) as uow:
-            table = Table("id", "name", "e-mail", "registered", "disabled")
-            for p in platforms.listed(uow.session):
-                table.add_row(str(p.id), p.name, p.email or "", p.created_at.isoformat(timespec="seconds"),
-                              p.disabled_at.isoformat(timespec="seconds") if p.disabled_at else "")
-    finally:
-        database.dispose()
+    with transaction(data, readonly=True) as uow:
+        table = Table("id", "name", "e-mail", "registered", "disabled")
+        for p in platforms.listed(uow.session):
+            table.add_row(str(p.id), p.name, p.email or "", p.created_at.isoformat(timespec="seconds"),
+                          p.disabled_at.isoformat(timespec="seconds") if p.disabled_at else "")
     out.print(table)

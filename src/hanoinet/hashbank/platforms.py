@@ -8,8 +8,6 @@ for officers (:mod:`hanoinet.node.officers`).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,7 +17,7 @@ from hanoinet.clock import now
 from hanoinet.db.models import Platform
 from hanoinet.errors import Conflict, NotFound, Unauthenticated, ValidationError
 from hanoinet.node import audit
-from hanoinet.node.officers import check_email
+from hanoinet.node.officers import check_email, issue_token, token_digest
 
 TOKEN_PREFIX = "hnp_"  # noqa: S105 - a prefix, not a secret
 
@@ -35,10 +33,6 @@ class PlatformPrincipal:
     def actor(self) -> str:
         """Audit name of this platform."""
         return f"platform:{self.id}"
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def is_platform_token(token: str) -> bool:
@@ -69,8 +63,8 @@ def register(session: Session, *, name: str, email: str | None, actor: str) -> t
     if session.scalar(select(Platform.id).where(Platform.name == name)) is not None:
         raise Conflict(f"a platform named {name!r} is already registered",
                        hint="issue it a new token with `hanoinet platform token` instead", code="platform_exists")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = Platform(name=name, email=email, token_sha256=_digest(token), created_at=now(), created_by=actor)
+    token, digest = issue_token(TOKEN_PREFIX)
+    row = Platform(name=name, email=email, token_sha256=digest, created_at=now(), created_by=actor)
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="platform.register", target=f"platform:{row.id}",
@@ -81,8 +75,8 @@ def register(session: Session, *, name: str, email: str | None, actor: str) -> t
 def new_token(session: Session, name: str, *, actor: str) -> str:
     """Replace a platform's token (the old one stops working at once) and re-enable it; returns the new token."""
     row = _find(session, name)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row.token_sha256, row.disabled_at = _digest(token), None
+    token, row.token_sha256 = issue_token(TOKEN_PREFIX)
+    row.disabled_at = None
     audit.record(session, actor=actor, action="platform.token", target=f"platform:{row.id}")
     return token
 
@@ -103,7 +97,7 @@ def listed(session: Session) -> list[Platform]:
 
 def authenticate(session: Session, token: str) -> PlatformPrincipal:
     """The platform holding ``token``; :class:`Unauthenticated` for an unknown or disabled one."""
-    row = session.scalar(select(Platform).where(Platform.token_sha256 == _digest(token)))
+    row = session.scalar(select(Platform).where(Platform.token_sha256 == token_digest(token)))
     if row is None or row.disabled_at is not None:
         raise Unauthenticated("the platform token is unknown or disabled",
                               hint="ask the node's operator for a token (`hanoinet platform token`)")

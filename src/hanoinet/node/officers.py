@@ -92,8 +92,15 @@ class Principal:
         return not self.confined and (self.reads_every_desk or desk == self.desk)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """The SHA-256 of an API token, hexadecimal: what is stored in its place."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(prefix: str) -> tuple[str, str]:
+    """A new 256-bit API token starting with ``prefix``, and its :func:`token_digest`."""
+    token = prefix + secrets.token_urlsafe(32)
+    return token, token_digest(token)
 
 
 def check_email(address: str) -> str:
@@ -122,8 +129,8 @@ def add_officer(
         raise ValidationError("an officer needs a name")
     if email is not None:
         email = check_email(email.strip())
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    officer = Officer(name=name.strip(), role=role_value.value, desk=desk, token_sha256=_digest(token),
+    token, digest = issue_token(TOKEN_PREFIX)
+    officer = Officer(name=name.strip(), role=role_value.value, desk=desk, token_sha256=digest,
                       created_at=now(), email=email)
     session.add(officer)
     session.flush()
@@ -150,7 +157,7 @@ def list_officers(session: Session) -> list[Officer]:
 
 def authenticate(session: Session, token: str) -> Principal:
     """The officer holding ``token``; :class:`Unauthenticated` for an unknown or disabled one."""
-    officer = session.scalar(select(Officer).where(Officer.token_sha256 == _digest(token)))
+    officer = session.scalar(select(Officer).where(Officer.token_sha256 == token_digest(token)))
     if officer is None or officer.disabled_at is not None:
         raise Unauthenticated("the API token is unknown or disabled",
                               hint="ask the node operator for a token (`hanoinet officer add`)")
