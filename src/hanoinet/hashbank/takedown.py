@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from hanoinet.alerts import service as alerts
@@ -64,6 +65,8 @@ log = structlog.get_logger("hanoinet.takedown")
 
 _UUID7 = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _ONE_MS = timedelta(milliseconds=1)
+#: What :func:`_reports_of` reads of a report: review, action, resolved_at, escalated_at, reason, updated_at.
+_ReportRow = Row[str, str, datetime | None, datetime | None, str | None, datetime]
 
 
 # -- views ------------------------------------------------------------------------------------------------------
@@ -248,8 +251,7 @@ def report(node: Node, uow: UnitOfWork, platform: PlatformPrincipal, *, entry_id
     if row is not None and (row.action, row.reason, row.distance) == (done.value, reason, distance) and not (
             row.resolved_at is None and rules.resolves(Review(row.review), done)):
         return get(session, row.id), False  # the same report again, and it answers no notice: nothing changes
-    before = _platform_status(session, platform.id, entry.id)
-    at = _stamp(session, platform.id, entry.id)
+    before, at = _before_change(session, platform.id, entry.id)
     created = row is None
     if row is None:
         if entry.status != "active":
@@ -298,8 +300,7 @@ def false_positive(node: Node, uow: UnitOfWork, platform: PlatformPrincipal, rep
     if row.review == Review.REJECTED.value:
         return get(session, row.id)
     review = rules.platform_false_positive(Review(row.review))
-    before = _platform_status(session, platform.id, entry.id)
-    at = _stamp(session, platform.id, entry.id)
+    before, at = _before_change(session, platform.id, entry.id)
     row.review, row.reviewed_by, row.reviewed_at, row.updated_at = review.value, platform.actor, at, at
     if reason is not None:
         row.reason = reason
@@ -328,8 +329,7 @@ def review(node: Node, uow: UnitOfWork, report_id: int, *, decision: str, actor:
         raise Conflict(f"entry {entry.entry_id} of report {report_id} was withdrawn by {entry.origin}",
                        hint="nothing is asked of the platform any more; no review is needed", code="entry_withdrawn")
     outcome = rules.decide(Review(row.review), decided)
-    before = _platform_status(session, row.platform_id, entry.id)
-    at = _stamp(session, row.platform_id, entry.id)
+    before, at = _before_change(session, row.platform_id, entry.id)
     row.review, row.reviewed_by, row.reviewed_at, row.updated_at = outcome.value, actor[:100], at, at
     if outcome is Review.CONFIRMED:
         assert entry.category is not None  # only entries with a hash are matched
@@ -397,8 +397,7 @@ def escalate_overdue(node: Node, uow: UnitOfWork, at: datetime) -> list[int]:
             continue
         assert row.due_at is not None
         name = _platform_name(session, row.platform_id)
-        before = _platform_status(session, row.platform_id, entry.id)
-        stamp = _stamp(session, row.platform_id, entry.id)
+        before, stamp = _before_change(session, row.platform_id, entry.id)
         row.escalated_at, row.updated_at = at, stamp
         what = f"takedown report {row.id}"
         audit.alarm(session, code="takedown_overdue",
@@ -561,32 +560,37 @@ def _on_takedown(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received
 inbox.on_receive(KIND, _on_takedown)
 
 
-def _platform_status(session: Session, platform_id: int, entry_row: int) -> tuple[VictimStatus, str | None] | None:
-    """What the victim should see for this platform's reports of the entry."""
+def _reports_of(session: Session, platform_id: int, entry_row: int) -> Sequence[_ReportRow]:
     session.flush()
-    found = session.execute(select(MatchReport.review, MatchReport.action, MatchReport.resolved_at,
-                                   MatchReport.escalated_at, MatchReport.reason)
-                            .where(MatchReport.platform_id == platform_id, MatchReport.entry_row == entry_row)).all()
+    return session.execute(select(MatchReport.review, MatchReport.action, MatchReport.resolved_at,
+                                  MatchReport.escalated_at, MatchReport.reason, MatchReport.updated_at)
+                           .where(MatchReport.platform_id == platform_id, MatchReport.entry_row == entry_row)).all()
+
+
+def _status(found: Sequence[_ReportRow]) -> tuple[VictimStatus, str | None] | None:
+    """What the victim should see for these reports of one platform for one entry."""
     return rules.combine(
         (rules.victim_status(Review(review), Action(action), resolved is not None, escalated is not None), reason)
-        for review, action, resolved, escalated, reason in found)
+        for review, action, resolved, escalated, reason, _ in found)
 
 
-def _stamp(session: Session, platform_id: int, entry_row: int) -> datetime:
-    """The time of a change to the platform's reports of an entry: later than every earlier change to them.
+def _before_change(session: Session, platform_id: int,
+                   entry_row: int) -> tuple[tuple[VictimStatus, str | None] | None, datetime]:
+    """What the victim sees for the platform's reports of an entry, and the time of a change to them.
 
-    The origin keeps the status with the newest time; two changes in one millisecond must not tie.
+    The time is later than every earlier change to them: the origin keeps the status with the newest time, and
+    two changes in one millisecond must not tie.
     """
-    last = session.scalar(select(func.max(MatchReport.updated_at))
-                          .where(MatchReport.platform_id == platform_id, MatchReport.entry_row == entry_row))
+    found = _reports_of(session, platform_id, entry_row)
+    last = max((r.updated_at for r in found), default=None)
     at = now()
-    return at if last is None or at > last else last + _ONE_MS
+    return _status(found), at if last is None or at > last else last + _ONE_MS
 
 
 def _publish(node: Node, uow: UnitOfWork, entry: HashEntry, *, platform_id: int, platform: str,
              before: tuple[VictimStatus, str | None] | None, at: datetime) -> None:
     """Tell the entry's origin what the victim should now see for this platform, if that changed."""
-    after = _platform_status(uow.session, platform_id, entry.id)
+    after = _status(_reports_of(uow.session, platform_id, entry.id))
     if after is None or after == before:
         return
     status, reason = after

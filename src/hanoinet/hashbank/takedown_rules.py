@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from typing import TypeVar
 
 from hanoinet.errors import Conflict, ValidationError
 
@@ -51,6 +52,8 @@ REVIEWERS = 0
 # Unicode text and cannot be stored. Free text (reasons, notes) keeps tab and line feed.
 _NOT_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 _NOT_IN_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class Review(StrEnum):
@@ -113,24 +116,23 @@ class Policy:
 # -- parsing --------------------------------------------------------------------------------------------------
 
 
+def _member(kind: type[E], value: object, message: str, *, hint: str, code: str) -> E:
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise ValidationError(message, hint=hint, code=code) from None
+
+
 def check_action(value: object) -> Action:
     """``removed``, ``not_removed`` or ``under_review``; ``bad_action`` otherwise."""
-    try:
-        return Action(str(value))
-    except ValueError:
-        raise ValidationError(f"action {value!r} is not one a platform can report",
-                              hint="removed, not_removed (with a reason) or under_review",
-                              code="bad_action") from None
+    return _member(Action, value, f"action {value!r} is not one a platform can report",
+                   hint="removed, not_removed (with a reason) or under_review", code="bad_action")
 
 
 def check_decision(value: object) -> Decision:
     """``confirm`` or ``reject``; ``bad_decision`` otherwise."""
-    try:
-        return Decision(str(value))
-    except ValueError:
-        raise ValidationError(f"decision {value!r} is not confirm or reject",
-                              hint="confirm: the match is removal-worthy; reject: a false positive",
-                              code="bad_decision") from None
+    return _member(Decision, value, f"decision {value!r} is not confirm or reject",
+                   hint="confirm: the match is removal-worthy; reject: a false positive", code="bad_decision")
 
 
 def control_character(value: str, *, free_text: bool) -> str | None:
