@@ -17,6 +17,7 @@ from hanoinet.network.directory import Authority, Desk, DirectoryDocument, Membe
 from hanoinet.network.envelope import EnvelopePayload, SealedEnvelope, seal
 from hanoinet.network.transport import PeerAnswer
 from hanoinet.node.node import Node
+from hanoinet.node.officers import add_officer
 from hanoinet.node.setup import init_node
 from hanoinet.states import split_address
 
@@ -93,3 +94,16 @@ def pump(nodes: dict[str, Node], rounds: int = 5) -> int:
         if not moved:
             break
     return delivered
+
+
+def auth(token: str) -> dict[str, str]:
+    """Headers of an API request made with ``token``."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def officer_token(node: Node, role: str, *, name: str | None = None) -> str:
+    """The API token of a new officer of ``node`` with ``role`` at the 24/7 desk."""
+    with node.db.transaction() as uow:
+        _, token = add_officer(uow.session, name=name or f"A {role}", role=role, desk="247",
+                               desks=node.settings.desk_ids)
+    return token

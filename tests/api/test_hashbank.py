@@ -17,16 +17,11 @@ from hanoinet.crypto.keys import KeyPair
 from hanoinet.hashbank import bank, pdq, platforms, takedown
 from hanoinet.hashbank.bank import NewHash
 from hanoinet.node.node import Node
-from hanoinet.node.officers import add_officer
-from tests.support import make_node, publish
+from tests.support import auth, make_node, officer_token, publish
 
 # The shared test data sits beside the project (../shared/testdata); HANOINET_TESTDATA names it elsewhere.
 TESTDATA = Path(os.environ.get("HANOINET_TESTDATA") or Path(__file__).resolve().parents[3] / "shared" / "testdata")
 DIHEDRAL = TESTDATA / "pdq" / "reg-test-input" / "dih"
-
-
-def auth(value: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {value}"}
 
 
 def flipped(code: str, bits: int) -> str:
@@ -61,10 +56,7 @@ def platform(vnm: Node) -> dict[str, str]:
 
 @pytest.fixture
 def officer(vnm: Node) -> dict[str, str]:
-    with vnm.db.transaction() as uow:
-        _, token = add_officer(uow.session, name="An examiner", role="examiner", desk="247",
-                               desks=vnm.settings.desk_ids)
-    return auth(token)
+    return auth(officer_token(vnm, "examiner", name="An examiner"))
 
 
 def add(node: Node, codes: list[str], category: str = "art16") -> list[bank.Entry]:

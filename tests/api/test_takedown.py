@@ -17,18 +17,13 @@ from hanoinet.db.models import TakedownStatus
 from hanoinet.hashbank import bank, platforms
 from hanoinet.hashbank.bank import NewHash
 from hanoinet.node.node import Node
-from hanoinet.node.officers import add_officer
-from tests.support import make_node, publish
+from tests.support import auth, make_node, officer_token, publish
 
 #: What a reviewer sees of a report: the report, the platform, the entry's category and origin, distance and
 #: trust. Nothing of a victim's case.
 REVIEWER_VIEW = {"id", "platform", "entry", "kind", "category", "origin", "entry_status", "content_ref", "distance",
                  "action", "reason", "review", "reviewed_at", "reviewed_by", "reported_at", "updated_at", "due_at",
                  "escalated_at", "resolved_at", "overdue", "trust"}
-
-
-def auth(value: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {value}"}
 
 
 @pytest.fixture
@@ -51,12 +46,6 @@ def platform_token(node: Node, name: str) -> dict[str, str]:
     return auth(token)
 
 
-def officer_token(node: Node, role: str) -> dict[str, str]:
-    with node.db.transaction() as uow:
-        _, token = add_officer(uow.session, name=f"A {role}", role=role, desk="247", desks=node.settings.desk_ids)
-    return auth(token)
-
-
 @pytest.fixture
 def platform(vnm: Node) -> dict[str, str]:
     return platform_token(vnm, "Example Photos")
@@ -64,7 +53,7 @@ def platform(vnm: Node) -> dict[str, str]:
 
 @pytest.fixture
 def reviewer(vnm: Node) -> dict[str, str]:
-    return officer_token(vnm, "reviewer")
+    return auth(officer_token(vnm, "reviewer"))
 
 
 def add(node: Node, category: str = "art14") -> tuple[bank.Entry, str]:
@@ -162,7 +151,7 @@ def test_who_may_do_what(client: TestClient, vnm: Node, platform: dict[str, str]
     entry, _ = add(vnm)
     made = client.post("/api/v1/hashbank/reports", json={"entry": entry.entry_id, "content_ref": "u1", "distance": 1,
                                                          "action": "under_review"}, headers=platform).json()
-    admin, examiner = officer_token(vnm, "admin"), officer_token(vnm, "examiner")
+    admin, examiner = auth(officer_token(vnm, "admin")), auth(officer_token(vnm, "examiner"))
     assert client.get("/api/v1/reviews", headers=admin).status_code == 200, "an admin may read the queues"
     for who in (admin, examiner):
         answer = client.post(f"/api/v1/reviews/{made['id']}", json={"decision": "confirm"}, headers=who)

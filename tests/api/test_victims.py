@@ -24,14 +24,9 @@ from hanoinet.db.models import TakedownStatus, VictimCase, VictimImage
 from hanoinet.hashbank import platforms
 from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.node.node import Node
-from hanoinet.node.officers import add_officer
-from tests.support import make_node, publish
+from tests.support import auth, make_node, officer_token, publish
 
 SECRET = re.compile(r"^[2-9A-HJ-NP-Z]{4}(-[2-9A-HJ-NP-Z]{4}){4}$")
-
-
-def auth(value: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {value}"}
 
 
 def served(node: Node) -> FastAPI:
@@ -59,9 +54,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 def officer(node: Node, role: str) -> dict[str, str]:
-    with node.db.transaction() as uow:
-        _, token = add_officer(uow.session, name=f"A {role}", role=role, desk="247", desks=node.settings.desk_ids)
-    return auth(token)
+    return auth(officer_token(node, role))
 
 
 def images(count: int = 1, quality: int = 90) -> list[dict[str, Any]]:
