@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hanoinet.api.officers import _node, confining
-from hanoinet.errors import Conflict, Forbidden, Unauthenticated, ValidationError
+from hanoinet.api.officers import bearer_token, confining, node_of
+from hanoinet.errors import Conflict, Forbidden, ValidationError
 from hanoinet.hashbank import bank, platforms
 from hanoinet.hashbank import match as matching
 from hanoinet.hashbank.matcher import Matcher
@@ -31,16 +31,9 @@ MATCH_BODY_LIMIT = 16 * 1024 * 1024
 MAX_PAGE = 10_000
 
 
-def _token(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("missing API token", hint="send 'Authorization: Bearer <token>'")
-    return token.strip()
-
-
 def _caller(request: Request) -> Principal | PlatformPrincipal:
-    token = _token(request)
-    with _node(request).db.transaction(readonly=True) as uow:
+    token = bearer_token(request)
+    with node_of(request).db.transaction(readonly=True) as uow:
         if platforms.is_platform_token(token):
             return platforms.authenticate(uow.session, token)
         return authenticate(uow.session, token)
@@ -105,7 +98,7 @@ def match(command: MatchRequest, caller: Caller, request: Request) -> dict[str, 
         # Distances from many lookups would let a caller walk towards a bank hash; advocates submit, not search.
         raise Forbidden("advocates submit hashes for victims; they do not search the bank",
                         hint="matching is for platforms and for investigating officers", code="forbidden")
-    node = _node(request)
+    node = node_of(request)
     items = [_decode(item, position) for position, item in enumerate(command.items, start=1)]
     results = matching.match(node.db, _matcher(request), items)
     return {"items": [{
@@ -134,7 +127,7 @@ def feed(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
 ) -> dict[str, Any]:
     """One page of changes in the node's order; apply them, keep ``checkpoint``, and ask again with it."""
-    node = _node(request)
+    node = node_of(request)
     with node.db.transaction(readonly=True) as uow:
         last, _ = bank.head(uow.session)
         held = bank.chain_at(uow.session, after)
@@ -153,7 +146,7 @@ def feed(
 @router.get("/hashbank/stats", summary="Counts of the bank's entries by status, origin and category")
 def stats(caller: Caller, request: Request) -> dict[str, Any]:
     """What the bank holds, without any hash."""
-    node = _node(request)
+    node = node_of(request)
     with node.db.transaction(readonly=True) as uow:
         counts = bank.statistics(uow.session)
     matcher = _matcher(request).stats()

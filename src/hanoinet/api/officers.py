@@ -36,7 +36,8 @@ _CONFINED_WORK = {
 }
 
 
-def _node(request: Request) -> Node:
+def node_of(request: Request) -> Node:
+    """The node serving ``request``."""
     node: Node = request.app.state.node
     return node
 
@@ -89,13 +90,18 @@ def confining(dependency: Callable[[Request], T]) -> Callable[[Request], T]:
     return checked
 
 
-def _principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>``; ``Unauthenticated`` without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("missing API token", hint="send 'Authorization: Bearer <token>'; set HANOINET_TOKEN")
-    with _node(request).db.transaction(readonly=True) as uow:
-        officer = authenticate(uow.session, token.strip())
+    return token.strip()
+
+
+def _principal(request: Request) -> Principal:
+    token = bearer_token(request)
+    with node_of(request).db.transaction(readonly=True) as uow:
+        officer = authenticate(uow.session, token)
     return confine(request, officer)
 
 
@@ -157,13 +163,13 @@ def _desk(address: str) -> str:
 def me(officer: Officer, request: Request) -> dict[str, Any]:
     """Who am I, and at which node."""
     return {"id": officer.id, "name": officer.name, "role": officer.role.value, "desk": officer.desk,
-            "email": officer.email, "node": _node(request).state}
+            "email": officer.email, "node": node_of(request).state}
 
 
 @router.post("/messages", status_code=202, summary="Send a message to another State's desk")
 def send_message(command: SendMessage, officer: Officer, request: Request) -> dict[str, Any]:
     """Seal the message and queue it; delivery is asynchronous, follow it with GET /messages/{id}."""
-    node = _node(request)
+    node = node_of(request)
     desk = command.desk or officer.desk
     if desk not in node.settings.desk_ids:
         raise ValidationError(f"this node has no desk {desk!r}",
@@ -187,7 +193,7 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Inbox and/or outbox entries visible to the officer."""
-    node = _node(request)
+    node = node_of(request)
     if not officer.can_read_desk(officer.desk):
         return []
     # Filter by desk in the query, so the limit counts only what the officer may see.
@@ -212,7 +218,7 @@ def list_messages(
 @router.get("/messages/{message_id}", summary="One message with its body and receipt")
 def get_message(message_id: str, officer: Officer, request: Request) -> dict[str, Any]:
     """A message sent or received by the officer's desk."""
-    with _node(request).db.transaction() as uow:
+    with node_of(request).db.transaction() as uow:
         out = uow.session.scalar(select(OutboxMessage).where(OutboxMessage.message_id == message_id))
         inc = uow.session.get(InboxMessage, message_id)
         view = None
@@ -237,7 +243,7 @@ def list_kinds(officer: Officer) -> list[dict[str, str]]:
 @router.get("/directory", summary="The current directory: States, desks, endpoints")
 def directory(officer: Officer, request: Request) -> dict[str, Any]:
     """A readable view of the directory this node trusts."""
-    d = _node(request).require_directory()
+    d = node_of(request).require_directory()
     return {
         "version": d.version, "issued_at": d.document.issued_at, "expires_at": d.document.expires_at,
         "members": [
@@ -256,7 +262,7 @@ async def import_directory(officer: Officer, request: Request) -> dict[str, Any]
     officer.require_role(Role.ADMIN)
     compact = (await request.body()).decode("ascii", errors="replace")
     directory, new = await run_in_threadpool(
-        directory_sync.import_directory, _node(request), compact, source=f"upload by {officer.actor}",
+        directory_sync.import_directory, node_of(request), compact, source=f"upload by {officer.actor}",
         actor=officer.actor,
     )
     return {"version": directory.version, "new": new, "members": [m.state for m in directory.members()]}
@@ -266,7 +272,7 @@ async def import_directory(officer: Officer, request: Request) -> dict[str, Any]
 def alarms(officer: Officer, request: Request) -> list[dict[str, Any]]:
     """Open alarms, newest first (admins and supervisors)."""
     officer.require_role(Role.ADMIN, Role.SUPERVISOR)
-    with _node(request).db.transaction(readonly=True) as uow:
+    with node_of(request).db.transaction(readonly=True) as uow:
         rows = uow.session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None)).order_by(Alarm.id.desc()))
         return [{"id": a.id, "at": a.at.isoformat(), "code": a.code, "severity": a.severity,
                  "message": a.message, "detail": json.loads(a.detail)} for a in rows]
@@ -278,7 +284,7 @@ def audit_log(
 ) -> list[dict[str, Any]]:
     """Who did what, when (admins only)."""
     officer.require_role(Role.ADMIN)
-    with _node(request).db.transaction(readonly=True) as uow:
+    with node_of(request).db.transaction(readonly=True) as uow:
         rows = uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
         return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
                  "detail": json.loads(e.detail)} for e in rows]

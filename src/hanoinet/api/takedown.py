@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet.api.hashbank import _caller
-from hanoinet.api.officers import Officer, _node
+from hanoinet.api.officers import Officer, node_of
 from hanoinet.clock import now
 from hanoinet.errors import Forbidden
 from hanoinet.hashbank import takedown
@@ -98,7 +98,7 @@ Limit = Annotated[int, Query(ge=1, le=takedown.MAX_LIST)]
 @router.post("/hashbank/reports", summary="Report a match and what you did about it (platforms)")
 def report(command: ReportCommand, platform: PlatformCaller, request: Request, response: Response) -> dict[str, Any]:
     """One report per (entry, content_ref): reporting it again updates the action. 201 when new, 200 after."""
-    node = _node(request)
+    node = node_of(request)
     with node.db.transaction() as uow:
         made, created = takedown.report(node, uow, platform, entry_id=command.entry, content_ref=command.content_ref,
                                         distance=command.distance, action=command.action, reason=command.reason)
@@ -109,7 +109,7 @@ def report(command: ReportCommand, platform: PlatformCaller, request: Request, r
 @router.get("/hashbank/notices", summary="Your confirmed matches still to act on, each with its deadline")
 def notices(platform: PlatformCaller, request: Request, after: After = 0, limit: Limit = 100) -> dict[str, Any]:
     """Answer each by reporting it again with action removed or not_removed before its ``due_at``."""
-    with _node(request).db.transaction(readonly=True) as uow:
+    with node_of(request).db.transaction(readonly=True) as uow:
         found = takedown.notices(uow.session, platform.id, after=after, limit=limit)
     at = now()
     return {"notices": [r.as_json(at, reviewer=False) for r in found], "platform": platform.name}
@@ -119,7 +119,7 @@ def notices(platform: PlatformCaller, request: Request, after: After = 0, limit:
 def false_positive(report_id: ReportId, platform: PlatformCaller, request: Request,
                    command: FalsePositiveCommand | None = None) -> dict[str, Any]:
     """Before a reviewer confirmed it: the report is rejected and the entry's trust falls."""
-    node = _node(request)
+    node = node_of(request)
     with node.db.transaction() as uow:
         made = takedown.false_positive(node, uow, platform, report_id,
                                        reason=command.reason if command is not None else None)
@@ -132,7 +132,7 @@ def reviews(officer: Reader, request: Request,
             after: After = 0, limit: Limit = 100) -> dict[str, Any]:
     """A review queue, oldest report first: pending, quarantined, or confirmed and past its deadline."""
     at = now()
-    with _node(request).db.transaction(readonly=True) as uow:
+    with node_of(request).db.transaction(readonly=True) as uow:
         found = takedown.queue(uow.session, status, at, after=after, limit=limit)
     return {"status": status, "reports": [r.as_json(at, reviewer=True) for r in found]}
 
@@ -140,7 +140,7 @@ def reviews(officer: Reader, request: Request,
 @router.post("/reviews/{report_id}", summary="Confirm a match (a notice with a deadline) or reject it")
 def decide(report_id: ReportId, command: ReviewCommand, officer: Reviewer, request: Request) -> dict[str, Any]:
     """Confirm: the platform must act by the deadline. Reject: a false positive, which lowers the entry's trust."""
-    node = _node(request)
+    node = node_of(request)
     with node.db.transaction() as uow:
         made = takedown.review(node, uow, report_id, decision=command.decision, actor=officer.actor,
                                note=command.note)
@@ -151,7 +151,7 @@ def decide(report_id: ReportId, command: ReviewCommand, officer: Reviewer, reque
 def release(entry: str, officer: Reviewer, request: Request,
             command: ReleaseCommand | None = None) -> dict[str, Any]:
     """The entry's quarantined reports go back to pending review."""
-    with _node(request).db.transaction() as uow:
+    with node_of(request).db.transaction() as uow:
         standing, moved = takedown.release(uow, entry, actor=officer.actor,
                                            note=command.note if command is not None else None)
     return {"entry": entry, "trust": standing.as_json(), "reports_pending_again": moved}
