@@ -105,7 +105,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(hashbank.router)
     app.include_router(takedown.router)
     app.add_middleware(BodyLimit, limits={"/api/v1/match": hashbank.MATCH_BODY_LIMIT,
-                                          "/api/v1/hashbank/reports": SMALL_BODY, "/api/v1/reviews": SMALL_BODY})
+                                          "/api/v1/hashbank/reports": SMALL_BODY, "/api/v1/reviews": SMALL_BODY,
+                                          **victims.BODY_LIMITS})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

@@ -6,8 +6,9 @@ and one for using a secret (status and withdrawal share it, so spreading guesses
 Answers carry stable codes, statuses and problem ``code``s, that the page shows in the victim's language
 (docs/victims.md, "The API for the page and for advocates").
 
-:func:`install` serves all of it on an application: the routes, their rate limiters, their body limits,
-the answer to a locked case, and the page itself (:mod:`hanoinet.api.victims_page`).
+:func:`install` serves all of it on an application: the routes, their rate limiters, the answer to a locked
+case, and the page itself (:mod:`hanoinet.api.victims_page`). Their body limits (:data:`BODY_LIMITS`) join the
+application's one body-size guard (``api/app.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hanoinet.api import victims_page
-from hanoinet.api.bodylimit import BodyLimit
-from hanoinet.api.officers import Officer, _node
+from hanoinet.api.officers import Officer, node_of
 from hanoinet.api.problems import PROBLEM_MEDIA_TYPE, problem
 from hanoinet.clock import format_instant, now
 from hanoinet.db.models import VictimCase
@@ -69,11 +69,10 @@ class Limiters:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the victims' routes and page on ``app``, with their rate limiters, body limits and locked-case answer."""
+    """Serve the victims' routes and page on ``app``, with their rate limiters and locked-case answer."""
     app.state.victim_limiters = Limiters(create=RateLimiter(CREATE_PER_SECOND, CREATE_BURST),
                                          access=RateLimiter(ACCESS_PER_SECOND, ACCESS_BURST))
     app.add_exception_handler(CaseLocked, _locked)
-    app.add_middleware(BodyLimit, limits=BODY_LIMITS)
     app.include_router(public)
     app.include_router(advocates)
     victims_page.install(app)
@@ -159,7 +158,7 @@ def _within_hourly_cap(session: Session, cap: int) -> None:
 
 
 def _open(command: NewCase, request: Request, created_by: str) -> dict[str, Any]:
-    node = _node(request)
+    node = node_of(request)
     category = cases.category_for(command.category, about_a_child=command.about_a_child)
     images = [cases.SubmittedImage(hashes=image.hashes, quality=image.quality) for image in command.images]
     with node.db.transaction() as uow:
@@ -185,7 +184,7 @@ def create_case(command: NewCase, request: Request, response: Response) -> dict[
 def case_status(command: CaseAccess, request: Request, response: Response) -> dict[str, Any]:
     """The status of the case with this number and secret, and nothing of any other."""
     response.headers.update(_NO_STORE)
-    found = cases.with_open_case(_node(request).db, command.number, command.secret, cases.status)
+    found = cases.with_open_case(node_of(request).db, command.number, command.secret, cases.status)
     return found.as_json()
 
 
@@ -194,7 +193,7 @@ def case_status(command: CaseAccess, request: Request, response: Response) -> di
 def withdraw_case(command: CaseWithdrawal, request: Request, response: Response) -> dict[str, Any]:
     """Withdraw the images; withdrawing an image twice changes nothing. Answers the case's status."""
     response.headers.update(_NO_STORE)
-    node = _node(request)
+    node = node_of(request)
     after = cases.with_open_case(
         node.db, command.number, command.secret,
         lambda session, case: cases.withdraw(session, node.state, case, command.images, actor=cases.VICTIM))
