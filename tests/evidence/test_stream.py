@@ -183,6 +183,28 @@ def test_any_write_split_gives_the_same_blob_and_plaintext(
     assert decryptor.header == HEADER
 
 
+@given(case=data_and_splits(), kind=st.sampled_from([bytes, bytearray, memoryview]))
+def test_sealing_into_reserved_memory_gives_the_same_blob(
+    case: tuple[bytes, list[int], list[int]], kind: type[bytes] | type[bytearray] | type[memoryview]
+) -> None:
+    data, cuts, _ = case
+    blob = bytearray()
+    sizes: list[int] = []
+
+    def reserve(size: int) -> memoryview:
+        sizes.append(size)
+        blob.extend(bytes(size))
+        return memoryview(blob)[len(blob) - size:]
+
+    encryptor = Encryptor(KEY, HEADER)
+    blob += encryptor.start()
+    for piece in pieces(data, cuts):
+        encryptor.update_into(kind(piece), reserve)
+    encryptor.finish_into(reserve)
+    assert bytes(blob) == seal(data)
+    assert all(size == FULL for size in sizes[:-1])  # one reservation per chunk, tag included
+
+
 def test_a_reused_input_buffer_does_not_change_held_data() -> None:
     # A reader filling one bytearray again and again must not alter what the encryptor holds back.
     buffer = bytearray(pattern(CS))
@@ -271,6 +293,10 @@ def test_misuse_of_the_incremental_objects_is_reported() -> None:
     encryptor = Encryptor(KEY, HEADER)
     with pytest.raises(ValidationError, match="start"):
         encryptor.update(b"x")
+    with pytest.raises(ValidationError, match="start"):
+        encryptor.update_into(b"x", lambda size: memoryview(bytearray(size)))
+    with pytest.raises(ValidationError, match="start"):
+        encryptor.finish_into(lambda size: memoryview(bytearray(size)))
     encryptor.start()
     encryptor.finish()
     with pytest.raises(ValidationError, match="already finished"):

@@ -41,7 +41,7 @@ log = structlog.get_logger("hanoinet.evidence")
 
 #: Read and hand on the plaintext in blocks of this size: large enough for the hash and cipher to run at
 #: full speed, small enough that the blocks in flight stay a few MiB.
-BLOCK = 4 << 20
+BLOCK = 2 << 20
 _IN_FLIGHT = 4
 _CASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,127}$")
 
@@ -174,21 +174,24 @@ class EvidenceService:
                 hasher.update(block)
 
         with self.store.create() as writer:
-            # Three stages on their own threads (hashing and I/O release the GIL): hash, encrypt, write.
-            hashing, writing = _Stage(hash_block, "evidence-hash"), _Stage(writer.write, "evidence-write")
+            def seal_block(block: bytes) -> None:
+                encryptor.update_into(block, writer.reserve)
+
+            # Hashing and sealing (encryption straight into the blob writer's buffers) run on their own threads;
+            # both release the GIL, so each block is hashed on one core while it is encrypted on the other.
+            writer.write(encryptor.start())
+            hashing, sealing = _Stage(hash_block, "evidence-hash"), _Stage(seal_block, "evidence-seal")
             try:
-                writing.put(encryptor.start())
                 while block := source.read(BLOCK):
                     size += len(block)
                     hashing.put(block)
-                    for chunk in encryptor.update(block):
-                        writing.put(chunk)
+                    sealing.put(block)
                     if progress is not None:
                         progress(len(block))
-                writing.put(encryptor.finish())
             finally:
                 hashing.close()
-                writing.close()
+                sealing.close()
+            encryptor.finish_into(writer.reserve)
             writer.commit()
             blob_id = writer.id
         item_id = uuid.uuid4().hex

@@ -296,17 +296,17 @@ class _Chunker:
     Anything else is copied, so that a small tail does not keep a large input alive.
     """
 
-    def __init__(self, size: int, seal: Callable[[memoryview | bytearray, bool], bytes]) -> None:
+    def __init__(self, size: int) -> None:
         self._size = size
-        self._seal = seal
         self._held: memoryview | bytearray = bytearray()
         self.done = False
 
-    def feed(self, view: memoryview, immutable: bool) -> list[bytes]:
+    def feed(self, view: memoryview, immutable: bool) -> list[memoryview | bytearray]:
+        """The pieces that ``view`` completes, in order; none of them is the last one."""
         if self.done:
             raise ValidationError("the stream is already finished", hint="start a new one")
         size, total = self._size, len(view)
-        out: list[bytes] = []
+        out: list[memoryview | bytearray] = []
         if not total:
             return out
         pos = 0
@@ -318,10 +318,10 @@ class _Chunker:
                 self._held += view[:pos]
                 if pos == total:
                     return out
-            out.append(self._seal(self._held, False))
+            out.append(self._held)
             self._held = bytearray()
         while total - pos > size:
-            out.append(self._seal(view[pos : pos + size], False))
+            out.append(view[pos : pos + size])
             pos += size
         rest = view[pos:]
         self._held = rest if immutable and total <= _PIN_LIMIT * size else bytearray(rest)
@@ -348,17 +348,23 @@ class Encryptor:
         self._aad = self.header.encode()
         self._index = 0
         self._started = False
-        self._chunker = _Chunker(self.header.chunk_size, self._seal)
+        self._chunker = _Chunker(self.header.chunk_size)
 
-    def _seal(self, plain: memoryview | bytearray, last: bool) -> bytes:
+    def _nonce(self, last: bool) -> bytes:
+        """The next chunk's nonce; counts the chunk."""
         if self._index >= MAX_CHUNKS:
             raise ValidationError(
                 f"the file needs more than 2**32 chunks of {self.header.chunk_size} bytes",
                 hint="encrypt it with a larger chunk size",
             )
-        sealed = self._aead.encrypt(_nonce(self.header.nonce_prefix, self._index, last), plain, self._aad)
         self._index += 1
-        return sealed
+        return _nonce(self.header.nonce_prefix, self._index - 1, last)
+
+    def _seal(self, plain: memoryview | bytearray, last: bool) -> bytes:
+        return self._aead.encrypt(self._nonce(last), plain, self._aad)
+
+    def _seal_into(self, plain: memoryview | bytearray, last: bool, reserve: Callable[[int], memoryview]) -> None:
+        self._aead.encrypt_into(self._nonce(last), plain, self._aad, reserve(len(plain) + TAG_SIZE))
 
     def start(self) -> bytes:
         """The header: the first bytes of the blob."""
@@ -369,13 +375,34 @@ class Encryptor:
         """Encrypt ``data``; return the chunks completed so far, in order (possibly none)."""
         if not self._started:
             raise ValidationError("call start() and write the header before the data")
+        return [self._seal(piece, False) for piece in self._pieces(data)]
+
+    def update_into(self, data: bytes | bytearray | memoryview, reserve: Callable[[int], memoryview]) -> None:
+        """Encrypt ``data`` like ``update``, each completed chunk straight into the memory ``reserve(size)`` gives.
+
+        ``reserve`` is typically ``BlobWriter.reserve``: the ciphertext is then written where the blob store
+        will read it, with no copy in between.
+        """
+        for piece in self._pieces(data):
+            self._seal_into(piece, False, reserve)
+
+    def _pieces(self, data: bytes | bytearray | memoryview) -> list[memoryview | bytearray]:
+        if not self._started:
+            raise ValidationError("call start() and write the header before the data")
         return self._chunker.feed(memoryview(data).cast("B"), isinstance(data, bytes))
 
     def finish(self) -> bytes:
         """The final chunk, flagged last: the end of the blob."""
+        return self._seal(self._last(), True)
+
+    def finish_into(self, reserve: Callable[[int], memoryview]) -> None:
+        """The final chunk, like ``finish``, sealed into the memory ``reserve(size)`` gives."""
+        self._seal_into(self._last(), True, reserve)
+
+    def _last(self) -> memoryview | bytearray:
         if not self._started:
             raise ValidationError("call start() and write the header before the data")
-        return self._seal(self._chunker.close(), True)
+        return self._chunker.close()
 
 
 class Decryptor:
@@ -434,7 +461,7 @@ class Decryptor:
                     return []
                 self.header = BlobHeader.parse(bytes(self._head))
                 self._opener = _Opener(self._aead, self.header)
-                self._chunker = _Chunker(self.header.chunk_size + TAG_SIZE, self._open)
+                self._chunker = _Chunker(self.header.chunk_size + TAG_SIZE)
                 if self._expected is not None:
                     self._blob_size = ciphertext_size(self._expected, self.header.chunk_size)
                 self._received = HEADER_SIZE
@@ -445,7 +472,7 @@ class Decryptor:
                     reason="extended", chunk_index=self._chunk_at(self._blob_size - 1), offset=self._blob_size,
                 )
             self._received += len(view)
-            return self._chunker.feed(view, isinstance(data, bytes))
+            return [self._open(piece, False) for piece in self._chunker.feed(view, isinstance(data, bytes))]
         except BlobIntegrityError:
             self._failed = True
             raise
