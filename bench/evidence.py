@@ -6,7 +6,8 @@ with fsync, custody record) is compared with the slower of ``openssl dgst -sha25
 ingest must at least do. ``hanoinet verify`` of a package holding the file is compared with
 ``openssl dgst -sha256`` of the file. Each figure is the best of ``--runs``, the runs of the three interleaved;
 the page cache is warmed first.
-Peak RSS is that of the whole child process doing the work.
+Peak RSS is that of the whole child process doing the work. On a slow disk ingest is bound by the disk; to see
+the CPU-bound case, point ``--dir`` at a RAM-backed file system (docs/evidence.md, "Performance").
 
 Targets (issue): ingest >= 0.8x the slower baseline with peak RSS < 150 MB; verify >= 0.9x openssl.
 
@@ -114,6 +115,7 @@ def main() -> None:
         "file_mib": round(mib), "runs": args.runs, "cores": os.cpu_count(),
         "baseline_openssl_sha256_mib_s": round(mib / sha, 1), "baseline_dd_fsync_mib_s": round(mib / dd, 1),
         "ingest_mib_s": round(mib / ingest, 1), "ingest_ratio_to_slower_baseline": round(slower / ingest, 2),
+        "ingest_ratio_to_openssl": round(sha / ingest, 2),
         "ingest_peak_rss_mb": round(ingest_rss / 1e6, 1), "ingest_target": ">= 0.8x, RSS < 150 MB",
         "verify_mib_s": round(mib / verify, 1), "verify_ratio_to_openssl": round(sha / verify, 2),
         "verify_peak_rss_mb": round(verify_rss / 1e6, 1), "verify_target": ">= 0.9x",
