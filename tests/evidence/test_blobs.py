@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import hashlib
@@ -10,6 +11,8 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,6 +207,23 @@ def test_reserved_bytes_are_filled_in_place(store: BlobStore) -> None:
         writer.write(data[position:])
         assert writer.commit() == len(data)
     assert hashlib.sha256(get(store, writer.id)).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_memoryview_of_wide_items_is_written_whole(store: BlobStore) -> None:
+    words = array.array("I", range(2_500_000))  # 10 MB, more than an S3 part
+    with store.create() as writer:
+        writer.write(memoryview(words))
+        assert writer.commit() == len(words) * words.itemsize
+    assert get(store, writer.id) == words.tobytes()
+
+
+def test_a_negative_reservation_is_refused(store: BlobStore) -> None:
+    with store.create() as writer:
+        with pytest.raises(ValidationError, match="at least 0"):
+            writer.reserve(-1)
+        writer.write(b"kept")
+        writer.commit()
+    assert get(store, writer.id) == b"kept"
 
 
 def test_identifiers_are_fresh_and_random(store: BlobStore) -> None:
@@ -436,6 +456,50 @@ def test_file_failed_background_write_is_reported_and_leaves_nothing(
             writer.write(b"e" * blobs.WRITE_BUFFER)
         writer.commit()
     assert "free space" in caught.value.hint
+    assert not store.exists(writer.id)
+    assert list((data_dir / "blobs").rglob("*.tmp")) == []
+
+
+def test_file_failed_background_write_fails_the_next_small_write(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store("file:", data_dir)
+    failed = threading.Event()
+
+    def full(fd: int, data: Any, offset: int) -> int:
+        failed.set()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with store.create() as writer:
+        writer.write(b"e" * (blobs.WRITE_BUFFER + 1))  # the first buffer goes to a writing thread
+        assert failed.wait(10)
+        deadline = time.monotonic() + 10
+        with pytest.raises(ConfigurationError, match="No space left"):
+            while time.monotonic() < deadline:  # the thread records its failure just after the call
+                writer.write(b"x")
+        writer.abort()
+    assert list((data_dir / "blobs").rglob("*.tmp")) == []
+
+
+@pytest.mark.parametrize("failure", ["bug", "stuck"])
+def test_file_writing_thread_failing_otherwise_fails_the_commit(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    store = open_store("file:", data_dir)
+
+    real_pwrite = os.pwrite
+
+    def broken(fd: int, data: Any, offset: int) -> int:
+        if offset:  # the last buffer, written by commit itself, goes through
+            return real_pwrite(fd, data, offset)
+        if failure == "bug":
+            raise ValueError("operation on a closed mapping")
+        return 0  # a device that accepts nothing must not make the writer spin
+
+    monkeypatch.setattr(os, "pwrite", broken)
+    with pytest.raises((ValueError, ConfigurationError)) as caught, store.create() as writer:
+        writer.write(os.urandom(2 * blobs.WRITE_BUFFER + 5))
+        writer.commit()
+    assert ("closed mapping" if failure == "bug" else "took none") in str(caught.value)
     assert not store.exists(writer.id)
     assert list((data_dir / "blobs").rglob("*.tmp")) == []
 

@@ -7,8 +7,10 @@ import io
 import json
 import os
 import sqlite3
+import threading
 import time
 import tracemalloc
+import types
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from sqlalchemy import select
 
 from hanoinet.db.models import EvidenceCustody, EvidenceFile, EvidenceKek, LedgerQueued
 from hanoinet.errors import Conflict, KeyStoreError, NotFound, ValidationError
+from hanoinet.evidence import service as service_module
 from hanoinet.evidence import stream
 from hanoinet.evidence.datakeys import KeyVault, kek_path
 from hanoinet.evidence.package import UseConditions, seal
@@ -162,6 +165,30 @@ def test_a_reader_failing_half_way_leaves_no_blob_and_no_record(node: Node) -> N
     assert _partials(node) == []
     assert service.list() == []
     assert _queued(node) == []
+
+
+def test_a_failing_hash_stops_both_stages_and_leaves_no_blob(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Failing:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def update(self, data: bytes, /) -> None:
+            self.calls += 1
+            if self.calls == 3:
+                raise MemoryError("the hash ran out of memory")
+
+        def hexdigest(self) -> str:
+            return ""
+
+    monkeypatch.setattr(service_module, "hashlib", types.SimpleNamespace(sha256=Failing))  # the source's stays
+    service = EvidenceService(node)
+    with pytest.raises(MemoryError, match="ran out"):
+        service.ingest(_Blocks(40 * MIB, MIB), name="disk.img", case=CASE, actor="officer:1")
+    # The sealing thread was joined before the writer was aborted: none is left using it.
+    assert [t.name for t in threading.enumerate() if t.name.startswith(("evidence-", "blob-"))] == []
+    assert _final_blobs(node) == []
+    assert _partials(node) == []
+    assert service.list() == []
 
 
 def test_a_failure_between_blob_commit_and_database_commit_records_nothing(node: Node,

@@ -109,10 +109,11 @@ class BlobWriter(ABC):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data`` to the blob."""
         self._require_open("write")
+        size = memoryview(data).nbytes  # bytes, whatever the items of a memoryview are
         with self._failing():
             self._flush_reserved()
             self._write(data)
-        self.written += len(data)
+        self.written += size
 
     def reserve(self, size: int) -> memoryview:
         """Append ``size`` bytes to the blob and return them, to be filled in place before the next call.
@@ -121,6 +122,8 @@ class BlobWriter(ABC):
         can, the view is the very memory the store writes from, which saves a copy of the data.
         """
         self._require_open("write")
+        if size < 0:
+            raise ValidationError(f"cannot reserve {size} bytes of blob {self.id}: a size is at least 0")
         with self._failing():
             self._flush_reserved()
             view = self._reserve(size)
@@ -340,17 +343,23 @@ class _FileWriter(BlobWriter):
         super().__init__(blob_id, store.describe)
         self._store = store
         self._tmp = store.partial / f"{blob_id}.tmp"
+        self.direct = False
+        """Whether the blob is written with direct I/O (it falls back to the page cache if refused)."""
         with store._errors("start a blob", self._tmp):
             # O_EXCL: never reuse or follow an existing name; 0o600 whatever the umask.
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        self.direct = _set_direct(self._fd, on=True)
-        """Whether the blob is being written with direct I/O (it falls back to the page cache if refused)."""
+            try:
+                self.direct = _set_direct(self._fd, on=True)
+            except OSError:
+                os.close(self._fd)
+                self._tmp.unlink(missing_ok=True)
+                raise
         self._direct_lock = threading.Lock()
         self._buffers: list[mmap.mmap] = []
         self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
         self._jobs: queue.SimpleQueue[tuple[mmap.mmap, int, int] | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
-        self._error: OSError | None = None
+        self._error: BaseException | None = None
         self._buffer: mmap.mmap | None = None
         self._fill = 0
         self._offset = 0  # where the buffer being filled goes in the file
@@ -360,6 +369,7 @@ class _FileWriter(BlobWriter):
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         with memoryview(data) as whole, whole.cast("B") as view, self._store._errors("write a blob", self._tmp):
+            self._raise_failure()
             done = 0
             while done < len(view):
                 if self._buffer is None:
@@ -375,6 +385,7 @@ class _FileWriter(BlobWriter):
         if size > WRITE_BUFFER - _ALIGN:
             return super()._reserve(size)
         with self._store._errors("write a blob", self._tmp):
+            self._raise_failure()
             if self._buffer is None:
                 self._buffer = self._take_buffer()
             elif self._fill + size > WRITE_BUFFER:
@@ -393,9 +404,13 @@ class _FileWriter(BlobWriter):
         self._fill = keep
         self._submit(buffer, length)
 
-    def _take_buffer(self) -> mmap.mmap:
+    def _raise_failure(self) -> None:
+        """A writing thread's failure, raised in the thread that fills the buffers."""
         if self._error is not None:
             raise self._error
+
+    def _take_buffer(self) -> mmap.mmap:
+        self._raise_failure()
         if self._free.empty() and len(self._buffers) <= WRITES_IN_FLIGHT:
             # Anonymous mappings are page-aligned, as direct I/O needs, and are returned whole to the system.
             self._buffers.append(mmap.mmap(-1, WRITE_BUFFER))
@@ -423,7 +438,7 @@ class _FileWriter(BlobWriter):
             try:
                 if self._error is None:
                     self._pwrite(buffer, offset, length)
-            except OSError as exc:  # raised by the next write or by commit
+            except BaseException as exc:  # raised by the next write, reservation or commit
                 self._error = exc
             finally:
                 self._free.put(buffer)
@@ -433,7 +448,10 @@ class _FileWriter(BlobWriter):
             done, retried = 0, False
             while done < length:
                 try:
-                    done += os.pwrite(self._fd, whole[done:length], offset + done)
+                    wrote = os.pwrite(self._fd, whole[done:length], offset + done)
+                    if wrote == 0:
+                        raise OSError(errno.EIO, f"the disk took none of {length - done} bytes at {offset + done}")
+                    done += wrote
                 except OSError as exc:
                     if exc.errno != errno.EINVAL or retried:
                         raise
@@ -485,7 +503,7 @@ class _FileWriter(BlobWriter):
                     self._buffer[self._fill:length] = bytes(length - self._fill)
                     self._pwrite(self._buffer, self._offset, length)
                     if length != self._fill:
-                        os.ftruncate(self._fd, self.written)
+                        os.ftruncate(self._fd, self._offset + self._fill)
                 for problem in (self._error, self._sync_error):
                     if problem is not None:
                         raise problem
@@ -705,7 +723,7 @@ class _S3Writer(BlobWriter):
         self._parts: list[dict[str, Any]] = []
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
         while view:
             if len(self._buffer) == PART_SIZE:
                 self._send_part()

@@ -189,8 +189,10 @@ class EvidenceService:
                     if progress is not None:
                         progress(len(block))
             finally:
-                hashing.close()
-                sealing.close()
+                try:
+                    hashing.close()
+                finally:
+                    sealing.close()  # always joined: the writer must not be aborted under its thread
             encryptor.finish_into(writer.reserve)
             writer.commit()
             blob_id = writer.id
