@@ -18,7 +18,7 @@ from hanoinet.alerts.service import open_pages
 from hanoinet.clock import format_instant, now
 from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import Alarm, OutboxMessage
+from hanoinet.db.models import Alarm, AuditEntry, OutboxMessage
 from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, ValidationError
 from hanoinet.ids import uuid7
 from hanoinet.network import inbox, outbox
@@ -364,14 +364,64 @@ def test_fields_are_shown_readably_with_offence_titles(pair: dict[str, Node]) ->
     assert {f["name"]: f["text"] for f in created["fields"]}["offence"].startswith("Art. 10: ")
 
 
-def _preserved(pair: dict[str, Node]) -> str:
-    ref = new(pair)["ref"]
+def _preserved(pair: dict[str, Node], fields: dict[str, Any] | None = None) -> str:
+    ref = new(pair, fields)["ref"]
     pump(pair)
     service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
     service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
                 {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}})
     pump(pair)
     return str(ref)
+
+
+def _pages(node: Node) -> list[tuple[str, str, str, str]]:
+    with node.db.transaction(readonly=True) as uow:
+        return [(p.subject_ref, p.desk, p.priority, p.headline) for p in open_pages(uow.session, None)]
+
+
+def test_the_requesting_desk_is_paged_before_its_preservation_ends(
+    pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
+) -> None:
+    publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))  # outlive the 60 days
+    ref = _preserved(pair, {**PRESERVATION, "confidential": False})
+    assert service.warn_due(pair["VNM"]) == []
+    travel(monkeypatch, timedelta(days=47))  # 13 days left
+    assert service.warn_due(pair["FRA"]) == []  # the requested node expires it by itself: nothing to decide
+    assert service.warn_due(pair["VNM"]) == [ref]
+    assert service.warn_due(pair["VNM"]) == []  # each warning once
+    assert _pages(pair["VNM"]) == [(ref, "247", "normal", f"preservation ends in less than 14 days: request {ref} "
+                                    "(FRA/247): Expedited preservation of stored electronic data (Art. 42)")]
+    assert _pages(pair["FRA"]) == []
+    shown = service.show(pair["VNM"], LAN, ref)
+    assert next(c for c in shown["clocks"] if c["name"] == "preservation")["status"] == "warning"
+    travel(monkeypatch, timedelta(days=54))  # 6 days left: the page already open goes on escalating
+    assert service.warn_due(pair["VNM"]) == [ref]
+    assert len(_pages(pair["VNM"])) == 1
+    # Extending is an act at the desk: it ends the page, and the new end has warnings of its own.
+    service.act(pair["VNM"], LAN, ref, Action.EXTEND, {"days": 30, "reason": "the MLA request is in drafting"})
+    assert _pages(pair["VNM"]) == []
+    assert service.warn_due(pair["VNM"]) == []  # 36 days left
+    travel(monkeypatch, timedelta(days=89, hours=12))  # half a day left
+    assert service.warn_due(pair["VNM"]) == [ref]
+    assert _pages(pair["VNM"]) == [(ref, "247", "urgent", f"preservation ends in less than 1 day: request {ref} "
+                                    "(FRA/247): Expedited preservation of stored electronic data (Art. 42)")]
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        audited = uow.session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "request.preservation_warning")).all()
+    assert [json.loads(d)["days"] for d in audited] == [14, 7, 1]
+
+
+def test_a_held_or_confidential_preservation_is_warned_of_as_it_should(
+    pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
+) -> None:
+    publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
+    held = _preserved(pair)
+    service.act(pair["VNM"], LAN, held, Action.FOLLOW_UP, {"mla_ref": "MLA-VNM-2026-12"})
+    secret = _preserved(pair)  # confidential, as PRESERVATION is
+    travel(monkeypatch, timedelta(days=59, hours=12))
+    assert service.warn_due(pair["VNM"]) == [secret]  # not the held one: kept until the MLA request is decided
+    assert _pages(pair["VNM"]) == [(secret, "247", "urgent",
+                                    f"preservation ends in less than 1 day: confidential request {secret}")]
 
 
 def test_a_peer_event_with_bad_data_is_refused_and_changes_nothing(pair: dict[str, Node]) -> None:

@@ -186,6 +186,9 @@ class RequestRecord(Base):
     ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     preserve_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The nearest preservation warning (days before ``preserve_until``) the desk was paged for; cleared when
+    #: ``preserve_until`` changes.
+    preservation_warned_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class RequestEventRecord(Base):

@@ -97,12 +97,17 @@ def preservation(history: History, t: datetime, *, warnings: Sequence[int], arti
     if t >= until:
         return Clock("preservation", label, "overdue", clock.preserved_at, until, article=article,
                      note="the minimum period has ended: extend, send the follow-up request, or let it expire")
-    left = until - t
-    soon = [d for d in warnings if left <= timedelta(days=d)]
-    if soon:
+    soon = preservation_warning(until, t, warnings)
+    if soon is not None:
         return Clock("preservation", label, "warning", clock.preserved_at, until, article=article,
-                     note=f"lapses in less than {min(soon)} day(s): extend it or send the follow-up request")
+                     note=f"lapses in less than {soon} day(s): extend it or send the follow-up request")
     return Clock("preservation", label, "running", clock.preserved_at, until, article=article)
+
+
+def preservation_warning(until: datetime, t: datetime, warnings: Sequence[int]) -> int | None:
+    """The nearest warning, in days before ``until``, whose time has come at ``t``; ``None`` before the first."""
+    due = [days for days in warnings if until - t <= timedelta(days=days)]
+    return min(due) if due else None
 
 
 def response(history: History) -> Clock | None:

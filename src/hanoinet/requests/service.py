@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -563,7 +563,10 @@ def _refresh(node: Node, session: Session, row: RequestRecord, t: datetime,
         row.received_at = parse_instant(history.received_at)
         row.ack_due_at = row.received_at + ack_target(node, row)
     row.acknowledged_at = parse_instant(ack.at) if ack else None
-    row.preserve_until = history.preservation.until if history.preservation.held_for is None else None
+    until = history.preservation.until if history.preservation.held_for is None else None
+    if until != row.preserve_until:
+        row.preservation_warned_days = None  # a new end (extended, held, released) gets its own warnings
+    row.preserve_until = until
     final = history.state in TERMINAL or history.state is State.EXECUTED
     row.closed_at = (row.closed_at or t) if final else None
     row.version += 1
@@ -795,13 +798,62 @@ def expire_due(node: Node) -> list[str]:
     return expired
 
 
+def warn_due(node: Node) -> list[str]:
+    """Page our desk for the preservations we asked for that end soon; returns the refs paged for.
+
+    Each warning (14, 7 and 1 day(s) before the end: ``PRESERVATION_CLOCK.warnings``) is sent once per end; an
+    extension starts the count again. A preservation held for the follow-up request, or no longer holding
+    data, is not warned about. The page ends as any page does, when somebody at the desk acts on the request
+    (extends it, sends the follow-up, releases the data); the last warning is urgent.
+    """
+    warnings = [w.days for w in convention.PRESERVATION_CLOCK.warnings]
+    t = now()
+    due = or_(*(and_(RequestRecord.preserve_until <= t + timedelta(days=days),
+                     or_(RequestRecord.preservation_warned_days.is_(None),
+                         RequestRecord.preservation_warned_days > days)) for days in warnings))
+    with node.db.transaction(readonly=True) as uow:
+        refs = list(uow.session.scalars(select(RequestRecord.ref).where(
+            RequestRecord.side == Side.REQUESTING.value, RequestRecord.state.in_(_PRESERVED_STATES),
+            RequestRecord.preserve_until.is_not(None), due)))
+    paged = []
+    for ref in refs:
+        with node.db.transaction() as uow:
+            row = _load(uow.session, ref, lock=True)
+            until = row.preserve_until
+            days = clocks.preservation_warning(until, t, warnings) if until is not None else None
+            if until is None or days is None or row.state not in _PRESERVED_STATES or (
+                    row.preservation_warned_days is not None and row.preservation_warned_days <= days):
+                continue
+            row.preservation_warned_days = days
+            alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row),
+                        priority="urgent" if days == min(warnings) else "normal",
+                        headline=_warning_headline(row, _kind(row.kind), days))
+            audit.record(uow.session, actor=SYSTEM, action="request.preservation_warning", target=row.ref,
+                         detail={"days": days, "preserve_until": format_instant(until)})
+            paged.append(ref)
+    return paged
+
+
+def _warning_headline(row: RequestRecord, kind: convention.RequestKind, days: int) -> str:
+    """A preservation warning's alert: like every alert, no facts of the request (see ``_headline``)."""
+    what = f"preservation ends in less than {days} day{'s' if days > 1 else ''}"
+    if row.confidential:
+        return f"{what}: confidential request {row.ref}"
+    return f"{what}: request {row.ref} ({row.requested}): {kind.title} (Art. {kind.article})"
+
+
 async def keep_clocks(node: Node, stop: asyncio.Event, *, interval: float = 30.0) -> None:
-    """Background task: expire lapsed preservations (a failure is logged and retried next round)."""
+    """Background task: expire lapsed preservations and warn of those ending soon (a failure is logged and
+    retried next round)."""
     while not stop.is_set():
         try:
             await asyncio.to_thread(expire_due, node)
         except Exception:  # the loop must survive a bad round; the next one retries
             log.exception("could not expire lapsed preservations")
+        try:
+            await asyncio.to_thread(warn_due, node)
+        except Exception:
+            log.exception("could not warn of preservations ending soon")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
