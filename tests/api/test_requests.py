@@ -142,6 +142,28 @@ def test_a_draft_is_kept_until_it_is_sent(net: Net) -> None:
     assert net.show(draft["ref"])["state"] == "received"
 
 
+def test_a_draft_is_changed_whole_with_put_and_a_sent_request_is_not(net: Net) -> None:
+    draft = net.create(send=False).json()
+    ref, lan = draft["ref"], auth(net.officers.lan)
+    fields = {**PRESERVATION, "necessity": "Logs rotate every 24 hours."}
+    body = {"kind": "preservation", "to": "FRA/247", "fields": fields, "case": "VNM-2026-0117",
+            "version": draft["version"]}
+    changed = net.vnm.put(f"/api/v1/requests/{ref}", json=body, headers=lan)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == draft["version"] + 1 and changed.json()["state"] == "draft"
+    assert next(f["value"] for f in changed.json()["fields"] if f["name"] == "necessity") == fields["necessity"]
+    is_problem(net.vnm.put(f"/api/v1/requests/{ref}", json=body, headers=lan), 409, "request_changed")
+    problems = is_problem(net.vnm.put(f"/api/v1/requests/{ref}", headers=lan, json={
+        **body, "version": None, "fields": {k: v for k, v in fields.items() if k != "facts"}}), 422, "invalid")
+    assert [p["field"] for p in problems["problems"]] == ["facts"]
+    is_problem(net.vnm.put(f"/api/v1/requests/{ref}", json={**body, "send": True}, headers=lan), 422, "invalid")
+    assert outbox(net.nodes["VNM"]) == []
+    sent = net.vnm.post(f"/api/v1/requests/{ref}/send", json={}, headers=lan)
+    assert sent.status_code == 200, sent.text
+    is_problem(net.vnm.put(f"/api/v1/requests/{ref}", json={**body, "version": None}, headers=lan), 409,
+               "not_a_draft")
+
+
 def test_lists_filter_by_state_kind_and_overdue(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
     preservation = net.sent()
     emergency = net.sent(EMERGENCY, kind="emergency_disclosure")

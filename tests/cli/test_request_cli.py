@@ -161,6 +161,35 @@ def test_an_invalid_request_file_prints_every_problem_and_sends_nothing(desks: D
     assert queued(desks.nodes["VNM"]) == 0
 
 
+def test_edit_changes_fields_of_a_draft_by_type_and_sends_it(desks: Desks) -> None:
+    path = desks.file("request.json", {"kind": "preservation", "to": "FRA/247", "fields": PRESERVATION})
+    code, out, err = desks.vnm("new", "--from", path, "--draft")
+    assert code == 0 and out.startswith("drafted "), err
+    ref = out.split()[1]
+    code, out, err = desks.vnm("edit", ref, "--set", "necessity=Logs rotate every 24 hours.",
+                               "--set", "confidential=no", "--unset", "do_not_notify", "--priority", "normal")
+    assert code == 0, err
+    assert f"{ref} changed: still a draft" in out and f"hanoinet request send {ref}" in out
+    code, out, _ = desks.vnm("show", ref, "--json")
+    shown = json.loads(out)
+    values = {f["name"]: f["value"] for f in shown["fields"]}
+    assert values["necessity"] == "Logs rotate every 24 hours." and values["confidential"] is False
+    assert "do_not_notify" not in values and shown["priority"] == "normal"
+
+    code, _, err = desks.vnm("edit", ref, "--set", "confidential=perhaps")
+    assert code == 2 and "is not true or false" in err and "Traceback" not in err
+    code, _, err = desks.vnm("edit", ref, "--set", "colour=blue")
+    assert code == 2 and "does not name a field of a preservation request" in err and "necessity" in err
+
+    code, out, err = desks.vnm("edit", ref, "--set", "facts=Ransomware on a hospital, still running.", "--send")
+    assert code == 0, err
+    assert f"{ref} is now sent" in out
+    pump(desks.nodes)
+    assert desks.state("FRA", ref) == "received"
+    code, _, err = desks.vnm("edit", ref, "--set", "facts=too late")
+    assert code == 2 and "not a draft" in err and "withdraw" in err
+
+
 def test_show_gives_fields_with_articles_clocks_timeline_and_what_to_do(desks: Desks) -> None:
     ref = desks.new()
     pump(desks.nodes)

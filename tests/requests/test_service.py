@@ -513,9 +513,57 @@ def test_a_request_the_other_state_refuses_to_take_goes_back_to_draft_with_an_al
     with pair["VNM"].db.transaction(readonly=True) as uow:
         codes = [a.code for a in uow.session.scalars(select(Alarm))]
     assert "request_not_delivered" in codes
+    # The desk fixes what the other State objected to, and sends the same request again.
+    fixed = {**PRESERVATION, "facts": PRESERVATION["facts"] + " Dual criminality: Art. 10 offence in both."}
+    service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247", fields=fixed,
+                                                      case="VNM-2026-0117"), version=view["version"])
     service.act(pair["VNM"], LAN, ref, Action.SEND, {})
     pump(pair)
-    assert service.show(pair["FRA"], CAMILLE, ref)["state"] == "received"
+    received = service.show(pair["FRA"], CAMILLE, ref)
+    assert received["state"] == "received"
+    assert next(f["value"] for f in received["fields"] if f["name"] == "facts") == fixed["facts"]
+
+
+def test_a_draft_can_be_changed_until_it_is_sent(pair: dict[str, Node]) -> None:
+    draft = service.create(pair["VNM"], LAN, service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION,
+                                                           case="VNM-2026-0117"), send=False)
+    ref = draft["ref"]
+    changed = {**PRESERVATION, "necessity": "Logs rotate every 24 hours.", "confidential": False}
+    changed.pop("do_not_notify")
+    edited = service.edit(pair["VNM"], LAN, ref, service.Draft(
+        kind="preservation", to="FRA/CA", fields=changed, priority="normal", case="VNM-2026-0118"),
+        version=draft["version"])
+    assert (edited["ref"], edited["state"], edited["version"]) == (ref, "draft", draft["version"] + 1)
+    assert (edited["requested"], edited["priority"], edited["case"]) == ("FRA/CA", "normal", "VNM-2026-0118")
+    assert (edited["confidential"], edited["do_not_notify"]) == (False, False)
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        [detail] = uow.session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "request.edit")).all()
+    assert json.loads(detail) == {"changed": ["case", "confidential", "do_not_notify", "necessity", "priority",
+                                              "to"]}
+
+    # Stale, of another kind, incomplete or from another desk: refused, and the draft is as it was.
+    with pytest.raises(Conflict) as stale:
+        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION),
+                     version=draft["version"])
+    assert stale.value.code == "request_changed"
+    with pytest.raises(ValidationError, match="keeps its kind"):
+        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="emergency_disclosure", to="FRA/247", fields={}))
+    with pytest.raises(ValidationFailed) as incomplete:
+        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247",
+                                                          fields={k: v for k, v in changed.items() if k != "facts"}))
+    assert [p.field for p in incomplete.value.problems] == ["facts"]
+    with pytest.raises(NotFound):  # another desk's draft, as for any other act
+        service.edit(pair["VNM"], PAUL, ref, service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION))
+    assert service.show(pair["VNM"], LAN, ref)["version"] == edited["version"]
+
+    service.act(pair["VNM"], LAN, ref, Action.SEND, {})
+    pump(pair)
+    received = service.show(pair["FRA"], PAUL, ref)
+    assert (received["state"], received["requested"], received["priority"]) == ("received", "FRA/CA", "normal")
+    assert next(f["value"] for f in received["fields"] if f["name"] == "necessity") == "Logs rotate every 24 hours."
+    with pytest.raises(Conflict) as sent:
+        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/CA", fields=changed))
+    assert sent.value.code == "not_a_draft" and "withdraw" in sent.value.hint
 
 
 def test_a_question_on_an_urgent_request_wakes_the_requesting_desk(pair: dict[str, Node]) -> None:

@@ -28,8 +28,8 @@ def _node(request: Request) -> Node:
     return node
 
 
-class NewRequest(BaseModel):
-    """A request to make (and by default send at once)."""
+class RequestContents(BaseModel):
+    """What a request asks: the part of a new request that a draft can change."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,8 +39,24 @@ class NewRequest(BaseModel):
     language: str = Field(default="en", description="BCP 47 tag of the language the request is written in")
     priority: str | None = Field(default=None, description="emergency, urgent or normal; default: the kind's")
     case: str | None = Field(default=None, max_length=128, description="your case reference")
+
+    def draft(self, desk: str | None = None) -> service.Draft:
+        """The service's view of these contents."""
+        return service.Draft(kind=self.kind, to=self.to, fields=self.fields, language=self.language,
+                             priority=self.priority, case=self.case, desk=desk)
+
+
+class NewRequest(RequestContents):
+    """A request to make (and by default send at once)."""
+
     desk: str | None = Field(default=None, description="sending desk; default: the officer's desk")
     send: bool = Field(default=True, description="send now; false keeps a draft to send later")
+
+
+class DraftChange(RequestContents):
+    """A draft's new contents, whole: members left out take their defaults, as in a new request."""
+
+    version: int | None = Field(default=None, description="the version you read; refused if it changed")
 
 
 class ActionBody(BaseModel):
@@ -71,9 +87,7 @@ def get_convention(officer: Officer) -> dict[str, Any]:
 @router.post("/requests", status_code=201, summary="Make a request to another State's desk (and send it)")
 def create_request(command: NewRequest, officer: Officer, request: Request) -> dict[str, Any]:
     """Checked first: every problem is listed at once (``problems``), and nothing is sent unless all is well."""
-    draft = service.Draft(kind=command.kind, to=command.to, fields=command.fields, language=command.language,
-                          priority=command.priority, case=command.case, desk=command.desk)
-    return service.create(_node(request), officer, draft, send=command.send)
+    return service.create(_node(request), officer, command.draft(command.desk), send=command.send)
 
 
 @router.get("/requests", summary="Requests of the officer's desk, most recently changed first")
@@ -94,6 +108,12 @@ def list_requests(
 def get_request(ref: Ref, officer: Officer, request: Request) -> dict[str, Any]:
     """Reading a request is recorded on the audit trail."""
     return service.show(_node(request), officer, ref)
+
+
+@router.put("/requests/{ref}", summary="Change a draft: its whole contents, checked as a new request is")
+def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request) -> dict[str, Any]:
+    """Only a draft (``not_a_draft`` otherwise); it keeps its reference, kind and sending desk."""
+    return service.edit(_node(request), officer, ref, change.draft(), version=change.version)
 
 
 @router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)")

@@ -173,6 +173,74 @@ def new(
               f"{result['requested']}: {result['state']}")
 
 
+def _field_value(spec: dict[str, Any], raw: str) -> Any:
+    """A field's value typed on the command line, read as its type says (`--set FIELD=VALUE`)."""
+    kind = spec["type"]
+    if kind in ("text", "longtext", "state", "datetime"):
+        return raw
+    if kind == "bool":
+        answer = {"true": True, "yes": True, "false": False, "no": False}.get(raw.strip().lower())
+        if answer is None:
+            raise ValidationError(f"--set {spec['name']}: {raw!r} is not true or false",
+                                  hint=f"write --set {spec['name']}=true or --set {spec['name']}=false")
+        return answer
+    if kind == "list":
+        return [item.strip() for item in raw.split(";") if item.strip()]
+    return _load_json(raw, f"--set {spec['name']}")
+
+
+@app.command("edit")
+def edit(
+    ref: str,
+    from_file: Path | None = typer.Option(None, "--from", help="the draft's new contents as JSON (kind, to, "
+                                                               "fields, ...), whole"),
+    set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE: give one field (lists: items separated by "
+                                                     "';'; offences: JSON); repeat for more"),
+    unset: list[str] = typer.Option([], "--unset", metavar="FIELD", help="leave an optional field out"),
+    to: str | None = typer.Option(None, help="another requested desk, STATE/DESK"),
+    priority: str | None = typer.Option(None, help="emergency, urgent or normal"),
+    language: str | None = typer.Option(None, help="language the request is written in (BCP 47)"),
+    case: str | None = typer.Option(None, help="your case reference"),
+    send_now: bool = typer.Option(False, "--send", help="send it once changed"),
+    version: int | None = VersionOption,
+    node: str | None = NodeUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Change a draft, e.g. one the other State did not take, and send it with --send."""
+    client = _client(node, token)
+    current = client.call("GET", f"/api/v1/requests/{ref}")
+    if from_file is not None:
+        body = _load_json("@" + str(from_file), "--from")
+        if not isinstance(body, dict):
+            raise ValidationError("--from must hold a JSON object with kind, to and fields")
+    else:
+        body = {"kind": current["kind"], "to": current["requested"], "language": current["language"],
+                "priority": current["priority"], "case": current["case"],
+                "fields": {f["name"]: f["value"] for f in current["fields"] if f["value"] is not None}}
+    fields = body.setdefault("fields", {})
+    if set_ or unset:
+        specs = {f["name"]: f for f in client.call("GET", "/api/v1/convention")["kinds"][current["kind"]]["fields"]}
+        for item in set_:
+            name, sep, raw = item.partition("=")
+            if not sep or name not in specs:
+                raise ValidationError(f"--set {item!r} does not name a field of a {current['kind']} request",
+                                      hint=f"write --set FIELD=VALUE with FIELD one of {', '.join(specs)}")
+            fields[name] = _field_value(specs[name], raw)
+        for name in unset:
+            if fields.pop(name, None) is None:
+                raise ValidationError(f"--unset {name}: the draft has no such field given")
+    for key, value in (("to", to), ("priority", priority), ("language", language), ("case", case)):
+        if value is not None:
+            body[key] = value
+    body["version"] = current["version"] if version is None else version
+    changed = client.call("PUT", f"/api/v1/requests/{ref}", json=body)
+    if send_now:
+        _act(ref, "send", node, token, changed["version"])
+        return
+    out.print(f"{ref} changed: still a draft (version {changed['version']}); "
+              f"send it with `hanoinet request send {ref}`")
+
+
 @app.command("send")
 def send(ref: str, version: int | None = VersionOption, node: str | None = NodeUrlOption,
          token: str | None = TokenOption) -> None:

@@ -389,6 +389,51 @@ def create(node: Node, principal: Principal, draft: Draft, *, send: bool = True)
     raise AssertionError("unreachable")
 
 
+def edit(node: Node, principal: Principal, ref: str, draft: Draft, *, version: int | None = None) -> dict[str, Any]:
+    """Replace what a draft asks (recipient, fields, language, priority, case), checked as a new request is.
+
+    Only a draft can change: nothing of it has reached the other State (a request the other State did not take
+    is a draft again, section 13.4 of docs/requests.md). It keeps its reference, kind and sending desk.
+    """
+    principal.require_role(*ACTING_ROLES)
+    with node.db.transaction() as uow:
+        row = _load(uow.session, ref, lock=True)
+        _check_reader(principal, row)
+        principal.require_desk(_our_desk(row))
+        if version is not None and version != row.version:
+            raise Conflict(f"request {row.ref} changed since you read it: it is now version {row.version} "
+                           f"({row.state}), you edited version {version}",
+                           hint=f"look at it again (`hanoinet request show {row.ref}`) and edit that",
+                           code="request_changed")
+        if row.state != State.DRAFT.value:
+            raise Conflict(f"request {row.ref} is {row.state}, not a draft: what was sent cannot be changed",
+                           hint="withdraw it if it is no longer right, and make a new request",
+                           code="not_a_draft")
+        if draft.kind != row.kind:
+            raise ValidationError(f"request {row.ref} is a {row.kind} request; a draft keeps its kind",
+                                  hint=f"make a new request of kind {draft.kind}")
+        if draft.desk is not None and draft.desk != _our_desk(row):
+            raise ValidationError(f"request {row.ref} is sent by desk {_our_desk(row)}; a draft keeps its desk",
+                                  hint="make a new request from the other desk")
+        priority, to = check_draft(node, draft)
+        values = dict(draft.fields)
+        before = json.loads(row.fields)
+        changed = sorted([name for name in set(before) | set(values) if before.get(name) != values.get(name)]
+                         + [name for name, old, new in (("to", row.requested, to), ("priority", row.priority, priority),
+                                                        ("language", row.language, draft.language),
+                                                        ("case", row.case_ref, draft.case)) if old != new])
+        row.requested, row.priority, row.language, row.case_ref = to, priority, draft.language, draft.case
+        row.fields = json.dumps(values, sort_keys=True)
+        row.confidential = values.get("confidential") is True
+        row.do_not_notify = values.get("do_not_notify") is True
+        row.version += 1
+        row.updated_at = now()
+        # Names only: the values may hold personal data, and the audit trail is read more widely.
+        audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.edit",
+                     target=row.ref, detail={"changed": changed})
+        return view(node, uow.session, row, viewer=principal)
+
+
 def act(node: Node, principal: Principal, ref: str, action: Action, data: Mapping[str, Any], *,
         version: int | None = None) -> dict[str, Any]:
     """Take ``action`` on a request as ``principal``; ``version`` guards against a concurrent change."""
