@@ -99,6 +99,29 @@ def test_large_banks_travel_in_bounded_envelopes(nodes: dict[str, Node]) -> None
     assert held(fra) == {e.entry_id: ("active", e.hash) for e in entries}
 
 
+def test_a_large_backlog_goes_out_a_few_envelopes_at_a_time(nodes: dict[str, Node],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replication, "MAX_CHANGES", 2)
+    monkeypatch.setattr(replication, "IN_FLIGHT", 2)
+    vnm, fra, bra = nodes["VNM"], nodes["FRA"], nodes["BRA"]
+    entries = add(vnm, 9)  # five envelopes for each peer
+    assert replication.publish(vnm) == 4  # two waiting per peer
+    assert replication.publish(vnm) == 0, "no more until those are delivered"
+    queued = []
+    for _ in range(3):
+        before = replication._position(vnm)
+        pump(nodes)
+        assert replication._position(vnm) != before, "a delivery wakes the publisher"
+        queued.append(replication.publish(vnm))
+        with vnm.db.transaction(readonly=True) as uow:
+            assert replication._waiting(uow.session, "FRA") <= 2 and replication._waiting(uow.session, "BRA") <= 2
+    assert queued == [4, 2, 0]
+    assert held(fra) == held(bra) == {e.entry_id: ("active", e.hash) for e in entries}
+    with vnm.db.transaction(readonly=True) as uow:
+        sent = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == replication.KIND)).all()
+    assert len(sent) == 10
+
+
 def test_malformed_changes_are_refused_whole() -> None:
     good = {"op": "add", "id": "0193a1b2-0000-7000-8000-000000000000", "kind": "pdq", "hash": "ab" * 32,
             "quality": 90, "category": "art16", "submitted_at": "2026-11-24T03:00:00.000Z"}

@@ -49,6 +49,9 @@ MAX_CHANGES = 500
 RESEND_AFTER = timedelta(hours=1)
 #: How often the publisher looks for refused or undeliverable envelopes even when nothing else changed.
 CHECK_EVERY = 60.0
+#: Envelopes of changes waiting for delivery to one member at most: a member that joins a large bank, or
+#: comes back after an outage, is sent the rest as these are delivered, not thousands of envelopes at once.
+IN_FLIGHT = 4
 
 log = structlog.get_logger("hanoinet.hashbank")
 
@@ -121,7 +124,8 @@ inbox.on_receive(KIND, _on_changes)
 
 
 def publish(node: Node) -> int:
-    """Queue envelopes carrying this node's changes that some member has not been sent; returns how many."""
+    """Queue envelopes carrying this node's changes that some member has not been sent, at most ``IN_FLIGHT``
+    waiting for delivery per member; returns how many."""
     directory = node.directory
     if directory is None or directory.expired(now()):
         return 0
@@ -146,6 +150,8 @@ def _publish_batch(node: Node, peer: str) -> bool:
                 session.add(cursor)
                 session.flush()
             _resend_if_lost(session, peer, cursor)
+            if _waiting(session, peer) >= IN_FLIGHT:
+                return False  # the rest follows as these are delivered (the publisher watches the count)
             rows = session.execute(
                 select(HashChange.seq, HashChange.op, HashEntry)
                 .join(HashEntry, HashEntry.id == HashChange.entry_row)
@@ -163,6 +169,15 @@ def _publish_batch(node: Node, peer: str) -> bool:
             return True
     except IntegrityError:
         return True  # another process created the cursor first; take the next batch with its row
+
+
+def _waiting(session: Session, peer: str | None = None) -> int:
+    """Envelopes of changes not yet delivered (to ``peer``, or to anyone)."""
+    query = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.kind == KIND)
+    if peer is not None:
+        query = query.where(OutboxMessage.recipient == f"{peer}/{BANK_DESK}")
+    return session.scalar(query) or 0
 
 
 def _resend_if_lost(session: Session, peer: str, cursor: HashBankPeer) -> None:
@@ -193,7 +208,7 @@ def _wire(op: str, entry: HashEntry) -> dict[str, object]:
 
 async def run_publisher(node: Node, stop: asyncio.Event, *, interval: float = 0.5) -> None:
     """Publish whenever the change log or the directory moved, until ``stop`` is set."""
-    seen: tuple[int, int | None] | None = None
+    seen: tuple[int, int | None, int] | None = None
     checked = 0.0
     while not stop.is_set():
         try:
@@ -209,8 +224,10 @@ async def run_publisher(node: Node, stop: asyncio.Event, *, interval: float = 0.
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def _position(node: Node) -> tuple[int, int | None]:
+def _position(node: Node) -> tuple[int, int | None, int]:
+    """What makes publishing worth another look: the log's head, the directory, and deliveries (pacing)."""
     with node.db.transaction(readonly=True) as uow:
         seq, _ = bank.head(uow.session)
+        waiting = _waiting(uow.session)
     directory = node.directory
-    return seq, directory.version if directory is not None else None
+    return seq, directory.version if directory is not None else None, waiting
