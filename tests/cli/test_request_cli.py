@@ -180,6 +180,21 @@ def test_edit_changes_fields_of_a_draft_by_type_and_sends_it(desks: Desks) -> No
     assert code == 2 and "is not true or false" in err and "Traceback" not in err
     code, _, err = desks.vnm("edit", ref, "--set", "colour=blue")
     assert code == 2 and "does not name a field of a preservation request" in err and "necessity" in err
+    code, _, err = desks.vnm("edit", ref, "--set", "offence=Art. 10")
+    assert code == 2 and "is written as JSON" in err and "--set offence=@offence.json" in err
+    code, _, err = desks.vnm("edit", ref, "--unset", "colour")
+    assert code == 2 and "gives no field colour" in err and "necessity" in err
+    # A file written for `request new` changes what it gives; what it leaves out stays as it was.
+    path = desks.file("change.json", {"fields": {**PRESERVATION, "confidential": False}, "desk": "247",
+                                      "send": True})
+    code, _, err = desks.vnm("edit", ref, "--from", path, "--set", "necessity=Logs rotate daily.")
+    assert code == 0, err
+    shown = json.loads(desks.vnm("show", ref, "--json")[1])
+    assert (shown["priority"], shown["state"]) == ("normal", "draft")  # not the kind's default, urgent
+    assert {f["name"]: f["value"] for f in shown["fields"]}["necessity"] == "Logs rotate daily."
+    path = desks.file("stale.json", {"fields": PRESERVATION, "version": shown["version"] - 1})
+    code, _, err = desks.vnm("edit", ref, "--from", path)
+    assert code == 2 and "changed since you read it" in err
 
     code, out, err = desks.vnm("edit", ref, "--set", "facts=Ransomware on a hospital, still running.", "--send")
     assert code == 0, err

@@ -18,7 +18,7 @@ from hanoinet.alerts.service import open_pages
 from hanoinet.clock import format_instant, now
 from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.db.models import Alarm, AuditEntry, OutboxMessage
+from hanoinet.db.models import Alarm, AuditEntry, OutboxMessage, RequestRecord
 from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, ValidationError
 from hanoinet.ids import uuid7
 from hanoinet.network import inbox, outbox
@@ -394,9 +394,10 @@ def test_the_requesting_desk_is_paged_before_its_preservation_ends(
     assert _pages(pair["FRA"]) == []
     shown = service.show(pair["VNM"], LAN, ref)
     assert next(c for c in shown["clocks"] if c["name"] == "preservation")["status"] == "warning"
-    travel(monkeypatch, timedelta(days=54))  # 6 days left: the page already open goes on escalating
+    travel(monkeypatch, timedelta(days=54))  # 6 days left, nobody has looked: the new warning supersedes the page
     assert service.warn_due(pair["VNM"]) == [ref]
-    assert len(_pages(pair["VNM"])) == 1
+    assert _pages(pair["VNM"]) == [(ref, "247", "normal", f"preservation ends in less than 7 days: request {ref} "
+                                    "(FRA/247): Expedited preservation of stored electronic data (Art. 42)")]
     # Extending is an act at the desk: it ends the page, and the new end has warnings of its own.
     service.act(pair["VNM"], LAN, ref, Action.EXTEND, {"days": 30, "reason": "the MLA request is in drafting"})
     assert _pages(pair["VNM"]) == []
@@ -409,6 +410,52 @@ def test_the_requesting_desk_is_paged_before_its_preservation_ends(
         audited = uow.session.scalars(select(AuditEntry.detail).where(
             AuditEntry.action == "request.preservation_warning")).all()
     assert [json.loads(d)["days"] for d in audited] == [14, 7, 1]
+
+
+def test_a_warning_supersedes_an_open_page_and_one_that_cannot_be_paged_raises_an_alarm(
+    pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
+) -> None:
+    publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
+    orphan = _preserved(pair)
+    with pair["VNM"].db.transaction() as uow:  # a desk since removed from this node
+        uow.session.execute(update(RequestRecord).where(RequestRecord.ref == orphan).values(requesting="VNM/OLD"))
+    asked = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, asked, Action.ACKNOWLEDGE, {})
+    service.act(pair["FRA"], CAMILLE, asked, Action.PARTIALLY_EXECUTE, {"result": {
+        "preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "the first server"}})
+    service.act(pair["FRA"], CAMILLE, asked, Action.CLARIFY, {"question": "Which time zone?"})
+    pump(pair)
+    assert [p[3] for p in _pages(pair["VNM"])] == [f"question from the requested State: confidential request {asked}"]
+    travel(monkeypatch, timedelta(days=61))  # past the end, before the requested node's expiry
+    assert service.warn_due(pair["VNM"]) == [orphan, asked]
+    assert _pages(pair["VNM"]) == [
+        (asked, "247", "urgent", f"preservation period has ended, expiry pending: confidential request {asked}")]
+    with pair["VNM"].db.transaction(readonly=True) as uow:
+        alarms = [(a.code, a.severity, json.loads(a.detail)["ref"]) for a in uow.session.scalars(
+            select(Alarm).where(Alarm.code == "preservation_warning_not_paged"))]
+    assert alarms == [("preservation_warning_not_paged", "critical", orphan)]
+    assert service.warn_due(pair["VNM"]) == []
+
+
+def test_a_request_that_fails_to_warn_does_not_hold_back_the_others(
+    pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
+) -> None:
+    publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
+    broken, fine = _preserved(pair), _preserved(pair)
+    real = service._warning_headline
+
+    def failing(row: RequestRecord, *args: Any, **kwargs: Any) -> str:
+        if row.ref == broken:
+            raise RuntimeError("a bug in one request's alert")
+        return real(row, *args, **kwargs)
+
+    monkeypatch.setattr(service, "_warning_headline", failing)
+    travel(monkeypatch, timedelta(days=50))
+    assert service.warn_due(pair["VNM"]) == [fine]
+    assert [p[0] for p in _pages(pair["VNM"])] == [fine]
+    monkeypatch.setattr(service, "_warning_headline", real)
+    assert service.warn_due(pair["VNM"]) == [broken]  # not marked as warned: it is tried again
 
 
 def test_a_held_or_confidential_preservation_is_warned_of_as_it_should(

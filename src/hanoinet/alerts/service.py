@@ -56,19 +56,22 @@ def alerts_committed(node: Node) -> None:
 
 
 def page(node: Node, uow: UnitOfWork, *, subject_id: str, subject_ref: str, desk: str, priority: str,
-         headline: str) -> None:
+         headline: str, supersede: bool = False) -> None:
     """An urgent item arrived for `desk`: alert the first officer of the chain now (e-mail to the officer and
     the desk webhook), escalate later if nobody acknowledges.
 
     Runs in the caller's transaction, so the page exists exactly when the item does. While a page of
-    ``subject_id`` is open, another call changes nothing. Nobody reachable on duty: the supervisors are
-    alerted at once and a ``no_one_on_duty`` alarm is raised.
+    ``subject_id`` is open, another call changes nothing, unless ``supersede``: the open page is then closed
+    as superseded and this one starts the chain again (for an item more pressing than the one paged before).
+    Nobody reachable on duty: the supervisors are alerted at once and a ``no_one_on_duty`` alarm is raised.
     """
     check_node_desk(node, desk)
     target = node.settings.ack_target(desk, priority)  # refuses an unknown priority
     session = uow.session
     open_page = session.scalar(select(Page.id).where(Page.subject_id == subject_id, Page.resolved_at.is_(None)))
-    if open_page is not None:
+    if open_page is not None and supersede:
+        resolve(uow, subject_id=subject_id, by=f"superseded: {_one_line(headline)}")
+    elif open_page is not None:
         # Already being escalated (e.g. a follow-up on the same request): do not restart the chain.
         log.info("page already open", subject_ref=subject_ref, page_id=open_page)
         return

@@ -186,16 +186,23 @@ def _field_value(spec: dict[str, Any], raw: str) -> Any:
         return answer
     if kind == "list":
         return [item.strip() for item in raw.split(";") if item.strip()]
-    return _load_json(raw, f"--set {spec['name']}")
+    try:
+        return json.loads(Path(raw[1:]).read_text(encoding="utf-8") if raw.startswith("@") else raw)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(f"--set {spec['name']}: a {kind} is written as JSON, and {raw!r} is not ({exc})",
+                              hint=f"e.g. --set '{spec['name']}={{\"article\": \"10\"}}', or "
+                                   f"--set {spec['name']}=@{spec['name']}.json to read it from a file") from None
 
 
 @app.command("edit")
 def edit(
     ref: str,
-    from_file: Path | None = typer.Option(None, "--from", help="the draft's new contents as JSON (kind, to, "
-                                                               "fields, ...), whole"),
-    set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE: give one field (lists: items separated by "
-                                                     "';'; offences: JSON); repeat for more"),
+    from_file: Path | None = typer.Option(None, "--from", help="new contents as JSON (to, fields, language, "
+                                                               "priority, case): what it gives replaces the "
+                                                               "draft's, fields whole"),
+    set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE: give one field (true/false; lists: items "
+                                                     "separated by ';'; offences and objects: JSON or @FILE); "
+                                                     "repeat for more"),
     unset: list[str] = typer.Option([], "--unset", metavar="FIELD", help="leave an optional field out"),
     to: str | None = typer.Option(None, help="another requested desk, STATE/DESK"),
     priority: str | None = typer.Option(None, help="emergency, urgent or normal"),
@@ -209,15 +216,21 @@ def edit(
     """Change a draft, e.g. one the other State did not take, and send it with --send."""
     client = _client(node, token)
     current = client.call("GET", f"/api/v1/requests/{ref}")
+    body: dict[str, Any] = {
+        "kind": current["kind"], "to": current["requested"], "language": current["language"],
+        "priority": current["priority"], "case": current["case"],
+        "fields": {f["name"]: f["value"] for f in current["fields"] if f["value"] is not None}}
     if from_file is not None:
-        body = _load_json("@" + str(from_file), "--from")
-        if not isinstance(body, dict):
-            raise ValidationError("--from must hold a JSON object with kind, to and fields")
-    else:
-        body = {"kind": current["kind"], "to": current["requested"], "language": current["language"],
-                "priority": current["priority"], "case": current["case"],
-                "fields": {f["name"]: f["value"] for f in current["fields"] if f["value"] is not None}}
-    fields = body.setdefault("fields", {})
+        given = _load_json("@" + str(from_file), "--from")
+        if not isinstance(given, dict):
+            raise ValidationError("--from must hold a JSON object (to, fields, language, priority, case)")
+        desk = current["requesting"].split("/")[1]
+        if given.pop("desk", desk) != desk:
+            raise ValidationError(f"--from names another sending desk than {desk}; a draft keeps its desk",
+                                  hint="leave desk out, or make a new request from the other desk")
+        given.pop("send", None)  # a file written for `request new`; sending here is --send
+        body.update(given)
+    fields = body["fields"]
     if set_ or unset:
         specs = {f["name"]: f for f in client.call("GET", "/api/v1/convention")["kinds"][current["kind"]]["fields"]}
         for item in set_:
@@ -228,11 +241,13 @@ def edit(
             fields[name] = _field_value(specs[name], raw)
         for name in unset:
             if fields.pop(name, None) is None:
-                raise ValidationError(f"--unset {name}: the draft has no such field given")
+                raise ValidationError(f"--unset {name}: the draft gives no field {name}",
+                                      hint=f"fields given: {', '.join(sorted(fields)) or 'none'}")
     for key, value in (("to", to), ("priority", priority), ("language", language), ("case", case)):
         if value is not None:
             body[key] = value
-    body["version"] = current["version"] if version is None else version
+    # The version read: --version, or the file's, or the one just read here (a change made in between is refused).
+    body["version"] = version if version is not None else body.get("version", current["version"])
     changed = client.call("PUT", f"/api/v1/requests/{ref}", json=body)
     if send_now:
         _act(ref, "send", node, token, changed["version"])

@@ -834,12 +834,15 @@ def expire_due(node: Node) -> list[str]:
             RequestRecord.preserve_until.is_not(None), RequestRecord.preserve_until <= cutoff)))
     expired = []
     for ref in refs:
-        with node.db.transaction() as uow:
-            row = _load(uow.session, ref, lock=True)
-            if row.state not in _PRESERVED_STATES or row.preserve_until is None or row.preserve_until > cutoff:
-                continue
-            _act(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.EXPIRE, data={})
-            expired.append(ref)
+        try:
+            with node.db.transaction() as uow:
+                row = _load(uow.session, ref, lock=True)
+                if row.state not in _PRESERVED_STATES or row.preserve_until is None or row.preserve_until > cutoff:
+                    continue
+                _act(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.EXPIRE, data={})
+                expired.append(ref)
+        except Exception:  # one request must not hold back the others' expiry; it is retried next round
+            log.exception("could not expire a lapsed preservation", ref=ref)
     return expired
 
 
@@ -848,8 +851,10 @@ def warn_due(node: Node) -> list[str]:
 
     Each warning (14, 7 and 1 day(s) before the end: ``PRESERVATION_CLOCK.warnings``) is sent once per end; an
     extension starts the count again. A preservation held for the follow-up request, or no longer holding
-    data, is not warned about. The page ends as any page does, when somebody at the desk acts on the request
-    (extends it, sends the follow-up, releases the data); the last warning is urgent.
+    data, is not warned about. Each warning is a new page, which supersedes one still open for the request:
+    the chain starts again, urgent for the last warning. The page ends as any page does, when somebody at the
+    desk acts on the request (extends it, sends the follow-up, releases the data) or reads it. A warning
+    that cannot be paged (the desk is no longer on this node) raises an alarm instead.
     """
     warnings = [w.days for w in convention.PRESERVATION_CLOCK.warnings]
     t = now()
@@ -859,29 +864,44 @@ def warn_due(node: Node) -> list[str]:
     with node.db.transaction(readonly=True) as uow:
         refs = list(uow.session.scalars(select(RequestRecord.ref).where(
             RequestRecord.side == Side.REQUESTING.value, RequestRecord.state.in_(_PRESERVED_STATES),
-            RequestRecord.preserve_until.is_not(None), due)))
+            RequestRecord.preserve_until.is_not(None), due).order_by(RequestRecord.preserve_until, RequestRecord.ref)))
     paged = []
     for ref in refs:
-        with node.db.transaction() as uow:
-            row = _load(uow.session, ref, lock=True)
-            until = row.preserve_until
-            days = clocks.preservation_warning(until, t, warnings) if until is not None else None
-            if until is None or days is None or row.state not in _PRESERVED_STATES or (
-                    row.preservation_warned_days is not None and row.preservation_warned_days <= days):
-                continue
-            row.preservation_warned_days = days
-            alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row),
-                        priority="urgent" if days == min(warnings) else "normal",
-                        headline=_warning_headline(row, _kind(row.kind), days))
-            audit.record(uow.session, actor=SYSTEM, action="request.preservation_warning", target=row.ref,
-                         detail={"days": days, "preserve_until": format_instant(until)})
-            paged.append(ref)
+        try:
+            if _warn(node, ref, t, warnings):
+                paged.append(ref)
+        except Exception:  # one request must not hold back the others' warnings; it is retried next round
+            log.exception("could not warn of a preservation ending soon", ref=ref)
     return paged
 
 
-def _warning_headline(row: RequestRecord, kind: convention.RequestKind, days: int) -> str:
+def _warn(node: Node, ref: str, t: datetime, warnings: Sequence[int]) -> bool:
+    with node.db.transaction() as uow:
+        row = _load(uow.session, ref, lock=True)
+        until = row.preserve_until
+        days = clocks.preservation_warning(until, t, warnings) if until is not None else None
+        if until is None or days is None or row.state not in _PRESERVED_STATES or (
+                row.preservation_warned_days is not None and row.preservation_warned_days <= days):
+            return False
+        row.preservation_warned_days = days
+        desk, headline = _our_desk(row), _warning_headline(row, _kind(row.kind), days, ended=until <= t)
+        if desk in node.settings.desk_ids:
+            alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=desk,
+                        priority="urgent" if days == min(warnings) else "normal", headline=headline, supersede=True)
+        else:
+            audit.alarm(uow.session, code="preservation_warning_not_paged", severity="critical",
+                        message=f"{headline}; desk {desk} is no longer on this node, so nobody was paged: "
+                                "have the request handled by another desk's officers",
+                        detail={"ref": row.ref, "desk": desk, "days": days})
+        audit.record(uow.session, actor=SYSTEM, action="request.preservation_warning", target=row.ref,
+                     detail={"days": days, "preserve_until": format_instant(until)})
+        return True
+
+
+def _warning_headline(row: RequestRecord, kind: convention.RequestKind, days: int, *, ended: bool) -> str:
     """A preservation warning's alert: like every alert, no facts of the request (see ``_headline``)."""
-    what = f"preservation ends in less than {days} day{'s' if days > 1 else ''}"
+    what = "preservation period has ended, expiry pending" if ended else \
+        f"preservation ends in less than {days} day{'s' if days > 1 else ''}"
     if row.confidential:
         return f"{what}: confidential request {row.ref}"
     return f"{what}: request {row.ref} ({row.requested}): {kind.title} (Art. {kind.article})"
