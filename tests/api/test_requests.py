@@ -157,6 +157,9 @@ def test_a_draft_is_changed_whole_with_put_and_a_sent_request_is_not(net: Net) -
         **body, "version": None, "fields": {k: v for k, v in fields.items() if k != "facts"}}), 422, "invalid")
     assert [p["field"] for p in problems["problems"]] == ["facts"]
     is_problem(net.vnm.put(f"/api/v1/requests/{ref}", json={**body, "send": True}, headers=lan), 422, "invalid")
+    # Admins run the node and never write requests.
+    is_problem(net.vnm.put(f"/api/v1/requests/{ref}", json={**body, "version": None},
+                           headers=auth(net.officers.vnm_admin)), 403, "forbidden")
     assert outbox(net.nodes["VNM"]) == []
     sent = net.vnm.post(f"/api/v1/requests/{ref}/send", json={}, headers=lan)
     assert sent.status_code == 200, sent.text
