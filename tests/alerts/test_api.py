@@ -13,10 +13,7 @@ from hanoinet.errors import ValidationError
 from hanoinet.node.node import Node
 from hanoinet.node.officers import add_officer
 from tests.alerts.support import officer, page, policy_for
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
+from tests.support import auth
 
 
 def test_supervisors_edit_the_rota_in_the_desks_time_and_officers_see_who_is_on_duty(local_node: Node) -> None:

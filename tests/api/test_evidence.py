@@ -14,23 +14,10 @@ from fastapi.testclient import TestClient
 from hanoinet.api.app import create_app
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
-from hanoinet.node.officers import add_officer
-from tests.support import make_node, publish
+from tests.support import auth, make_node, officer_token, publish
 
 CASE = "VNM-2026-0042"
 UPLOADS = "/api/v1/evidence/uploads"
-
-
-def token(node: Node, role: str) -> str:
-    """A new officer's API token."""
-    with node.db.transaction() as uow:
-        _, value = add_officer(uow.session, name=f"A {role}", role=role, desk="247", desks=node.settings.desk_ids)
-    return value
-
-
-def auth(value: str) -> dict[str, str]:
-    """The header carrying ``value``."""
-    return {"authorization": f"Bearer {value}"}
 
 
 @pytest.fixture
@@ -54,7 +41,7 @@ def client(vnm: Node) -> Iterator[TestClient]:
 @pytest.fixture
 def examiner(vnm: Node) -> dict[str, str]:
     """Headers of a forensic examiner's requests."""
-    return auth(token(vnm, "examiner"))
+    return auth(officer_token(vnm, "examiner"))
 
 
 def _put(client: TestClient, upload_id: str, offset: int, data: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -150,7 +137,7 @@ def test_an_offer_of_a_case_without_evidence_is_refused_with_a_code(client: Test
 
 
 def test_a_read_only_supervisor_cannot_upload_evidence(vnm: Node, client: TestClient) -> None:
-    supervisor = auth(token(vnm, "supervisor"))
+    supervisor = auth(officer_token(vnm, "supervisor"))
     answer = client.post(UPLOADS, json={"case": CASE, "name": "a.bin", "size": 1}, headers=supervisor)
     assert answer.status_code == 403, answer.text
     assert answer.json()["code"] == "forbidden"

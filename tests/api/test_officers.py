@@ -11,17 +11,13 @@ from hanoinet.api.app import create_app
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
 from hanoinet.node.officers import add_officer
-from tests.support import make_node, publish
+from tests.support import auth, make_node, publish
 
 
 def token(node: Node, role: str, desk: str = "247", name: str = "Officer") -> str:
     with node.db.transaction() as uow:
         _, value = add_officer(uow.session, name=name, role=role, desk=desk, desks=node.settings.desk_ids)
     return value
-
-
-def auth(value: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {value}"}
 
 
 @pytest.fixture

@@ -19,10 +19,7 @@ from hanoinet.db.models import OutboxMessage
 from hanoinet.node.node import Node
 from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
 from tests.requests.test_service import PRESERVATION, pump, shared
-
-
-def auth(value: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {value}"}
+from tests.support import auth
 
 
 class Net:

@@ -22,9 +22,9 @@ from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import AuditEntry, OutboxMessage, RequestRecord, VictimCase
 from hanoinet.errors import Forbidden
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Principal, Role, add_officer
+from hanoinet.node.officers import Principal, Role
 from tests.requests.test_service import PRESERVATION
-from tests.support import make_node, publish
+from tests.support import auth, make_node, officer_token, publish
 
 #: What each confined role may call: (method, route path). Any other route under /api/v1 answers 403.
 ALLOWED = {
@@ -35,19 +35,6 @@ ALLOWED = {
 PLATFORMS_ONLY = "platforms_only"
 NOTE = {"subject": "Ransomware at the Bach Mai hospital", "text": "Call me at +84 24 0000 0000, Lan"}
 PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
-
-
-def token(node: Node, role: str, name: str | None = None) -> str:
-    """A new officer of desk 247 with ``role``, and their API token."""
-    with node.db.transaction() as uow:
-        _, value = add_officer(uow.session, name=name or f"A {role}", role=role, desk="247",
-                               desks=node.settings.desk_ids)
-    return value
-
-
-def auth(value: str) -> dict[str, str]:
-    """The header carrying ``value``."""
-    return {"authorization": f"Bearer {value}"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +61,7 @@ def desk(tmp_path: Path, authority: KeyPair) -> Iterator[Desk]:
     vnm = make_node(tmp_path, "VNM", authority, port=8401)
     fra = make_node(tmp_path, "FRA", authority, port=8402)
     publish([vnm, fra], authority)
-    lan = auth(token(vnm, "duty_officer", "Nguyen Thi Lan"))
+    lan = auth(officer_token(vnm, "duty_officer", name="Nguyen Thi Lan"))
     app = create_app(vnm, background=False)
     with TestClient(app) as client:
         sent = client.post("/api/v1/messages", json={"to": "FRA/247", "kind": "note.text", "body": NOTE},
@@ -86,8 +73,8 @@ def desk(tmp_path: Path, authority: KeyPair) -> Iterator[Desk]:
         upload = client.post("/api/v1/evidence/uploads", json={"case": "VNM-2026-0117", "name": "server.log",
                                                                "size": 10}, headers=lan)
         assert upload.status_code == 201, upload.text
-        yield Desk(node=vnm, app=app, client=client, duty_officer=lan, advocate=auth(token(vnm, "advocate")),
-                   reviewer=auth(token(vnm, "reviewer")), message_id=sent.json()["message_id"],
+        yield Desk(node=vnm, app=app, client=client, duty_officer=lan, advocate=auth(officer_token(vnm, "advocate")),
+                   reviewer=auth(officer_token(vnm, "reviewer")), message_id=sent.json()["message_id"],
                    ref=made.json()["ref"], upload_id=upload.json()["id"])
     vnm.close()
     fra.close()
@@ -218,8 +205,8 @@ def test_a_refusal_says_what_the_role_may_do(desk: Desk, role: str, path: str) -
 
 
 def test_admins_and_desk_officers_keep_their_routes(desk: Desk) -> None:
-    admin = auth(token(desk.node, "admin"))
-    supervisor = auth(token(desk.node, "supervisor"))
+    admin = auth(officer_token(desk.node, "admin"))
+    supervisor = auth(officer_token(desk.node, "supervisor"))
     for headers in (admin, supervisor, desk.duty_officer):
         assert desk.client.get(f"/api/v1/requests/{desk.ref}", headers=headers).status_code == 200
         assert desk.client.get("/api/v1/hashbank/stats", headers=headers).status_code == 200
