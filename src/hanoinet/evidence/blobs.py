@@ -47,7 +47,7 @@ BLOB_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 """A blob identifier: 32 lowercase hex digits (``secrets.token_hex(16)``); anchored, so ``match`` is safe too."""
 
 PART_SIZE = 8 << 20
-"""Bytes per S3 multipart part: the most one S3 writer holds in memory (S3 needs at least 5 MiB per part)."""
+"""Bytes per S3 multipart part (S3 needs at least 5 MiB); an S3 writer holds two, one filling and one on its way."""
 
 _MAX_PARTS = 10_000  # S3's limit per multipart upload: blobs up to 10,000 parts of PART_SIZE (78.1 GiB)
 _PARTIAL = "partial"
@@ -711,8 +711,10 @@ class _S3Store:
 
 
 class _S3Writer(BlobWriter):
-    """Buffers one part at most: a part is sent only once a byte beyond it arrives, so a blob of at most one
-    part is a single PutObject at commit and a multipart upload never ends with an empty part."""
+    """Holds two parts at most: one being filled while the one before is sent on a background thread, so that
+    what produces the data (ingest's encryption) and the upload overlap. A part is sent only once a byte beyond
+    it arrives, so a blob of at most one part is a single PutObject at commit and a multipart upload never ends
+    with an empty part."""
 
     def __init__(self, store: _S3Store, blob_id: str) -> None:
         super().__init__(blob_id, store.describe)
@@ -721,42 +723,69 @@ class _S3Writer(BlobWriter):
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._sending: threading.Thread | None = None
+        self._send_error: BaseException | None = None
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
         while view:
             if len(self._buffer) == PART_SIZE:
-                self._send_part()
+                self._send_in_background()
             take = PART_SIZE - len(self._buffer)
             self._buffer += view[:take]
             view = view[take:]
 
-    def _send_part(self) -> None:
-        store, number = self._store, len(self._parts) + 1
+    def _next_part(self) -> int:
+        number = len(self._parts) + 1
         if number > _MAX_PARTS:
             raise ValidationError(f"blob {self.id} exceeds {_MAX_PARTS} parts of {PART_SIZE} bytes, the most an S3 "
                                   f"multipart upload holds", code="blob_too_large",
                                   hint="store evidence this large in a filesystem blob store, or split it")
+        return number
+
+    def _send_in_background(self) -> None:
+        """Send the full buffer while the next one fills; a failure of the part before is raised here."""
+        self._wait_for_send()
+        part, number, self._buffer = bytes(self._buffer), self._next_part(), bytearray()
+        self._sending = threading.Thread(target=self._send_safely, args=(part, number),
+                                         name=f"blob-upload-{self.id[:8]}", daemon=True)
+        self._sending.start()
+
+    def _send_safely(self, part: bytes, number: int) -> None:
+        try:
+            self._send(part, number)
+        except BaseException as exc:  # raised by the next write or by commit
+            self._send_error = exc
+
+    def _wait_for_send(self) -> None:
+        if self._sending is not None:
+            self._sending.join()
+            self._sending = None
+        if self._send_error is not None:
+            raise self._send_error
+
+    def _send(self, part: bytes, number: int) -> None:
+        store = self._store
         with store._errors("upload a part", self.id):
             if self._upload_id is None:
                 self._upload_id = str(store._client.create_multipart_upload(
                     Bucket=store.bucket, Key=self._key, ChecksumAlgorithm="CRC32")["UploadId"])
             answer = store._client.upload_part(Bucket=store.bucket, Key=self._key, UploadId=self._upload_id,
-                                               PartNumber=number, Body=bytes(self._buffer), ChecksumAlgorithm="CRC32")
-        part = {"PartNumber": number, "ETag": answer["ETag"]}
+                                               PartNumber=number, Body=part, ChecksumAlgorithm="CRC32")
+        sent = {"PartNumber": number, "ETag": answer["ETag"]}
         if "ChecksumCRC32" in answer:
-            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
-        self._parts.append(part)
-        self._buffer = bytearray()
+            sent["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        self._parts.append(sent)
 
     def _commit(self) -> None:
         store = self._store
+        self._wait_for_send()
         if self._upload_id is None:
             with store._errors("store", self.id):
                 store._client.put_object(Bucket=store.bucket, Key=self._key, Body=bytes(self._buffer),
                                          ChecksumAlgorithm="CRC32")
         else:
-            self._send_part()
+            self._send(bytes(self._buffer), self._next_part())
             with store._errors("complete the upload", self.id):
                 store._client.complete_multipart_upload(Bucket=store.bucket, Key=self._key, UploadId=self._upload_id,
                                                         MultipartUpload={"Parts": self._parts})
@@ -764,6 +793,9 @@ class _S3Writer(BlobWriter):
 
     def _abort(self) -> None:
         self._buffer = bytearray()
+        if self._sending is not None:
+            self._sending.join()  # its failure, if any, no longer matters: everything is discarded
+            self._sending = None
         if self._upload_id is None:
             return
         store = self._store
