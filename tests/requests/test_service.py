@@ -438,6 +438,24 @@ def test_a_warning_supersedes_an_open_page_and_one_that_cannot_be_paged_raises_a
     assert service.warn_due(pair["VNM"]) == []
 
 
+def test_an_event_that_keeps_the_end_does_not_repeat_a_warning(
+    pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
+) -> None:
+    publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
+    ref = new(pair)["ref"]
+    pump(pair)
+    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    preserved = {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}
+    service.act(pair["FRA"], CAMILLE, ref, Action.PARTIALLY_EXECUTE, {"result": preserved})
+    pump(pair)
+    travel(monkeypatch, timedelta(days=50))
+    assert service.warn_due(pair["VNM"]) == [ref]
+    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {**preserved, "preserved_at": format_instant(
+        clock.now())}})  # a later result does not move the clock
+    pump(pair)
+    assert service.warn_due(pair["VNM"]) == []
+
+
 def test_a_request_that_fails_to_warn_does_not_hold_back_the_others(
     pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch, authority: KeyPair
 ) -> None:
