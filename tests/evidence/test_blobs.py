@@ -595,8 +595,10 @@ def test_s3_parts_upload_while_the_next_fills_and_a_failed_one_fails_the_blob(
 
     monkeypatch.setattr(s3_store._client, "upload_part", refused)
     with pytest.raises(ConfigurationError, match="aborted before commit"), s3_store.create() as failing:
-        failing.write(data)  # the first part fails in the background; the second write or commit says so
-        failing.commit()
+        failing.write(data[:PART_SIZE + 1])  # the first part fails in the background: the next write says so
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            failing.write(b"x")
     assert not s3_store.exists(failing.id)
     uploads = s3_client.list_multipart_uploads(Bucket=S3_BUCKET, Prefix=s3_store.prefix).get("Uploads", [])
     assert uploads == []

@@ -727,6 +727,8 @@ class _S3Writer(BlobWriter):
         self._send_error: BaseException | None = None
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._send_error is not None:
+            raise self._send_error
         view = memoryview(data).cast("B")
         while view:
             if len(self._buffer) == PART_SIZE:
