@@ -19,6 +19,7 @@ from rich.text import Text
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
 from hanoinet.errors import ValidationError
+from hanoinet.states import split_address
 
 app = typer.Typer(help="Cooperation requests: preservation, traffic data, emergencies (Art. 41-43).",
                   no_args_is_help=True)
@@ -224,7 +225,7 @@ def edit(
         given = _load_json("@" + str(from_file), "--from")
         if not isinstance(given, dict):
             raise ValidationError("--from must hold a JSON object (to, fields, language, priority, case)")
-        desk = current["requesting"].split("/")[1]
+        desk = split_address(current["requesting"])[1]
         if given.pop("desk", desk) != desk:
             raise ValidationError(f"--from names another sending desk than {desk}; a draft keeps its desk",
                                   hint="leave desk out, or make a new request from the other desk")

@@ -67,6 +67,8 @@ WAKING_ACTIONS = {
     Action.REFUSE: "refused",
 }
 SYSTEM = "system"
+#: Days before a preservation ends at which its desk is warned (policy values of the Convention's clock).
+_WARNING_DAYS = tuple(w.days for w in convention.PRESERVATION_CLOCK.warnings)
 #: States in which a preservation request may hold preserved data, and its clock runs.
 _PRESERVED_STATES = tuple(sorted(s.value for s in PRESERVING))
 
@@ -152,7 +154,7 @@ def ack_target(node: Node, row: RequestRecord) -> timedelta:
 def _clocks(node: Node, row: RequestRecord, history: History, t: datetime) -> list[clocks.Clock]:
     return clocks.all_clocks(
         history, t, ack_target=ack_target(node, row),
-        warnings=[w.days for w in convention.PRESERVATION_CLOCK.warnings],
+        warnings=_WARNING_DAYS,
         preservation_article=convention.PRESERVATION_CLOCK.article,
     )
 
@@ -163,7 +165,7 @@ def summary(row: RequestRecord, t: datetime) -> dict[str, Any]:
     overdue = (row.ack_due_at is not None and row.acknowledged_at is None and row.ack_due_at < t
                and row.state == State.RECEIVED)
     warning = row.preserve_until is not None and row.state in _PRESERVED_STATES and \
-        row.preserve_until - t <= max(convention.PRESERVATION_CLOCK.warnings)
+        clocks.preservation_warning(row.preserve_until, t, _WARNING_DAYS) is not None
     return {
         "id": row.id, "ref": row.ref, "kind": row.kind, "kind_title": kind.title, "article": kind.article,
         "side": row.side, "requesting": row.requesting, "requested": row.requested, "priority": row.priority,
@@ -397,14 +399,7 @@ def edit(node: Node, principal: Principal, ref: str, draft: Draft, *, version: i
     """
     principal.require_role(*ACTING_ROLES)
     with node.db.transaction() as uow:
-        row = _load(uow.session, ref, lock=True)
-        _check_reader(principal, row)
-        principal.require_desk(_our_desk(row))
-        if version is not None and version != row.version:
-            raise Conflict(f"request {row.ref} changed since you read it: it is now version {row.version} "
-                           f"({row.state}), you edited version {version}",
-                           hint=f"look at it again (`hanoinet request show {row.ref}`) and edit that",
-                           code="request_changed")
+        row = _load_to_act(uow.session, principal, ref, version)
         if row.state != State.DRAFT.value:
             raise Conflict(f"request {row.ref} is {row.state}, not a draft: what was sent cannot be changed",
                            hint="withdraw it if it is no longer right, and make a new request",
@@ -446,17 +441,23 @@ def act(node: Node, principal: Principal, ref: str, action: Action, data: Mappin
                               hint="to end it earlier the requesting State releases the data "
                                    "(`hanoinet request release REF`)")
     with node.db.transaction() as uow:
-        row = _load(uow.session, ref, lock=True)
-        _check_reader(principal, row)
-        principal.require_desk(_our_desk(row))
-        if version is not None and version != row.version:
-            raise Conflict(
-                f"request {row.ref} changed since you read it: it is now version {row.version} "
-                f"({row.state}), you acted on version {version}",
-                hint=f"look at it again (`hanoinet request show {row.ref}`) and decide again", code="request_changed",
-            )
+        row = _load_to_act(uow.session, principal, ref, version)
         _act(node, uow, row, Actor.officer(principal), action, data=data)
         return view(node, uow.session, row, viewer=principal)
+
+
+def _load_to_act(session: Session, principal: Principal, ref: str, version: int | None) -> RequestRecord:
+    """The request, locked, if ``principal``'s desk may act on it and it is still at ``version`` (when given)."""
+    row = _load(session, ref, lock=True)
+    _check_reader(principal, row)
+    principal.require_desk(_our_desk(row))
+    if version is not None and version != row.version:
+        raise Conflict(
+            f"request {row.ref} changed since you read it: it is now version {row.version} "
+            f"({row.state}), you acted on version {version}",
+            hint=f"look at it again (`hanoinet request show {row.ref}`) and decide again", code="request_changed",
+        )
+    return row
 
 
 def _check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
@@ -700,19 +701,18 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     history = _refresh(node, session, row, received_at, [*events, event])
     if row.priority in PAGED_PRIORITIES and event.action in WAKING_ACTIONS:
         alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=_our_desk(row), priority=row.priority,
-                    headline=_headline(row, kind, event.action))
+                    headline=_headline(row, kind, WAKING_ACTIONS[event.action],
+                                       row.requesting if event.action is Action.SEND else row.requested))
     if event.side is Side.REQUESTING and history.state in TERMINAL:
         alerts.resolve(uow, subject_id=row.id, by=f"{history.state.value} by {row.requesting}")
     audit.record(session, actor=f"peer:{payload.sender}", action=f"request.{event.action.value}", target=row.ref,
                  detail={"seq": event.seq, "side": event.side.value, "state": row.state})
 
 
-def _headline(row: RequestRecord, kind: convention.RequestKind, action: Action) -> str:
+def _headline(row: RequestRecord, kind: convention.RequestKind, what: str, party: str) -> str:
     """What an alert says: never the facts; for a confidential request not even the State or the kind."""
-    what = WAKING_ACTIONS[action]
     if row.confidential:
         return f"{what}: confidential request {row.ref}"
-    party = row.requesting if action is Action.SEND else row.requested
     return f"{what}: request {row.ref} ({party}): {kind.title} (Art. {kind.article})"
 
 
@@ -856,11 +856,10 @@ def warn_due(node: Node) -> list[str]:
     desk acts on the request (extends it, sends the follow-up, releases the data) or reads it. A warning
     that cannot be paged (the desk is no longer on this node) raises an alarm instead.
     """
-    warnings = [w.days for w in convention.PRESERVATION_CLOCK.warnings]
     t = now()
     due = or_(*(and_(RequestRecord.preserve_until <= t + timedelta(days=days),
                      or_(RequestRecord.preservation_warned_days.is_(None),
-                         RequestRecord.preservation_warned_days > days)) for days in warnings))
+                         RequestRecord.preservation_warned_days > days)) for days in _WARNING_DAYS))
     with node.db.transaction(readonly=True) as uow:
         refs = list(uow.session.scalars(select(RequestRecord.ref).where(
             RequestRecord.side == Side.REQUESTING.value, RequestRecord.state.in_(_PRESERVED_STATES),
@@ -868,26 +867,26 @@ def warn_due(node: Node) -> list[str]:
     paged = []
     for ref in refs:
         try:
-            if _warn(node, ref, t, warnings):
+            if _warn(node, ref, t):
                 paged.append(ref)
         except Exception:  # one request must not hold back the others' warnings; it is retried next round
             log.exception("could not warn of a preservation ending soon", ref=ref)
     return paged
 
 
-def _warn(node: Node, ref: str, t: datetime, warnings: Sequence[int]) -> bool:
+def _warn(node: Node, ref: str, t: datetime) -> bool:
     with node.db.transaction() as uow:
         row = _load(uow.session, ref, lock=True)
         until = row.preserve_until
-        days = clocks.preservation_warning(until, t, warnings) if until is not None else None
+        days = clocks.preservation_warning(until, t, _WARNING_DAYS) if until is not None else None
         if until is None or days is None or row.state not in _PRESERVED_STATES or (
                 row.preservation_warned_days is not None and row.preservation_warned_days <= days):
             return False
         row.preservation_warned_days = days
         desk, headline = _our_desk(row), _warning_headline(row, _kind(row.kind), days, ended=until <= t)
         if desk in node.settings.desk_ids:
-            alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=desk,
-                        priority="urgent" if days == min(warnings) else "normal", headline=headline, supersede=True)
+            alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=desk, headline=headline,
+                        priority="urgent" if days == min(_WARNING_DAYS) else "normal", supersede=True)
         else:
             audit.alarm(uow.session, code="preservation_warning_not_paged", severity="critical",
                         message=f"{headline}; desk {desk} is no longer on this node, so nobody was paged: "
@@ -899,26 +898,21 @@ def _warn(node: Node, ref: str, t: datetime, warnings: Sequence[int]) -> bool:
 
 
 def _warning_headline(row: RequestRecord, kind: convention.RequestKind, days: int, *, ended: bool) -> str:
-    """A preservation warning's alert: like every alert, no facts of the request (see ``_headline``)."""
+    """A preservation warning's alert headline."""
     what = "preservation period has ended, expiry pending" if ended else \
         f"preservation ends in less than {days} day{'s' if days > 1 else ''}"
-    if row.confidential:
-        return f"{what}: confidential request {row.ref}"
-    return f"{what}: request {row.ref} ({row.requested}): {kind.title} (Art. {kind.article})"
+    return _headline(row, kind, what, row.requested)
 
 
 async def keep_clocks(node: Node, stop: asyncio.Event, *, interval: float = 30.0) -> None:
     """Background task: expire lapsed preservations and warn of those ending soon (a failure is logged and
     retried next round)."""
     while not stop.is_set():
-        try:
-            await asyncio.to_thread(expire_due, node)
-        except Exception:  # the loop must survive a bad round; the next one retries
-            log.exception("could not expire lapsed preservations")
-        try:
-            await asyncio.to_thread(warn_due, node)
-        except Exception:
-            log.exception("could not warn of preservations ending soon")
+        for job in (expire_due, warn_due):
+            try:
+                await asyncio.to_thread(job, node)
+            except Exception:  # the loop must survive a bad round; the next one retries
+                log.exception("clock work failed", job=job.__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
