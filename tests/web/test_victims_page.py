@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +33,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from hanoinet import clock
 from hanoinet.api import victims, victims_page
 from hanoinet.api.app import create_app
-from hanoinet.clock import now
+from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import TakedownStatus, VictimCase, VictimImage
 from hanoinet.hashbank import platforms
@@ -53,6 +56,8 @@ MESSAGES = {language: json.loads((STATIC / "i18n" / f"{language}.json").read_tex
             for language in LANGUAGES}
 PICKED = [SOURCES / "bridge-mods" / "aaa-orig.jpg", SOURCES / "reg-test-input" / "pen-and-coaster.png",
           SOURCES / "misc-images" / "c.png"]
+#: The pinned instant of the lockout test: a December evening, when month names leave ASCII in French.
+LOCKED_AT = datetime(2026, 12, 7, 22, 10, tzinfo=UTC)
 # Quality 0 (a nearly flat picture): the page shows it as not usable and never sends it.
 FLAT = SOURCES / "misc-images" / "small.jpg"
 
@@ -348,12 +353,15 @@ def _matched(site: Site, token: str, hashes: list[str]) -> list[bool]:
 
 
 def test_wrong_secrets_get_one_neutral_answer_then_the_lock_in_plain_words(
-        site: Site, contexts: Callable[..., BrowserContext], fresh_limits: None) -> None:
+        site: Site, contexts: Callable[..., BrowserContext], fresh_limits: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from playwright.sync_api import expect
 
+    # December, whose French name ("décembre") is no ASCII word: the time is read whole, not by pattern.
+    monkeypatch.setattr(clock, "now", lambda: LOCKED_AT)
     created = httpx.post(f"{site.origin}/victims/v1/cases", json={
         "about_a_child": True, "language": "fr", "images": [{"hashes": ["ab" * 32], "quality": 80}]}).json()
-    page = open_page(contexts(), site, "?lang=fr").page
+    page = open_page(contexts(timezone_id="Europe/Paris"), site, "?lang=fr").page
     page.fill("#number", created["number"])
     wrong = ("2222" if not created["secret"].startswith("2222") else "3333") + created["secret"][4:]
     for _ in range(4):
@@ -364,9 +372,41 @@ def test_wrong_secrets_get_one_neutral_answer_then_the_lock_in_plain_words(
     page.fill("#secret", wrong)
     page.click("#show")
     expect(page.locator("#status-message")).to_contain_text("Pour la protéger, cette demande est en pause")
-    # The time to try again, written out in French.
-    expect(page.locator("#status-message")).to_contain_text(re.compile(r"à partir du \d{1,2} \w+ \d{4}"))
+    # Locked for 15 minutes from 22:10 UTC: 23:25 in Paris, written out in French.
+    expect(page.locator("#status-message")).to_contain_text("7 décembre 2026")
+    expect(page.locator("#status-message")).to_contain_text("23:25")
     expect(page.locator("#status")).to_be_empty()
+
+
+#: Two instants in each month of a year, as the node sends them: mid-month, and the month's last half hour in
+#: UTC, which is already the next month (and day) in Paris; winter and summer time both.
+DATED = [datetime(2026, month, 15, 13, 5, tzinfo=UTC) for month in range(1, 13)] + [
+    datetime(2026 + month // 12, month % 12 + 1, 1, tzinfo=UTC) - timedelta(minutes=30) for month in range(1, 13)]
+
+
+def _spaced(text: str) -> str:
+    """Text with its no-break spaces as plain ones (CLDR versions differ in which space sits before "PM")."""
+    return re.sub(r"[\u00a0\u202f]", " ", text)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_date_of_the_year_reads_right_in_each_language(
+        site: Site, contexts: Callable[..., BrowserContext], language: str) -> None:
+    """The page's dates (``dates.js``) against CLDR's as Babel writes them, for every month, in the device's zone."""
+    from babel.dates import format_date, format_time
+
+    paris = ZoneInfo("Europe/Paris")
+    page = open_page(contexts(timezone_id="Europe/Paris"), site, f"?lang={language}").page
+    shown = page.evaluate("""async ([instants, language]) => {
+        const { formatDate } = await import("./static/dates.js");
+        return instants.map((instant) => formatDate(instant, language));
+    }""", [[format_instant(t) for t in DATED], language])
+    for t, text in zip(DATED, shown, strict=True):
+        local = t.astimezone(paris)
+        assert _spaced(format_date(local, "long", locale=language)) in _spaced(text), (t, text)
+        assert _spaced(format_time(local, "short", locale=language)) in _spaced(text), (t, text)
+    assert len(set(shown)) == len(DATED)
+    assert page.evaluate("""async () => (await import("./static/dates.js")).formatDate("no date", "fr")""") == ""
 
 
 def test_the_rate_limit_is_explained(site: Site, contexts: Callable[..., BrowserContext], fresh_limits: None) -> None:

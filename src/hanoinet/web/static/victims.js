@@ -4,6 +4,7 @@
 // images. All the page ever sends is JSON of hashes, qualities, case numbers and secrets; the secret lives in
 // the page's memory and its form fields only, never in storage or in a URL.
 
+import { formatDate } from "./dates.js";
 import { pdqDihedralFromImageFile } from "./pdq.js";
 
 const LANGUAGES = ["ar", "en", "es", "fr", "ru", "vi", "zh"];
@@ -83,9 +84,7 @@ function t(key, values = {}) {
 
 function formatted(value) {
   if (value?.date === undefined) return String(value ?? "");
-  const date = new Date(value.date);
-  if (Number.isNaN(date.getTime())) return "";
-  return new Intl.DateTimeFormat(page.language, { dateStyle: "long", timeStyle: "short" }).format(date);
+  return formatDate(value.date, page.language);
 }
 
 // A code the node may extend (a status, a category): its translation, or a plain mention of the code.
