@@ -6,7 +6,7 @@ so escalation is driven without waiting.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -46,11 +46,16 @@ def test_the_chain_is_escalated_level_by_level_then_kept_open_with_one_alarm(nod
     assert [(a.level, a.channel, a.officer_id) for a in alerts(node)] == [(1, "email", first), (1, "webhook", None)]
 
     worker = AlertWorker(node, worker_id="w")
-    assert worker.escalate(later(0.5)) == 0  # not due yet
-    assert worker.escalate(later(1.5)) == 1
-    assert worker.escalate(later(3)) == 1
-    assert worker.escalate(later(4.5)) == 1  # nobody left: the chain is exhausted
-    assert worker.escalate(later(10)) == 0  # and the page is not escalated any more
+
+    def after(seconds: float) -> datetime:
+        # From the page's opening, not from now: on a loaded machine half a second may already have passed.
+        return opened.opened_at + timedelta(seconds=seconds)
+
+    assert worker.escalate(after(0.5)) == 0  # not due yet
+    assert worker.escalate(after(1.5)) == 1
+    assert worker.escalate(after(3)) == 1
+    assert worker.escalate(after(4.5)) == 1  # nobody left: the chain is exhausted
+    assert worker.escalate(after(10)) == 0  # and the page is not escalated any more
 
     levels = [(a.level, a.channel, a.officer_id) for a in alerts(node)]
     assert levels[2:] == [(2, "email", second), (2, "webhook", None),

@@ -185,7 +185,14 @@ def test_other_desks_see_nothing_and_supervisors_read_without_acting(net: Net) -
     ref = net.sent()
     lawyer, chief = net.officers.lawyer, net.officers.chief
     assert net.listed(lawyer) == []
-    is_problem(net.fra.get(f"/api/v1/requests/{ref}", headers=auth(lawyer)), 404, "not_found")
+    hidden = is_problem(net.fra.get(f"/api/v1/requests/{ref}", headers=auth(lawyer)), 404, "not_found")
+    # Another desk's request and one that does not exist answer alike: references cannot be enumerated.
+    missing = ref[:-4] + ("9999" if not ref.endswith("9999") else "9998")
+    absent = is_problem(net.fra.get(f"/api/v1/requests/{missing}", headers=auth(lawyer)), 404, "not_found")
+    assert hidden["detail"].replace(ref, missing) == absent["detail"] and hidden.get("hint") == absent.get("hint")
+    by_id = net.show(ref)["id"]
+    by_id_refused = is_problem(net.fra.get(f"/api/v1/requests/{by_id}", headers=auth(lawyer)), 404, "not_found")
+    assert ref not in by_id_refused["detail"]
     is_problem(net.at_fra(ref, "acknowledge", lawyer), 404, "not_found")
     assert net.listed(chief) == [ref]
     assert net.show(ref, token=chief)["allowed"] == []  # a supervisor of another desk reads only

@@ -131,17 +131,24 @@ def _load(session: Session, ref: str, *, lock: bool = False) -> RequestRecord:
     query = select(RequestRecord).where((RequestRecord.ref == ref) | (RequestRecord.id == ref))
     row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
-        raise NotFound(f"no request {ref!r} on this node", hint="list requests with `hanoinet request list`")
+        raise _not_found(ref)
     return row
+
+
+def _not_found(ref: str) -> NotFound:
+    # One answer whether the request is missing or another desk's: sequential references must not be probed.
+    return NotFound(f"no request {ref!r} that your desk can see on this node",
+                    hint="list the requests your desk can see with `hanoinet request list`")
 
 
 def _our_desk(row: RequestRecord) -> str:
     return split_address(row.requesting if row.side == Side.REQUESTING else row.requested)[1]
 
 
-def _check_reader(principal: Principal, row: RequestRecord) -> None:
+def _check_reader(principal: Principal, row: RequestRecord, asked: str) -> None:
+    """Refuse another desk's request exactly as a missing one, naming only what was ``asked`` (a ref or an id)."""
     if not principal.can_read_desk(_our_desk(row)):
-        raise NotFound(f"no request {row.ref!r} visible to desk {principal.desk}")
+        raise _not_found(asked)
 
 
 def ack_target(node: Node, row: RequestRecord) -> timedelta:
@@ -210,7 +217,7 @@ def show(node: Node, principal: Principal, ref: str) -> dict[str, Any]:
     """Everything about one request: fields with their articles, timeline, clocks, what can be done now."""
     with node.db.transaction() as uow:
         row = _load(uow.session, ref)
-        _check_reader(principal, row)
+        _check_reader(principal, row, ref)
         # A request holds personal data: every reading is on the audit trail.
         audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.view",
                      target=row.ref)
@@ -449,7 +456,7 @@ def act(node: Node, principal: Principal, ref: str, action: Action, data: Mappin
 def _load_to_act(session: Session, principal: Principal, ref: str, version: int | None) -> RequestRecord:
     """The request, locked, if ``principal``'s desk may act on it and it is still at ``version`` (when given)."""
     row = _load(session, ref, lock=True)
-    _check_reader(principal, row)
+    _check_reader(principal, row, ref)
     principal.require_desk(_our_desk(row))
     if version is not None and version != row.version:
         raise Conflict(
