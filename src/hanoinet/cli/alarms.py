@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 from rich.text import Text
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
@@ -46,26 +47,28 @@ def list_(
     if not rows:
         out.print(f"no {' or '.join(state) if state else 'open or acknowledged'} alarms")
         return
-    table = Table("id", "raised (UTC)", "severity", "state", "desk", "code", "message")
+    table = Table("id", "raised (UTC)", "state", "desk", Column("alarm", ratio=1, overflow="fold"), box=box.SIMPLE_HEAD)
     for r in rows:
-        table.add_row(str(r["id"]), _minute(r["at"]), Text(r["severity"], _SEVERITY_STYLE.get(r["severity"], "")),
-                      Text(_state(r), _STATE_STYLE.get(r["state"], "")), Text(r["desk"] or "node"),
-                      Text(r["code"]), Text(r["message"]))
-    out.print(table)
+        alarm = Text(r["code"], "bold")
+        alarm.append(f" {r['severity']}", _SEVERITY_STYLE.get(r["severity"], ""))
+        alarm.append(f"\n{r['message']}")
+        table.add_row(str(r["id"]), _minute(r["at"]), Text(_state(r), _STATE_STYLE.get(r["state"], "")),
+                      r["desk"] or "node", alarm)
+    out.print(table, soft_wrap=False)  # wrapped to the terminal: messages are long
     counted = {s: sum(1 for r in rows if r["state"] == s) for s in ("open", "acknowledged", "cleared")}
     out.print(", ".join(f"{n} {s}" for s, n in counted.items() if n)
               + (f" (the newest {limit}; --limit for more)" if len(rows) == limit else ""))
 
 
 def _minute(instant: str) -> str:
-    """``2026-12-07 22:30``: the API's UTC instant, to the minute."""
-    return datetime.fromisoformat(instant).strftime("%Y-%m-%d %H:%M")
+    """``2026-12-07`` over ``22:30``: the API's UTC instant, to the minute, in a narrow column."""
+    return datetime.fromisoformat(instant).strftime("%Y-%m-%d\n%H:%M")
 
 
 def _state(row: dict[str, Any]) -> str:
-    """The state, and who took it there: ``acknowledged by Lan``."""
+    """The state, and who took it there: ``acknowledged`` over ``by Lan``."""
     step = row["cleared"] or row["acknowledged"]
-    return f"{row['state']} by {step['by']['name'] or step['by']['id']}" if step else row["state"]
+    return f"{row['state']}\nby {step['by']['name'] or step['by']['id']}" if step else row["state"]
 
 
 @app.command("ack")

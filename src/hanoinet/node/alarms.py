@@ -215,7 +215,8 @@ def officer_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return dict(session.execute(select(Officer.id, Officer.name).where(Officer.id.in_(wanted))).tuples())
+    rows = session.execute(select(Officer.id, Officer.name).where(Officer.id.in_(wanted)))
+    return {officer_id: name for officer_id, name in rows}
 
 
 def views(session: Session, rows: Sequence[Alarm]) -> list[dict[str, Any]]:
