@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from hanoinet.clock import format_instant
 from hanoinet.db.database import Database
 from hanoinet.db.models import Alarm, AuditEntry
 from hanoinet.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -118,7 +119,7 @@ def test_acting_twice_is_refused_naming_who_did_it_and_when(db: Database, clock:
     with pytest.raises(Conflict) as again, db.transaction() as uow:
         alarms.acknowledge(uow.session, chief, alarm_id, "me too")
     assert again.value.code == "alarm_acknowledged"
-    assert f"already acknowledged by Operator (officer {admin.id}) at {T0.isoformat()}" in again.value.message
+    assert f"already acknowledged by Operator (officer {admin.id}) at {format_instant(T0)}" in again.value.message
     assert "alarms clear" in again.value.hint
 
     with db.transaction() as uow:
@@ -127,7 +128,7 @@ def test_acting_twice_is_refused_naming_who_did_it_and_when(db: Database, clock:
         with pytest.raises(Conflict) as closed, db.transaction() as uow:
             act(uow.session)
         assert closed.value.code == "alarm_cleared"
-        assert closed.value.message.endswith(f"by Operator (officer {admin.id}) at {T0.isoformat()}: "
+        assert closed.value.message.endswith(f"by Operator (officer {admin.id}) at {format_instant(T0)}: "
                                              "directory version 8 imported")
     with db.transaction(readonly=True) as uow:
         row = uow.session.get(Alarm, alarm_id)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from hanoinet.clock import now
+from hanoinet.clock import format_instant, now
 from hanoinet.db.models import Alarm, Officer
 from hanoinet.errors import Conflict, Forbidden, NotFound, ValidationError
 from hanoinet.node import audit
@@ -191,7 +191,7 @@ def _refusal(session: Session, row: Alarm) -> Conflict:
         by, at, why = row.acknowledged_by, row.acknowledged_at, row.acknowledged_reason
     names = officer_names(session, [by])
     who = f"{names.get(by, 'an officer')} (officer {by})" if by is not None else "an officer"
-    when = at.isoformat() if at is not None else "earlier"
+    when = format_instant(at) if at is not None else "earlier"
     return Conflict(
         f"alarm {row.id} is already {state.value} by {who} at {when}" + (f": {why}" if why else ""),
         hint="nothing more to do: if it happens again, a new alarm is raised" if state is AlarmState.CLEARED
