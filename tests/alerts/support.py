@@ -83,6 +83,12 @@ def alarm_codes(node: Node) -> list[str]:
         return list(uow.session.scalars(select(Alarm.code).order_by(Alarm.id)))
 
 
+def alarm_desks(node: Node) -> list[str | None]:
+    """The desk of each alarm raised, oldest first."""
+    with node.db.transaction(readonly=True) as uow:
+        return list(uow.session.scalars(select(Alarm.desk).order_by(Alarm.id)))
+
+
 def timeline(node: Node, subject_id: str) -> list[dict[str, Any]]:
     """The subject's alert timeline."""
     with node.db.transaction(readonly=True) as uow:

@@ -18,6 +18,7 @@ from hanoinet.node.node import Node
 from tests.alerts.support import (
     HEADLINE,
     alarm_codes,
+    alarm_desks,
     alerts,
     configure,
     later,
@@ -107,6 +108,7 @@ def test_nobody_to_alert_at_all_is_a_critical_alarm(node: Node) -> None:
     subject = page(node)
     assert alerts(node) == []
     assert alarm_codes(node) == ["no_one_on_duty", "no_one_to_alert"]
+    assert alarm_desks(node) == ["247", "247"], "the paged desk's officers see them"
     assert [e["what"] for e in timeline(node, subject)] == ["no_one_on_duty", "chain_exhausted"]
 
 

@@ -247,6 +247,7 @@ def test_a_missed_deadline_is_escalated_once_and_the_page_closes_when_the_platfo
     assert "takedown_overdue" in alarms(fra)
     with fra.db.transaction(readonly=True) as uow:
         [page] = uow.session.scalars(select(Page)).all()
+        assert uow.session.scalar(select(Alarm.desk).where(Alarm.code == "takedown_overdue")) == page.desk == "247"
         overdue = takedown.queue(uow.session, "overdue", late)
     assert (page.desk, page.priority, page.subject_ref) == ("247", "urgent", f"takedown report {made.id}")
     assert "Example Photos" in page.headline and page.resolved_at is None

@@ -108,6 +108,7 @@ def test_permanent_refusal_is_surfaced_as_an_alarm(nodes: tuple[Node, Node]) -> 
         alarms = uow.session.scalars(select(Alarm)).all()
     assert [a.code for a in alarms] == ["message_refused"]
     assert row.message_id in alarms[0].message
+    assert alarms[0].desk == "247", "the sending desk's officers see it"
 
 
 def test_overdue_message_becomes_undeliverable_and_is_kept(nodes: tuple[Node, Node]) -> None:
@@ -119,7 +120,7 @@ def test_overdue_message_becomes_undeliverable_and_is_kept(nodes: tuple[Node, No
     row = _run(DeliveryWorker(vnm, transport, worker_id="w"), vnm, until="undeliverable")
     assert row.status == "undeliverable" and row.jwe  # kept, with its bytes, for an operator to act on
     with vnm.db.transaction() as uow:
-        assert [a.code for a in uow.session.scalars(select(Alarm))] == ["message_undeliverable"]
+        assert [(a.code, a.desk) for a in uow.session.scalars(select(Alarm))] == [("message_undeliverable", "247")]
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:

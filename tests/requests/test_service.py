@@ -434,9 +434,9 @@ def test_a_warning_supersedes_an_open_page_and_one_that_cannot_be_paged_raises_a
     assert _pages(pair["VNM"]) == [
         (asked, "247", "urgent", f"preservation period has ended, expiry pending: confidential request {asked}")]
     with pair["VNM"].db.transaction(readonly=True) as uow:
-        alarms = [(a.code, a.severity, json.loads(a.detail)["ref"]) for a in uow.session.scalars(
+        alarms = [(a.code, a.severity, json.loads(a.detail)["ref"], a.desk) for a in uow.session.scalars(
             select(Alarm).where(Alarm.code == "preservation_warning_not_paged"))]
-    assert alarms == [("preservation_warning_not_paged", "critical", orphan)]
+    assert alarms == [("preservation_warning_not_paged", "critical", orphan, "OLD")]
     assert service.warn_due(pair["VNM"]) == []
 
 
@@ -578,8 +578,8 @@ def test_a_request_the_other_state_refuses_to_take_goes_back_to_draft_with_an_al
     view = service.show(pair["VNM"], LAN, ref)
     assert view["state"] == "draft" and view["timeline"] == [] and view["allowed"] == ["send"]
     with pair["VNM"].db.transaction(readonly=True) as uow:
-        codes = [a.code for a in uow.session.scalars(select(Alarm))]
-    assert "request_not_delivered" in codes
+        codes = [(a.code, a.desk) for a in uow.session.scalars(select(Alarm))]
+    assert ("request_not_delivered", "247") in codes
     # The desk fixes what the other State objected to, and sends the same request again.
     fixed = {**PRESERVATION, "facts": PRESERVATION["facts"] + " Dual criminality: Art. 10 offence in both."}
     service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247", fields=fixed,

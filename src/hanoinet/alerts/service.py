@@ -86,7 +86,7 @@ def page(node: Node, uow: UnitOfWork, *, subject_id: str, subject_ref: str, desk
         audit.alarm(session, code="no_one_on_duty",
                     message=f"nobody reachable is on duty at desk {desk} for {priority} {subject_ref}; "
                     f"{len(chain.supervisors)} supervisor(s) alerted instead: fill the rota (`hanoinet rota add`)",
-                    detail={"desk": desk, "subject_ref": subject_ref})
+                    detail={"desk": desk, "subject_ref": subject_ref}, desk=desk)
     _raise_level(node, session, row, chain.next_level(set()), at)
     uow.on_commit(lambda: alerts_committed(node))
 
@@ -191,7 +191,8 @@ def _raise_level(node: Node, session: Session, row: Page, contacts: tuple[Contac
                        f"{row.level} alert level(s); the page stays open")
             hint = f"acknowledge it: {command(row.subject_id, row.subject_ref)}"
         audit.alarm(session, code="no_one_to_alert" if first else "page_unacknowledged", severity="critical",
-                    message=f"{message} ({hint})", detail={"page_id": row.id, "subject_ref": row.subject_ref})
+                    message=f"{message} ({hint})", detail={"page_id": row.id, "subject_ref": row.subject_ref},
+                    desk=row.desk)
         return
     row.level += 1
     email = bool(node.settings.smtp_host)

@@ -19,6 +19,7 @@ from hanoinet import __version__
 from hanoinet.alerts.worker import AlertWorker
 from hanoinet.api import (
     accesslog,
+    alarms,
     evidence,
     federation,
     hashbank,
@@ -32,7 +33,7 @@ from hanoinet.api import (
 )
 from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.clock import now
-from hanoinet.db.models import Alarm, OutboxMessage
+from hanoinet.db.models import OutboxMessage
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.transfer import run_puller
 from hanoinet.hashbank import takedown as takedown_service
@@ -44,6 +45,7 @@ from hanoinet.network.delivery import DeliveryWorker
 from hanoinet.network.directory_sync import poll_directory
 from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.network.transport import HttpTransport
+from hanoinet.node import alarms as node_alarms
 from hanoinet.node.node import Node
 from hanoinet.requests import service as request_service
 
@@ -98,6 +100,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     accesslog.install()
     app.include_router(federation.router)
     app.include_router(officers.router)
+    app.include_router(alarms.router)
     app.include_router(rota.router)
     app.include_router(requests.router)
     app.include_router(ledger.router)
@@ -123,7 +126,7 @@ def _health(node: Node) -> dict[str, Any]:
     directory = node.directory
     with node.db.transaction(readonly=True) as uow:
         pending = uow.session.scalar(select(func.count()).where(OutboxMessage.status == "pending"))
-        alarms = uow.session.scalar(select(func.count()).where(Alarm.cleared_at.is_(None)))
+        alarm_counts = node_alarms.counts(uow.session)
     return {
         "status": "ok",
         "state": node.state,
@@ -131,5 +134,7 @@ def _health(node: Node) -> dict[str, Any]:
         "directory_version": directory.version if directory else None,
         "directory_expired": directory.expired(now()) if directory else None,
         "outbox_pending": pending,
-        "open_alarms": alarms,
+        # Open: nobody has acknowledged them yet (what a monitor should page on); acknowledged: in hand.
+        "open_alarms": alarm_counts[node_alarms.AlarmState.OPEN],
+        "acknowledged_alarms": alarm_counts[node_alarms.AlarmState.ACKNOWLEDGED],
     }

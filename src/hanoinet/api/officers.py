@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from hanoinet.db.models import Alarm, AuditEntry, InboxMessage, OutboxMessage
+from hanoinet.db.models import AuditEntry, InboxMessage, OutboxMessage
 from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
 from hanoinet.network import directory_sync, kinds, outbox
 from hanoinet.node import audit
@@ -266,16 +266,6 @@ async def import_directory(officer: Officer, request: Request) -> dict[str, Any]
         actor=officer.actor,
     )
     return {"version": directory.version, "new": new, "members": [m.state for m in directory.members()]}
-
-
-@router.get("/alarms", summary="Alarms the operator must look at")
-def alarms(officer: Officer, request: Request) -> list[dict[str, Any]]:
-    """Open alarms, newest first (admins and supervisors)."""
-    officer.require_role(Role.ADMIN, Role.SUPERVISOR)
-    with node_of(request).db.transaction(readonly=True) as uow:
-        rows = uow.session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None)).order_by(Alarm.id.desc()))
-        return [{"id": a.id, "at": a.at.isoformat(), "code": a.code, "severity": a.severity,
-                 "message": a.message, "detail": json.loads(a.detail)} for a in rows]
 
 
 @router.get("/audit", summary="The audit trail, newest first")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -45,6 +46,24 @@ _HTTP_HINTS = {
     405: "check the method against the API description at /docs",
     413: "send a smaller body: fewer items per request, or hashes instead of images",
 }
+
+
+#: The OpenAPI schema of a problem document, as :func:`problem` writes it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:hanoinet:problem:<code>"},
+        "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+        "code": {"type": "string", "description": "stable machine code of the refusal"},
+        "hint": {"type": "string", "description": "what to do about it"},
+    },
+}
+
+
+def problem_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a route: each status, with what it means there, as a problem document."""
+    return {status: {"description": text, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+            for status, text in described.items()}
 
 
 def problem(status: int, code: str, detail: str, hint: str = "") -> JSONResponse:

@@ -10,6 +10,7 @@ import structlog
 import typer
 
 from hanoinet.cli import (
+    alarms,
     directory,
     evidence,
     hashes,
@@ -41,10 +42,10 @@ app.add_typer(hashes.app, name="hashes")
 app.add_typer(hashes.platform_app, name="platform")
 app.add_typer(victims.app, name="victims")
 app.add_typer(takedown.app, name="takedown")
+app.add_typer(alarms.app, name="alarms")
 app.command("verify")(evidence.verify)
 app.command("match")(hashes.match)
 app.command("serve")(node.serve)
-app.command("alarms")(message.alarms)
 app.command("whoami")(message.whoami)
 
 

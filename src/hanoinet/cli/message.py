@@ -1,4 +1,4 @@
-"""``hanoinet message ...``, ``alarms``, ``whoami``: officer commands, always through the node's API."""
+"""``hanoinet message ...`` and ``whoami``: officer commands, always through the node's API."""
 
 from __future__ import annotations
 
@@ -65,11 +65,6 @@ def list_(
 def show(message_id: str, node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
     """One message with its body and receipt."""
     print_json(ApiClient(node, token).call("GET", f"/api/v1/messages/{message_id}"))
-
-
-def alarms(node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
-    """Open alarms of the node (admins and supervisors)."""
-    print_json(ApiClient(node, token).call("GET", "/api/v1/alarms"))
 
 
 def whoami(node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:

@@ -138,9 +138,14 @@ class InboxMessage(Base):
 
 
 class Alarm(Base):
-    """Something an operator must look at: a conflicting replay, an undeliverable message, a stale directory."""
+    """Something an operator must look at: a conflicting replay, an undeliverable message, a stale directory.
+
+    Open until an officer acknowledges it (seen, in hand) and then clears it (dealt with, with a reason); the
+    state is read from the two timestamps (``hanoinet.node.alarms``). Each raising is its own row.
+    """
 
     __tablename__ = "alarms"
+    __table_args__ = (Index("ix_alarms_open", "cleared_at", "acknowledged_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -148,7 +153,14 @@ class Alarm(Base):
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    #: The desk whose work the alarm concerns (its officers see it); none: the node's own, for its operators.
+    desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
+    acknowledged_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cleared_by: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
+    cleared_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RequestRecord(Base):

@@ -403,7 +403,7 @@ def escalate_overdue(node: Node, uow: UnitOfWork, at: datetime) -> list[int]:
         audit.alarm(session, code="takedown_overdue",
                     message=f"{name} did not act on {what} ({entry.category} entry {entry.entry_id} from "
                     f"{entry.origin}) by {format_instant(row.due_at)}; the {BANK_DESK} desk is paged: contact the "
-                    "platform", detail={"report": row.id, "platform": name, "entry": entry.entry_id})
+                    "platform", detail={"report": row.id, "platform": name, "entry": entry.entry_id}, desk=BANK_DESK)
         alerts.page(node, uow, subject_id=_page_subject(row.id), subject_ref=what, desk=BANK_DESK,
                     priority=ESCALATION_PRIORITY,
                     headline=f"Takedown deadline missed: {name}, {what} ({entry.category} from {entry.origin})")

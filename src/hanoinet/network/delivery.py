@@ -73,6 +73,7 @@ class Claim:
     jwe_sha256: str
     created_at: datetime
     attempts: int
+    sender: str
 
 
 def backoff(attempts: int, cap_seconds: int) -> timedelta:
@@ -146,7 +147,7 @@ class DeliveryWorker:
         with self.node.db.transaction() as uow:
             rows = uow.session.execute(
                 select(o.id, o.message_id, o.kind, o.recipient, o.jwe, o.jws_sha256, o.jwe_sha256, o.created_at,
-                       o.attempts)
+                       o.attempts, o.sender)
                 .where(o.status == "pending", o.next_attempt_at <= t,
                        or_(o.claimed_until.is_(None), o.claimed_until < t))
                 .order_by(o.next_attempt_at, o.id)
@@ -159,7 +160,7 @@ class DeliveryWorker:
                     .values(claimed_by=self.worker_id, claimed_until=t + LEASE)
                     .execution_options(synchronize_session=False)
                 )
-            return [Claim(*row) for row in rows]
+            return [Claim(**row._asdict()) for row in rows]
 
     async def _deliver(self, claim: Claim) -> None:
         async with self._slots:
@@ -206,7 +207,7 @@ class DeliveryWorker:
                     continue
                 if alarm is not None:
                     audit.alarm(uow.session, code=f"message_{values['status']}", message=alarm,
-                                detail={"message_id": claim.message_id})
+                                detail={"message_id": claim.message_id}, desk=split_address(claim.sender)[1])
                 hook = _SETTLED.get(claim.kind)
                 if hook is not None and values.get("status") in ("delivered", "refused", "undeliverable"):
                     hook(self.node, uow, claim.message_id, receipt, None if receipt else str(values["last_error"]))

@@ -26,9 +26,14 @@ def record(
 
 
 def alarm(session: Session, *, code: str, message: str, severity: str = "high",
-          detail: dict[str, Any] | None = None) -> None:
-    """Raise an alarm an operator must see (listed by ``/api/v1/alarms`` and ``hanoinet alarms``)."""
+          detail: dict[str, Any] | None = None, desk: str | None = None) -> None:
+    """Raise an alarm an operator must see (listed by ``/api/v1/alarms`` and ``hanoinet alarms``).
+
+    ``desk``: the desk whose work it concerns, whose officers then see and may acknowledge it too; none for
+    the node's own alarms (directory, ledger, keys, peers), which only supervisors and admins see. Each call
+    is a new open alarm (``hanoinet.node.alarms``).
+    """
     # The detail nested, not spread: a detail key named like an argument (message, code) must not break it.
-    log.warning("alarm", code=code, message=message, severity=severity, detail=detail or {})
-    session.add(Alarm(at=now(), code=code, severity=severity, message=message,
+    log.warning("alarm", code=code, message=message, severity=severity, desk=desk, detail=detail or {})
+    session.add(Alarm(at=now(), code=code, severity=severity, message=message, desk=desk,
                       detail=json.dumps(detail or {}, sort_keys=True)))

@@ -821,7 +821,7 @@ def _send_refused(session: Session, row: RequestRecord, error: str) -> None:
     audit.record(session, actor=SYSTEM, action="request.send_failed", target=row.ref, detail={"error": error})
     audit.alarm(session, code="request_not_delivered",
                 message=f"request {row.ref} to {row.requested} was not accepted: {error}; it is a draft again",
-                detail={"ref": row.ref, "error": error})
+                detail={"ref": row.ref, "error": error}, desk=_our_desk(row))
 
 
 # -- the node's own clock work ---------------------------------------------------------------------------
@@ -898,7 +898,7 @@ def _warn(node: Node, ref: str, t: datetime) -> bool:
             audit.alarm(uow.session, code="preservation_warning_not_paged", severity="critical",
                         message=f"{headline}; desk {desk} is no longer on this node, so nobody was paged: "
                                 "have the request handled by another desk's officers",
-                        detail={"ref": row.ref, "desk": desk, "days": days})
+                        detail={"ref": row.ref, "desk": desk, "days": days}, desk=desk)
         audit.record(uow.session, actor=SYSTEM, action="request.preservation_warning", target=row.ref,
                      detail={"days": days, "preserve_until": format_instant(until)})
         return True
