@@ -36,7 +36,8 @@ def test_supervisors_edit_the_rota_in_the_desks_time_and_officers_see_who_is_on_
     assert added.status_code == 201, added.text
     view = added.json()
     assert (view["from"], view["to"]) == ("2026-11-24T21:00:00.000Z", "2026-11-25T05:00:00.000Z")
-    assert (view["from_local"], view["to_local"]) == ("2026-11-24 22:00 CET", "2026-11-25 06:00 CET")
+    assert (view["from_local"], view["to_local"]) == ("2026-11-24 22:00 CET (+01:00)", "2026-11-25 06:00 CET (+01:00)")
+    assert view["timezone"] == "Europe/Paris"
     assert view["warnings"] == []
     assert "has no e-mail address" in no_email.json()["warnings"][0]
     rota = at_night.json()

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, out, print_json
+from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, when
 from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError
 from hanoinet.evidence.package import UseConditions, seal
@@ -82,9 +82,10 @@ def list_files(
     if as_json:
         print_json([i.as_json() for i in items])
         return
+    zone = node_zone(data)
     table = Table("id", "case", "name", "size", "sha256", "ingested", "status")
     for i in items:
-        table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, i.ingested_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+        table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, when(i.ingested_at, zone, sep="\n"),
                       "shredded" if i.shredded_at else "stored")
     out.print(table)
 

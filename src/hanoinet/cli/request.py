@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, when
 from hanoinet.errors import ValidationError
 from hanoinet.states import split_address
 
@@ -45,13 +44,6 @@ def _marks(r: dict[str, Any]) -> Text:
     if r.get("do_not_notify"):
         text.append(" DO-NOT-NOTIFY-USER", style="bold magenta")
     return text
-
-
-def _when(text: str | None, *, seconds: bool = False) -> str:
-    if not text:
-        return ""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def _took(seconds: int | None) -> str:
@@ -279,15 +271,18 @@ def list_(
     for key, value in (("state", state), ("kind", kind), ("desk", desk)):
         if value:
             params[key] = value
-    rows = _client(node, token).call("GET", "/api/v1/requests", params=params)
+    client = _client(node, token)
+    rows = client.call("GET", "/api/v1/requests", params=params)
     if as_json:
         print_json(rows)
         return
+    zone = client.zone()
     table = Table("ref", "marks", "kind", "from → to", "state", "ack due", "case", title=f"{len(rows)} request(s)")
     for r in rows:
         direction = "IN " if r["side"] == "requested" else "OUT"
         table.add_row(r["ref"], _marks(r), f"{r['kind_title']} (Art. {r['article']})",
-                      f"{direction} {r['requesting']} → {r['requested']}", r["state"], _when(r["ack_due_at"]),
+                      f"{direction} {r['requesting']} → {r['requested']}", r["state"],
+                      when(r["ack_due_at"], zone, sep="\n"),
                       r["case"] or "")
     out.print(table)
 
@@ -306,10 +301,12 @@ def _value(value: Any) -> str:
 def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | None = NodeUrlOption,
          token: str | None = TokenOption) -> None:
     """One request: what is asked (each field with its article), clocks, timeline, and what you can do now."""
-    r = _client(node, token).call("GET", f"/api/v1/requests/{ref}")
+    client = _client(node, token)
+    r = client.call("GET", f"/api/v1/requests/{ref}")
     if as_json:
         print_json(r)
         return
+    zone = client.zone()
     direction = "INCOMING request to us" if r["side"] == "requested" else "OUTGOING request from us"
     head = Text()
     head.append(f"{r['ref']}  ", style="bold")
@@ -332,7 +329,7 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
         for c in r["clocks"]:
             style = "bold red" if c["status"] in ("overdue", "late", "lapsed") else \
                 "bold yellow" if c["status"] == "warning" else ""
-            clocks.add_row(c["label"], Text(c["status"].upper(), style=style), _when(c["due"]),
+            clocks.add_row(c["label"], Text(c["status"].upper(), style=style), when(c["due"], zone, sep="\n"),
                            _left(c["remaining_seconds"]) or _took(c.get("elapsed_seconds")), c["note"])
         out.print(clocks)
     for title, key in (("Result", "result"), ("Refusal", "refusal")):
@@ -349,7 +346,8 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
             notes = f"[delivery {delivery['status']}: {delivery['error'] or 'waiting'}] " + notes
         what = e["what"] if e.get("applied", True) else f"{e['what']} (no effect)"
         who = f"{e.get('party', '')} {e.get('by') or e.get('to') or ''}".strip()
-        timeline.add_row(_when(e["at"], seconds=True), who, what, e.get("state", e.get("status", "")), notes)
+        timeline.add_row(when(e["at"], zone, precision="second", sep="\n"), who, what,
+                         e.get("state", e.get("status", "")), notes)
     out.print(timeline)
     if r["allowed"]:
         out.print("You can now: " + ", ".join(f"[bold]{a}[/]" for a in r["allowed"])
