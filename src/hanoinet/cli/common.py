@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Column
 
 from hanoinet.clock import Precision, parse_instant, show_instant, time_zone
 from hanoinet.db.database import Database, UnitOfWork
@@ -110,6 +111,12 @@ def when(instant: str | datetime | None, zone: tzinfo = UTC, *, precision: Preci
         return ""
     t = parse_instant(instant) if isinstance(instant, str) else instant
     return show_instant(t, zone, precision=precision, sep=sep)
+
+
+def time_column(header: str) -> Column:
+    """A table column for :func:`when` with ``sep="\\n"``: folded rather than cut when narrow, so no digit of a
+    time is ever hidden behind an ellipsis."""
+    return Column(header, overflow="fold")
 
 
 def print_json(value: Any) -> None:

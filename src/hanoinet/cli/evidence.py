@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, when
+from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, time_column, when
 from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError
 from hanoinet.evidence.package import UseConditions, seal
@@ -83,7 +83,7 @@ def list_files(
         print_json([i.as_json() for i in items])
         return
     zone = node_zone(data)
-    table = Table("id", "case", "name", "size", "sha256", "ingested", "status")
+    table = Table("id", "case", "name", "size", "sha256", time_column("ingested"), "status")
     for i in items:
         table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, when(i.ingested_at, zone, sep="\n"),
                       "shredded" if i.shredded_at else "stored")

@@ -14,7 +14,17 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, transaction, when
+from hanoinet.cli.common import (
+    DataOption,
+    err,
+    node_zone,
+    open_database,
+    out,
+    print_json,
+    time_column,
+    transaction,
+    when,
+)
 from hanoinet.errors import ValidationError
 from hanoinet.hashbank import bank, kinds, pdq, platforms
 from hanoinet.hashbank import match as matching
@@ -205,7 +215,7 @@ def platform_list(data: Path = DataOption) -> None:
     """Registered platforms."""
     zone = node_zone(data)
     with transaction(data, readonly=True) as uow:
-        table = Table("id", "name", "e-mail", "registered", "disabled")
+        table = Table("id", "name", "e-mail", time_column("registered"), time_column("disabled"))
         for p in platforms.listed(uow.session):
             table.add_row(str(p.id), p.name, p.email or "", when(p.created_at, zone, sep="\n"),
                           when(p.disabled_at, zone, sep="\n"))

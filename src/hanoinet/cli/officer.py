@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, when
+from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, time_column, when
 from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers
 from hanoinet.node.settings import load_settings
 
@@ -41,7 +41,7 @@ def list_(data: Path = DataOption) -> None:
     database = open_database(data)
     zone = node_zone(data)
     with database.transaction(readonly=True) as uow:
-        table = Table("id", "name", "role", "desk", "e-mail", "created", "disabled")
+        table = Table("id", "name", "role", "desk", "e-mail", time_column("created"), time_column("disabled"))
         for o in list_officers(uow.session):
             table.add_row(str(o.id), o.name, o.role, o.desk, o.email or "", when(o.created_at, zone, sep="\n"),
                           when(o.disabled_at, zone, sep="\n"))

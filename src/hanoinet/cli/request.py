@@ -13,10 +13,10 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, when
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, time_column, when
 from hanoinet.errors import ValidationError
 from hanoinet.states import split_address
 
@@ -277,13 +277,14 @@ def list_(
         print_json(rows)
         return
     zone = client.zone()
-    table = Table("ref", "marks", "kind", "from → to", "state", "ack due", "case", title=f"{len(rows)} request(s)")
+    # Five columns, so that at 80 columns a reference, a mark or a time is never cut short.
+    table = Table(Column("ref\ncase", no_wrap=True), Column("marks", overflow="fold"), "kind",
+                  "from → to\nstate", time_column("ack due"), title=f"{len(rows)} request(s)")
     for r in rows:
         direction = "IN " if r["side"] == "requested" else "OUT"
-        table.add_row(r["ref"], _marks(r), f"{r['kind_title']} (Art. {r['article']})",
-                      f"{direction} {r['requesting']} → {r['requested']}", r["state"],
-                      when(r["ack_due_at"], zone, sep="\n"),
-                      r["case"] or "")
+        table.add_row(f"{r['ref']}\n{r['case'] or ''}", _marks(r), f"{r['kind_title']} (Art. {r['article']})",
+                      f"{direction} {r['requesting']} → {r['requested']}\n{r['state']}",
+                      when(r["ack_due_at"], zone, sep="\n"))
     out.print(table)
 
 
@@ -325,7 +326,7 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
         fields.add_row(f["label"], f["article"], f.get("text") or _value(f["value"]) or "[dim](not given)[/]")
     out.print(fields)
     if r["clocks"]:
-        clocks = Table("clock", "status", "due", "time", "note", title="Clocks")
+        clocks = Table("clock", "status", time_column("due"), "time", "note", title="Clocks")
         for c in r["clocks"]:
             style = "bold red" if c["status"] in ("overdue", "late", "lapsed") else \
                 "bold yellow" if c["status"] == "warning" else ""
@@ -335,7 +336,7 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
     for title, key in (("Result", "result"), ("Refusal", "refusal")):
         if r.get(key):
             out.print(Panel("\n".join(f"{k}: {_value(v)}" for k, v in r[key].items()), title=title))
-    timeline = Table("when", "who", "what", "state", "notes", title="Timeline")
+    timeline = Table(time_column("when"), "who", "what", "state", "notes", title="Timeline")
     for e in r["timeline"]:
         notes = e.get("reason") or ", ".join(f"{k}: {_value(v)}" for k, v in (e.get("data") or {}).items()
                                               if k not in ("fields",))

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json, when
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json, time_column, when
 from hanoinet.clock import time_zone
 
 app = typer.Typer(help="Duty rotas: who is alerted, in which order (through the running node's API).",
@@ -51,7 +51,7 @@ def list_(
         return
     # Each bound in the desk's time above UTC, so the table fits a terminal of 80 columns.
     zone = time_zone(rota["timezone"])
-    table = Table("id", "officer", "order", "from", "to", "now",
+    table = Table("id", "officer", "order", time_column("from"), time_column("to"), "now",
                   title=f"Rota of desk {rota['desk']} ({rota['timezone']}) at {when(rota['at'], zone)}")
     for e in rota["entries"]:
         table.add_row(str(e["id"]), f"{e['officer']} ({e['officer_id']})", str(e["order"]),
