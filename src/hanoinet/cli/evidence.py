@@ -150,7 +150,7 @@ def send(
     finally:
         node.close()
     out.print(f"offered {offered.files} files of case {case} to {to} (package {offered.package_id}); the offer "
-              f"can be pulled until {offered.expires_at:%Y-%m-%d %H:%M}Z")
+              f"can be pulled until {when(offered.expires_at, node_zone(data))}")
 
 
 @app.command("offers")
