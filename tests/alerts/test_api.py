@@ -29,6 +29,9 @@ def test_supervisors_edit_the_rota_in_the_desks_time_and_officers_see_who_is_on_
         added = client.post("/api/v1/rota", json=entry, headers=auth(chief))
         no_email = client.post("/api/v1/rota", json={**entry, "officer_id": mute, "order": 2}, headers=auth(chief))
         at_night = client.get("/api/v1/rota", params={"at": "2026-11-24T23:30:00Z"}, headers=auth(duty))
+        # The same instant read off a clock in Paris, and a time with no offset, which could be on any clock.
+        in_paris = client.get("/api/v1/rota", params={"at": "2026-11-25T00:30:00+01:00"}, headers=auth(duty))
+        no_offset = client.get("/api/v1/rota", params={"at": "2026-11-25T00:30:00"}, headers=auth(duty))
         other_desk = client.get("/api/v1/rota", params={"desk": "247"}, headers=auth(lawyer))
         removed = client.delete(f"/api/v1/rota/{no_email.json()['id']}", headers=auth(chief))
         gone = client.delete(f"/api/v1/rota/{no_email.json()['id']}", headers=auth(chief))
@@ -36,12 +39,16 @@ def test_supervisors_edit_the_rota_in_the_desks_time_and_officers_see_who_is_on_
     assert added.status_code == 201, added.text
     view = added.json()
     assert (view["from"], view["to"]) == ("2026-11-24T21:00:00.000Z", "2026-11-25T05:00:00.000Z")
-    assert (view["from_local"], view["to_local"]) == ("2026-11-24 22:00 CET", "2026-11-25 06:00 CET")
+    assert (view["from_local"], view["to_local"]) == ("2026-11-24 22:00 CET (+01:00)", "2026-11-25 06:00 CET (+01:00)")
+    assert view["timezone"] == "Europe/Paris"
     assert view["warnings"] == []
     assert "has no e-mail address" in no_email.json()["warnings"][0]
     rota = at_night.json()
     assert rota["timezone"] == "Europe/Paris" and rota["at"] == "2026-11-24T23:30:00.000Z"
     assert [(e["officer"], e["on_duty"]) for e in rota["entries"]] == [("Anh", True), ("Mute", True)]
+    assert in_paris.json() == rota
+    assert (no_offset.status_code, no_offset.json()["code"]) == (422, "invalid")
+    assert "at: " in no_offset.json()["detail"] and "+01:00" in no_offset.json()["hint"]
     assert rota["on_duty"] == [{"officer_id": anh, "officer": "Anh"}]  # Mute has no address: skipped
     assert [s["officer"] for s in rota["supervisors"]] == ["Chief"]
     assert (other_desk.status_code, other_desk.json()["code"]) == (403, "forbidden")

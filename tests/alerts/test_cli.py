@@ -50,7 +50,8 @@ def test_rota_add_list_remove(local_node: Node, served: str, monkeypatch: pytest
     code, out, err = invoke(monkeypatch, capsys, "rota", "add", "--desk", "247", "--officer", str(anh),
                             "--from", "2026-11-24 22:00", "--to", "2026-11-25 06:00", "--order", "1")
     assert code == 0, err
-    assert "from 2026-11-24 22:00 CET to 2026-11-25 06:00 CET (2026-11-24 21:00 UTC to 2026-11-25 05:00 UTC)" in out
+    assert "from 2026-11-24 22:00 CET (+01:00) · 2026-11-24 21:00 UTC\n" in out
+    assert "to   2026-11-25 06:00 CET (+01:00) · 2026-11-25 05:00 UTC\n" in out
 
     code, out, err = invoke(monkeypatch, capsys, "rota", "list", "--desk", "247", "--at", "2026-11-24T23:00:00Z")
     assert code == 0, err

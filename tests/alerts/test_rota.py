@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hanoinet.alerts.rota import Contact, Shift, escalation_chain, local_text, on_duty, parse_local
+from hanoinet.alerts.rota import Contact, Shift, escalation_chain, on_duty, parse_local
+from hanoinet.clock import show_instant
 from hanoinet.errors import ValidationError
 from tests.test_architecture import EDGES, IO_LIBRARIES, SRC, _imports
 
@@ -37,7 +38,8 @@ def test_local_times_are_read_in_the_desks_zone() -> None:
     assert parse_local("2026-11-24 22:00", PARIS) == datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # CET, UTC+1
     assert parse_local("2026-07-01 22:00", PARIS) == datetime(2026, 7, 1, 20, 0, tzinfo=UTC)  # CEST, UTC+2
     assert parse_local("2026-11-24T22:00:00Z", PARIS) == datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
-    assert local_text(datetime(2026, 11, 24, 21, 0, tzinfo=UTC), PARIS) == "2026-11-24 22:00 CET"
+    assert show_instant(datetime(2026, 11, 24, 21, 0, tzinfo=UTC), PARIS) == \
+        "2026-11-24 22:00 CET (+01:00) · 2026-11-24 21:00 UTC"
 
 
 def test_a_night_shift_across_the_autumn_change_lasts_nine_hours() -> None:
@@ -53,7 +55,7 @@ def test_a_night_shift_across_the_autumn_change_lasts_nine_hours() -> None:
 def test_a_night_shift_across_the_spring_change_lasts_seven_hours() -> None:
     night = shift(1, parse_local("2026-03-28 22:00", PARIS), parse_local("2026-03-29 06:00", PARIS))
     assert night.ends_at - night.starts_at == timedelta(hours=7)
-    assert local_text(night.ends_at, PARIS) == "2026-03-29 06:00 CEST"
+    assert show_instant(night.ends_at, PARIS) == "2026-03-29 06:00 CEST (+02:00) · 2026-03-29 04:00 UTC"
 
 
 def test_local_times_the_clocks_skip_or_repeat_are_refused_unless_the_offset_is_written() -> None:

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from hanoinet.alerts import worker as worker_module
 from hanoinet.alerts.worker import AlertWorker
 from hanoinet.api.app import create_app
-from hanoinet.clock import now
+from hanoinet.clock import now, parse_instant
 from hanoinet.node.node import Node
 from tests.alerts.support import (
     HEADLINE,
@@ -66,13 +66,15 @@ def test_the_email_says_what_by_when_and_what_to_run_and_nothing_else(local_node
     assert second["Subject"] == f"[EMERGENCY] {HEADLINE} (escalation, level 2)"
     assert first["From"] == "hanoinet@vnm.example.org" and first["Auto-Submitted"] == "auto-generated"
     due = pages(node)[0].ack_due_at
-    local = due.astimezone(ZoneInfo("Europe/Paris")).strftime("%Y-%m-%d %H:%M %Z")
+    paris = due.astimezone(ZoneInfo("Europe/Paris"))
+    offset = paris.strftime("%z")
+    local = f"{paris.strftime('%Y-%m-%d %H:%M %Z')} ({offset[:3]}:{offset[3:]})"
     # The whole body: the headline, the desk, the deadline in the desk's zone and UTC, the command; no case facts.
     assert first.get_content().replace("\r\n", "\n") == (
         f"{HEADLINE}\n\n"
         "Desk:            VNM/247\n"
         "Priority:        emergency\n"
-        f"Acknowledge by:  {local} (Europe/Paris), {due.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
+        f"Acknowledge by:  {local} · {due.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
         "Read and acknowledge it on the node:\n\n"
         "    hanoinet request show FRA-2026-0003\n\n"
         "This e-mail deliberately holds no facts of the request and no personal data: e-mail is not\n"
@@ -120,7 +122,8 @@ def test_the_webhook_gets_signed_json(local_node: Node) -> None:
                                       "command")} == {
         "node": "VNM", "subject_id": subject, "subject_ref": "FRA-2026-0003", "desk": "247", "priority": "urgent",
         "headline": HEADLINE, "level": 1, "command": "hanoinet request show FRA-2026-0003"}
-    assert document["deadline"].endswith("Z") and "(Asia/Ho_Chi_Minh)" in document["deadline_local"]
+    hanoi = parse_instant(document["deadline"]).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert document["deadline_local"].startswith(f"{hanoi.strftime('%Y-%m-%d %H:%M')} (+07:00) · ")
     assert [(e["what"], e["to"], e["status"]) for e in timeline(node, subject)][-1] == ("alert", "desk webhook",
                                                                                         "sent")
 

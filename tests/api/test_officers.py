@@ -8,9 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hanoinet.api.app import create_app
+from hanoinet.clock import now, parse_instant
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
 from hanoinet.node.officers import add_officer
+from tests.alerts.support import policy_for
 from tests.support import auth, make_node, publish
 
 
@@ -140,3 +142,15 @@ def test_workflow_kinds_cannot_be_sent_as_plain_messages(tmp_path: Path, authori
     answer = client.post("/api/v1/messages", headers={"authorization": f"Bearer {token}"},
                          json={"to": "FRA/247", "kind": "request.event", "body": {}})
     assert answer.status_code == 422 and "sent by their workflow" in answer.json()["detail"]
+
+
+def test_me_names_the_time_zone_of_the_officers_desk_and_messages_carry_protocol_instants(vnm: Node) -> None:
+    duty = token(vnm, "duty_officer")
+    with TestClient(create_app(vnm, background=False)) as client:
+        before = client.get("/api/v1/me", headers=auth(duty)).json()
+        policy_for(vnm, timezone="Asia/Ho_Chi_Minh")
+        after = client.get("/api/v1/me", headers=auth(duty)).json()
+        assert client.post("/api/v1/messages", json=NOTE, headers=auth(duty)).status_code == 202
+        [listed] = client.get("/api/v1/messages", headers=auth(duty)).json()
+    assert (before["desk"], before["timezone"], after["timezone"]) == ("247", "UTC", "Asia/Ho_Chi_Minh")
+    assert parse_instant(listed["created_at"]) <= now()  # the protocol's one form, as every instant the API gives

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +325,24 @@ def test_malformed_references_and_filters_are_refused_not_crashed(net: Net, path
     answer = net.fra.request(method, path, headers=auth(net.officers.camille), json={})
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == "invalid"
+
+
+def test_an_officer_types_preserved_at_with_any_offset_and_both_states_store_it_in_utc(net: Net) -> None:
+    ref = net.sent()
+    assert net.at_fra(ref, "acknowledge").status_code == 200
+    t = now().replace(microsecond=0) + timedelta(seconds=1)  # within the request's life, and whole seconds
+    paris = t.astimezone(timezone(timedelta(hours=1)))
+    typed = paris.strftime("%Y-%m-%dT%H:%M:%S") + "+01:00"  # as read off a clock in Paris in winter
+    executed = net.at_fra(ref, "execute", result=preservation_result(typed))
+    assert executed.status_code == 200, executed.text
+    assert executed.json()["result"]["preserved_at"] == format_instant(t)
+    assert pump(net.nodes) >= 1
+    assert net.show(ref, fra=False)["result"]["preserved_at"] == format_instant(t)  # what travelled: the UTC form
+
+
+def test_a_preserved_at_without_offset_is_refused_naming_the_field(net: Net) -> None:
+    ref = net.sent()
+    assert net.at_fra(ref, "acknowledge").status_code == 200
+    body = is_problem(net.at_fra(ref, "execute", result=preservation_result("2026-12-07 22:10")), 422, "invalid")
+    assert body["problems"][0]["field"] == "preserved_at"
+    assert "2026-11-23T04:00:00+01:00" in body["problems"][0]["fix"]

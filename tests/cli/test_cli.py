@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from hanoinet.cli import common
 from hanoinet.cli.main import run
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.node.officers import add_officer
+from tests.support import make_node
 
 
 def invoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -113,3 +119,30 @@ def test_encrypted_keys_need_the_passphrase(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "HANOINET_KEY_PASSPHRASE" in missing.stderr
     wrong = hanoinet("node", "card", "--data", data, passphrase="wrong")
     assert wrong.returncode == 2 and "passphrase" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_operator_lists_show_times_in_the_zone_the_desks_share(tmp_path: Path, authority: KeyPair,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    node = make_node(tmp_path, "VNM", authority)
+    with node.db.transaction() as uow:
+        officer, _ = add_officer(uow.session, name="Lan", role="duty_officer", desk="247", desks=node.settings.desk_ids)
+        created = officer.created_at
+    node.close()
+    monkeypatch.setattr(common.out, "width", 200)
+    config = tmp_path / "VNM" / "hanoinet.toml"
+    plain = config.read_text(encoding="utf-8")
+    hanoi = created.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M") + " (+07:00)"
+    utc = created.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    code, out, err = invoke(monkeypatch, capsys, "officer", "list", "--data", str(tmp_path / "VNM"))
+    assert code == 0, err
+    assert utc in out and "(+07:00)" not in out  # no desk has a zone: UTC alone
+
+    zones = "".join(f'\n[desk_policies.{d}]\ntimezone = "Asia/Ho_Chi_Minh"\n' for d in node.settings.desk_ids)
+    config.write_text(plain + zones, encoding="utf-8")
+    code, out, err = invoke(monkeypatch, capsys, "officer", "list", "--data", str(tmp_path / "VNM"))
+    assert code == 0, err
+    lines = out.splitlines()
+    row = next(i for i, line in enumerate(lines) if "Lan" in line)
+    assert hanoi in lines[row] and utc in lines[row + 1]

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -18,11 +19,12 @@ from sqlalchemy import func, select
 
 from hanoinet.api.app import create_app
 from hanoinet.cli import common
-from hanoinet.clock import format_instant, now
+from hanoinet.clock import format_instant, now, parse_instant
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import OutboxMessage
 from hanoinet.demo.network import free_port
 from hanoinet.node.node import Node
+from tests.alerts.support import policy_for
 from tests.cli.test_cli import invoke
 from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
 from tests.requests.test_service import PRESERVATION
@@ -304,3 +306,34 @@ def test_grounds_are_listed_with_their_articles(desks: Desks) -> None:
     assert "40, 42" in row and "Prejudice to sovereignty" in row and "emergency_disclosure" in row
     assert "not_in_conformity" in out and "dual_criminality_not_met" in out
     assert "fiscal_matters" not in out  # Art. 40: not a ground
+
+
+def test_times_are_shown_on_the_desks_clock_with_utc_beside_them(desks: Desks) -> None:
+    policy_for(desks.nodes["FRA"], timezone="Europe/Paris")
+    ref = desks.new()
+    pump(desks.nodes)
+    code, out, err = desks.fra("show", ref, "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    due = parse_instant(shown["ack_due_at"])
+    paris = due.astimezone(ZoneInfo("Europe/Paris"))
+    offset = paris.strftime("%z")
+    local = f"{paris.strftime('%Y-%m-%d %H:%M')} {paris.tzname()} ({offset[:3]}:{offset[3:]})"
+    utc = due.strftime("%Y-%m-%d %H:%M UTC")
+
+    code, out, err = desks.fra("list")
+    assert code == 0, err
+    lines = out.splitlines()
+    row = lines.index(line_of(out, ref))
+    assert local in lines[row] and utc in lines[row + 1]  # the desk's clock, UTC on the line below
+    code, out, err = desks.fra("show", ref)
+    assert code == 0, err
+    clock = line_of(out, "acknowledgement by a person at the requested desk")
+    assert local in clock
+    received = parse_instant(next(e["at"] for e in shown["timeline"] if e.get("what") == "send"))
+    assert received.astimezone(ZoneInfo("Europe/Paris")).strftime("%Y-%m-%d %H:%M:%S") in out
+
+    # Viet Nam's desk has no zone set: its officers read UTC alone, labelled.
+    code, out, err = desks.vnm("show", ref)
+    assert code == 0, err
+    assert "UTC" in out and "CET" not in out and "CEST" not in out

@@ -12,6 +12,8 @@ from hanoinet.convention import (
     FieldSpec,
     Problem,
     ValidationFailed,
+    canonical_fields,
+    canonical_result,
     catalogue,
     describe,
     validate_refusal,
@@ -432,3 +434,26 @@ def test_catalogue_is_plain_json() -> None:
     assert data["grounds"]["discrimination"]["uncertain"] is True
     assert list(data["not_grounds"]) == ["fiscal_matters"]
     assert data["kinds"] == {name: describe(name) for name in REQUEST_KINDS}
+
+
+def test_officers_times_with_any_offset_become_the_protocols_utc_instants() -> None:
+    typed = {"preserved_at": "2026-12-07T22:10:00+01:00", "provider": "ExampleHost SAS"}
+    assert canonical_result("preservation", typed) == {"preserved_at": "2026-12-07T21:10:00.000Z",
+                                                       "provider": "ExampleHost SAS"}
+    assert typed["preserved_at"] == "2026-12-07T22:10:00+01:00"  # the caller's mapping is left alone
+    assert validate_result("preservation", {**RESULTS["preservation"], **canonical_result("preservation", typed)}) \
+        == []
+
+
+def test_officers_times_that_are_no_time_are_left_for_the_checks_to_report() -> None:
+    typed = {**RESULTS["preservation"], "preserved_at": "yesterday evening"}
+    assert canonical_result("preservation", typed) == typed
+    [problem] = validate_result("preservation", typed)
+    assert problem.field == "preserved_at" and "2026-11-23T04:00:00+01:00" in problem.fix
+
+
+def test_canonical_fields_keeps_other_values_and_unknown_kinds() -> None:
+    fields = REQUESTS["preservation"]
+    assert canonical_fields("preservation", fields) == fields
+    assert canonical_fields("wiretap", {"at": "2026-12-07T22:10:00+01:00"}) == {"at": "2026-12-07T22:10:00+01:00"}
+    assert canonical_result("wiretap", {"at": "x"}) == {"at": "x"}

@@ -229,3 +229,12 @@ def test_delete_character_survives_the_round_trip_regression(tmp_path: Path) -> 
 def test_model_validates_directly(tmp_path: Path) -> None:
     s = NodeSettings(data_dir=tmp_path, **BASE)
     assert s.endpoint == "https://vnm.example.org:8401"
+
+
+def test_times_are_shown_in_the_desks_zone_or_the_one_all_desks_share(tmp_path: Path) -> None:
+    paris = {"timezone": "Europe/Paris"}
+    split = load_settings(configured(tmp_path, desk_policies={"247": paris}))
+    assert (split.display_zone("247"), split.display_zone("CA"), split.display_zone()) == \
+        ("Europe/Paris", "UTC", "UTC")  # the desks differ: the node's own records are shown in UTC
+    shared = load_settings(configured(tmp_path, desk_policies={"247": paris, "CA": paris}))
+    assert shared.display_zone() == "Europe/Paris"

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from zoneinfo import ZoneInfo
 
-from hanoinet.alerts.rota import local_text
-from hanoinet.clock import format_instant
+from hanoinet.clock import format_instant, show_instant, time_zone
 
 SIGNATURE_HEADER = "X-Hanoinet-Signature"
 #: Subject ids of the pages raised for a platform's missed takedown deadline (docs/takedown.md).
@@ -40,10 +38,8 @@ class Notice:
     timezone: str
 
     def deadline_text(self) -> str:
-        """``2026-11-25 04:00 CET (Europe/Paris), 2026-11-25 03:00 UTC``."""
-        local = local_text(self.ack_due_at, ZoneInfo(self.timezone))
-        utc = self.ack_due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return utc if self.timezone == "UTC" else f"{local} ({self.timezone}), {utc}"
+        """``2026-11-25 04:00 CET (+01:00) · 2026-11-25 03:00 UTC``: the desk's wall clock, then UTC."""
+        return show_instant(self.ack_due_at, time_zone(self.timezone))
 
 
 def command(subject_id: str, subject_ref: str) -> str:

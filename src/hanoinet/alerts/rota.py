@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from hanoinet.clock import show_instant
 from hanoinet.errors import ValidationError
 
 SUPERVISOR = "supervisor"
@@ -36,7 +37,7 @@ class Shift:
             raise ValueError("naive datetime: rota instants must be timezone-aware")
         if self.ends_at <= self.starts_at:
             raise ValidationError(
-                f"the shift ends ({self.ends_at.isoformat()}) before it starts ({self.starts_at.isoformat()})",
+                f"the shift ends ({show_instant(self.ends_at)}) before it starts ({show_instant(self.starts_at)})",
                 hint="give an end after the start; a night shift ends on the next day, e.g. "
                 "--from '2026-11-24 22:00' --to '2026-11-25 06:00'",
             )
@@ -128,11 +129,6 @@ def parse_local(text: str, zone: ZoneInfo, *, field: str = "time") -> datetime:
         raise ValidationError(f"{field}: {text} happens twice in {zone.key} (the clocks go back)",
                               hint=f"write the offset to say which one: {earlier} or {later}")
     return local.astimezone(UTC)
-
-
-def local_text(t: datetime, zone: ZoneInfo) -> str:
-    """``2026-11-24 22:00 CET``: an instant as the desk's wall clock shows it."""
-    return t.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def on_duty(shifts: Iterable[Shift], desk: str, at: datetime) -> list[Shift]:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoinet.api.officers import Officer
+from hanoinet.clock import format_instant
 from hanoinet.db.models import LedgerCosignature, LedgerEntry, WitnessState
 from hanoinet.errors import NotFound
 from hanoinet.ledger import log, witnessing
@@ -158,14 +159,15 @@ def _status(node: Node) -> dict[str, Any]:
         witnesses = [] if latest is None else list(uow.session.scalars(
             select(LedgerCosignature.witness).where(LedgerCosignature.size == latest.size)
             .order_by(LedgerCosignature.witness)))
-        watched = [{"peer": w.peer, "size": w.size, "root": _b64(w.root), "checked_at": w.updated_at.isoformat()}
+        watched = [{"peer": w.peer, "size": w.size, "root": _b64(w.root),
+                    "checked_at": format_instant(w.updated_at)}
                    for w in uow.session.scalars(select(WitnessState).order_by(WitnessState.peer))]
         return {
             "origin": log.origin(node), "size": log.size(uow.session), "queued": queued,
             "cosigned_by": witnesses, "witnessing": watched,
             "verifier_key": log.verifier(node).vkey,
             "checkpoint": None if latest is None else {
-                "size": latest.size, "root": _b64(latest.root), "signed_at": latest.signed_at.isoformat(),
+                "size": latest.size, "root": _b64(latest.root), "signed_at": format_instant(latest.signed_at),
                 "note": latest.note,
             },
         }

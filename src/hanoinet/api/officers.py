@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from hanoinet.clock import format_instant
 from hanoinet.db.models import AuditEntry, InboxMessage, OutboxMessage
 from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
 from hanoinet.network import directory_sync, kinds, outbox
@@ -123,9 +124,9 @@ class SendMessage(BaseModel):
 def _outbox_view(row: OutboxMessage, *, full: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {
         "direction": "out", "message_id": row.message_id, "kind": row.kind, "from": row.sender,
-        "to": row.recipient, "case": row.case_ref, "created_at": row.created_at.isoformat(),
+        "to": row.recipient, "case": row.case_ref, "created_at": format_instant(row.created_at),
         "status": row.status, "attempts": row.attempts, "last_error": row.last_error,
-        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+        "delivered_at": format_instant(row.delivered_at) if row.delivered_at else None,
     }
     if full:
         view.update(_body(row.kind, row.payload))
@@ -139,7 +140,7 @@ def _inbox_view(row: InboxMessage, *, full: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {
         "direction": "in", "message_id": row.message_id, "kind": row.kind, "from": row.sender,
         "to": row.recipient, "case": row.case_ref, "created": row.created,
-        "received_at": row.received_at.isoformat(),
+        "received_at": format_instant(row.received_at),
     }
     if full:
         view.update(_body(row.kind, row.payload))
@@ -161,9 +162,10 @@ def _desk(address: str) -> str:
 
 @router.get("/me", summary="The officer behind the token")
 def me(officer: Officer, request: Request) -> dict[str, Any]:
-    """Who am I, and at which node."""
+    """Who am I, at which node, and the time zone of my desk (the one times are shown in)."""
+    node = node_of(request)
     return {"id": officer.id, "name": officer.name, "role": officer.role.value, "desk": officer.desk,
-            "email": officer.email, "node": node_of(request).state}
+            "email": officer.email, "node": node.state, "timezone": node.settings.desk_policy(officer.desk).timezone}
 
 
 @router.post("/messages", status_code=202, summary="Send a message to another State's desk")
@@ -276,7 +278,7 @@ def audit_log(
     officer.require_role(Role.ADMIN)
     with node_of(request).db.transaction(readonly=True) as uow:
         rows = uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
-        return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
+        return [{"id": e.id, "at": format_instant(e.at), "actor": e.actor, "action": e.action, "target": e.target,
                  "detail": json.loads(e.detail)} for e in rows]
 
 

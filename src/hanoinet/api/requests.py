@@ -41,9 +41,9 @@ class RequestContents(BaseModel):
     case: str | None = Field(default=None, max_length=128, description="your case reference")
 
     def draft(self, desk: str | None = None) -> service.Draft:
-        """The service's view of these contents."""
-        return service.Draft(kind=self.kind, to=self.to, fields=self.fields, language=self.language,
-                             priority=self.priority, case=self.case, desk=desk)
+        """The service's view of these contents, times typed with any offset made the protocol's UTC instants."""
+        return service.Draft(kind=self.kind, to=self.to, fields=convention.canonical_fields(self.kind, self.fields),
+                             language=self.language, priority=self.priority, case=self.case, desk=desk)
 
 
 class NewRequest(RequestContents):

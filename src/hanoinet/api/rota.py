@@ -11,9 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoinet.alerts import service, store
-from hanoinet.alerts.rota import local_text
 from hanoinet.api.officers import Officer
-from hanoinet.clock import format_instant, now, parse_instant
+from hanoinet.clock import format_instant, now, parse_rfc3339, show_instant
 from hanoinet.db.models import Officer as OfficerRow
 from hanoinet.db.models import Page, RotaEntry
 from hanoinet.errors import Forbidden
@@ -54,7 +53,8 @@ def _entry_view(node: Node, entry: RotaEntry, name: str, at: datetime) -> dict[s
     return {
         "id": entry.id, "desk": entry.desk, "officer_id": entry.officer_id, "officer": name,
         "order": entry.call_order, "from": format_instant(entry.starts_at), "to": format_instant(entry.ends_at),
-        "from_local": local_text(entry.starts_at, zone), "to_local": local_text(entry.ends_at, zone),
+        "timezone": zone.key, "from_local": show_instant(entry.starts_at, zone, utc=False),
+        "to_local": show_instant(entry.ends_at, zone, utc=False),
         "on_duty": store.shift(entry).covers(at),
     }
 
@@ -63,12 +63,13 @@ def _entry_view(node: Node, entry: RotaEntry, name: str, at: datetime) -> dict[s
 def get_rota(
     officer: Officer, request: Request,
     desk: Annotated[str | None, Query(description="desk id; default: your desk")] = None,
-    at: Annotated[str | None, Query(description="RFC 3339 UTC instant; default: now")] = None,
+    at: Annotated[str | None, Query(description="RFC 3339 date and time with any offset, e.g. "
+                                                "2026-11-24T23:00:00+01:00; default: now")] = None,
 ) -> dict[str, Any]:
     """Entries of the desk that end after ``at``, and the escalation chain at ``at``."""
     node = _node(request)
     desk = _readable_desk(node, officer, desk)
-    t = parse_instant(at, field="at") if at else now()
+    t = parse_rfc3339(at, field="at") if at else now()
     with node.db.transaction(readonly=True) as uow:
         rows = store.entries(uow.session, desk, ending_after=t)
         names = {o.id: o.name for o in uow.session.execute(

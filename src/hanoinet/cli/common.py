@@ -8,13 +8,16 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Column
 
+from hanoinet.clock import Precision, parse_instant, show_instant, time_zone
 from hanoinet.db.database import Database, UnitOfWork
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
 from hanoinet.node.settings import load_settings
@@ -96,6 +99,26 @@ def transaction(data: Path, *, readonly: bool = False) -> Iterator[UnitOfWork]:
         database.dispose()
 
 
+def node_zone(data: Path) -> tzinfo:
+    """The time zone the node in ``data`` shows its own records in (NodeSettings.display_zone)."""
+    return time_zone(load_settings(data).display_zone())
+
+
+def when(instant: str | datetime | None, zone: tzinfo = UTC, *, precision: Precision = "minute",
+         sep: str = " · ") -> str:
+    """An instant (the API's protocol text, or a datetime) as people read it (clock.show_instant); "" for none."""
+    if instant is None or instant == "":
+        return ""
+    t = parse_instant(instant) if isinstance(instant, str) else instant
+    return show_instant(t, zone, precision=precision, sep=sep)
+
+
+def time_column(header: str) -> Column:
+    """A table column for :func:`when` with ``sep="\\n"``: folded rather than cut when narrow, so no digit of a
+    time is ever hidden behind an ellipsis."""
+    return Column(header, overflow="fold")
+
+
 def print_json(value: Any) -> None:
     """JSON on stdout, for scripts."""
     out.print_json(json.dumps(value, ensure_ascii=False))
@@ -113,12 +136,19 @@ class ApiClient:
                 raise ConfigurationError(f"{CLI_CONFIG} is not valid TOML: {exc}") from None
         self.base = (node or os.environ.get("HANOINET_NODE") or config.get("node") or "").rstrip("/")
         self.token = token or os.environ.get("HANOINET_TOKEN") or config.get("token")
+        self._zone: tzinfo | None = None
         if not self.base:
             raise ConfigurationError("which node? no node URL given",
                                      hint=f"pass --node URL, set HANOINET_NODE, or set node in {CLI_CONFIG}")
         if not self.token:
             raise ConfigurationError("no API token given",
                                      hint=f"set HANOINET_TOKEN or write token = \"...\" in {CLI_CONFIG}")
+
+    def zone(self) -> tzinfo:
+        """The time zone of the officer's desk, in which times are shown (UTC if this machine lacks it)."""
+        if self._zone is None:
+            self._zone = time_zone(str(self.call("GET", "/api/v1/me").get("timezone") or "UTC"))
+        return self._zone
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the API; problem documents become :class:`HanoinetError` with their code and hint."""

@@ -17,7 +17,7 @@ from hanoinet.cli.common import (
     passphrase_for_new_keys,
     print_json,
 )
-from hanoinet.clock import now, parse_instant
+from hanoinet.clock import now, parse_rfc3339
 from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.network.authority import AuthorityWorkspace, directory_server
 
@@ -56,10 +56,11 @@ def revoke(
     folder: Path = WorkspaceOption,
     state: str = typer.Option(..., help="the member whose key is compromised"),
     kid: str = typer.Option(..., help="the key id"),
-    since: str = typer.Option("", help="RFC 3339 instant the compromise began (default: now)"),
+    since: str = typer.Option("", help="when the compromise began, RFC 3339 with its offset, e.g. "
+                                         "2026-12-07T22:10:00+01:00 (default: now)"),
 ) -> None:
     """Mark a member's key as compromised; publish to make it take effect."""
-    AuthorityWorkspace(folder).revoke(state, kid, parse_instant(since, field="--since") if since else now())
+    AuthorityWorkspace(folder).revoke(state, kid, parse_rfc3339(since, field="--since") if since else now())
     out.print(f"{state} key {kid} marked compromised. Run `hanoinet directory publish` now.")
 
 

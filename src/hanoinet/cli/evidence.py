@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, out, print_json
+from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, time_column, when
 from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError
 from hanoinet.evidence.package import UseConditions, seal
@@ -82,9 +82,10 @@ def list_files(
     if as_json:
         print_json([i.as_json() for i in items])
         return
-    table = Table("id", "case", "name", "size", "sha256", "ingested", "status")
+    zone = node_zone(data)
+    table = Table("id", "case", "name", "size", "sha256", time_column("ingested"), "status")
     for i in items:
-        table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, i.ingested_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+        table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, when(i.ingested_at, zone, sep="\n"),
                       "shredded" if i.shredded_at else "stored")
     out.print(table)
 
@@ -149,7 +150,7 @@ def send(
     finally:
         node.close()
     out.print(f"offered {offered.files} files of case {case} to {to} (package {offered.package_id}); the offer "
-              f"can be pulled until {offered.expires_at:%Y-%m-%d %H:%M}Z")
+              f"can be pulled until {when(offered.expires_at, node_zone(data))}")
 
 
 @app.command("offers")

@@ -14,7 +14,17 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, open_database, out, print_json, transaction
+from hanoinet.cli.common import (
+    DataOption,
+    err,
+    node_zone,
+    open_database,
+    out,
+    print_json,
+    time_column,
+    transaction,
+    when,
+)
 from hanoinet.errors import ValidationError
 from hanoinet.hashbank import bank, kinds, pdq, platforms
 from hanoinet.hashbank import match as matching
@@ -111,12 +121,14 @@ def list_(
         print_json([{"row": e.row, **e.as_json(with_hash=show_hashes)} for e in found])
         return
     # Plain aligned lines, never truncated: ids and hashes are copied from here into other commands.
-    out.print(f"{'row':>8}  {'id':36}  origin  category  quality  {'status':9}  {'submitted':19}"
+    zone = node_zone(data)
+    submitted = [when(e.submitted_at, zone) for e in found]
+    width = max(map(len, submitted), default=0)
+    out.print(f"{'row':>8}  {'id':36}  origin  category  quality  {'status':9}  {'submitted':{width}}"
               + ("  hash" if show_hashes else ""))
-    for e in found:
-        submitted = e.submitted_at.isoformat(timespec="seconds")[:19] if e.submitted_at else ""
+    for e, at in zip(found, submitted, strict=True):
         out.print(f"{e.row:>8}  {e.entry_id:36}  {e.origin:6}  {e.category or '':8}  {e.quality or 0:>7}  "
-                  f"{e.status:9}  {submitted:19}" + (f"  {e.hash}" if show_hashes else ""))
+                  f"{e.status:9}  {at:{width}}" + (f"  {e.hash}" if show_hashes else ""))
 
 
 @app.command("stats")
@@ -201,9 +213,10 @@ def platform_disable(name: str = typer.Argument(...), data: Path = DataOption,
 @platform_app.command("list")
 def platform_list(data: Path = DataOption) -> None:
     """Registered platforms."""
+    zone = node_zone(data)
     with transaction(data, readonly=True) as uow:
-        table = Table("id", "name", "e-mail", "registered", "disabled")
+        table = Table("id", "name", "e-mail", time_column("registered"), time_column("disabled"))
         for p in platforms.listed(uow.session):
-            table.add_row(str(p.id), p.name, p.email or "", p.created_at.isoformat(timespec="seconds"),
-                          p.disabled_at.isoformat(timespec="seconds") if p.disabled_at else "")
+            table.add_row(str(p.id), p.name, p.email or "", when(p.created_at, zone, sep="\n"),
+                          when(p.disabled_at, zone, sep="\n"))
     out.print(table)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.clock import show_instant
 from hanoinet.errors import ValidationError
 from hanoinet.ledger.bundle import verify_bundle
 
@@ -83,9 +84,9 @@ def verify_proof(
     out.print(f"[green]verified[/]: entry {verified.index} ({what}) is in {verified.checkpoint.origin} at size "
               f"{verified.checkpoint.size}")
     if verified.witnessed_before is not None:
-        when = datetime.fromtimestamp(verified.witnessed_before, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        logged = show_instant(datetime.fromtimestamp(verified.witnessed_before, UTC), precision="second")
         names = ", ".join(c.name for c in verified.cosignatures)
-        out.print(f"cosigned by {names}: the record was in the log no later than {when}")
+        out.print(f"cosigned by {names}: the record was in the log no later than {logged}")
     if not verified.pinned:
         out.print("[yellow]note:[/] checked against the key the bundle names; pass --key with the log's key "
                   "from the directory or a witness to know it is that State's log")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, open_database, out
+from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, time_column, when
 from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers
 from hanoinet.node.settings import load_settings
 
@@ -39,11 +39,12 @@ def add(
 def list_(data: Path = DataOption) -> None:
     """Officers of this node, with their role, desk, e-mail address and whether they are disabled."""
     database = open_database(data)
+    zone = node_zone(data)
     with database.transaction(readonly=True) as uow:
-        table = Table("id", "name", "role", "desk", "e-mail", "created", "disabled")
+        table = Table("id", "name", "role", "desk", "e-mail", time_column("created"), time_column("disabled"))
         for o in list_officers(uow.session):
-            table.add_row(str(o.id), o.name, o.role, o.desk, o.email or "", o.created_at.isoformat(timespec="seconds"),
-                          o.disabled_at.isoformat(timespec="seconds") if o.disabled_at else "")
+            table.add_row(str(o.id), o.name, o.role, o.desk, o.email or "", when(o.created_at, zone, sep="\n"),
+                          when(o.disabled_at, zone, sep="\n"))
     database.dispose()
     out.print(table)
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, time_column, when
 from hanoinet.errors import ValidationError
 from hanoinet.states import split_address
 
@@ -45,13 +44,6 @@ def _marks(r: dict[str, Any]) -> Text:
     if r.get("do_not_notify"):
         text.append(" DO-NOT-NOTIFY-USER", style="bold magenta")
     return text
-
-
-def _when(text: str | None, *, seconds: bool = False) -> str:
-    if not text:
-        return ""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def _took(seconds: int | None) -> str:
@@ -279,16 +271,20 @@ def list_(
     for key, value in (("state", state), ("kind", kind), ("desk", desk)):
         if value:
             params[key] = value
-    rows = _client(node, token).call("GET", "/api/v1/requests", params=params)
+    client = _client(node, token)
+    rows = client.call("GET", "/api/v1/requests", params=params)
     if as_json:
         print_json(rows)
         return
-    table = Table("ref", "marks", "kind", "from → to", "state", "ack due", "case", title=f"{len(rows)} request(s)")
+    zone = client.zone()
+    # Five columns, so that at 80 columns a reference, a mark or a time is never cut short.
+    table = Table(Column("ref\ncase", no_wrap=True), Column("marks", overflow="fold"), "kind",
+                  "from → to\nstate", time_column("ack due"), title=f"{len(rows)} request(s)")
     for r in rows:
         direction = "IN " if r["side"] == "requested" else "OUT"
-        table.add_row(r["ref"], _marks(r), f"{r['kind_title']} (Art. {r['article']})",
-                      f"{direction} {r['requesting']} → {r['requested']}", r["state"], _when(r["ack_due_at"]),
-                      r["case"] or "")
+        table.add_row(f"{r['ref']}\n{r['case'] or ''}", _marks(r), f"{r['kind_title']} (Art. {r['article']})",
+                      f"{direction} {r['requesting']} → {r['requested']}\n{r['state']}",
+                      when(r["ack_due_at"], zone, sep="\n"))
     out.print(table)
 
 
@@ -306,10 +302,12 @@ def _value(value: Any) -> str:
 def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | None = NodeUrlOption,
          token: str | None = TokenOption) -> None:
     """One request: what is asked (each field with its article), clocks, timeline, and what you can do now."""
-    r = _client(node, token).call("GET", f"/api/v1/requests/{ref}")
+    client = _client(node, token)
+    r = client.call("GET", f"/api/v1/requests/{ref}")
     if as_json:
         print_json(r)
         return
+    zone = client.zone()
     direction = "INCOMING request to us" if r["side"] == "requested" else "OUTGOING request from us"
     head = Text()
     head.append(f"{r['ref']}  ", style="bold")
@@ -328,17 +326,17 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
         fields.add_row(f["label"], f["article"], f.get("text") or _value(f["value"]) or "[dim](not given)[/]")
     out.print(fields)
     if r["clocks"]:
-        clocks = Table("clock", "status", "due", "time", "note", title="Clocks")
+        clocks = Table("clock", "status", time_column("due"), "time", "note", title="Clocks")
         for c in r["clocks"]:
             style = "bold red" if c["status"] in ("overdue", "late", "lapsed") else \
                 "bold yellow" if c["status"] == "warning" else ""
-            clocks.add_row(c["label"], Text(c["status"].upper(), style=style), _when(c["due"]),
+            clocks.add_row(c["label"], Text(c["status"].upper(), style=style), when(c["due"], zone, sep="\n"),
                            _left(c["remaining_seconds"]) or _took(c.get("elapsed_seconds")), c["note"])
         out.print(clocks)
     for title, key in (("Result", "result"), ("Refusal", "refusal")):
         if r.get(key):
             out.print(Panel("\n".join(f"{k}: {_value(v)}" for k, v in r[key].items()), title=title))
-    timeline = Table("when", "who", "what", "state", "notes", title="Timeline")
+    timeline = Table(time_column("when"), "who", "what", "state", "notes", title="Timeline")
     for e in r["timeline"]:
         notes = e.get("reason") or ", ".join(f"{k}: {_value(v)}" for k, v in (e.get("data") or {}).items()
                                               if k not in ("fields",))
@@ -349,7 +347,8 @@ def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | No
             notes = f"[delivery {delivery['status']}: {delivery['error'] or 'waiting'}] " + notes
         what = e["what"] if e.get("applied", True) else f"{e['what']} (no effect)"
         who = f"{e.get('party', '')} {e.get('by') or e.get('to') or ''}".strip()
-        timeline.add_row(_when(e["at"], seconds=True), who, what, e.get("state", e.get("status", "")), notes)
+        timeline.add_row(when(e["at"], zone, precision="second", sep="\n"), who, what,
+                         e.get("state", e.get("status", "")), notes)
     out.print(timeline)
     if r["allowed"]:
         out.print("You can now: " + ", ".join(f"[bold]{a}[/]" for a in r["allowed"])

@@ -7,15 +7,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json
-from hanoinet.clock import parse_instant
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json, time_column, when
+from hanoinet.clock import time_zone
 
 app = typer.Typer(help="Duty rotas: who is alerted, in which order (through the running node's API).",
                   no_args_is_help=True)
-
-
-def _utc(instant: str) -> str:
-    return parse_instant(instant).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @app.command("add")
@@ -31,9 +27,9 @@ def add(
     """Put an officer on duty at a desk (supervisors and admins). Times are in the desk's time zone."""
     entry = ApiClient(node, token).call("POST", "/api/v1/rota", json={
         "desk": desk, "officer_id": officer, "from": starts, "to": ends, "order": order})
-    out.print(f"rota entry {entry['id']}: {entry['officer']} on duty at desk {entry['desk']} from "
-              f"{entry['from_local']} to {entry['to_local']} ({_utc(entry['from'])} to {_utc(entry['to'])}), "
-              f"called {entry['order']}")
+    zone = time_zone(entry["timezone"])
+    out.print(f"rota entry {entry['id']}: {entry['officer']} on duty at desk {entry['desk']}, called "
+              f"{entry['order']}\n  from {when(entry['from'], zone)}\n  to   {when(entry['to'], zone)}")
     for warning in entry["warnings"]:
         err.print(f"[bold yellow]warning:[/] {warning}")
 
@@ -41,7 +37,8 @@ def add(
 @app.command("list")
 def list_(
     desk: str | None = typer.Option(None, help="desk id; default: your desk"),
-    at: str | None = typer.Option(None, help="as at this RFC 3339 UTC instant; default: now"),
+    at: str | None = typer.Option(None, help="as at this time, RFC 3339 with its offset, e.g. "
+                                                  "2026-11-24T23:00:00+01:00; default: now"),
     as_json: bool = typer.Option(False, "--json"),
     node: str | None = NodeUrlOption,
     token: str | None = TokenOption,
@@ -53,11 +50,12 @@ def list_(
         print_json(rota)
         return
     # Each bound in the desk's time above UTC, so the table fits a terminal of 80 columns.
-    table = Table("id", "officer", "order", "from", "to", "now",
-                  title=f"Rota of desk {rota['desk']} ({rota['timezone']}) at {_utc(rota['at'])}")
+    zone = time_zone(rota["timezone"])
+    table = Table("id", "officer", "order", time_column("from"), time_column("to"), "now",
+                  title=f"Rota of desk {rota['desk']} ({rota['timezone']}) at {when(rota['at'], zone)}")
     for e in rota["entries"]:
         table.add_row(str(e["id"]), f"{e['officer']} ({e['officer_id']})", str(e["order"]),
-                      f"{e['from_local']}\n{_utc(e['from'])}", f"{e['to_local']}\n{_utc(e['to'])}",
+                      when(e["from"], zone, sep="\n"), when(e["to"], zone, sep="\n"),
                       "ON DUTY" if e["on_duty"] else "")
     out.print(table)
     on_duty = ", ".join(c["officer"] for c in rota["on_duty"])

@@ -7,15 +7,15 @@ see, so ``review`` and ``overdue --escalate`` open the node with its keys.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import typer
 
-from hanoinet.cli.common import DataOption, err, open_database, out, print_json
+from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, when
 from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
 from hanoinet.cli.node import open_node
-from hanoinet.clock import format_instant, now
+from hanoinet.clock import now
 from hanoinet.errors import ValidationError
 from hanoinet.hashbank import takedown
 from hanoinet.hashbank.takedown import Report
@@ -26,12 +26,12 @@ app = typer.Typer(help="Takedown: review platforms' matches, lift quarantines, e
 NoteOption = typer.Option(None, "--note", help="why, for the audit trail")
 
 
-def _print(reports: list[Report], at: datetime) -> None:
+def _print(reports: list[Report], at: datetime, zone: tzinfo) -> None:
     # Plain aligned lines, never truncated: ids are copied from here into `review` and `release`.
     out.print(f"{'id':>8}  {'platform':20}  {'entry':36}  category  origin  distance  trust  quarantined  "
               f"{'action':12}  {'review':11}  due")
     for r in reports:
-        due = format_instant(r.due_at) if r.due_at else ""
+        due = when(r.due_at, zone)
         late = "  OVERDUE" if r.overdue(at) else ""
         out.print(f"{r.id:>8}  {r.platform[:20]:20}  {r.entry.entry_id:36}  {r.entry.category or '':8}  "
                   f"{r.entry.origin:6}  {r.distance:>8}  {r.standing.trust:5.3f}  "
@@ -58,7 +58,7 @@ def reviews(
     if as_json:
         print_json([r.as_json(at, reviewer=True) for r in found])
         return
-    _print(found, at)
+    _print(found, at, node_zone(data))
 
 
 @app.command("review")
@@ -83,7 +83,7 @@ def review(
     finally:
         node.close()
     if made.due_at is not None:
-        out.print(f"report {made.id} confirmed: {made.platform} must act by {format_instant(made.due_at)}"
+        out.print(f"report {made.id} confirmed: {made.platform} must act by {when(made.due_at, node_zone(data))}"
                   + (" (already removed)" if made.resolved_at is not None else ""))
     else:
         out.print(f"report {made.id} rejected; entry {made.entry.entry_id} trust {made.standing.trust:.3f}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from hanoinet.cli.common import DataOption, err, open_database, out, print_json
+from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, when
 from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
 from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.hashbank import kinds, pdq
@@ -90,20 +90,21 @@ def submit(
     sys.stdout.write(f"{created.number}\n{created.secret}\n")
 
 
-def _show(found: cases.CaseStatus, as_json: bool) -> None:
+def _show(found: cases.CaseStatus, as_json: bool, data: Path) -> None:
     if as_json:
         print_json(found.as_json())
         return
+    zone = node_zone(data)
     out.print(f"case {found.number}  {found.category}  language {found.language}  "
-              f"opened {found.created_at.isoformat(timespec='seconds')}")
+              f"opened {when(found.created_at, zone)}")
     for image in found.images:
-        withdrawn = f" {image.withdrawn_at.isoformat(timespec='seconds')}" if image.withdrawn_at else ""
+        withdrawn = f" {when(image.withdrawn_at, zone)}" if image.withdrawn_at else ""
         out.print(f"image {image.position}  {image.status}{withdrawn}")
         if not image.takedowns:
             out.print("    no platform has reported on it yet")
         for t in image.takedowns:
             reason = f"  ({t.reason})" if t.reason else ""
-            out.print(f"    {t.state}  {t.platform}  {t.status}  {t.updated_at.isoformat(timespec='seconds')}{reason}")
+            out.print(f"    {t.state}  {t.platform}  {t.status}  {when(t.updated_at, zone)}{reason}")
 
 
 @app.command("status")
@@ -119,7 +120,7 @@ def status(
         found = cases.with_open_case(database, number, secret, cases.status)
     finally:
         database.dispose()
-    _show(found, as_json)
+    _show(found, as_json, data)
 
 
 @app.command("withdraw")
@@ -141,4 +142,4 @@ def withdraw(
             lambda session, case: cases.withdraw(session, settings.state, case, image or None, actor=_actor(actor)))
     finally:
         database.dispose()
-    _show(after, as_json)
+    _show(after, as_json, data)

@@ -26,6 +26,8 @@ from hanoinet.convention.articles import (
 from hanoinet.convention.rules import (
     Problem,
     ValidationFailed,
+    canonical_fields,
+    canonical_result,
     catalogue,
     describe,
     grounds_for,
@@ -38,6 +40,6 @@ __all__ = [
     "NOT_GROUNDS", "OFFENCES", "PRESERVATION_CLOCK", "PRIORITIES", "PROVISIONS", "REFUSAL_GROUNDS",
     "REQUEST_KINDS", "SERIOUS", "UN_LANGUAGES", "FieldSpec", "Offence", "Priority", "Provision", "RefusalGround",
     "RequestKind", "is_un_language", "register",
-    "Problem", "ValidationFailed", "catalogue", "describe", "grounds_for", "validate_refusal",
-    "validate_request", "validate_result",
+    "Problem", "ValidationFailed", "canonical_fields", "canonical_result", "catalogue", "describe", "grounds_for",
+    "validate_refusal", "validate_request", "validate_result",
 ]

@@ -231,7 +231,8 @@ FIELD_TYPES: dict[str, str] = {
     "offence": f'an offence object: {_OFFENCE_OBJECT}; "domestic_offence" may also name the domestic offence '
                "matching a Convention offence",
     "state": "an ISO 3166-1 alpha-3 State code, e.g. VNM",
-    "datetime": "an RFC 3339 UTC instant, e.g. 2026-11-23T03:00:00.000Z",
+    "datetime": "an RFC 3339 date and time with its offset, e.g. 2026-11-23T04:00:00+01:00 or "
+                "2026-11-23T03:00:00Z; it is sent as the UTC instant 2026-11-23T03:00:00.000Z",
     "list": "a list of lines of text",
     "object": "an object with the fields listed under it",
 }
@@ -373,7 +374,7 @@ PRESERVATION = register(RequestKind(
     ),
     results=(
         FieldSpec("preserved_at", "Preserved at", "42", "datetime",
-                  "When preservation took effect (UTC); the minimum preservation period runs from here."),
+                  "When preservation took effect; the minimum preservation period runs from here."),
         FieldSpec("provider", "Provider or custodian", "42", "text",
                   "Who holds the preserved data."),
         FieldSpec("what_preserved", "What was preserved", "42", "longtext",

@@ -8,12 +8,13 @@ effect whose ``params`` do not have the documented shape, is ignored, because no
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hanoinet.clock import parse_instant
+from hanoinet.clock import format_instant, parse_instant, parse_rfc3339
 from hanoinet.convention.articles import (
     ACCEPTED_LANGUAGES,
     ACKNOWLEDGEMENT_NOTE,
@@ -362,6 +363,36 @@ def validate_request(
         problems.extend(_check_fields(spec.fields, fields, prefix="", article=spec.article))
         problems.extend(_check_dual_criminality_statement(spec, fields, declarations))
     return problems
+
+
+def _canonical_instants(specs: Sequence[FieldSpec], data: Mapping[str, object]) -> dict[str, object]:
+    canonical = dict(data)
+    for spec in specs:
+        value = data.get(spec.name)
+        if spec.type == "datetime" and isinstance(value, str):
+            # Left as typed when it is no date and time: the checks report it with the field's article.
+            with contextlib.suppress(ValidationError):
+                canonical[spec.name] = format_instant(parse_rfc3339(value, field=spec.label))
+        elif spec.type == "object" and isinstance(value, Mapping):
+            canonical[spec.name] = _canonical_instants(spec.fields, value)
+    return canonical
+
+
+def canonical_fields(kind: str, fields: Mapping[str, object]) -> dict[str, object]:
+    """A request's fields as an officer typed them, with each date and time as the protocol's UTC instant.
+
+    Officers may write any RFC 3339 offset (``2026-12-07T22:10:00+01:00``); what is stored, signed and sent is
+    the one form of docs/protocol.md (``2026-12-07T21:10:00.000Z``). Call it on what officers give, never on
+    what another State sent: that must already be in the protocol's form. Other values are returned as given.
+    """
+    spec = REQUEST_KINDS.get(kind)
+    return _canonical_instants(spec.fields, fields) if spec is not None else dict(fields)
+
+
+def canonical_result(kind: str, data: Mapping[str, object]) -> dict[str, object]:
+    """:func:`canonical_fields` for the result of executing a request of ``kind`` (e.g. ``preserved_at``)."""
+    spec = REQUEST_KINDS.get(kind)
+    return _canonical_instants(spec.results, data) if spec is not None else dict(data)
 
 
 def validate_result(kind: str, data: Mapping[str, object]) -> list[Problem]:

@@ -17,7 +17,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from hanoinet.clock import format_instant, now
+from hanoinet.clock import format_instant, now, parse_instant, show_instant
+from hanoinet.errors import ValidationError
 from hanoinet.evidence.verify import Check, Report
 from hanoinet.states import state_name
 
@@ -134,10 +135,13 @@ def _state(code: object) -> str:
 
 
 def _instant(value: object) -> str:
+    """An instant of the package in UTC to the millisecond, as it was signed; a malformed one exactly as written."""
     if _missing(value):
         return "not stated"
-    text = str(value)
-    return _e(text) + (" (UTC)" if text.endswith("Z") else "")
+    try:
+        return _e(show_instant(parse_instant(str(value)), precision="millisecond"))
+    except ValidationError:
+        return _e(value)
 
 
 def _texts(value: object) -> list[str]:

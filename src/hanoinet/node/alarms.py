@@ -226,10 +226,10 @@ def views(session: Session, rows: Sequence[Alarm]) -> list[dict[str, Any]]:
     def step(at: Any, by: int | None, reason: str | None) -> dict[str, Any] | None:
         if at is None:
             return None
-        return {"at": at.isoformat(), "by": {"id": by, "name": names.get(by) if by is not None else None},
+        return {"at": format_instant(at), "by": {"id": by, "name": names.get(by) if by is not None else None},
                 "reason": reason}
 
-    return [{"id": r.id, "at": r.at.isoformat(), "code": r.code, "severity": r.severity, "desk": r.desk,
+    return [{"id": r.id, "at": format_instant(r.at), "code": r.code, "severity": r.severity, "desk": r.desk,
              "state": state_of(r).value, "message": r.message, "detail": json.loads(r.detail),
              "acknowledged": step(r.acknowledged_at, r.acknowledged_by, r.acknowledged_reason),
              "cleared": step(r.cleared_at, r.cleared_by, r.cleared_reason)} for r in rows]

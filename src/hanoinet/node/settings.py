@@ -270,6 +270,14 @@ class NodeSettings(BaseSettings):
         """The alerting policy of ``desk``: its own, or the defaults (UTC, no webhook, default targets)."""
         return self.desk_policies.get(desk) or DeskPolicy()
 
+    def display_zone(self, desk: str | None = None) -> str:
+        """The time zone times are shown in: ``desk``'s; for what belongs to the whole node (evidence, officers,
+        the hash bank), the one zone all its desks share, or UTC when they sit in different zones."""
+        if desk is not None:
+            return self.desk_policy(desk).timezone
+        zones = {self.desk_policy(d).timezone for d in self.desk_ids}
+        return zones.pop() if len(zones) == 1 else "UTC"
+
     def ack_target(self, desk: str, priority: str) -> timedelta:
         """Time ``desk`` has to acknowledge a page of ``priority``."""
         targets = self.desk_policy(desk).ack_target_seconds

@@ -449,6 +449,9 @@ def act(node: Node, principal: Principal, ref: str, action: Action, data: Mappin
                                    "(`hanoinet request release REF`)")
     with node.db.transaction() as uow:
         row = _load_to_act(uow.session, principal, ref, version)
+        result = data.get("result")
+        if isinstance(result, Mapping):  # an officer's times, with any offset, as the protocol's UTC instants
+            data = {**data, "result": convention.canonical_result(row.kind, result)}
         _act(node, uow, row, Actor.officer(principal), action, data=data)
         return view(node, uow.session, row, viewer=principal)
 
@@ -542,7 +545,7 @@ def _check_preserved_at(row: RequestRecord, value: Any, latest: datetime) -> Non
         raise ValidationError(
             f"preserved_at {value} is outside the life of this request ({format_instant(earliest)} to "
             f"{format_instant(latest)})",
-            hint="give the instant the provider actually preserved the data, in UTC (check the year and the Z)",
+            hint="give the instant the provider actually preserved the data (check the year and the offset)",
         )
 
 
