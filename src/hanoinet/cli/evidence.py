@@ -171,6 +171,16 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
         table.add_row(o["package"], o["direction"], o["peer"], o["case"], o["status"], f"{here}/{len(o['files'])}",
                       o["error"] or "")
     out.print(table)
+    received = next((o for o in listed if o["direction"] == "in" and o["status"] == "complete"), None)
+    if received is not None:
+        import shlex
+
+        target = Path(f"{received['package']}.zip")
+        out.print(f"To verify the newest package received ({received['peer']}, case {received['case']}), write it "
+                  "out, then verify it against the Secretariat's key this node pins:")
+        out.print(f"  hanoinet evidence export --package {received['package']} --out {target} "
+                  f"--data {shlex.quote(str(data))}")
+        out.print(f"  {_verify_command(data, target)}")
 
 
 @app.command("export")
@@ -188,7 +198,22 @@ def export(
         rebuild_package(EvidenceService(node), package_id, to, actor=_actor(actor))
     finally:
         node.close()
-    out.print(f"wrote package {package_id} to {to}; check it with `hanoinet verify {to} --trust FINGERPRINT`")
+    out.print(f"wrote package {package_id} to {to}; verify it against the Secretariat's key this node pins:")
+    out.print(f"  {_verify_command(data, to)}")
+
+
+def _verify_command(data: Path, package_file: Path) -> str:
+    """The complete `hanoinet verify` command for a package, trusting the authority key the node pins."""
+    import shlex
+
+    from hanoinet.errors import ConfigurationError
+    from hanoinet.node.pinned import pinned_fingerprint
+
+    try:
+        fingerprint = pinned_fingerprint(data)
+    except ConfigurationError as exc:  # the package is written all the same: say how to get an anchor
+        return f"(no command: {exc.message}; {exc.hint})"
+    return f"hanoinet verify {shlex.quote(str(package_file))} --trust {fingerprint}"
 
 
 @app.command("shred")

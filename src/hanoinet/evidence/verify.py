@@ -196,9 +196,11 @@ def next_step(report: Report, package: str) -> str:
                 "(hanoinet node authority --data DIR prints it)")
     if verdict is Verdict.UNTRUSTED_SIGNER:
         trusted = ", ".join(f"{a.fingerprint} ({a.source})" for a in report.trusted)
-        return (f"compare the trusted fingerprint {trusted} with the one the Secretariat published. If it is "
-                f"the right one, this package was not signed by a key the Secretariat lists for {state}: do not "
-                "rely on it, and ask the sending State's central authority")
+        many = len(report.trusted) > 1
+        return (f"compare the trusted key{'s' if many else ''} {trusted} with the fingerprint the Secretariat "
+                f"published for its authority key. If {'one of them is' if many else 'it is'} the right one, this "
+                f"package was not signed by a key the Secretariat lists for {state}: do not rely on it, and ask "
+                f"{state}'s central authority about it")
     return ""
 
 
