@@ -252,13 +252,14 @@ def verify(
 ) -> None:
     """Verify an evidence package offline, against a key you trust.
 
-    Without --trust or --data, the fingerprints in HANOINET_TRUST are trusted (separated by commas or spaces).
+    Without --trust or --data, the fingerprints in HANOINET_TRUST (commas or spaces between them) are trusted.
 
-    Exit status: 0 VALID: every check holds and a trusted key anchors the signer. 1 NOT VALID: a check failed,
-    or the file cannot be read. 2: the command could not run (a wrong option, --trust that is not a
-    fingerprint, --data that is not a node). 3 INTACT, NOT ANCHORED: no trusted key was given, so nobody has
-    shown that the signing key belongs to the State the package names. 4 INTACT, UNTRUSTED SIGNER: no trusted
-    key vouches for the signing key.
+    Exit status:
+    0  VALID: every check holds and a trusted key anchors the signer.
+    1  NOT VALID: a check failed, or the file cannot be read.
+    2  the command could not run (an unknown option, a --trust that is not a fingerprint, a bad --data).
+    3  INTACT, NOT ANCHORED: no trusted key was given; nobody has shown that the signing key is the sender's.
+    4  INTACT, UNTRUSTED SIGNER: no trusted key vouches for the signing key.
     """
     import shlex
 

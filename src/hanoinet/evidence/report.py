@@ -204,7 +204,7 @@ def _verdict(report: Report, package: dict[str, Any], when: str) -> str:
                    f"{state}. It must not be relied on as coming from {state}.")
         step = ('<div class="next"><p><strong>What to do next:</strong> compare the trusted fingerprint with the one '
                 "the Secretariat published for its authority key. If it is the right one, do not rely on this "
-                f"package, and ask {state}'s central authority about it.</p></div>\n")
+                f"package, and ask the central authority of {state} about it.</p></div>\n")
     else:
         cls = "invalid"
         meaning = ("At least one check failed, so this verification does not establish that the package is "

@@ -200,7 +200,7 @@ def next_step(report: Report, package: str) -> str:
         return (f"compare the trusted key{'s' if many else ''} {trusted} with the fingerprint the Secretariat "
                 f"published for its authority key. If {'one of them is' if many else 'it is'} the right one, this "
                 f"package was not signed by a key the Secretariat lists for {state}: do not rely on it, and ask "
-                f"{state}'s central authority about it")
+                f"the central authority of {state} about it")
     return ""
 
 
@@ -581,9 +581,8 @@ def _anchor(report: Report, package: dict[str, Any], signer: dict[str, Any], car
     fingerprint = report.signer_fingerprint or ""
     if not trust:
         report.warnings.append(f"the signer is not anchored: key {fingerprint} signed this package as {card.state}, "
-                               f"but nobody has shown that this key belongs to {card.state}; verify again with "
-                               "--trust and the fingerprint the Secretariat publishes for its authority key (never "
-                               "one taken from the package), or with --data and a node's data directory")
+                               f"but no trusted key was given, so nobody has shown that this key belongs to "
+                               f"{card.state}")
         return
     if fingerprint in trust:
         report.anchored_by = fingerprint
