@@ -48,7 +48,7 @@ else:
     with source.open("rb") as handle:
         report = verify_package(handle)
     elapsed = time.perf_counter() - start
-    print(json.dumps({"seconds": elapsed, "ok": report.ok}))
+    print(json.dumps({"seconds": elapsed, "intact": report.intact}))
 """
 
 
@@ -119,7 +119,7 @@ def main() -> None:
         "ingest_peak_rss_mb": round(ingest_rss / 1e6, 1), "ingest_target": ">= 0.8x, RSS < 150 MB",
         "verify_mib_s": round(mib / verify, 1), "verify_ratio_to_openssl": round(sha / verify, 2),
         "verify_peak_rss_mb": round(verify_rss / 1e6, 1), "verify_target": ">= 0.9x",
-        "package_valid": all(answer.get("ok") for _, _, answer in verify_runs),
+        "package_intact": all(answer.get("intact") for _, _, answer in verify_runs),
     }, indent=2))
 
 

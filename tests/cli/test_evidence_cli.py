@@ -1,16 +1,22 @@
-"""``hanoinet evidence add|list|package|shred`` on a data directory, and ``hanoinet verify`` with its exit codes."""
+"""``hanoinet evidence add|list|package|shred|offers|export`` on a data directory, ``hanoinet node authority``, and
+``hanoinet verify`` with its verdicts and exit codes, told as the story of a forged package."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hanoinet.crypto.keys import KeyPair
+from hanoinet.evidence.package import UseConditions, seal
+from hanoinet.evidence.service import EvidenceService
 from tests.cli.test_cli import invoke
-from tests.support import make_node
+from tests.support import make_node, publish, pump
 
 
 @pytest.fixture
@@ -46,11 +52,12 @@ def test_add_package_verify_and_shred(data_dir: Path, tmp_path: Path, monkeypatc
 
     report = tmp_path / "report.html"
     code, out, _ = invoke(monkeypatch, capsys, "verify", str(package), "--report", str(report))
-    assert code == 0 and "VALID" in out and "not anchored" in out
-    assert "VALID" in report.read_text(encoding="utf-8")
+    assert code == 3 and "INTACT, NOT ANCHORED" in out and "not anchored" in out
+    assert "INTACT, NOT ANCHORED" in report.read_text(encoding="utf-8")
 
-    code, out, _ = invoke(monkeypatch, capsys, "verify", str(package), "--json")
-    assert code == 0 and json.loads(out)["ok"] is True
+    # The node pins a Secretariat key but has no directory from it yet: nothing vouches for its own key.
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(package), "--data", str(data_dir), "--json")
+    assert code == 4 and json.loads(out)["ok"] is False and json.loads(out)["verdict"] == "untrusted_signer"
 
     damaged = tmp_path / "damaged.zip"
     data = bytearray(package.read_bytes())
@@ -89,3 +96,146 @@ def test_adding_a_missing_file_is_explained(data_dir: Path, tmp_path: Path, monk
     code, _, err = invoke(monkeypatch, capsys, "evidence", "add", str(data_dir / "hanoinet.toml"), "--case", "../x",
                           "--data", str(data_dir))
     assert code == 2 and "case reference" in err
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """BRA's genuine package, and what a newcomer forged: a Secretariat, a "BRA" node and a package of their own.
+
+    FRA's node pins the real Secretariat's key, as every real node does.
+    """
+    root = tmp_path_factory.mktemp("story")
+    real, own = KeyPair.generate("sig"), KeyPair.generate("sig")
+    bra, fra = make_node(root / "real", "BRA", real), make_node(root / "real", "FRA", real)
+    publish([bra, fra], real)
+    fake = make_node(root / "forger", "BRA", own)
+    publish([fake], own)
+    made = {}
+    for name, node in (("genuine", bra), ("forged", fake)):
+        service = EvidenceService(node)
+        service.ingest(io.BytesIO(b"203.0.113.7 - - [23/Nov/2026:02:10:07] POST /upload\n" * 50),
+                       name="access.log", case="BRA-PF-2026-0311", actor="officer:3")
+        made[name] = root / f"{name}.zip"
+        seal(service, case="BRA-PF-2026-0311", out=made[name], actor="officer:3", recipient="FRA",
+             conditions=UseConditions(purpose="request FRA-2026-0001"))
+    for node in (bra, fra, fake):
+        node.close()
+    return {"real": real.kid, "own": own.kid, "fra": root / "real" / "FRA", **made}
+
+
+def test_a_forged_package_is_never_valid_and_says_what_to_run_next(
+        story: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("HANOINET_TRUST", raising=False)
+    report = tmp_path / "forged.html"
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["forged"]), "--report", str(report))
+    assert code == 3
+    assert "INTACT, NOT ANCHORED — nobody has shown that this key belongs to BRA (Brazil)" in out
+    assert "every check holds" not in out and "VALID —" not in out.replace("NOT VALID", "")
+    assert f"next: verify again against the Secretariat: hanoinet verify {story['forged']} --trust FINGERPRINT" in out
+    page = report.read_text(encoding="utf-8")
+    assert '<header class="verdict unanchored">' in page and "What to run next" in page
+
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["forged"]), "--json")
+    assert code == 3 and json.loads(out)["verdict"] == "not_anchored" and json.loads(out)["ok"] is False
+
+
+@pytest.mark.parametrize("how", ["--trust", "--data", "HANOINET_TRUST"])
+def test_a_forged_package_is_refused_against_the_real_secretariat_however_it_is_given(
+        story: dict[str, Any], how: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("HANOINET_TRUST", raising=False)
+    anchor = {"--trust": ["--trust", story["real"]], "--data": ["--data", str(story["fra"])], "HANOINET_TRUST": []}
+    if how == "HANOINET_TRUST":
+        monkeypatch.setenv("HANOINET_TRUST", f"{KeyPair.generate('sig').kid}, {story['real']}")
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["forged"]), *anchor[how])
+    assert code == 4, out
+    assert "INTACT, UNTRUSTED SIGNER — no trusted key vouches that this key belongs to BRA (Brazil)" in out
+    assert story["own"] in out and story["real"] in out  # the forger's "Secretariat", and the real one trusted
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["genuine"]), *anchor[how])
+    assert code == 0, out
+    assert "VALID — every check holds and a trusted key anchors the signer, BRA (Brazil)" in out
+    assert f"anchored by trusted key {story['real']}" in out
+
+
+def test_trusting_the_forgers_own_key_is_named_and_still_refused_against_the_real_one(
+        story: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # What the forger tells the court to type: the output names the key it rests on, to compare with the
+    # fingerprint the Secretariat published...
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["forged"]), "--trust", story["own"])
+    assert code == 0 and f"anchored by trusted key {story['own']} (--trust)" in out
+    # ...and the node's own trust anchor, the real one, refuses it.
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["forged"]), "--data", str(story["fra"]), "--json")
+    verdict = json.loads(out)
+    assert code == 4 and verdict["verdict"] == "untrusted_signer" and verdict["exit_status"] == 4
+    assert verdict["trusted"] == [{"fingerprint": story["real"], "source": f"pinned by the node in {story['fra']}"}]
+
+
+def test_a_genuine_package_with_a_wrong_anchor_gets_its_own_verdict(
+        story: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = KeyPair.generate("sig").kid
+    code, out, _ = invoke(monkeypatch, capsys, "verify", str(story["genuine"]), "--trust", wrong)
+    assert code == 4 and "INTACT, UNTRUSTED SIGNER" in out and wrong in out
+    assert "next: compare the trusted key" in out
+
+
+def test_a_placeholder_or_a_folder_that_is_no_node_is_a_usage_error_not_a_verdict(
+        story: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = invoke(monkeypatch, capsys, "verify", str(story["genuine"]), "--trust", "FINGERPRINT")
+    assert code == 2 and out == "" and "--trust 'FINGERPRINT' is not a key fingerprint" in err
+    assert "hanoinet node authority" in err
+    monkeypatch.setenv("HANOINET_TRUST", "<published fingerprint>")
+    code, _, err = invoke(monkeypatch, capsys, "verify", str(story["genuine"]))
+    assert code == 2 and "HANOINET_TRUST '<published' is not a key fingerprint" in err
+    code, _, err = invoke(monkeypatch, capsys, "verify", str(story["genuine"]), "--data", str(tmp_path))
+    assert code == 2 and "is not a node's data directory" in err and "Traceback" not in err
+
+
+def test_node_authority_prints_the_fingerprint_the_node_pins(story: dict[str, Any], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = invoke(monkeypatch, capsys, "node", "authority", "--data", str(story["fra"]))
+    assert code == 0 and out == story["real"] + "\n"
+    lone = make_node(tmp_path, "PRT", KeyPair.generate("sig"))
+    lone.close()
+    (tmp_path / "PRT" / "authority.jwk").unlink()
+    code, _, err = invoke(monkeypatch, capsys, "node", "authority", "--data", str(tmp_path / "PRT"))
+    assert code == 2 and "has pinned no Secretariat authority key" in err and "node pin-authority" in err
+
+
+def test_offers_and_export_print_the_complete_verify_command_and_it_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from hanoinet.api.app import create_app
+    from hanoinet.evidence import transfer
+
+    real = KeyPair.generate("sig")
+    bra, fra = make_node(tmp_path, "BRA", real, port=8711), make_node(tmp_path, "FRA", real, port=8712)
+    publish([bra, fra], real)
+    sender = EvidenceService(bra)
+    sender.ingest(io.BytesIO(b"connection log\n" * 100), name="conn.log", case="BRA-9", actor="officer:1")
+    offered = transfer.offer(sender, case="BRA-9", to="FRA/247", desk="247", actor="officer:1",
+                             conditions=UseConditions(purpose="answer to request FRA-2026-0001"))
+    assert pump({"BRA": bra, "FRA": fra}) >= 1
+    app = create_app(bra, background=False)
+    app.state.evidence = sender
+    with TestClient(app, base_url=bra.settings.endpoint) as client:
+        assert transfer.Puller(EvidenceService(fra), client=client).pull(offered.package_id)
+    bra.close()
+    fra.close()
+    data = tmp_path / "FRA"
+    monkeypatch.chdir(tmp_path)
+
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "offers", "--data", str(data))
+    lines = out.splitlines()
+    assert code == 0
+    export_line = f"hanoinet evidence export --package {offered.package_id} --out {offered.package_id}.zip " \
+                  f"--data {data}"
+    verify_line = f"hanoinet verify {offered.package_id}.zip --trust {real.kid}"
+    assert [line.strip() for line in lines[-2:]] == [export_line, verify_line]
+
+    code, out, _ = invoke(monkeypatch, capsys, *shlex.split(export_line)[1:])
+    assert code == 0 and out.splitlines()[-1].strip() == verify_line
+    code, out, _ = invoke(monkeypatch, capsys, *shlex.split(verify_line)[1:])
+    assert code == 0 and "VALID — every check holds" in out

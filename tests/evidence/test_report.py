@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hanoinet.evidence import verify
 from hanoinet.evidence.report import EXPLANATIONS, render_html
-from hanoinet.evidence.verify import Report
+from hanoinet.evidence.verify import Report, TrustAnchor, Verdict
 
 WHEN = datetime(2026, 11, 23, 3, 0, 0, 123000, tzinfo=UTC)
 SIGNER = "kq3Ff0mXyq2xv2Bd8Lr1l0k6H3QyQm1cJbq5uJ0T9xE"
@@ -57,6 +57,7 @@ def _report(*, failing: str | None = None, anchored: bool = False) -> Report:
     report.add("sealed", "files/0001/mail.eml", True, "the log records this file sealed into this package")
     report.add("sealed", "files/0002/disk.img", True, "the log records this file sealed into this package")
     if anchored:
+        report.trusted = [TrustAnchor(AUTHORITY, "--trust")]
         report.add("anchor", "signer VNM", True, f"directory version 3, signed by the trusted key {AUTHORITY}")
         report.anchored_by = AUTHORITY
         report.witnesses = ["BRA", "FRA"]
@@ -133,10 +134,25 @@ def _page(report: Report) -> tuple[str, Page]:
     return html, page
 
 
-def test_valid_report_states_the_verdict_in_words_and_the_warnings() -> None:
+def test_a_valid_report_names_the_trusted_key_that_anchors_the_signer() -> None:
+    html, page = _page(_report(anchored=True))
+    assert "<h1>VALID — every check holds and a trusted key anchors the signer, VNM (Viet Nam)</h1>" in html
+    assert '<header class="verdict valid">' in html
+    assert f"which the trusted key {AUTHORITY} (--trust) ties to VNM (Viet Nam)" in page.all_text
+    assert "NOT VALID" not in html and "What to run next" not in html
+
+
+def test_an_unanchored_report_is_amber_not_valid_and_says_what_to_run_next() -> None:
     html, page = _page(_report())
-    assert "VALID — every check holds" in html
-    assert "NOT VALID" not in html
+    assert _report().verdict is Verdict.NOT_ANCHORED
+    assert "<h1>INTACT, NOT ANCHORED — nobody has shown that this key belongs to VNM (Viet Nam)</h1>" in html
+    assert '<header class="verdict unanchored">' in html
+    assert "VALID — every check holds" not in html and '"verdict valid"' not in html
+    header = page.all_text[:page.all_text.index("Package")]
+    assert "What to run next: hanoinet verify case-42.zip --trust FINGERPRINT" in header
+    assert "never from this package" in header
+    assert "hanoinet verify case-42.zip --data DIR" in header and "hanoinet node authority --data DIR" in header
+    assert "this verification was given no trusted key" in page.section[""]
     assert "2 warnings" in page.all_text
     warnings = page.section["warnings"]
     assert "The signer is not anchored: key " + SIGNER in warnings
@@ -150,6 +166,20 @@ def test_valid_report_states_the_verdict_in_words_and_the_warnings() -> None:
     assert page.facts["Anchored"].startswith("not anchored")
     assert page.facts["Checkpoint cosigned by"] == "no other State's cosignature was verified"
     assert "hanoinet 9.9.9" in page.section[""]
+
+
+def test_a_report_whose_signer_no_trusted_key_vouches_for_is_refused_with_its_own_verdict() -> None:
+    report = _report()
+    report.warnings.remove(NOT_ANCHORED)
+    report.trusted = [TrustAnchor(AUTHORITY, "pinned by the node in /srv/hanoinet")]
+    report.add("anchor", "signer VNM", False, f"neither the signing key {SIGNER} nor ... is among the trusted keys")
+    html, page = _page(report)
+    assert "<h1>INTACT, UNTRUSTED SIGNER — no trusted key vouches that this key belongs to VNM (Viet Nam)</h1>" in html
+    assert '<header class="verdict invalid">' in html
+    assert f"The verifier trusted: {AUTHORITY} (pinned by the node in /srv/hanoinet)" in page.all_text
+    assert "What to do next: compare the trusted fingerprint with the one the Secretariat published" in page.all_text
+    assert page.facts["Anchored"] == "not anchored: no trusted key given to the verifier vouches for the signing key"
+    assert "NOT VALID" not in html and "every check holds" not in html
 
 
 def test_a_failed_check_makes_it_not_valid_and_is_named_at_the_top() -> None:
@@ -305,7 +335,7 @@ def test_self_contained_printable_html5() -> None:
     footer = page.all_text[page.all_text.index("To repeat"):]
     assert "hanoinet verify PACKAGE --trust FINGERPRINT" in footer
     assert "(here case-42.zip)" in footer
-    assert f"this verification trusted {AUTHORITY}." in footer
+    assert f"this verification trusted {AUTHORITY} (--trust)." in footer
 
 
 def test_deterministic_for_the_same_inputs() -> None:

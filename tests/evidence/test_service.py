@@ -264,7 +264,7 @@ def test_every_accepted_name_can_be_packaged_and_keeps_its_recorded_name(local: 
     seal(service, case=CASE, out=tmp_path / "p.zip", actor="officer:1",
          conditions=UseConditions(purpose="request VNM-2026-0007"))
     with (tmp_path / "p.zip").open("rb") as source:
-        report = verify_package(source)
+        report = verify_package(source, trust=[local.signing_key().kid])
     assert report.ok
     (described,) = report.package["files"]
     assert described["name"] == name and described["path"].startswith("files/0001/")
@@ -437,6 +437,6 @@ def test_evidence_on_an_s3_store_ingests_reads_packages_and_shreds(local: Node, 
     assert b"".join(service.plaintext(item.id)) == data
     seal(service, case=CASE, out=tmp_path / "p.zip", actor="officer:1", conditions=UseConditions(purpose="court"))
     with (tmp_path / "p.zip").open("rb") as source:
-        assert verify_package(source).ok
+        assert verify_package(source, trust=[local.signing_key().kid]).ok
     service.shred(item.id, actor="officer:2", reason="retention limit")
     assert s3_client.list_objects_v2(Bucket=S3_BUCKET, Prefix=prefix).get("KeyCount", 0) == 0

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from hanoinet.crypto import jose
@@ -21,9 +23,10 @@ from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import LedgerCheckpoint
 from hanoinet.errors import HanoinetError
 from hanoinet.evidence.canonzip import read_canonical
-from hanoinet.evidence.package import CONTENTS_TYP, HEAD, SIGNATURE, PackageFile, UseConditions, seal, write_package
+from hanoinet.evidence.layout import CONTENTS_TYP, HEAD, SIGNATURE
+from hanoinet.evidence.package import PackageFile, UseConditions, seal, write_package
 from hanoinet.evidence.service import EvidenceService
-from hanoinet.evidence.verify import Report, verify_package
+from hanoinet.evidence.verify import Report, TrustAnchor, Verdict, trust_anchors, verify_package
 from hanoinet.ledger import witnessing
 from hanoinet.ledger.checkpoint import open_checkpoint
 from hanoinet.ledger.log import origin, verifier
@@ -93,7 +96,7 @@ def test_a_sealed_package_verifies_anchored_by_the_authority_and_witnessed(packa
                                                                            nodes: tuple[Node, Node, KeyPair]) -> None:
     _, _, authority = nodes
     report = _verify(package.read_bytes(), [authority.kid])
-    assert report.ok, _failed(report)
+    assert report.ok and report.verdict is Verdict.VALID and report.verdict.exit_status == 0, _failed(report)
     assert report.anchored_by == authority.kid and report.signer_state == "BRA"
     assert report.witnesses == ["FRA"] and report.witnessed_before is not None
     assert report.warnings == []
@@ -101,6 +104,101 @@ def test_a_sealed_package_verifies_anchored_by_the_authority_and_witnessed(packa
     for expected in ("layout", "signature", "file hash", "manifest", "custody", "checkpoint", "sealed", "anchor"):
         assert expected in names
     assert report.package["use_conditions"]["purpose"] == CONDITIONS.purpose
+
+
+@pytest.fixture(scope="module")
+def forged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeyPair, KeyPair]:
+    """What a newcomer made: a Secretariat of their own, a node claiming to be BRA, a package under the real case.
+
+    Returns the package, the forger's authority key and the forged node's signing key.
+    """
+    own_secretariat = KeyPair.generate("sig")
+    root = tmp_path_factory.mktemp("forger")
+    fake = make_node(root, "BRA", own_secretariat)
+    publish([fake], own_secretariat)
+    service = EvidenceService(fake)
+    service.ingest(io.BytesIO(b"2026-11-23 02:10:07 198.51.100.9 POST /upload\n" * 40), name="access.log",
+                   case=CASE, actor="officer:7")
+    out = root / "forged.zip"
+    seal(service, case=CASE, out=out, actor="officer:7", conditions=CONDITIONS, recipient="FRA")
+    key = fake.signing_key()
+    fake.close()
+    return out, own_secretariat, key
+
+
+def test_a_forged_package_is_intact_but_not_anchored_without_a_trusted_key(
+        forged: tuple[Path, KeyPair, KeyPair]) -> None:
+    path, _, _ = forged
+    report = _verify(path.read_bytes())
+    # Every integrity check holds: nothing in the package betrays the forgery...
+    assert report.intact, _failed(report)
+    assert report.signer_state == "BRA" and report.package["case"] == CASE
+    # ...so only an anchor from outside the package can tell it from BRA's own, and without one it is not VALID.
+    assert report.verdict is Verdict.NOT_ANCHORED and not report.ok and report.anchored_by is None
+
+
+def test_a_forged_package_is_refused_against_the_real_secretariat(forged: tuple[Path, KeyPair, KeyPair],
+                                                                 nodes: tuple[Node, Node, KeyPair]) -> None:
+    path, own_secretariat, fake_key = forged
+    real = nodes[2]
+    report = _verify(path.read_bytes(), [real.kid])
+    assert report.intact and report.verdict is Verdict.UNTRUSTED_SIGNER and not report.ok
+    (anchor,) = [c for c in report.checks if c.name == "anchor"]
+    # The failed anchor names the signing key, the Secretariat the package carries, and the key trusted.
+    assert not anchor.ok and fake_key.kid in anchor.detail and own_secretariat.kid in anchor.detail
+    assert real.kid in anchor.detail
+
+
+def test_a_forged_package_carrying_the_real_directory_is_still_refused(
+        forged: tuple[Path, KeyPair, KeyPair], package: Path, nodes: tuple[Node, Node, KeyPair],
+        tmp_path: Path) -> None:
+    path, _, fake_key = forged
+    real = nodes[2]
+    signer = _json_member(path, "signer.json")
+    genuine = _json_member(package, "signer.json")
+    signer["directory"], signer["authority"] = genuine["directory"], genuine["authority"]
+    report = _verify(_rewritten(path, tmp_path, head={"signer.json": signer}, resign=fake_key), [real.kid])
+    # The real directory verifies under the real key, but lists BRA's real keys, not the forger's.
+    assert report.intact and report.verdict is Verdict.UNTRUSTED_SIGNER, _failed(report)
+    assert any("does not vouch for the signing key " + fake_key.kid in f for f in _failed(report))
+
+
+def test_the_verdict_names_the_anchor_it_rests_on(forged: tuple[Path, KeyPair, KeyPair],
+                                                 nodes: tuple[Node, Node, KeyPair]) -> None:
+    path, own_secretariat, _ = forged
+    real = nodes[2]
+    # Trusting the forger's own "Secretariat" makes the forgery hold against that key, and the verdict says
+    # which key, and from where, so that it can be compared with the fingerprint the Secretariat published.
+    told = _verify(path.read_bytes(), [TrustAnchor(own_secretariat.kid, "--trust")])
+    assert told.verdict is Verdict.VALID and told.anchored_by == own_secretariat.kid != real.kid
+    assert told.anchor_source == "--trust"
+    assert told.as_json()["signer"]["anchored_by"] == own_secretariat.kid
+    real_anchor = _verify(path.read_bytes(), [TrustAnchor(real.kid, "HANOINET_TRUST")])
+    assert real_anchor.verdict is Verdict.UNTRUSTED_SIGNER and real_anchor.anchor_source is None
+    assert real_anchor.as_json()["trusted"] == [{"fingerprint": real.kid, "source": "HANOINET_TRUST"}]
+
+
+@pytest.mark.parametrize("text", ["FINGERPRINT", "<published fingerprint>", "", "a" * 42, "a" * 44, "b" * 64,
+                                  "67QGDVUTK5EXWfnRushk2DoUe9IZx6LQK3Rv42mszs=",
+                                  "67QGDVUTK5EXWfnRushk2DoUe9IZx6LQK3Rv42m+zsI"])
+def test_what_is_not_a_fingerprint_is_refused_not_ignored(text: str) -> None:
+    with pytest.raises(HanoinetError) as caught:
+        trust_anchors([text], "--trust")
+    assert caught.value.code == "not_a_fingerprint" and "--trust" in caught.value.message
+    assert "hanoinet node authority" in caught.value.hint
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["sig", "enc"]), st.sampled_from([" ", "\t", ""]))
+def test_every_real_key_fingerprint_is_accepted(use: str, pad: str) -> None:
+    kid = KeyPair.generate(use).kid  # type: ignore[arg-type]
+    assert trust_anchors([pad + kid + pad], "HANOINET_TRUST") == [TrustAnchor(kid, "HANOINET_TRUST")]
+
+
+@given(st.text(min_size=1).filter(lambda t: any(not (c.isascii() and (c.isalnum() or c in "-_")) for c in t.strip())))
+def test_a_character_outside_base64url_is_refused(text: str) -> None:
+    with pytest.raises(HanoinetError):
+        trust_anchors([text], "--trust")
 
 
 def test_the_senders_own_key_is_enough_to_anchor_but_not_to_count_witnesses(
@@ -137,32 +235,40 @@ def test_a_custody_record_about_another_object_fails(package: Path, tmp_path: Pa
     assert any("not a file of this package" in f for f in _failed(report))
 
 
-def test_without_trust_every_integrity_check_runs_and_a_plain_warning_says_the_signer_is_not_anchored(
+def test_without_trust_every_integrity_check_runs_but_the_package_is_not_anchored_and_not_valid(
         package: Path, nodes: tuple[Node, Node, KeyPair]) -> None:
     bra, _, _ = nodes
     report = _verify(package.read_bytes())
-    assert report.ok and report.anchored_by is None
+    assert report.intact and report.anchored_by is None
+    assert report.verdict is Verdict.NOT_ANCHORED and not report.ok and report.verdict.exit_status == 3
     assert report.signer_fingerprint == bra.signing_key().kid
-    assert any("not anchored" in w and bra.signing_key().kid in w for w in report.warnings)
+    assert any("nobody has shown that this key belongs to BRA" in w and bra.signing_key().kid in w
+               for w in report.warnings)
 
 
-def test_an_untrusted_key_is_refused(package: Path) -> None:
-    report = _verify(package.read_bytes(), [KeyPair.generate("sig").kid])
-    assert not report.ok
-    assert any("anchor" in f and "trusted" in f for f in _failed(report))
+def test_a_wrong_trusted_key_gives_its_own_verdict(package: Path) -> None:
+    wrong = KeyPair.generate("sig").kid
+    report = _verify(package.read_bytes(), [wrong])
+    assert report.intact and report.verdict is Verdict.UNTRUSTED_SIGNER and report.verdict.exit_status == 4
+    assert not report.ok and report.anchored_by is None
+    assert any("anchor" in f and "trusted" in f and wrong in f for f in _failed(report))
 
 
 def test_a_lone_node_without_directory_or_witnesses_seals_and_verifies_with_warnings(tmp_path: Path) -> None:
     lone = make_node(tmp_path, "PRT", KeyPair.generate("sig"))
+    lone_key = lone.signing_key().kid
     service = EvidenceService(lone)
     service.ingest(io.BytesIO(b"seized phone dump"), name="phone.bin", case="PRT-1", actor="officer:1")
     out = tmp_path / "lone.zip"
     seal(service, case="PRT-1", out=out, actor="officer:1", conditions=CONDITIONS)
     lone.close()
     report = _verify(out.read_bytes())
-    assert report.ok, _failed(report)
+    assert report.intact and report.verdict is Verdict.NOT_ANCHORED, _failed(report)
     assert any("not witnessed" in w for w in report.warnings)
     assert any("not anchored" in w for w in report.warnings)
+    report = _verify(out.read_bytes(), [lone_key])
+    assert report.verdict is Verdict.VALID and report.anchored_by == lone_key
+    assert any("not witnessed" in w for w in report.warnings)
 
 
 def test_the_same_members_give_the_same_bytes(package: Path, tmp_path: Path) -> None:
@@ -172,14 +278,16 @@ def test_the_same_members_give_the_same_bytes(package: Path, tmp_path: Path) -> 
     assert again.read_bytes() == package.read_bytes()
 
 
-def test_flipping_any_byte_makes_verification_fail_naming_what_broke(package: Path) -> None:
+def test_flipping_any_byte_makes_verification_fail_naming_what_broke(package: Path,
+                                                                     nodes: tuple[Node, Node, KeyPair]) -> None:
+    trust = [nodes[2].kid]
     data = package.read_bytes()
-    assert _verify(data).ok
+    assert _verify(data, trust).ok
     for position in range(len(data)):
         flipped = bytearray(data)
         flipped[position] ^= 0x01
-        report = _verify(bytes(flipped))
-        assert not report.ok, f"flipping byte {position} went unnoticed"
+        report = _verify(bytes(flipped), trust)
+        assert report.verdict is Verdict.NOT_VALID, f"flipping byte {position} went unnoticed"
         assert all(c.detail for c in report.checks if not c.ok)
 
 
@@ -257,7 +365,7 @@ def test_a_package_re_signed_by_another_key_is_not_anchored(package: Path, tmp_p
     signer = _json_member(package, "signer.json")
     signer["jwk"], signer["kid"] = forger.public, forger.kid
     report = _verify(_rewritten(package, tmp_path, head={"signer.json": signer}, resign=forger), [authority.kid])
-    assert not report.ok
+    assert report.verdict is Verdict.NOT_VALID
     # The forger's key is neither listed on BRA's self-signed card nor in the directory.
     assert any("signature" in f or "anchor" in f for f in _failed(report))
 
@@ -308,7 +416,7 @@ def test_unreadable_packages_are_refused_cleanly(package: Path, damage: str, tmp
         "not a package": _plain_zip(tmp_path),
     }[damage]
     report = _verify(damaged)
-    assert not report.ok
+    assert report.verdict is Verdict.NOT_VALID
     assert report.checks[0].name == "layout" and not report.checks[0].ok and report.checks[0].detail
 
 
@@ -325,7 +433,7 @@ def test_malformed_metadata_is_a_failed_check_not_a_crash(package: Path, tmp_pat
     described = _json_member(package, "package.json")
     described["files"] = 5
     report = _verify(_rewritten(package, tmp_path, head={"package.json": described}))
-    assert not report.ok
+    assert report.verdict is Verdict.NOT_VALID
     assert any(f.startswith("metadata") and "files" in f for f in _failed(report))
 
 
@@ -358,7 +466,8 @@ def test_two_files_with_the_same_content_each_verify(tmp_path: Path) -> None:
         service.ingest(io.BytesIO(b"same bytes"), name=name, case="PRT-2", actor="officer:1")
     out = tmp_path / "twins.zip"
     seal(service, case="PRT-2", out=out, actor="officer:1", conditions=CONDITIONS)
+    key = node.signing_key().kid
     node.close()
-    report = _verify(out.read_bytes())
+    report = _verify(out.read_bytes(), [key])
     assert report.ok, _failed(report)
     assert [c.subject for c in report.checks if c.name == "sealed"] == ["files/0001/a.txt", "files/0002/copy of a.txt"]

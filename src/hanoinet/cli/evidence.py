@@ -172,6 +172,16 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
         table.add_row(o["package"], o["direction"], o["peer"], o["case"], o["status"], f"{here}/{len(o['files'])}",
                       o["error"] or "")
     out.print(table)
+    received = next((o for o in listed if o["direction"] == "in" and o["status"] == "complete"), None)
+    if received is not None:
+        import shlex
+
+        target = Path(f"{received['package']}.zip")
+        out.print(f"To verify the newest package received ({received['peer']}, case {received['case']}), write it "
+                  "out, then verify it against the Secretariat's key this node pins:")
+        out.print(f"  hanoinet evidence export --package {received['package']} --out {target} "
+                  f"--data {shlex.quote(str(data))}")
+        out.print(f"  {_verify_command(data, target)}")
 
 
 @app.command("export")
@@ -189,7 +199,22 @@ def export(
         rebuild_package(EvidenceService(node), package_id, to, actor=_actor(actor))
     finally:
         node.close()
-    out.print(f"wrote package {package_id} to {to}; check it with `hanoinet verify {to} --trust FINGERPRINT`")
+    out.print(f"wrote package {package_id} to {to}; verify it against the Secretariat's key this node pins:")
+    out.print(f"  {_verify_command(data, to)}")
+
+
+def _verify_command(data: Path, package_file: Path) -> str:
+    """The complete `hanoinet verify` command for a package, trusting the authority key the node pins."""
+    import shlex
+
+    from hanoinet.errors import ConfigurationError
+    from hanoinet.node.pinned import pinned_fingerprint
+
+    try:
+        fingerprint = pinned_fingerprint(data)
+    except ConfigurationError as exc:  # the package is written all the same: say how to get an anchor
+        return f"(no command: {exc.message}; {exc.hint})"
+    return f"hanoinet verify {shlex.quote(str(package_file))} --trust {fingerprint}"
 
 
 @app.command("shred")
@@ -218,38 +243,71 @@ def shred(
 
 def verify(
     package_file: Path = typer.Argument(..., help="the evidence package (.zip)"),
-    trust: list[str] = typer.Option([], "--trust", help="fingerprint of a trusted key: the Secretariat's "
-                                    "authority key or the sending node's signing key (repeat)"),
+    trust: list[str] = typer.Option([], "--trust", help="fingerprint of a key you trust, obtained outside the "
+                                    "package: the Secretariat's authority key as it publishes it, or the sending "
+                                    "node's signing key (repeat)"),
+    data: Path | None = typer.Option(None, "--data", "-d", help="also trust the Secretariat's authority key "
+                                     "pinned by the node in this data directory"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     report_file: Path | None = typer.Option(None, "--report", help="also write a report for the court (HTML)"),
 ) -> None:
-    """Verify an evidence package offline. Exit 0: every check holds; 1: something does not, or unreadable."""
-    from hanoinet.evidence.report import render_html
-    from hanoinet.evidence.verify import Report, verify_package
+    """Verify an evidence package offline, against a key you trust.
 
+    Without --trust or --data, the fingerprints in HANOINET_TRUST (commas or spaces between them) are trusted.
+
+    Exit status:
+    0  VALID: every check holds and a trusted key anchors the signer.
+    1  NOT VALID: a check failed, or the file cannot be read.
+    2  the command could not run (an unknown option, a --trust that is not a fingerprint, a bad --data).
+    3  INTACT, NOT ANCHORED: no trusted key was given; nobody has shown that the signing key is the sender's.
+    4  INTACT, UNTRUSTED SIGNER: no trusted key vouches for the signing key.
+    """
+    import shlex
+
+    from hanoinet.evidence.report import render_html
+    from hanoinet.evidence.verify import (
+        Report,
+        TrustAnchor,
+        Verdict,
+        headline,
+        next_step,
+        trust_anchors,
+        verify_package,
+    )
+
+    anchors = trust_anchors(trust, "--trust")
+    if data is not None:
+        from hanoinet.node.pinned import pinned_fingerprint
+
+        anchors.append(TrustAnchor(pinned_fingerprint(data), f"pinned by the node in {data}"))
+    if not anchors:
+        anchors = trust_anchors(os.environ.get("HANOINET_TRUST", "").replace(",", " ").split(), "HANOINET_TRUST")
     try:
         with package_file.open("rb") as source:
-            report = verify_package(source, name=package_file.name, trust=trust)
+            report = verify_package(source, name=package_file.name, trust=anchors)
     except OSError as exc:
-        report = Report(source=str(package_file))
+        report = Report(source=str(package_file), trusted=anchors)
         report.add("layout", str(package_file), False, f"cannot read the file: {exc.strerror or exc}")
     if report_file is not None:
         report_file.write_text(render_html(report), encoding="utf-8")
     if as_json:
         print_json(report.as_json())
-    else:
-        for check in report.checks:
-            mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
-            out.print(f"{mark} {check.name}: {check.subject}: {check.detail}", markup=True)
-        if report.signer_fingerprint:
-            out.print(f"signer: {report.signer_state}, key fingerprint {report.signer_fingerprint}"
-                      + (f", anchored by trusted key {report.anchored_by}" if report.anchored_by else ""))
-        if report.witnesses:
-            out.print(f"witnessed by: {', '.join(report.witnesses)}; "
-                      f"in the log no later than {report.witnessed_before}")
-        for warning in report.warnings:
-            out.print(f"[bold yellow]warning:[/] {warning}", markup=True)
-        failed = sum(not c.ok for c in report.checks)
-        out.print("[bold green]VALID[/]: every check holds" if report.ok else
-                  f"[bold red]NOT VALID[/]: {failed} check(s) failed", markup=True)
-    raise typer.Exit(0 if report.ok else 1)
+        raise typer.Exit(report.verdict.exit_status)
+    for check in report.checks:
+        mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
+        out.print(f"{mark} {check.name}: {check.subject}: {check.detail}", markup=True)
+    if report.signer_fingerprint:
+        out.print(f"signer: {report.signer_state}, key fingerprint {report.signer_fingerprint}"
+                  + (f", anchored by trusted key {report.anchored_by} ({report.anchor_source})"
+                     if report.anchored_by else ", not anchored"))
+    if report.witnesses:
+        out.print(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {report.witnessed_before}")
+    for warning in report.warnings:
+        out.print(f"[bold yellow]warning:[/] {warning}", markup=True)
+    colour = {Verdict.VALID: "bold green", Verdict.NOT_VALID: "bold red", Verdict.NOT_ANCHORED: "bold yellow",
+              Verdict.UNTRUSTED_SIGNER: "bold red"}[report.verdict]
+    out.print(f"[{colour}]{headline(report)}[/]", markup=True)
+    step = next_step(report, shlex.quote(str(package_file)))
+    if step:
+        out.print(f"[bold]next:[/] {step}", markup=True)
+    raise typer.Exit(report.verdict.exit_status)

@@ -123,6 +123,19 @@ def pin(
     out.print(f"Pinned authority key {found}. Import a directory signed by it (`hanoinet directory import`).")
 
 
+@app.command("authority")
+def authority(data: Path = DataOption) -> None:
+    """Print the fingerprint of the Secretariat's authority key this node pins (to verify packages against)."""
+    from hanoinet.node.pinned import pinned_fingerprint
+
+    fingerprint = pinned_fingerprint(data)
+    # stdout carries the fingerprint alone, for scripts: FP=$(hanoinet node authority --data DIR)
+    sys.stdout.write(fingerprint + "\n")
+    if err.is_terminal:
+        err.print(f"The Secretariat's authority key pinned by the node in {data}. Verify a package against it: "
+                  f"hanoinet verify PACKAGE --trust {fingerprint}")
+
+
 @app.command("rotate-keys")
 def rotate_keys(data: Path = DataOption) -> None:
     """Add a new signing and encryption key pair; old keys stay until they expire."""

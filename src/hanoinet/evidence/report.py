@@ -19,7 +19,7 @@ from typing import Any
 
 from hanoinet.clock import format_instant, now, parse_instant, show_instant
 from hanoinet.errors import ValidationError
-from hanoinet.evidence.verify import Check, Report
+from hanoinet.evidence.verify import Check, Report, Verdict, headline
 from hanoinet.states import state_name
 
 #: How each kind of check is made and what it proves, in the order the verifier makes them.
@@ -66,6 +66,8 @@ padding:0 1em}
 h1{font-size:1.7em;margin:.2em 0}h2{font-size:1.25em;border-bottom:2px solid #000;margin-top:1.6em}
 .verdict{padding:.6em 1em;border:4px solid;-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .valid{border-color:#1b5e20;background:#e8f5e9}.invalid{border:8px double #8b0000;background:#fdecea}
+.unanchored{border:6px dashed #8a5a00;background:#fff3d6}
+.next{border:2px solid #000;background:#fff;padding:.3em .8em;margin:.6em 0}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.5em 0}
 dl.facts dt{font-weight:bold}dl.facts dd{margin:0}
 .bound{border:3px solid #000;padding:.4em 1em;background:#f5f5f5}
@@ -97,8 +99,9 @@ def render_html(report: Report, *, verified_at: datetime | None = None, tool_ver
 
 
 def _footer(report: Report, version: str, when: str) -> str:
-    trusted = f'; this verification trusted <span class="mono">{_e(report.anchored_by)}</span>' \
-        if report.anchored_by else ""
+    trusted = ("; this verification trusted " + ", ".join(
+        f'<span class="mono">{_e(a.fingerprint)}</span> ({_e(a.source)})' for a in report.trusted)
+        if report.trusted else "; this verification was given no trusted key")
     return ('<footer>\n<p>To repeat this verification, run <code class="mono">hanoinet verify PACKAGE --trust '
             f'FINGERPRINT</code>, where PACKAGE is the package file (here <span class="mono">{_e(report.source)}'
             "</span>) and FINGERPRINT the fingerprint of a key you trust, obtained directly from the Secretariat "
@@ -170,15 +173,43 @@ def _list(items: list[str], empty: str) -> str:
 
 def _verdict(report: Report, package: dict[str, Any], when: str) -> str:
     failed = [c for c in report.checks if not c.ok]
-    if report.ok:
-        head, cls = "VALID — every check holds", "valid"
+    verdict, state = report.verdict, _state(report.signer_state)
+    key = f'<span class="mono">{_e(report.signer_fingerprint)}</span>'
+    trusted = ", ".join(f'<span class="mono">{_e(a.fingerprint)}</span> ({_e(a.source)})' for a in report.trusted)
+    step = ""
+    if verdict is Verdict.VALID:
+        cls = "valid"
+        source = f" ({_e(report.anchor_source)})" if report.anchor_source else ""
+        anchor = (f"which was itself given to the verifier as a trusted key{source}"
+                  if report.anchored_by == report.signer_fingerprint else
+                  f'which the trusted key <span class="mono">{_e(report.anchored_by)}</span>{source} ties to {state}')
         meaning = ("Every check listed below holds: the files are, bit for bit, those recorded when the sending "
                    "State took them into custody and sealed them into this package, signed with the key shown "
-                   "below. This says nothing about how the evidence was obtained or what it shows.")
+                   f"below, {anchor}. This says nothing about how the evidence was obtained or what it shows.")
+    elif verdict is Verdict.NOT_ANCHORED:
+        cls = "unanchored"
+        meaning = (f"Every integrity check below holds: nothing in the package changed since the holder of key {key} "
+                   f"signed it. But no trusted key was given to the verifier, so nothing ties that key to {state}: "
+                   "anyone can create a key and a directory of their own and sign a package in any State's name "
+                   f"and case. Do not rely on this package as coming from {state} until it is verified against "
+                   "the Secretariat's key.")
+        package_name = _e(report.source)
+        step = ('<div class="next"><p><strong>What to run next:</strong> <code class="mono">hanoinet verify '
+                f"{package_name} --trust FINGERPRINT</code>, where FINGERPRINT is the fingerprint the Secretariat "
+                "published for its authority key, obtained from the Secretariat itself and never from this package "
+                f'or its sender. On a node: <code class="mono">hanoinet verify {package_name} --data DIR</code> '
+                'trusts the key the node pins, and <code class="mono">hanoinet node authority --data DIR</code> '
+                "prints its fingerprint.</p></div>\n")
+    elif verdict is Verdict.UNTRUSTED_SIGNER:
+        cls = "invalid"
+        meaning = (f"Every integrity check below holds, but no trusted key vouches for the key {key} that signed "
+                   f"the package as {state}. The verifier trusted: {trusted}. Either that is not the fingerprint "
+                   f"the Secretariat published, or this package was not signed by a key the Secretariat lists for "
+                   f"{state}. It must not be relied on as coming from {state}.")
+        step = ('<div class="next"><p><strong>What to do next:</strong> compare the trusted fingerprint with the one '
+                "the Secretariat published for its authority key. If it is the right one, do not rely on this "
+                f"package, and ask the central authority of {state} about it.</p></div>\n")
     else:
-        count = len(failed)
-        head = f"NOT VALID — {count} check{'' if count == 1 else 's'} failed" if count else \
-            "NOT VALID — nothing could be checked"
         cls = "invalid"
         meaning = ("At least one check failed, so this verification does not establish that the package is "
                    "complete and unaltered, nor that it comes from the State it names. The failures:")
@@ -189,7 +220,7 @@ def _verdict(report: Report, package: dict[str, Any], when: str) -> str:
     rows = [(label, show(package.get(key)) if package else "not available: the package could not be read")
             for label, key, show in shown] + [("Verified at", _instant(when)), ("Package file", _e(report.source))]
     failures = "".join(f"<li><strong>{_e(c.name)}</strong> of {_e(c.subject)}: {_e(c.detail)}</li>\n" for c in failed)
-    return (f'<header class="verdict {cls}">\n<h1>{head}</h1>\n<p>{meaning}</p>\n'
+    return (f'<header class="verdict {cls}">\n<h1>{_e(headline(report))}</h1>\n{step}<p>{meaning}</p>\n'
             + (f"<ul>\n{failures}</ul>\n" if failures else "") + (warned if n else "") + _facts(rows) + "</header>\n")
 
 
@@ -255,7 +286,9 @@ def _checks(report: Report) -> str:
 
 def _signer(report: Report) -> str:
     fingerprint = report.signer_fingerprint
-    if report.anchored_by is None:
+    if report.anchored_by is None and report.trusted:
+        anchored = "not anchored: no trusted key given to the verifier vouches for the signing key"
+    elif report.anchored_by is None:
         anchored = "not anchored: nothing given to the verifier ties the signing key to the sending State"
     elif report.anchored_by == fingerprint:
         anchored = "the signing key itself was given to the verifier as a trusted key"

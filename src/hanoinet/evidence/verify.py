@@ -1,18 +1,23 @@
 """Offline verification of an evidence package: no network, no database, one streaming pass.
 
 Every check is listed in the report with what was checked, how, and the result, so that a court can read
-what holds. The package is valid when every check holds; warnings (signer not anchored to a trusted key,
-checkpoint not witnessed) do not make it invalid but say what is not established (docs/evidence.md,
-"Verifying a package").
+what holds. The verdict needs both: the package is VALID only when every check holds *and* a trust anchor
+given from outside the package (a fingerprint the Secretariat published, or the authority key a node pins)
+ties its signing key to the State it names. An intact package nobody anchored, or one no trusted key vouches
+for, gets a verdict of its own: anyone can make an intact package in any State's name with a key and a
+"Secretariat" of their own. Warnings (checkpoint not witnessed) say what else is not established
+(docs/evidence.md, "Verifying a package").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,15 +26,15 @@ from pydantic import ValidationError as PydanticError
 from hanoinet.clock import format_instant, parse_instant
 from hanoinet.crypto import jose
 from hanoinet.crypto.keys import import_public_jwk, thumbprint
-from hanoinet.errors import HanoinetError
+from hanoinet.errors import HanoinetError, ValidationError
 from hanoinet.evidence.canonzip import ZipLayoutError, read_canonical
-from hanoinet.evidence.package import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
+from hanoinet.evidence.layout import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
 from hanoinet.ledger.bundle import verify_bundle
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier
-from hanoinet.ledger.log import origin_of
+from hanoinet.ledger.names import origin_of, witness_name
 from hanoinet.ledger.note import Verifier
-from hanoinet.ledger.witnessing import witness_name
 from hanoinet.network.directory import Directory, MemberCard, verify_card
+from hanoinet.states import state_name
 
 #: Metadata members are read whole; anything larger than this is not a package this software wrote.
 MAX_METADATA = 64 << 20
@@ -37,6 +42,61 @@ MAX_METADATA = 64 << 20
 DIRECTORY_GRACE = timedelta(days=7)
 #: How far clocks of different nodes may disagree.
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+#: An RFC 7638 SHA-256 thumbprint, base64url without padding: the form of every key fingerprint (``kid``).
+FINGERPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class Verdict(StrEnum):
+    """What a verification establishes; each verdict has its own exit status (docs/evidence.md)."""
+
+    VALID = "valid"
+    NOT_VALID = "not_valid"
+    NOT_ANCHORED = "not_anchored"
+    UNTRUSTED_SIGNER = "untrusted_signer"
+
+    @property
+    def label(self) -> str:
+        """The verdict in capitals, as the command line and the court's report state it."""
+        return _LABELS[self]
+
+    @property
+    def exit_status(self) -> int:
+        """The exit status of ``hanoinet verify`` for this verdict."""
+        return _EXIT_STATUS[self]
+
+
+_LABELS = {Verdict.VALID: "VALID", Verdict.NOT_VALID: "NOT VALID", Verdict.NOT_ANCHORED: "INTACT, NOT ANCHORED",
+           Verdict.UNTRUSTED_SIGNER: "INTACT, UNTRUSTED SIGNER"}
+# 2 is every command's status for a command that could not run (a usage error, an unreadable --data).
+_EXIT_STATUS = {Verdict.VALID: 0, Verdict.NOT_VALID: 1, Verdict.NOT_ANCHORED: 3, Verdict.UNTRUSTED_SIGNER: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class TrustAnchor:
+    """A key fingerprint the verifier trusts, and where it came from (shown to the court)."""
+
+    fingerprint: str
+    source: str = "given to the verifier"
+
+
+def trust_anchors(values: Iterable[str], source: str) -> list[TrustAnchor]:
+    """Fingerprints as a person gave them (``source``: where); refuses anything that is not a fingerprint.
+
+    A placeholder copied from documentation must not quietly become "no anchor": it is an error to fix.
+    """
+    anchors = []
+    for value in values:
+        text = value.strip()
+        if not FINGERPRINT.fullmatch(text):
+            raise ValidationError(
+                f"{source} {value!r} is not a key fingerprint: a fingerprint is 43 characters of base64url "
+                "(an RFC 7638 thumbprint)",
+                hint="give the fingerprint the Secretariat published for its authority key, or the one "
+                     "`hanoinet node authority --data DIR` prints on a node", code="not_a_fingerprint")
+        anchors.append(TrustAnchor(text, source))
+    return anchors
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +119,34 @@ class Report:
     package: dict[str, Any] = field(default_factory=dict)
     signer_state: str | None = None
     signer_fingerprint: str | None = None
+    trusted: list[TrustAnchor] = field(default_factory=list)
     anchored_by: str | None = None
     witnesses: list[str] = field(default_factory=list)
     witnessed_before: str | None = None
 
     @property
+    def intact(self) -> bool:
+        """Whether every check but the anchor holds (and there was at least one): nothing changed since signing."""
+        return bool(self.checks) and all(c.ok for c in self.checks if c.name != "anchor")
+
+    @property
+    def verdict(self) -> Verdict:
+        """VALID needs an intact package *and* a trusted key that anchors its signer."""
+        if not self.intact:
+            return Verdict.NOT_VALID
+        if self.anchored_by is not None and all(c.ok for c in self.checks):
+            return Verdict.VALID
+        return Verdict.UNTRUSTED_SIGNER if self.trusted else Verdict.NOT_ANCHORED
+
+    @property
     def ok(self) -> bool:
-        """Whether every check holds (and there was at least one)."""
-        return bool(self.checks) and all(c.ok for c in self.checks)
+        """Whether the verdict is VALID."""
+        return self.verdict is Verdict.VALID
+
+    @property
+    def anchor_source(self) -> str | None:
+        """Where the trusted key that anchored the signer came from."""
+        return next((a.source for a in self.trusted if a.fingerprint == self.anchored_by), None)
 
     def add(self, name: str, subject: str, ok: bool, detail: str) -> bool:
         """Record one check; returns ``ok``."""
@@ -75,17 +155,62 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         """For ``--json``."""
-        return {"ok": self.ok, "source": self.source, "package": self.package.get("id"),
+        return {"verdict": str(self.verdict), "ok": self.ok, "intact": self.intact,
+                "exit_status": self.verdict.exit_status, "source": self.source, "package": self.package.get("id"),
                 "case": self.package.get("case"), "sender": self.package.get("sender"),
                 "recipient": self.package.get("recipient"), "created_at": self.package.get("created_at"),
                 "use_conditions": self.package.get("use_conditions"),
                 "files": self.package.get("files", []), "signer": {"state": self.signer_state,
                                                                   "fingerprint": self.signer_fingerprint,
-                                                                  "anchored_by": self.anchored_by},
+                                                                  "anchored_by": self.anchored_by,
+                                                                  "anchor_source": self.anchor_source},
+                "trusted": [{"fingerprint": a.fingerprint, "source": a.source} for a in self.trusted],
                 "witnesses": self.witnesses, "witnessed_before": self.witnessed_before,
                 "checks": [{"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail}
                            for c in self.checks],
                 "warnings": self.warnings}
+
+
+def headline(report: Report) -> str:
+    """The verdict and its reason in one line, the same on the command line and at the top of the report."""
+    verdict, state = report.verdict, _named(report.signer_state)
+    if verdict is Verdict.VALID:
+        reason = f"every check holds and a trusted key anchors the signer, {state}"
+    elif verdict is Verdict.NOT_VALID:
+        failed = sum(not c.ok for c in report.checks)
+        reason = f"{failed} check{'' if failed == 1 else 's'} failed" if failed else "nothing could be checked"
+    elif verdict is Verdict.NOT_ANCHORED:
+        reason = f"nobody has shown that this key belongs to {state}"
+    else:
+        reason = f"no trusted key vouches that this key belongs to {state}"
+    return f"{verdict.label} — {reason}"
+
+
+def next_step(report: Report, package: str) -> str:
+    """What to do next for this verdict (empty when nothing), naming ``package`` as the user gave it."""
+    verdict, state = report.verdict, _named(report.signer_state)
+    if verdict is Verdict.NOT_ANCHORED:
+        return (f"verify again against the Secretariat: hanoinet verify {package} --trust FINGERPRINT, where "
+                "FINGERPRINT is the fingerprint the Secretariat published for its authority key (never one taken "
+                f"from the package); on a node, hanoinet verify {package} --data DIR trusts the key the node pins "
+                "(hanoinet node authority --data DIR prints it)")
+    if verdict is Verdict.UNTRUSTED_SIGNER:
+        trusted = ", ".join(f"{a.fingerprint} ({a.source})" for a in report.trusted)
+        many = len(report.trusted) > 1
+        return (f"compare the trusted key{'s' if many else ''} {trusted} with the fingerprint the Secretariat "
+                f"published for its authority key. If {'one of them is' if many else 'it is'} the right one, this "
+                f"package was not signed by a key the Secretariat lists for {state}: do not rely on it, and ask "
+                f"the central authority of {state} about it")
+    return ""
+
+
+def _named(state: str | None) -> str:
+    """A State as "VNM (Viet Nam)"; the signer's State comes from the package, so it may be no code at all."""
+    if not state:
+        return "the State it names"
+    # pycountry raises on lookups of some non-codes; only a three-letter text can be a code at all
+    name = state_name(state) if len(state) == 3 and state.isalpha() else state
+    return state if name == state else f"{state} ({name})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +221,15 @@ class _Member:
     data: bytes | None  # metadata members only
 
 
-def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[str] = ()) -> Report:
-    """Verify the package readable from ``source``; ``trust`` holds trusted key fingerprints (RFC 7638).
+def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[str | TrustAnchor] = ()) -> Report:
+    """Verify the package readable from ``source`` against the trusted key fingerprints (RFC 7638) in ``trust``.
 
-    Never raises for anything in the package: what cannot be checked is a failed check.
+    Never raises for anything in the package: what cannot be checked is a failed check. The trust anchors must
+    come from outside the package; without one the verdict is at best NOT_ANCHORED.
     """
-    report = Report(source=name)
+    report = Report(source=name, trusted=[a if isinstance(a, TrustAnchor) else TrustAnchor(a) for a in trust])
     try:
-        _verify(report, source, name, trust)
+        _verify(report, source, name, [a.fingerprint for a in report.trusted])
     except Exception as exc:  # a hostile package must give a verdict, not a traceback
         report.add("internal", name, False, f"verification stopped on {type(exc).__name__}: {exc}")
     return report
@@ -137,7 +263,7 @@ def _verify(report: Report, source: BinaryIO, name: str, trust: Sequence[str]) -
     if card is not None:
         directory = _trusted_directory(signer, trust)
         _custody(report, package, custody, card, directory)
-        _anchor(report, package, card, trust, directory)
+        _anchor(report, package, signer, card, trust=trust, directory=directory)
 
 
 class _Strict(BaseModel):
@@ -450,22 +576,24 @@ def _trusted_directory(signer: dict[str, Any], trust: Sequence[str]) -> Director
         return None
 
 
-def _anchor(report: Report, package: dict[str, Any], card: MemberCard, trust: Sequence[str],
-            directory: Directory | None) -> None:
+def _anchor(report: Report, package: dict[str, Any], signer: dict[str, Any], card: MemberCard, *,
+            trust: Sequence[str], directory: Directory | None) -> None:
     fingerprint = report.signer_fingerprint or ""
     if not trust:
-        report.warnings.append(f"the signer is not anchored: key {fingerprint} ({card.state}) signed this package, "
-                               "but nothing given here says that key belongs to that State; verify again with "
-                               "--trust and the Secretariat's or the sender's key fingerprint")
+        report.warnings.append(f"the signer is not anchored: key {fingerprint} signed this package as {card.state}, "
+                               f"but no trusted key was given, so nobody has shown that this key belongs to "
+                               f"{card.state}")
         return
     if fingerprint in trust:
         report.anchored_by = fingerprint
         report.add("anchor", f"signer {card.state}", True, f"the signing key {fingerprint} is a trusted key")
         return
     if directory is None:
+        carried = _carried_authority(signer)
         report.add("anchor", f"signer {card.state}", False,
                    f"neither the signing key {fingerprint} nor the authority key of a valid directory in the package "
-                   "is among the trusted keys")
+                   + (f"(the package's directory names authority key {carried}) " if carried else "")
+                   + f"is among the trusted keys ({', '.join(trust)})")
         return
     authority_fingerprint = directory.document.authority.kid
     try:
@@ -477,9 +605,19 @@ def _anchor(report: Report, package: dict[str, Any], card: MemberCard, trust: Se
                            f"{directory.document.expires_at})")
         directory.verification_key(card.state, fingerprint, created)
     except (HanoinetError, _Refused) as exc:
-        report.add("anchor", f"signer {card.state}", False, f"the directory does not vouch for the signer: {exc}")
+        report.add("anchor", f"signer {card.state}", False,
+                   f"the directory signed by the trusted authority key {authority_fingerprint} does not vouch for the "
+                   f"signing key {fingerprint}: {exc}")
         return
     report.anchored_by = authority_fingerprint
     report.add("anchor", f"signer {card.state}", True,
                f"directory version {directory.version}, signed by the trusted authority key {authority_fingerprint}, "
                f"lists {card.state}'s key {fingerprint} as valid when the package was signed")
+
+
+def _carried_authority(signer: dict[str, Any]) -> str | None:
+    """The fingerprint of the authority key the package itself carries, if it is a key at all."""
+    try:
+        return str(import_public_jwk(signer.get("authority"), use="sig").thumbprint())
+    except (HanoinetError, ValueError, TypeError):
+        return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -11,17 +10,16 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from hanoinet.clock import format_instant, now
-from hanoinet.crypto.keys import KeyPair, import_public_jwk, thumbprint
+from hanoinet.crypto.keys import KeyPair, thumbprint
 from hanoinet.db.database import Database
 from hanoinet.db.models import DirectoryVersion
-from hanoinet.errors import ConfigurationError, EnvelopeRefused
+from hanoinet.errors import EnvelopeRefused
 from hanoinet.network.directory import Directory, MemberCard, sign_card
 from hanoinet.node import audit
 from hanoinet.node.keyring import Keyring
 from hanoinet.node.metrics import NodeMetrics
+from hanoinet.node.pinned import pin_authority, read_authority
 from hanoinet.node.settings import NodeSettings, load_settings
-
-AUTHORITY_FILE = "authority.jwk"
 
 
 class Node:
@@ -123,28 +121,6 @@ class Node:
     def close(self) -> None:
         """Release the database."""
         self.db.dispose()
-
-
-def read_authority(data_dir: Path) -> dict[str, str] | None:
-    """The pinned authority public key, if one was pinned."""
-    path = data_dir / AUTHORITY_FILE
-    if not path.exists():
-        return None
-    try:
-        jwk = json.loads(path.read_text(encoding="utf-8"))
-        import_public_jwk(jwk, use="sig")
-    except (ValueError, OSError) as exc:
-        raise ConfigurationError(f"{path} is not an Ed25519 public JWK: {exc}",
-                                 hint="pin the authority key again with `hanoinet node pin-authority`") from None
-    return {"kty": "OKP", "crv": "Ed25519", "x": str(jwk["x"])}
-
-
-def pin_authority(data_dir: Path, jwk: dict[str, str]) -> str:
-    """Pin the Secretariat's public key; returns its fingerprint (RFC 7638 thumbprint)."""
-    import_public_jwk(jwk, use="sig")
-    public = {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"]}
-    (data_dir / AUTHORITY_FILE).write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
-    return thumbprint(public)
 
 
 def repin_authority(data_dir: Path, jwk: dict[str, str], *, actor: str) -> str:

@@ -11,7 +11,8 @@ from hanoinet.clock import now
 from hanoinet.errors import ConfigurationError
 from hanoinet.network.directory import Desk
 from hanoinet.node.keyring import Keyring
-from hanoinet.node.node import Node, pin_authority
+from hanoinet.node.node import Node
+from hanoinet.node.pinned import pin_authority
 from hanoinet.node.settings import CONFIG_FILE, NodeSettings, write_config
 from hanoinet.states import check_state
 
