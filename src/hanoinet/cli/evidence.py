@@ -301,7 +301,11 @@ def verify(
                   + (f", anchored by trusted key {report.anchored_by} ({report.anchor_source})"
                      if report.anchored_by else ", not anchored"))
     if report.witnesses:
-        out.print(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {report.witnessed_before}")
+        try:  # in UTC, as the court's report writes it; a package may hold anything, shown then as written
+            logged = when(report.witnessed_before, precision="second")
+        except ValidationError:
+            logged = repr(report.witnessed_before)
+        out.print(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {logged}")
     for warning in report.warnings:
         out.print(f"[bold yellow]warning:[/] {warning}", markup=True)
     colour = {Verdict.VALID: "bold green", Verdict.NOT_VALID: "bold red", Verdict.NOT_ANCHORED: "bold yellow",
