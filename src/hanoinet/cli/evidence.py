@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from hanoinet.cli.common import DataOption, err, out, print_json
 from hanoinet.cli.node import open_node
@@ -82,11 +82,14 @@ def list_files(
     if as_json:
         print_json([i.as_json() for i in items])
         return
-    table = Table("id", "case", "name", "size", "sha256", "ingested", "status")
+    # One block per file, one value per line: a file id (what `evidence shred ID` and `--file ID` take) and a
+    # SHA-256 are too long to share an 80-column row with anything else, and are never cut or folded.
+    out.print(f"{len(items)} evidence file(s)")
     for i in items:
-        table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, i.ingested_at.strftime("%Y-%m-%d %H:%M:%SZ"),
-                      "shredded" if i.shredded_at else "stored")
-    out.print(table)
+        out.print(f"\n{i.id}  {'shredded' if i.shredded_at else 'stored'}", markup=False)
+        for label, value in (("case", i.case), ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
+                             ("ingested", i.ingested_at.strftime("%Y-%m-%d %H:%M:%SZ"))):
+            out.print(f"  {label:<9} {value}", markup=False)
 
 
 @app.command("package")
@@ -165,7 +168,9 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
     if as_json:
         print_json(listed)
         return
-    table = Table("package", "direction", "State", "case", "status", "files here", "error")
+    # The package id (what `evidence export --package ID` takes) is never cut; the other columns wrap and fold.
+    table = Table(Column("package", no_wrap=True), *(Column(name, overflow="fold") for name in
+                                                      ("direction", "State", "case", "status", "files here", "error")))
     for o in listed:
         here = sum(f["here"] for f in o["files"])
         table.add_row(o["package"], o["direction"], o["peer"], o["case"], o["status"], f"{here}/{len(o['files'])}",

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
@@ -283,7 +283,11 @@ def list_(
     if as_json:
         print_json(rows)
         return
-    table = Table("ref", "marks", "kind", "from → to", "state", "ack due", "case", title=f"{len(rows)} request(s)")
+    # The reference (what `request show REF` takes) and the case are never cut; the other columns wrap, and fold
+    # a word too long for them, so that no mark (EMERGENCY) is ever cut to an ellipsis.
+    table = Table(Column("ref", no_wrap=True), *(Column(name, overflow="fold") for name in
+                                                  ("marks", "kind", "from → to", "state", "ack due")),
+                  Column("case", no_wrap=True), title=f"{len(rows)} request(s)")
     for r in rows:
         direction = "IN " if r["side"] == "requested" else "OUT"
         table.add_row(r["ref"], _marks(r), f"{r['kind_title']} (Art. {r['article']})",
