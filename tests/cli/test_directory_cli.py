@@ -44,9 +44,10 @@ def test_the_hint_for_an_unknown_state_names_a_listing_that_shows_the_members(
     code, out, err = invoke(monkeypatch, capsys, *command.split(), *asking)
     assert code == 0, err
     assert "Directory version 1: 2 member(s)" in out
+    lines = out.splitlines()
     for state, node in nodes.items():
-        [row] = [line for line in out.splitlines() if line.startswith(f"│ {state} ")]
-        assert node.settings.endpoint in row and "247, CA" in row
+        at = lines.index(f"{state}  Node of {state}")
+        assert lines[at + 1:at + 3] == [f"     {node.settings.endpoint}", f"     desks: {state}/247, {state}/CA"]
     assert max(len(line) for line in out.splitlines()) <= 80
 
 

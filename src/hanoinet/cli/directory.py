@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from hanoinet.cli.common import (
     ApiClient,
@@ -137,17 +136,14 @@ def list_(as_json: bool = typer.Option(False, "--json"), node: str | None = Node
         print_json(directory)
         return
     members = directory["members"]
-    table = Table(title=f"Directory version {directory['version']}: {len(members)} member(s), "
-                        f"expires {directory['expires_at']}")
-    # The State code and the endpoint are what the next command or a person needs whole; the name wraps.
-    table.add_column("State", no_wrap=True)
-    table.add_column("name")
-    table.add_column("desks")
-    table.add_column("endpoint", no_wrap=True)
+    out.print(f"Directory version {directory['version']}: {len(members)} member(s), expires "
+              f"{directory['expires_at']}", markup=False)
+    # One block per member, one value per line: an endpoint can be 60 characters, and nothing here is ever cut.
     for member in members:
-        table.add_row(member["state"], member["name"], ", ".join(desk["id"] for desk in member["desks"]),
-                      member["endpoint"])
-    out.print(table)
+        out.print(f"\n{member['state']}  {member['name']}", markup=False)
+        out.print(f"     {member['endpoint']}", markup=False)
+        out.print("     desks: " + ", ".join(f"{member['state']}/{desk['id']}" for desk in member["desks"]),
+                  markup=False)
 
 
 @app.command("show")
