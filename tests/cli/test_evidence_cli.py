@@ -239,3 +239,28 @@ def test_offers_and_export_print_the_complete_verify_command_and_it_works(
     assert code == 0 and out.splitlines()[-1].strip() == verify_line
     code, out, _ = invoke(monkeypatch, capsys, *shlex.split(verify_line)[1:])
     assert code == 0 and "VALID — every check holds" in out
+
+
+def test_list_at_80_columns_shows_every_id_and_hash_whole(data_dir: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from hanoinet.cli import common
+
+    monkeypatch.setattr(common.out, "width", 80)
+    log = tmp_path / "access.log"
+    log.write_bytes(b"203.0.113.7 - - [23/Nov/2026:02:10:07] POST /upload\n")
+    image = tmp_path / "disk-image-of-the-suspects-laptop-seized-on-2026-11-23.img"
+    image.write_bytes(os.urandom(100_000))
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "add", str(log), str(image), "--case",
+                          "BRA-PF-2026-0311", "--data", str(data_dir), "--actor", "officer:3")
+    assert code == 0, err
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "list", "--data", str(data_dir), "--json")
+    listed = json.loads(out)
+    code, out, err = invoke(monkeypatch, capsys, "evidence", "list", "--data", str(data_dir))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "2 evidence file(s)" and max(len(line) for line in lines) <= 80 and "…" not in out
+    for item in listed:
+        # Each on a line of its own, whole, so that it is copied whole into `evidence shred ID`.
+        assert f"{item['id']}  stored" in lines and f"  sha256    {item['sha256']}" in lines
+        assert f"  name      {item['name']}" in lines

@@ -337,3 +337,18 @@ def test_times_are_shown_on_the_desks_clock_with_utc_beside_them(desks: Desks) -
     code, out, err = desks.vnm("show", ref)
     assert code == 0, err
     assert "UTC" in out and "CET" not in out and "CEST" not in out
+
+
+def test_the_list_at_80_columns_shows_every_reference_and_case_whole(desks: Desks,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    refs = [desks.new(), desks.new(EMERGENCY, kind="emergency_disclosure")]
+    monkeypatch.setattr(common.out, "width", 80)
+    code, out, err = desks.vnm("list")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for ref in refs:
+        # Whole, on one line, and so copied whole into `request show REF`.
+        assert sum(1 for line in lines if re.search(rf"│ {re.escape(ref)} +│", line)) == 1, out
+    assert sum(1 for line in lines if "│ VNM-2026-0117 │" in line) == 2, out
+    assert "…" not in out  # the other columns wrap rather than hide anything

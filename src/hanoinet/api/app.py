@@ -20,6 +20,7 @@ from hanoinet.alerts.worker import AlertWorker
 from hanoinet.api import (
     accesslog,
     alarms,
+    apidocs,
     evidence,
     federation,
     hashbank,
@@ -87,6 +88,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app = FastAPI(
         title="hanoinet node", version=__version__, lifespan=lifespan,
         description="A State's node for cooperation under the UN Convention against Cybercrime.",
+        docs_url=None, redoc_url=None,  # served by apidocs, with their scripts from the node, not a CDN
     )
     app.state.node = node
     evidence_service = EvidenceService(node)
@@ -96,6 +98,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.state.matcher = matcher
     app.state.peer_limiter = RateLimiter(node.settings.peer_rate_per_second, node.settings.peer_rate_burst)
     problems.install(app)
+    apidocs.install(app)
     victims.install(app)
     accesslog.install()
     app.include_router(federation.router)

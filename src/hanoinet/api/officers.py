@@ -242,15 +242,16 @@ def list_kinds(officer: Officer) -> list[dict[str, str]]:
     return [{"name": n, "summary": kinds.get(n).summary} for n in kinds.names()]
 
 
-@router.get("/directory", summary="The current directory: States, desks, endpoints")
+@router.get("/directory", summary="The current directory: States, desks, endpoints, key fingerprints")
 def directory(officer: Officer, request: Request) -> dict[str, Any]:
-    """A readable view of the directory this node trusts."""
+    """A readable view of the directory this node trusts; each key by its fingerprint (RFC 7638 thumbprint)."""
     d = node_of(request).require_directory()
     return {
         "version": d.version, "issued_at": d.document.issued_at, "expires_at": d.document.expires_at,
         "members": [
             {"state": m.state, "name": m.name, "endpoint": m.endpoint,
              "desks": [desk.model_dump() for desk in m.desks],
+             "keys": [key.model_dump(exclude={"jwk"}) for key in m.keys],
              "declarations": [decl.model_dump() for decl in m.declarations],
              "signed_on": m.signed_on, "ratified_on": m.ratified_on}
             for m in d.members()

@@ -1,10 +1,12 @@
-"""``hanoinet directory ...``: the Secretariat's register (init, add, revoke, publish, serve) and import on nodes."""
+"""``hanoinet directory ...``: the Secretariat's register (init, add, revoke, publish, serve), import on nodes, and
+the members as a node sees them (list, show)."""
 
 from __future__ import annotations
 
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -18,7 +20,7 @@ from hanoinet.cli.common import (
     print_json,
 )
 from hanoinet.clock import now, parse_rfc3339
-from hanoinet.errors import ConfigurationError, ValidationError
+from hanoinet.errors import ConfigurationError, NotFound, ValidationError
 from hanoinet.network.authority import AuthorityWorkspace, directory_server
 
 app = typer.Typer(help="The directory of member States (trust list).", no_args_is_help=True)
@@ -124,3 +126,68 @@ def import_(
     result = ApiClient(node, token).call("POST", "/api/v1/directory", content=compact.encode(),
                                          headers={"content-type": "application/jose"})
     print_json(result)
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json"), node: str | None = NodeUrlOption,
+          token: str | None = TokenOption) -> None:
+    """The member States of the directory your node trusts: desks and endpoints (`directory show STATE` for more)."""
+    directory = ApiClient(node, token).call("GET", "/api/v1/directory")
+    if as_json:
+        print_json(directory)
+        return
+    members = directory["members"]
+    out.print(f"Directory version {directory['version']}: {len(members)} member(s), expires "
+              f"{directory['expires_at']}", markup=False)
+    # One block per member, one value per line: an endpoint can be 60 characters, and nothing here is ever cut.
+    for member in members:
+        out.print(f"\n{member['state']}  {member['name']}", markup=False)
+        out.print(f"     {member['endpoint']}", markup=False)
+        out.print("     desks: " + ", ".join(f"{member['state']}/{desk['id']}" for desk in member["desks"]),
+                  markup=False)
+
+
+@app.command("show")
+def show(state: str = typer.Argument(..., help="the member State, ISO 3166-1 alpha-3 (e.g. FRA)"),
+         as_json: bool = typer.Option(False, "--json"), node: str | None = NodeUrlOption,
+         token: str | None = TokenOption) -> None:
+    """One member State: endpoint, desks with languages and phones, key fingerprints, declarations."""
+    directory = ApiClient(node, token).call("GET", "/api/v1/directory")
+    wanted = state.upper()
+    member = next((m for m in directory["members"] if m["state"] == wanted), None)
+    if member is None:
+        raise NotFound(f"{wanted} is not a member in directory version {directory['version']}",
+                       hint="members: " + ", ".join(m["state"] for m in directory["members"]),
+                       code="unknown_state")
+    if as_json:
+        print_json(member)
+        return
+    for line in _member_lines(member, directory["version"]):
+        out.print(line, markup=False)
+
+
+def _member_lines(member: dict[str, Any], version: int) -> list[str]:
+    """A member's entry as lines that never cut a fingerprint or an address (one item per line)."""
+    lines = [f"{member['state']}  {member['name']}  (directory version {version})",
+             f"endpoint     {member['endpoint']}",
+             f"signed on    {member['signed_on'] or '-'}",
+             f"ratified on  {member['ratified_on'] or '-'}",
+             "", "Desks (address STATE/DESK):"]
+    for desk in member["desks"]:
+        lines.append(f"  {member['state']}/{desk['id']}  {desk['name']}")
+        lines.append(f"    languages: {', '.join(desk['languages'])}")
+        if desk["fallback_phones"]:
+            lines.append(f"    fallback phones: {', '.join(desk['fallback_phones'])}")
+    lines += ["", "Keys (fingerprint: RFC 7638 thumbprint):"]
+    for key in member["keys"]:
+        use = "signing" if key["use"] == "sig" else "encryption"
+        lines.append(f"  {key['kid']}  {use}")
+        lines.append(f"    valid {key['not_before']} to {key['not_after']}")
+        if key["compromised_since"]:
+            lines.append(f"    COMPROMISED since {key['compromised_since']}")
+    lines += ["", "Declarations and reservations:" if member["declarations"] else "No declarations or reservations."]
+    for declaration in member["declarations"]:
+        lines.append(f"  Art. {declaration['article']}  {declaration['kind']}: {declaration['effect']}")
+        if declaration["text"]:
+            lines.append(f"    {declaration['text']}")
+    return lines

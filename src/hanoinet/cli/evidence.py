@@ -13,9 +13,9 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
-from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, time_column, when
+from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, when
 from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError
 from hanoinet.evidence.package import UseConditions, seal
@@ -82,12 +82,15 @@ def list_files(
     if as_json:
         print_json([i.as_json() for i in items])
         return
+    # One block per file, one value per line: a file id (what `evidence shred ID` and `--file ID` take) and a
+    # SHA-256 are too long to share an 80-column row with anything else, and are never cut or folded.
     zone = node_zone(data)
-    table = Table("id", "case", "name", "size", "sha256", time_column("ingested"), "status")
+    out.print(f"{len(items)} evidence file(s)")
     for i in items:
-        table.add_row(i.id, i.case, i.name, f"{i.size:,}", i.sha256, when(i.ingested_at, zone, sep="\n"),
-                      "shredded" if i.shredded_at else "stored")
-    out.print(table)
+        out.print(f"\n{i.id}  {'shredded' if i.shredded_at else 'stored'}", markup=False)
+        for label, value in (("case", i.case), ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
+                             ("ingested", when(i.ingested_at, zone))):
+            out.print(f"  {label:<9} {value}", markup=False)
 
 
 @app.command("package")
@@ -166,7 +169,9 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
     if as_json:
         print_json(listed)
         return
-    table = Table("package", "direction", "State", "case", "status", "files here", "error")
+    # The package id (what `evidence export --package ID` takes) is never cut; the other columns wrap and fold.
+    table = Table(Column("package", no_wrap=True), *(Column(name, overflow="fold") for name in
+                                                      ("direction", "State", "case", "status", "files here", "error")))
     for o in listed:
         here = sum(f["here"] for f in o["files"])
         table.add_row(o["package"], o["direction"], o["peer"], o["case"], o["status"], f"{here}/{len(o['files'])}",

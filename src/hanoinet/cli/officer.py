@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, time_column, when
-from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers
+from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers, reissue_token
 from hanoinet.node.settings import load_settings
 
 app = typer.Typer(help="Officer accounts and their API tokens.", no_args_is_help=True)
@@ -58,3 +59,16 @@ def disable(data: Path = DataOption, officer_id: int = typer.Option(..., "--id",
         name = officer.name
     database.dispose()
     out.print(f"Officer {officer_id} ({name}) is disabled; their token no longer works.")
+
+
+@app.command("token")
+def token(data: Path = DataOption, officer_id: int = typer.Option(..., "--id", help="the officer's id")) -> None:
+    """Give an officer a new API token (a lost one): the old token stops working, the new one is shown once."""
+    database = open_database(data)
+    with database.transaction() as uow:
+        officer, value = reissue_token(uow.session, officer_id, actor=f"operator:{getpass.getuser()}")
+        name = officer.name
+    database.dispose()
+    err.print(f"Officer {officer_id} ({name}): the old token no longer works. "
+              "New token (shown once, give it to the officer privately):")
+    sys.stdout.write(value + "\n")

@@ -277,9 +277,10 @@ def list_(
         print_json(rows)
         return
     zone = client.zone()
-    # Five columns, so that at 80 columns a reference, a mark or a time is never cut short.
-    table = Table(Column("ref\ncase", no_wrap=True), Column("marks", overflow="fold"), "kind",
-                  "from → to\nstate", time_column("ack due"), title=f"{len(rows)} request(s)")
+    # Five columns, so that at 80 columns a reference, a mark or a time is never cut short: the reference (what
+    # `request show REF` takes) and the case never wrap; the others wrap, and fold a word too long for them.
+    table = Table(Column("ref\ncase", no_wrap=True), Column("marks", overflow="fold"), Column("kind", overflow="fold"),
+                  Column("from → to\nstate", overflow="fold"), time_column("ack due"), title=f"{len(rows)} request(s)")
     for r in rows:
         direction = "IN " if r["side"] == "requested" else "OUT"
         table.add_row(f"{r['ref']}\n{r['case'] or ''}", _marks(r), f"{r['kind_title']} (Art. {r['article']})",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
 from hanoinet.db.models import Officer
-from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
+from hanoinet.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from hanoinet.node import audit
 from hanoinet.states import check_desk
 
@@ -150,6 +150,24 @@ def disable_officer(session: Session, officer_id: int) -> Officer:
     return officer
 
 
+def reissue_token(session: Session, officer_id: int, *, actor: str) -> tuple[Officer, str]:
+    """A new token for an officer who lost theirs; the old one stops working in the same transaction.
+
+    Returns the officer and the new token (shown once, never stored). A disabled officer gets none: disabling
+    was a decision, and a new token must not quietly undo it.
+    """
+    officer = session.get(Officer, officer_id, with_for_update=True)
+    if officer is None:
+        raise NotFound(f"no officer {officer_id}", hint="list them with `hanoinet officer list`")
+    if officer.disabled_at is not None:
+        raise Conflict(f"officer {officer_id} ({officer.name}) is disabled, so gets no new token",
+                       hint="add them again with `hanoinet officer add` if they are to use the node",
+                       code="officer_disabled")
+    token, officer.token_sha256 = issue_token(TOKEN_PREFIX)
+    audit.record(session, actor=actor, action="officer.token", target=f"officer:{officer.id}")
+    return officer, token
+
+
 def list_officers(session: Session) -> list[Officer]:
     """Every officer, enabled or not, by id."""
     return list(session.scalars(select(Officer).order_by(Officer.id)))
@@ -160,6 +178,7 @@ def authenticate(session: Session, token: str) -> Principal:
     officer = session.scalar(select(Officer).where(Officer.token_sha256 == token_digest(token)))
     if officer is None or officer.disabled_at is not None:
         raise Unauthenticated("the API token is unknown or disabled",
-                              hint="ask the node operator for a token (`hanoinet officer add`)")
+                              hint="ask the node operator for a token (`hanoinet officer add`), or for a new one "
+                              "if yours was lost (`hanoinet officer token --id N`)")
     return Principal(id=officer.id, name=officer.name, role=Role(officer.role), desk=officer.desk,
                      email=officer.email)

@@ -331,7 +331,8 @@ def _member(node: Node, state: str) -> MemberCard:
     card = directory.find(state)
     if card is None:
         raise ValidationError(f"{state} is not in the directory, so no request can be sent to it",
-                              hint="check the State code; `hanoinet directory` lists the members")
+                              hint=f"check the State code; `hanoinet directory list` shows the "
+                              f"{len(directory.members())} members of directory version {directory.version}")
     return card
 
 
