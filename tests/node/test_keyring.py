@@ -12,7 +12,7 @@ import pytest
 
 from hanoinet.crypto import keys
 from hanoinet.errors import KeyStoreError
-from hanoinet.node.keyring import INDEX, KEYS_DIR, Keyring, keys_encrypted
+from hanoinet.node.keyring import INDEX, KEYS_DIR, Keyring, Listing, keys_encrypted, known_everywhere_from
 from tests.factories import T0
 
 LIFETIME = timedelta(days=730)
@@ -95,13 +95,45 @@ def test_signing_key_respects_the_published_set(tmp_path: Path) -> None:
     ring = first.rotate(tmp_path, None, now=LATER, lifetime=LIFETIME)
     new = ring.signing_key(LATER)
     at = LATER + timedelta(hours=1)
+    known, soon = at - timedelta(days=1), at + timedelta(days=1)
     # Until the directory lists the new key, the node keeps signing with the old one.
-    assert ring.signing_key(at, published={old.kid}).kid == old.kid
-    assert ring.signing_key(at, published={old.kid, new.kid}).kid == new.kid
-    assert ring.signing_key(at, published={new.kid}).kid == new.kid
+    assert ring.signing_key(at, published={old.kid: known}).kid == old.kid
+    # Listed, but a peer may still use a version without it: still the old one; once known everywhere, the new.
+    assert ring.signing_key(at, published={old.kid: known, new.kid: soon}).kid == old.kid
+    assert ring.signing_key(at, published={old.kid: known, new.kid: at}).kid == new.kid
+    # The old key no longer usable (expired or compromised, so not published): the new one at once.
+    assert ring.signing_key(at, published={new.kid: soon}).kid == new.kid
     assert ring.signing_key(at).kid == new.kid
     with pytest.raises(KeyStoreError, match="listed in the directory"):
-        ring.signing_key(at, published={"someone-else"})
+        ring.signing_key(at, published={"someone-else": known})
+
+
+def test_known_everywhere_from() -> None:
+    grace = timedelta(days=7)
+    v1 = Listing(expires_at=T0 + timedelta(days=30), signing_kids=frozenset({"old"}))
+    v2 = Listing(expires_at=T0 + timedelta(days=40), signing_kids=frozenset({"old", "new"}))
+    v3 = Listing(expires_at=T0 + timedelta(days=20), signing_kids=frozenset())  # before the node joined
+    assert known_everywhere_from("new", [v1, v2, v3], grace) == T0 + timedelta(days=37)
+    assert known_everywhere_from("old", [v1, v2, v3], grace) == T0 + timedelta(days=27)
+    assert known_everywhere_from("old", [v1, v2], grace) < T0
+    assert known_everywhere_from("never", [], grace) < T0
+
+
+def test_extended_loads_only_the_added_keys(tmp_path: Path, fast_kdf: None) -> None:
+    running = Keyring.create(tmp_path, b"passphrase", now=T0, lifetime=LIFETIME)
+    assert running.extended(tmp_path, b"passphrase").keys == running.keys
+    rotated = Keyring.load(tmp_path, b"passphrase").rotate(tmp_path, b"passphrase", now=LATER, lifetime=LIFETIME)
+    extended = running.extended(tmp_path, b"passphrase")
+    assert [k.pair.kid for k in extended.keys] == [k.pair.kid for k in rotated.keys]
+    # Keys held are kept as they are (their files are not decrypted again)...
+    assert all(a is b for a, b in zip(extended.keys, running.keys, strict=False))
+    assert all(extended.holds(k.pair.kid) for k in rotated.keys)
+    # ...and are not forgotten if the index loses them.
+    write_index(tmp_path, {"keys": index(tmp_path)["keys"][2:]})
+    assert {k.pair.kid for k in running.extended(tmp_path, b"passphrase").keys} == {
+        k.pair.kid for k in rotated.keys}
+    with pytest.raises(KeyStoreError, match="cannot read"):
+        Keyring([]).extended(tmp_path, b"wrong")
 
 
 def test_signing_key_must_be_valid_now(tmp_path: Path) -> None:

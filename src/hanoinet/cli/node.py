@@ -147,8 +147,9 @@ def rotate_keys(data: Path = DataOption) -> None:
                        lifetime=timedelta(days=settings.key_lifetime_days))
     for key in ring.keys[-2:]:
         out.print(f"new {'signing' if key.pair.use == 'sig' else 'encryption'} key {key.pair.kid}")
-    out.print("Send the new card (`hanoinet node card`) to the Secretariat; the node keeps signing with the old "
-              "key until the directory lists the new one. Restart `hanoinet serve` to load the new keys.")
+    out.print("Send the new card (`hanoinet node card`) to the Secretariat. A running node loads the new keys "
+              "by itself (no restart); it keeps signing with the old key until every directory version a peer "
+              "may still use lists the new one (docs/operations.md section 5).")
 
 
 @app.command("backup")

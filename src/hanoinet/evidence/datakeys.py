@@ -183,7 +183,7 @@ class KeyVault:
                 hint="it was destroyed by a shred, or the keys folder was not restored with the database",
                 code="kek_missing",
             ) from None
-        return jose.decrypt(compact.strip(), self.node.keyring.decryption_key, cty=_CTY).plaintext
+        return jose.decrypt(compact.strip(), self.node.decryption_key, cty=_CTY).plaintext
 
     def _own_encryption_key(self) -> KeyPair:
         t = now()

@@ -407,7 +407,7 @@ class Puller:
                                  f"{_printable(response.text[:300])}", code="pull_refused")
         try:
             listed = response.json()["keys"]
-            return {int(k["position"]): jose.decrypt(str(k["key"]), self.node.keyring.decryption_key,
+            return {int(k["position"]): jose.decrypt(str(k["key"]), self.node.decryption_key,
                                                      cty=KEY_CTY).plaintext for k in listed}
         except (ValueError, KeyError, TypeError) as exc:
             raise TransportError(f"the keys of offer {offered.id} are not readable: {exc}",

@@ -66,7 +66,8 @@ def stored_versions(node: Node) -> list[int]:
 
 async def poll_directory(node: Node, stop: asyncio.Event) -> None:
     """Every ``directory_poll_seconds``: fetch ``directory_url`` (if set) and import a newer version, pick up
-    versions other processes stored, and raise an alarm once per version that has expired."""
+    versions other processes stored and keys added on disk, and raise an alarm once per version that has
+    expired."""
     url = node.settings.directory_url
     alarmed: set[int] = set()
     async with httpx.AsyncClient(timeout=10) as client:
@@ -80,6 +81,8 @@ async def poll_directory(node: Node, stop: asyncio.Event) -> None:
                     log.warning("directory poll failed", url=url, error=str(exc))
             else:
                 await asyncio.to_thread(node.reload_directory)
+            # Keys added by `rotate-keys` are loaded even while the directory cannot be fetched.
+            await asyncio.to_thread(node.refresh_keys)
             directory = node.directory
             if directory is not None and directory.expired(now()) and directory.version not in alarmed:
                 alarmed.add(directory.version)

@@ -10,9 +10,10 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from hanoinet.clock import format_instant, now
+from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import InboxMessage
-from hanoinet.errors import Conflict
+from hanoinet.errors import Conflict, EnvelopeRefused
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent
 from hanoinet.network.envelope import EnvelopePayload, Limits, OpenedEnvelope, open_envelope
@@ -55,15 +56,26 @@ def receive(node: Node, jwe: bytes) -> Received:
     refused with ``id_conflict`` and raises an alarm.
     """
     t = now()
-    opened = open_envelope(
-        jwe,
-        own_state=node.state,
-        own_desks=node.settings.desk_ids,
-        decryption_keys=node.keyring.decryption_key,
-        directory=node.require_directory(),
-        now=t,
-        limits=Limits(max_bytes=node.settings.max_envelope_bytes, max_age=node.settings.max_message_age),
-    )
+    asked: list[str] = []
+
+    def decryption_key(kid: str) -> KeyPair | None:
+        asked.append(kid)
+        return node.decryption_key(kid)
+
+    try:
+        opened = open_envelope(
+            jwe,
+            own_state=node.state,
+            own_desks=node.settings.desk_ids,
+            decryption_keys=decryption_key,
+            directory=node.require_directory(),
+            now=t,
+            limits=Limits(max_bytes=node.settings.max_envelope_bytes, max_age=node.settings.max_message_age),
+        )
+    except EnvelopeRefused as exc:
+        if exc.code == "unknown_recipient_key" and asked:
+            node.report_missing_key(asked[-1])
+        raise
     try:
         return _store(node, opened, jwe)
     except IntegrityError:

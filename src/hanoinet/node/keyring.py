@@ -1,14 +1,17 @@
 """The node's own keys on disk: ``DATA/keys/`` holds PKCS#8 files and ``keys.json`` with their validity.
 
 Rotation adds a new pair and keeps the old ones: the old encryption key still decrypts envelopes sealed
-before peers saw the new card, and the old signing key keeps signing until the directory lists the new one.
+before peers saw the new card, and the old signing key keeps signing until every directory a peer may still
+be using lists the new one. A running node picks up keys added on disk without a restart
+(:meth:`Keyring.extended`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -86,8 +89,18 @@ class Keyring:
     @staticmethod
     def load(data_dir: Path, passphrase: bytes | None) -> Keyring:
         """Load and decrypt every key listed in ``keys.json``."""
-        keys = []
+        return Keyring([]).extended(data_dir, passphrase)
+
+    def extended(self, data_dir: Path, passphrase: bytes | None) -> Keyring:
+        """This keyring plus the keys ``keys.json`` lists that it does not hold yet (added by a rotation).
+
+        Keys already held are kept as they are, without decrypting their files again, even if the index no
+        longer lists them: a running node never forgets a key it could decrypt with.
+        """
+        keys = list(self.keys)
         for record in _read_index(data_dir):
+            if record.kid in self._by_kid:
+                continue
             path = data_dir / KEYS_DIR / record.file
             try:
                 pem = path.read_bytes()
@@ -99,17 +112,31 @@ class Keyring:
             keys.append(OwnKey(pair, parse_instant(record.not_before), parse_instant(record.not_after)))
         return Keyring(keys)
 
-    def signing_key(self, now: datetime, published: set[str] | None = None) -> KeyPair:
-        """The signing key to use now: the newest valid one, among those the directory lists if given."""
-        for key in reversed(self.keys):
-            if key.pair.use != "sig" or not key.not_before <= now < key.not_after:
-                continue
-            if published is None or key.pair.kid in published:
-                return key.pair
-        raise KeyStoreError(
-            "this node has no signing key valid now" + (" and listed in the directory" if published else ""),
-            hint="rotate keys (`hanoinet node rotate-keys`) and send the new card to the Secretariat",
-        )
+    def holds(self, kid: str) -> bool:
+        """Whether the keyring holds the private key ``kid`` (of either use)."""
+        return kid in self._by_kid
+
+    def signing_key(self, now: datetime, published: Mapping[str, datetime] | None = None) -> KeyPair:
+        """The signing key to use now.
+
+        Without ``published`` (no directory lists the node yet): the newest key valid now. With it, for each
+        of our signing keys the current directory lists as usable now, the instant from which every
+        directory a peer may still be using lists it too (:func:`known_everywhere_from`): the newest such key
+        already known everywhere, else the newest listed one. So a new key is used only once no peer can
+        refuse it, unless the older keys can no longer sign (expired, or marked compromised).
+        """
+        valid = [k for k in reversed(self.keys) if k.pair.use == "sig" and k.not_before <= now < k.not_after]
+        if published is None:
+            chosen = valid[:1]
+        else:
+            listed = [k for k in valid if k.pair.kid in published]
+            chosen = [k for k in listed if published[k.pair.kid] <= now][:1] or listed[:1]
+        if not chosen:
+            raise KeyStoreError(
+                "this node has no signing key valid now" + (" and listed in the directory" if published else ""),
+                hint="rotate keys (`hanoinet node rotate-keys`) and send the new card to the Secretariat",
+            )
+        return chosen[0].pair
 
     def decryption_key(self, kid: str) -> KeyPair | None:
         """Our encryption key ``kid``, if we hold it."""
@@ -119,6 +146,25 @@ class Keyring:
     def entries(self, now: datetime) -> list[KeyEntry]:
         """Public entries of every key not yet expired, for the member card."""
         return [k.entry() for k in self.keys if k.not_after > now]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one directory version the node holds says about the node's own signing keys."""
+
+    expires_at: datetime
+    #: Our signing keys it lists and does not mark compromised.
+    signing_kids: frozenset[str]
+
+
+def known_everywhere_from(kid: str, listings: Iterable[Listing], grace: timedelta) -> datetime:
+    """From when every directory version a peer may still be using lists our signing key ``kid``.
+
+    A peer keeps using a version until its ``expires_at`` plus the grace period, so that is the end of every
+    held version that does not list the key; before it, a peer on such a version refuses what the key signs.
+    """
+    ends = [listing.expires_at + grace for listing in listings if kid not in listing.signing_kids]
+    return max(ends, default=datetime.min.replace(tzinfo=UTC))
 
 
 def _read_index(data_dir: Path) -> list[_KeyRecord]:
