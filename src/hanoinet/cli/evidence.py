@@ -241,9 +241,9 @@ def sweep(
         for kind, (count, size) in report.totals().items():
             if not count:
                 continue
-            out.print(f"{KINDS[kind]}: {count}, {_bytes(size)}")
+            out.print(f"{KINDS[kind]}: {count}, {_bytes(size)} (size, idle for, name)")
             for item in (i for i in report.removed if i.kind == kind):
-                out.print(f"  {_bytes(item.size):>9}  idle {_idle(report.at - item.idle_since):>7}  {item.name}")
+                out.print(f"  {_bytes(item.size):>9} {_idle(report.at - item.idle_since):>7}  {item.name}")
         total = sum(item.size for item in report.removed)
         out.print(f"{verb} {len(report.removed)} leftover(s), {_bytes(total)}" if report.removed
                   else "nothing to remove")
