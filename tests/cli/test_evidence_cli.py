@@ -264,3 +264,39 @@ def test_list_at_80_columns_shows_every_id_and_hash_whole(data_dir: Path, tmp_pa
         # Each on a line of its own, whole, so that it is copied whole into `evidence shred ID`.
         assert f"{item['id']}  stored" in lines and f"  sha256    {item['sha256']}" in lines
         assert f"  name      {item['name']}" in lines
+
+
+def test_sweep_lists_then_removes_leftovers_in_80_columns(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    partial = data_dir / "blobs" / "partial"
+    partial.mkdir(parents=True)
+    leftover = partial / f"{'c' * 32}.tmp"
+    leftover.write_bytes(b"x" * 5000)
+    exports = data_dir / "exports"
+    exports.mkdir()
+    download = exports / "67f7b460-b9fb-4d9d-a26a-ab4bbd94a694-0123abcd.zip.partial"
+    download.write_bytes(b"y" * 300)
+    for path in (leftover, download):
+        then = time.time() - 3 * 86400 - 3600
+        os.utime(path, (then, then))
+
+    code, out, err = invoke(monkeypatch, capsys, "evidence", "sweep", "--data", str(data_dir), "--dry-run")
+    assert code == 0, err
+    assert "unfinished blob writes: 1, 4.88 KiB" in out and f"4.88 KiB  3d 01h  {'c' * 32}" in out
+    assert download.name in out and "would remove 2 leftover(s), 5.18 KiB" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert leftover.exists() and download.exists()
+
+    code, out, err = invoke(monkeypatch, capsys, "evidence", "sweep", "--data", str(data_dir), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["totals"]["unfinished_write"] == {"count": 1, "bytes": 5000}
+    assert report["totals"]["export"] == {"count": 1, "bytes": 300}
+    assert not leftover.exists() and not download.exists()
+
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "sweep", "--data", str(data_dir))
+    assert code == 0 and out.strip() == "nothing to remove"
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "sweep", "--data", str(data_dir), "--older-than", "60")
+    assert code == 2 and "600" in err

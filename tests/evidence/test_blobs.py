@@ -258,13 +258,35 @@ def test_sweep_discards_an_idle_unfinished_write(store: BlobStore, request: pyte
     # for it). moto dates every upload 2010, so only a stored part tells the sweep this one is not idle.
     writer.write(os.urandom(2 * PART_SIZE + 1))
     kept = put(store, b"committed")
-    assert store.sweep_partial(HOUR) == 0
+    assert store.sweep_partial(HOUR) == []
     assert len(leftovers(store, request)) == 2
-    assert store.sweep_partial(HOUR, now=datetime.now(UTC) + 2 * HOUR) == 1
+    later = datetime.now(UTC) + 2 * HOUR
+    [would] = store.sweep_partial(HOUR, now=later, dry_run=True)
+    assert len(leftovers(store, request)) == 2  # a dry run removes nothing
+    assert would.id == writer.id
+    # What reached the store: at least the stored part in S3; on disk, whatever the writing threads wrote.
+    assert (PART_SIZE if store.describe.startswith("s3:") else 0) <= would.size <= 2 * PART_SIZE + 1
+    assert store.sweep_partial(HOUR, now=later) == [would]
     assert [kept in name for name in leftovers(store, request)] == [True]
     writer.abort()  # finds nothing left to abort: not an error
     assert not store.exists(writer.id)
     assert store.exists(kept)
+
+
+def test_blobs_lists_committed_blobs_by_prefix(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    made = {put(store, os.urandom(n)): n for n in (0, 1, 70_000)}
+    unfinished = store.create()
+    unfinished.write(b"not committed")
+    listed = {b.id: b for b in store.blobs()}
+    assert {i: b.size for i, b in listed.items()} == made  # the unfinished write is not a blob
+    assert all(before <= b.modified <= datetime.now(UTC) + timedelta(seconds=5) for b in listed.values())
+    some = next(iter(made))
+    for prefix in ("", some[0], some[:2], some[:3], some):
+        assert {b.id for b in store.blobs(prefix)} == {i for i in made if i.startswith(prefix)}
+    with pytest.raises(ValidationError):
+        list(store.blobs("../"))
+    unfinished.abort()
 
 
 # --- filesystem ------------------------------------------------------------------------------------------
@@ -343,11 +365,12 @@ def test_file_crash_before_commit_leaves_no_blob(data_dir: Path) -> None:
     assert not store.exists(blob_id)
     assert not (data_dir / "blobs" / blob_id[:2] / blob_id).exists()
     partial = data_dir / "blobs" / "partial" / f"{blob_id}.tmp"
-    assert partial.stat().st_size <= 100_000  # what reached the disk before the crash, if anything
-    assert store.sweep_partial(HOUR) == 0
+    size = partial.stat().st_size
+    assert size <= 100_000  # what reached the disk before the crash, if anything
+    assert store.sweep_partial(HOUR) == []
     old = (datetime.now(UTC) - 2 * HOUR).timestamp()
     os.utime(partial, (old, old))
-    assert store.sweep_partial(HOUR) == 1
+    assert [(b.id, b.size) for b in store.sweep_partial(HOUR)] == [(blob_id, size)]
     assert not partial.exists()
 
 
@@ -355,10 +378,10 @@ def test_file_commit_after_sweep_says_why(data_dir: Path) -> None:
     store = open_store("file:", data_dir)
     writer = store.create()
     writer.write(b"slow upload")
-    assert store.sweep_partial(timedelta(0), now=datetime.now(UTC) + HOUR) == 1
+    assert len(store.sweep_partial(timedelta(0), now=datetime.now(UTC) + HOUR)) == 1
     with pytest.raises(ConfigurationError, match="disappeared before commit") as caught:
         writer.commit()
-    assert "older_than" in caught.value.hint
+    assert "evidence_sweep_age_seconds" in caught.value.hint
     assert not store.exists(writer.id)
 
 
@@ -515,8 +538,13 @@ def test_file_sweep_touches_only_partial_blobs(data_dir: Path) -> None:
     stranger.write_text("not a blob")
     old = (datetime.now(UTC) - 2 * HOUR).timestamp()
     os.utime(stranger, (old, old))
-    assert store.sweep_partial(HOUR) == 0
+    assert store.sweep_partial(HOUR) == []
     assert stranger.exists()
+    (data_dir / "blobs" / "ab").mkdir()
+    (data_dir / "blobs" / "ab" / ("ab" * 15 + ".x")).write_text("not a blob")
+    (data_dir / "blobs" / "ab" / ("cd" * 16)).write_text("not in its fan-out folder")
+    os.symlink("/etc/hostname", data_dir / "blobs" / "ab" / ("ab" * 16))
+    assert list(store.blobs()) == []
 
 
 def test_file_store_needs_an_existing_data_directory(tmp_path: Path) -> None:
@@ -608,7 +636,7 @@ def test_s3_sweep_aborts_only_stale_uploads_of_blobs(s3_store: Any, s3_client: A
     prefix = s3_store.prefix
     stale = s3_client.create_multipart_upload(Bucket=S3_BUCKET, Key=prefix + "a" * 32)["UploadId"]
     other = s3_client.create_multipart_upload(Bucket=S3_BUCKET, Key=prefix + "not-a-blob")["UploadId"]
-    assert s3_store.sweep_partial(HOUR, now=datetime.now(UTC) + 2 * HOUR) == 1
+    assert [b.id for b in s3_store.sweep_partial(HOUR, now=datetime.now(UTC) + 2 * HOUR)] == ["a" * 32]
     left = s3_client.list_multipart_uploads(Bucket=S3_BUCKET, Prefix=prefix)["Uploads"]
     assert [u["UploadId"] for u in left] == [other]
     assert stale != other
@@ -647,7 +675,7 @@ def test_s3_errors_say_what_to_do(s3_store: Any) -> None:
         writer.write(bytes(PART_SIZE + 1))
         with pytest.raises(ConfigurationError, match="aborted before commit") as swept:
             writer.commit()
-        assert "sweep_partial" in swept.value.hint
+        assert "evidence_sweep_age_seconds" in swept.value.hint
         with pytest.raises(RuntimeError, match="it is failed"):
             writer.commit()  # how much reached the store is unknown: only abort is left
         stub.add_client_error("abort_multipart_upload", "NoSuchUpload", http_status_code=404)

@@ -130,6 +130,9 @@ def test_invalid_toml(tmp_path: Path) -> None:
         {"directory_poll_seconds": 1},
         {"max_message_age_seconds": 59, "undeliverable_after_seconds": 10},
         {"key_lifetime_days": 0},
+        {"evidence_sweep_interval_seconds": 59},
+        {"evidence_sweep_age_seconds": 599},  # shorter could race an ingest between its blob and its row
+        {"evidence_upload_expiry_seconds": 3599},
         {"desks": [{"id": "247", "name": "x", "languages": ["english"]}]},
     ],
 )

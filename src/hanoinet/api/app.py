@@ -36,6 +36,7 @@ from hanoinet.api.bodylimit import BodyLimit
 from hanoinet.clock import now
 from hanoinet.db.models import OutboxMessage
 from hanoinet.evidence.service import EvidenceService
+from hanoinet.evidence.sweep import run_sweeper
 from hanoinet.evidence.transfer import run_puller
 from hanoinet.hashbank import takedown as takedown_service
 from hanoinet.hashbank.matcher import Matcher
@@ -75,6 +76,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
                 witnessing.run(node, stop, interval=node.settings.witness_interval_seconds)))
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
             tasks.append(asyncio.create_task(run_puller(evidence_service, stop)))
+            tasks.append(asyncio.create_task(run_sweeper(evidence_service, stop)))
             tasks.append(asyncio.create_task(run_publisher(node, stop)))
             tasks.append(asyncio.create_task(matcher.run(stop)))
             tasks.append(asyncio.create_task(takedown_service.run(node, stop)))

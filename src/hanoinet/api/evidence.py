@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from functools import partial
 from typing import Annotated, Any
@@ -144,9 +143,7 @@ def list_offers(officer: Officer, request: Request) -> list[dict[str, Any]]:
 async def received_package(package_id: _PACKAGE, officer: Officer, request: Request) -> FileResponse:
     """Rebuilt byte for byte from the offer's metadata and the pulled files; verify it with `hanoinet verify`."""
     service = _service(request)
-    folder = service.node.settings.data_dir / "exports"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    out = folder / f"{package_id}-{uuid.uuid4().hex[:8]}.zip"
+    out = transfer.export_path(service.node.settings.data_dir, package_id)
     await run_in_threadpool(partial(transfer.rebuild_package, service, package_id, out, actor=officer.actor))
     return FileResponse(out, media_type="application/zip", filename=f"{package_id}.zip",
                         background=BackgroundTask(out.unlink, missing_ok=True))

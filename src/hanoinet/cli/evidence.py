@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -244,6 +245,60 @@ def shred(
     out.print(f"shredded {item.name} ({item.sha256}); its key is destroyed on this node. Node backup archives "
               "taken before now still hold it until they are destroyed, and copies sent to other States are theirs "
               "to shred (docs/evidence.md, \"Shredding and backups\")")
+
+
+@app.command("sweep")
+def sweep(
+    data: Path = DataOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed; remove nothing"),
+    older_than: int | None = typer.Option(None, "--older-than", min=600, help="seconds a crash's leftover must "
+                                          "have been idle (default: the node's evidence_sweep_age_seconds)"),
+    actor: str | None = ActorOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Remove what crashes, abandoned uploads and ended pulls left behind; prints what it removed."""
+    from hanoinet.evidence.sweep import KINDS, Sweeper
+
+    node = open_node(data)
+    try:
+        sweeper = Sweeper(EvidenceService(node), age=timedelta(seconds=older_than) if older_than else None)
+        report = sweeper.sweep(dry_run=dry_run, actor=_actor(actor))
+    finally:
+        node.close()
+    if as_json:
+        print_json(report.as_json())
+    else:
+        verb = "would remove" if dry_run else "removed"
+        for kind, (count, size) in report.totals().items():
+            if not count:
+                continue
+            out.print(f"{KINDS[kind]}: {count}, {_bytes(size)} (size, idle for, name)")
+            for item in (i for i in report.removed if i.kind == kind):
+                out.print(f"  {_bytes(item.size):>9} {_idle(report.at - item.idle_since):>7}  {item.name}")
+        total = sum(item.size for item in report.removed)
+        out.print(f"{verb} {len(report.removed)} leftover(s), {_bytes(total)}" if report.removed
+                  else "nothing to remove")
+    for failure in report.failures:
+        err.print(f"[bold red]error:[/] could not sweep {failure}", markup=True)
+    if report.failures:
+        raise typer.Exit(2)
+
+
+def _bytes(size: int) -> str:
+    """``917 MiB``: three significant digits at most, binary units."""
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1000 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.3g} {unit}"
+
+
+def _idle(delta: timedelta) -> str:
+    """``3d 04h``, ``2h 05m`` or ``12m``."""
+    minutes = max(0, int(delta.total_seconds()) // 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    return f"{days}d {hours:02d}h" if days else f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
 def verify(

@@ -25,10 +25,12 @@ import os
 import queue
 import re
 import secrets
+import stat
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -52,10 +54,13 @@ PART_SIZE = 8 << 20
 _MAX_PARTS = 10_000  # S3's limit per multipart upload: blobs up to 10,000 parts of PART_SIZE (78.1 GiB)
 _PARTIAL = "partial"
 _PARTIAL_NAME = re.compile(r"\A[0-9a-f]{32}\.tmp\Z")
+_FAN_OUT = re.compile(r"\A[0-9a-f]{2}\Z")
+_HEX_PREFIX = re.compile(r"\A[0-9a-f]{0,32}\Z")
 # AWS's bucket naming rules; its "safe characters" for object keys, for the prefix.
 _BUCKET = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _PREFIX = re.compile(r"\A[A-Za-z0-9!_.*'()/-]*\Z")
-_SWEPT_HINT = "sweep_partial removed it as stale: sweep with an older_than longer than the slowest upload"
+_SWEPT_HINT = ("the evidence sweeper removed it as idle for longer than evidence_sweep_age_seconds: set that above "
+               "the longest pause of a write, and store the file again")
 _URL_EXPECTED = ("expected 'file:' (the data directory's blobs/ folder) or 's3://BUCKET/optional/prefix/' "
                  "(an S3-compatible bucket)")
 
@@ -67,6 +72,24 @@ def _checked(blob_id: object) -> str:
         raise ValidationError(f"{shown} is not a blob identifier", code="invalid_blob_id",
                               hint="a blob identifier is 32 lowercase hexadecimal digits")
     return blob_id
+
+
+def _checked_prefix(prefix: str) -> str:
+    if not _HEX_PREFIX.match(prefix):
+        raise ValidationError(f"{prefix[:40]!r} is not the beginning of a blob identifier", code="invalid_blob_id",
+                              hint="give at most 32 lowercase hexadecimal digits")
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob, or an unfinished write of one, as a store lists it."""
+
+    id: str
+    size: int
+    """Bytes it holds (an unfinished write: the bytes that reached the store)."""
+    modified: datetime
+    """When it was last written to: a committed blob's commit, an unfinished write's latest write."""
 
 
 def _byte_range(blob_id: str, size: int, start: int, end: int | None, piece: int) -> tuple[int, int]:
@@ -169,7 +192,7 @@ class BlobWriter(ABC):
         try:
             self.abort()
         except HanoinetError as problem:
-            # The original exception matters more; a leftover partial is removed by sweep_partial.
+            # The original exception matters more; the evidence sweeper removes a leftover partial.
             log.warning("blob abort failed", blob=self.id, store=self._describe, error=problem.message)
 
     def _require_open(self, action: str) -> None:
@@ -226,8 +249,16 @@ class BlobStore(Protocol):
         """Remove a blob; deleting one that does not exist is not an error."""
         ...
 
-    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
-        """Discard unfinished writes idle for longer than ``older_than`` (left by a crash); returns how many."""
+    def blobs(self, prefix: str = "") -> Iterator[StoredBlob]:
+        """Every committed blob whose identifier starts with ``prefix`` (hex digits), in no particular order."""
+        ...
+
+    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None,
+                      dry_run: bool = False) -> list[StoredBlob]:
+        """Discard unfinished writes idle for longer than ``older_than`` (left by a crash); returns them.
+
+        With ``dry_run`` nothing is discarded: the answer is what would be.
+        """
         ...
 
 
@@ -310,23 +341,61 @@ class _FileStore:
                 return
             fsync_folder(path.parent)
 
-    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
-        """Remove partial files not written to for longer than ``older_than``; returns how many."""
-        cutoff = ((now or datetime.now(UTC)) - older_than).timestamp()
-        removed = 0
+    def blobs(self, prefix: str = "") -> Iterator[StoredBlob]:
+        """Every committed blob whose identifier starts with ``prefix``, fan-out folder by fan-out folder."""
+        prefix = _checked_prefix(prefix)
+        with self._errors("list blobs", self.root), os.scandir(self.root) as entries:
+            folders = sorted(e.name for e in entries if _FAN_OUT.match(e.name) and e.name.startswith(prefix[:2]))
+        for folder in folders:
+            # Listed whole before yielding: the caller may delete blobs of this folder meanwhile.
+            found = []
+            with self._errors("list blobs", self.root / folder):
+                try:
+                    with os.scandir(self.root / folder) as entries:
+                        for entry in entries:
+                            if entry.name.startswith(folder) and entry.name.startswith(prefix) \
+                                    and BLOB_ID.match(entry.name):
+                                listed = _listed(entry)
+                                if listed is not None:
+                                    found.append(listed)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+            yield from found
+
+    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None,
+                      dry_run: bool = False) -> list[StoredBlob]:
+        """Remove partial files not written to for longer than ``older_than``; returns them."""
+        cutoff = (now or datetime.now(UTC)) - older_than
+        removed = []
         with self._errors("sweep partial blobs", self.partial), os.scandir(self.partial) as entries:
             for entry in entries:
                 if not _PARTIAL_NAME.match(entry.name):
                     continue
-                try:
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                listed = _listed(entry, entry.name.removesuffix(".tmp"))
+                if listed is None or listed.modified >= cutoff:
+                    continue
+                if not dry_run:
+                    try:
                         os.unlink(entry.path)
-                        removed += 1
-                except FileNotFoundError:
-                    continue  # committed or aborted meanwhile
-        if removed:
-            log.info("partial blobs swept", count=removed, store=self.describe)
+                    except FileNotFoundError:
+                        continue  # committed or aborted meanwhile
+                removed.append(listed)
+        if removed and not dry_run:
+            fsync_folder(self.partial)
+            log.info("partial blobs swept", count=len(removed), bytes=sum(b.size for b in removed),
+                     store=self.describe)
         return removed
+
+
+def _listed(entry: os.DirEntry[str], blob_id: str | None = None) -> StoredBlob | None:
+    """A regular file of the store as a listed blob; ``None`` if it is gone or is not a regular file."""
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return StoredBlob(blob_id or entry.name, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
 
 
 class _FileWriter(BlobWriter):
@@ -675,39 +744,58 @@ class _S3Store:
         with self._errors("delete", blob_id):
             self._client.delete_object(Bucket=self.bucket, Key=self.key(blob_id))
 
-    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None) -> int:
-        """Abort multipart uploads of blobs idle for longer than ``older_than``; returns how many.
+    def blobs(self, prefix: str = "") -> Iterator[StoredBlob]:
+        """Every committed blob whose identifier starts with ``prefix``, page by page of the bucket's listing."""
+        prefix = _checked_prefix(prefix)
+        with self._errors("list blobs"):
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                           Prefix=self.prefix + prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    blob_id = item["Key"][len(self.prefix):]
+                    if BLOB_ID.match(blob_id):
+                        yield StoredBlob(blob_id, int(item["Size"]), item["LastModified"])
+
+    def sweep_partial(self, older_than: timedelta, *, now: datetime | None = None,
+                      dry_run: bool = False) -> list[StoredBlob]:
+        """Abort multipart uploads of blobs idle for longer than ``older_than``; returns them.
 
         Idle means neither started nor given a part since then, so a slow upload in progress is kept.
         """
         cutoff = (now or datetime.now(UTC)) - older_than
-        aborted = 0
+        aborted = []
         with self._errors("sweep partial blobs"):
             pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
                                                                                   Prefix=self.prefix)
             for page in pages:
                 for upload in page.get("Uploads", []):
                     key, upload_id = upload["Key"], upload["UploadId"]
-                    if not BLOB_ID.match(key[len(self.prefix):]) or upload["Initiated"] >= cutoff:
+                    blob_id = key[len(self.prefix):]
+                    if not BLOB_ID.match(blob_id) or upload["Initiated"] >= cutoff:
                         continue
                     try:
-                        if self._last_part_time(key, upload_id) >= cutoff:
+                        latest, size = self._parts(key, upload_id)
+                        if latest >= cutoff:
                             continue
-                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                        if not dry_run:
+                            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
                     except self._client.exceptions.NoSuchUpload:
                         continue  # completed or aborted meanwhile
-                    aborted += 1
-        if aborted:
-            log.info("partial blobs swept", count=aborted, store=self.describe)
+                    aborted.append(StoredBlob(blob_id, size, max(latest, upload["Initiated"])))
+        if aborted and not dry_run:
+            log.info("partial blobs swept", count=len(aborted), bytes=sum(b.size for b in aborted),
+                     store=self.describe)
         return aborted
 
-    def _last_part_time(self, key: str, upload_id: str) -> datetime:
-        latest = datetime.min.replace(tzinfo=UTC)
+    def _parts(self, key: str, upload_id: str) -> tuple[datetime, int]:
+        """When the upload's latest part arrived (or the dawn of time), and the bytes of its parts."""
+        latest, size = datetime.min.replace(tzinfo=UTC), 0
         pages = self._client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)
         for page in pages:
             for part in page.get("Parts", []):
                 latest = max(latest, part["LastModified"])
-        return latest
+                size += int(part.get("Size", 0))
+        return latest, size
 
 
 class _S3Writer(BlobWriter):

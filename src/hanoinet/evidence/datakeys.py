@@ -16,6 +16,7 @@ backups").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -133,7 +134,18 @@ class KeyVault:
         return new_epoch
 
     def destroy_retired(self) -> list[int]:
-        """Overwrite and delete the KEK files of retired epochs; returns their epochs.
+        """Overwrite and delete the KEK files of retired epochs; returns their epochs."""
+        destroyed = []
+        for epoch, path in self.retired_files().items():
+            with contextlib.suppress(FileNotFoundError):  # another process of the node destroyed it first
+                _overwrite_and_delete(path)
+                destroyed.append(epoch)
+        if destroyed:
+            fsync_folder(self.node.settings.data_dir / KEYS_DIR)
+        return destroyed
+
+    def retired_files(self) -> dict[int, Path]:
+        """The KEK files still on disk of retired epochs, by epoch: what :meth:`destroy_retired` destroys.
 
         Only epochs whose retirement committed: the file of an epoch another process is creating right now
         has no row yet that we can see, and must stay. (A file left by a creation that never committed is
@@ -141,17 +153,12 @@ class KeyVault:
         """
         with self.node.db.transaction(readonly=True) as uow:
             retired = set(uow.session.scalars(select(EvidenceKek.epoch).where(EvidenceKek.retired_at.is_not(None))))
-        folder = self.node.settings.data_dir / KEYS_DIR
-        destroyed = []
-        for path in sorted(folder.glob("evidence-kek-*.jwe")):
+        found = {}
+        for path in sorted((self.node.settings.data_dir / KEYS_DIR).glob("evidence-kek-*.jwe")):
             epoch_text = path.name.removeprefix("evidence-kek-").removesuffix(".jwe")
-            if not epoch_text.isdigit() or int(epoch_text) not in retired:
-                continue
-            _overwrite_and_delete(path)
-            destroyed.append(int(epoch_text))
-        if destroyed:
-            fsync_folder(folder)
-        return destroyed
+            if epoch_text.isdigit() and int(epoch_text) in retired:
+                found[int(epoch_text)] = path
+        return found
 
     def _create_epoch(self, session: Session, epoch: int) -> tuple[int, bytes]:
         # The row first: its primary key makes concurrent creators of the same epoch wait for each other. A

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,6 +110,18 @@ class Offered:
     message_id: str
     files: int
     expires_at: datetime
+
+
+def transfer_folder(data_dir: Path, package_id: str) -> Path:
+    """Where the files of an incoming offer accumulate while they are pulled (``<position>.part`` each)."""
+    return data_dir / "transfers" / package_id
+
+
+def export_path(data_dir: Path, package_id: str) -> Path:
+    """A fresh name in ``DATA/exports/`` for a received package rebuilt for a download (folder created 0700)."""
+    folder = data_dir / "exports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{package_id}-{uuid.uuid4().hex[:8]}.zip"
 
 
 def keys_path(package_id: str) -> str:
@@ -347,7 +360,7 @@ class Puller:
 
     def staging(self, package_id: str, position: int) -> Path:
         """Where a file's ciphertext accumulates while it is pulled."""
-        return self.node.settings.data_dir / "transfers" / package_id / f"{position}.part"
+        return transfer_folder(self.node.settings.data_dir, package_id) / f"{position}.part"
 
     def due(self) -> list[str]:
         """Incoming offers waiting for a pull now."""
@@ -393,7 +406,7 @@ class Puller:
             if row is None:
                 raise NotFound(f"no incoming offer {package_id}", code="offer_not_found")
             row.status, row.completed_at, row.error = "complete", now(), None
-        shutil.rmtree(self.node.settings.data_dir / "transfers" / package_id, ignore_errors=True)
+        shutil.rmtree(transfer_folder(self.node.settings.data_dir, package_id), ignore_errors=True)
         log.info("evidence offer pulled", package=package_id, sender=offered.peer)
 
     def _keys(self, offered: EvidenceOffer) -> dict[int, bytes]:

@@ -35,6 +35,11 @@ _TAG = 16
 _NONCE = 12
 
 
+def staging_path(data_dir: Path, upload_id: str) -> Path:
+    """Where the encrypted pieces of an upload are staged."""
+    return data_dir / "uploads" / f"{upload_id}.part"
+
+
 @dataclass(frozen=True, slots=True)
 class UploadState:
     """Where an upload stands."""
@@ -59,7 +64,7 @@ class Uploads:
         self.node = service.node
 
     def _staging(self, upload_id: str) -> Path:
-        return self.node.settings.data_dir / "uploads" / f"{upload_id}.part"
+        return staging_path(self.node.settings.data_dir, upload_id)
 
     def _open_staging(self, upload_id: str, mode: str) -> BinaryIO:
         try:
@@ -143,6 +148,7 @@ class Uploads:
             session.delete(upload)
 
         with self._open_staging(upload_id, "rb") as handle:
+            os.utime(handle.fileno())  # a completion is activity: the sweeper keeps an upload being completed
             source = _StagedReader(handle, key, upload_id, staged)
             item = self.service.ingest(source, name=name, case=case, actor=actor, media_type=media_type,
                                        in_transaction=finish)

@@ -21,3 +21,11 @@ class NodeMetrics:
             "hanoinet_delivery_latency_seconds", "From outbox commit to stored receipt",
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600), registry=self.registry,
         )
+        self.evidence_swept = Counter(
+            "hanoinet_evidence_swept", "Leftovers the evidence sweeper removed, by kind", ["kind"],
+            registry=self.registry,
+        )
+        self.evidence_swept_bytes = Counter(
+            "hanoinet_evidence_swept_bytes", "Bytes the evidence sweeper freed, by kind", ["kind"],
+            registry=self.registry,
+        )

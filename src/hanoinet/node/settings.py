@@ -160,6 +160,14 @@ class NodeSettings(BaseSettings):
     evidence_blake3: bool = False
     #: The largest evidence offer (all its files) this node accepts from another State.
     evidence_max_offer_bytes: int = Field(default=1 << 40, ge=1)
+    #: How often the evidence sweeper runs in each ``serve`` process (it also runs at start).
+    evidence_sweep_interval_seconds: int = Field(default=3600, ge=60)
+    #: How long a crash's leftover (an unfinished blob write, a blob no file names, a staging file without an
+    #: upload, a pull folder without an offer, a package download left in exports/) must have been idle before
+    #: the sweeper removes it: well above the longest pause of a write, and of a transaction (docs/evidence.md).
+    evidence_sweep_age_seconds: int = Field(default=86400, ge=600)
+    #: An upload to which nothing was sent for this long is removed, with its staged pieces.
+    evidence_upload_expiry_seconds: int = Field(default=7 * 86400, ge=3600)
     #: Cases the public victims' page may open in any hour, from all addresses together (advocates' cases do not
     #: count): each image becomes a bank entry sent to every State, so the total is bounded, not only each
     #: address's share.
