@@ -265,6 +265,8 @@ def _negative_cases() -> list[tuple[str, str, str, str]]:
 
     without_case = _payload_dict()
     del without_case["case"]
+    without_v = _payload_dict()
+    del without_v["v"]
     good_jws = signed(good)
     header, payload_b64, signature = good_jws.split(".")
     tampered_signature = b64url(bytes([b64url_decode(signature)[0] ^ 0x01]) + b64url_decode(signature)[1:])
@@ -281,9 +283,17 @@ def _negative_cases() -> list[tuple[str, str, str, str]]:
          f"{header}.{payload_b64}.{tampered_signature}"),
         ("not_canonical_whitespace", "not_canonical", "payload signed with insignificant whitespace",
          signed(json.dumps(_payload_dict(), indent=1, ensure_ascii=False).encode("utf-8"))),
-        ("case_member_omitted", "not_canonical",
+        ("jws_padded_signature", "malformed",
+         "the inner JWS's signature segment carries base64 padding (==): segments are unpadded base64url",
+         f"{good_jws}=="),
+        ("case_member_omitted", "malformed_payload",
          "the case member is left out instead of being null: every payload member must be present",
          signed(canonical_json(without_case))),
+        ("v_member_omitted", "malformed_payload",
+         "the v member is left out: a receiver never defaults it to 1", signed(canonical_json(without_v))),
+        ("from_user_assigned_state", "malformed_payload",
+         "from is XKX/247: XKX is a user-assigned code, not in the ISO 3166-1 list of Appendix C",
+         signed(canonical(**{"from": "XKX/247"}))),
         ("unknown_sender_desk", "unknown_sender_desk", "from is VNM/XYZ and VNM's card lists no desk XYZ",
          signed(canonical(**{"from": "VNM/XYZ"}))),
         ("addressed_to_another_state", "wrong_recipient", "to is DEU/247 but the JWE is encrypted to FRA",
@@ -296,6 +306,26 @@ def _negative_cases() -> list[tuple[str, str, str, str]]:
         ("unknown_kind", "unknown_kind", "kind note.unknown is not registered", signed(canonical(kind="note.unknown"))),
         ("invalid_body", "invalid_body", "a note.text body without its required text member",
          signed(canonical(body={"subject": "no text", "language": "en"}))),
+        ("note_text_without_language", "invalid_body",
+         "a note.text body without its language member: no body member has a default on the wire",
+         signed(canonical(body={"subject": "no language", "text": "Please preserve."}))),
+    ]
+
+
+def _malformed_jwes(jwe: str) -> list[tuple[str, str, str, str]]:
+    """(name, expected refusal code, what it shows, envelope) for the good envelope's JWE altered outside
+    its encryption: a receiver must refuse these before it decrypts anything."""
+    header_b64, rest = jwe.split(".", 1)
+    header = json.loads(b64url_decode(header_b64))
+    without_epk = b64url(json.dumps({k: v for k, v in header.items() if k != "epk"},
+                                    separators=(",", ":")).encode("ascii"))
+    return [
+        ("jwe_padded_segment", "malformed",
+         "the good envelope with its last segment (the 16-byte tag) padded with ==", f"{jwe}=="),
+        ("jwe_trailing_newline", "malformed", "the good envelope followed by a line feed", f"{jwe}\n"),
+        ("jwe_header_without_epk", "bad_header",
+         "the good envelope with epk removed from its protected header: the header has exactly five members",
+         f"{without_epk}.{rest}"),
     ]
 
 
@@ -358,6 +388,10 @@ def build_vectors(previous: dict[str, Any] | None = None) -> dict[str, Any]:
 
     recorded_negatives = {n.get("name"): n.get("jwe") for n in previous.get("refusals", [])}
     refusals = []
+    for name, code, what, altered in _malformed_jwes(jwe):
+        if (got := _open_as_fra(altered, directory)) != code:
+            raise AssertionError(f"refusal vector {name}: expected {code}, got {got}")
+        refusals.append({"name": name, "expected_code": code, "what": what, "jws": None, "jwe": altered})
     for name, code, what, inner in _negative_cases():
         negative_jwe = _encrypt_to_fra(inner, recorded_negatives.get(name))
         if (got := _open_as_fra(negative_jwe, directory)) != code:

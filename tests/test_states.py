@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pycountry
 import pytest
 from hypothesis import given, settings
@@ -11,6 +14,7 @@ from pydantic import BaseModel
 from hanoinet.errors import ValidationError
 from hanoinet.states import (
     STANDARD_DESKS,
+    STATE_CODES,
     Address,
     DeskId,
     StateCode,
@@ -45,6 +49,38 @@ def test_any_three_capitals_accepted_iff_assigned(code: str) -> None:
         assert code not in ALPHA3
     else:
         assert code in ALPHA3
+
+
+PROTOCOL = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+
+
+def appendix_c() -> set[str]:
+    """The codes listed in docs/protocol.md, Appendix C."""
+    text = PROTOCOL.read_text(encoding="utf-8").split("## Appendix C. State codes", 1)[1]
+    block = re.search(r"```\n(.*?)```", text, flags=re.DOTALL)
+    assert block is not None
+    return set(block.group(1).split())
+
+
+def test_the_node_accepts_exactly_the_codes_of_appendix_c() -> None:
+    codes = appendix_c()
+    assert len(codes) == 249
+    assert codes == STATE_CODES
+    for code in sorted(codes):
+        assert check_state(code) == code
+
+
+def test_appendix_c_is_iso_3166_1_as_pycountry_lists_it() -> None:
+    """If this fails after a pycountry update, ISO 3166-1 changed: the protocol list is a decision to make
+    (docs/protocol.md section 2.5), not something to follow silently."""
+    assert set(ALPHA3) == STATE_CODES
+
+
+@pytest.mark.parametrize("code", ["XKX", "XXK", "EUE", "ANT", "SCG", "QMA", "ZZZ", "AAA"])
+def test_user_assigned_reserved_and_withdrawn_codes_are_refused(code: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        check_state(code)
+    assert "XKX" in info.value.hint
 
 
 def test_state_name() -> None:

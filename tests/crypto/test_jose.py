@@ -65,8 +65,15 @@ def test_b64url_decode(text: str, data: bytes) -> None:
     assert b64url_decode(text) == data
 
 
-@pytest.mark.parametrize("text", ["Zg==", "Zm8=", "+/8", "Zm9v!", "Zm 9v", "Zm9v\n"])
+@pytest.mark.parametrize("text", ["Zg==", "Zm8=", "+/8", "Zm9v!", "Zm 9v", "Zm9v\n", "Zm9vé", "Z", "Zm9vY"])
 def test_b64url_decode_refuses_padding_and_other_alphabets(text: str) -> None:
+    with pytest.raises(ValueError):
+        b64url_decode(text)
+
+
+@pytest.mark.parametrize("text", ["Zh", "Zm9", "-_9"])
+def test_b64url_decode_refuses_non_zero_unused_bits(text: str) -> None:
+    """``Zh`` decodes to ``f`` like ``Zg`` in lenient decoders; only the canonical text is accepted."""
     with pytest.raises(ValueError):
         b64url_decode(text)
 
@@ -169,6 +176,29 @@ def test_payload_that_is_not_base64url_is_malformed() -> None:
     header, _, signature = SIGNED.split(".")
     with pytest.raises(JoseFailure) as info:
         peek_jws(f"{header}.a=b.{signature}", typ=TYP)
+    assert info.value.code == "malformed"
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _with_unused_bit(last: str) -> str:
+    """The last character of an 86-character segment (64 bytes) with its lowest, unused bit set."""
+    return _ALPHABET[_ALPHABET.index(last) | 1]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda jws: jws + "==",  # the 64-byte signature padded as standard base64 would
+        lambda jws: jws + "\n",
+        lambda jws: jws[:-1] + _with_unused_bit(jws[-1]),  # the same bytes to a lenient decoder
+    ],
+    ids=["padded_signature", "trailing_newline", "non_canonical_signature"],
+)
+def test_signature_segment_that_is_not_strict_base64url_is_malformed(change: Any) -> None:
+    with pytest.raises(JoseFailure) as info:
+        verify(change(SIGNED), sig_public(SIGNER), typ=TYP)
     assert info.value.code == "malformed"
 
 
@@ -322,7 +352,7 @@ def test_jwe_header_outside_the_allow_list_is_refused(change: dict[str, Any]) ->
     assert info.value.code == "bad_header"
 
 
-@pytest.mark.parametrize("missing", ["alg", "enc", "kid", "cty"])
+@pytest.mark.parametrize("missing", ["alg", "enc", "kid", "cty", "epk"])
 def test_jwe_header_missing_member_is_refused(missing: str) -> None:
     forged = with_header(ENCRYPTED, {k: v for k, v in header_of(ENCRYPTED).items() if k != missing})
     with pytest.raises(JoseFailure) as info:
@@ -338,15 +368,40 @@ def test_jwe_header_missing_member_is_refused(missing: str) -> None:
         {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
         {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"},
         {"kty": "OKP", "crv": "X25519", "x": "AAAA"},
-        {"kty": "OKP", "crv": "X25519", "x": "A" * 43},
+        {"kty": "OKP", "crv": "X25519", "x": "A" * 43 + "="},
+        {"kty": "OKP", "crv": "X25519", "x": "A" * 42 + "B"},
         {"kty": "OKP", "crv": "X25519", "x": 12},
     ],
 )
-def test_malformed_epk_is_refused_cleanly(epk: object) -> None:
+def test_malformed_epk_is_a_bad_header(epk: object) -> None:
     forged = with_header(ENCRYPTED, {**header_of(ENCRYPTED), "epk": epk})
     with pytest.raises(JoseFailure) as info:
         decrypt(forged, {RECIPIENT.kid: RECIPIENT}, cty=CTY)
-    assert info.value.code in {"bad_header", "decrypt_failed"}
+    assert info.value.code == "bad_header"
+
+
+def test_an_all_zero_epk_fails_to_decrypt() -> None:
+    """A well-formed but degenerate point passes the header check; key agreement then fails."""
+    forged = with_header(ENCRYPTED, {**header_of(ENCRYPTED), "epk": {"kty": "OKP", "crv": "X25519", "x": "A" * 43}})
+    with pytest.raises(JoseFailure) as info:
+        decrypt(forged, {RECIPIENT.kid: RECIPIENT}, cty=CTY)
+    assert info.value.code == "decrypt_failed"
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 4])
+def test_jwe_segment_with_padding_is_malformed(index: int) -> None:
+    parts = ENCRYPTED.split(".")
+    parts[index] += "=" * (-len(parts[index]) % 4 or 4)
+    with pytest.raises(JoseFailure) as info:
+        decrypt(".".join(parts), {RECIPIENT.kid: RECIPIENT}, cty=CTY)
+    assert info.value.code == "malformed"
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " "])
+def test_jwe_with_trailing_whitespace_is_malformed(suffix: str) -> None:
+    with pytest.raises(JoseFailure) as info:
+        decrypt(ENCRYPTED + suffix, {RECIPIENT.kid: RECIPIENT}, cty=CTY)
+    assert info.value.code == "malformed"
 
 
 @pytest.mark.parametrize(

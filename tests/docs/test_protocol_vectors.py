@@ -250,10 +250,29 @@ def test_payload_member_names_and_values_are_the_protocol_ones() -> None:
 @pytest.mark.parametrize("refusal", VECTORS["refusals"], ids=lambda r: r["name"])
 def test_refusal_vectors_are_refused_with_their_code(refusal: dict[str, Any]) -> None:
     fra_enc = private_key("FRA_enc")
-    assert jose.decrypt(refusal["jwe"], {fra_enc.kid: fra_enc}, cty=MESSAGE_TYP).plaintext == refusal["jws"].encode()
+    if refusal["jws"] is not None:
+        decrypted = jose.decrypt(refusal["jwe"], {fra_enc.kid: fra_enc}, cty=MESSAGE_TYP).plaintext
+        assert decrypted == refusal["jws"].encode()
     with pytest.raises(EnvelopeRefused) as refused:
         open_as_receiver(refusal["jwe"])
     assert refused.value.code == refusal["expected_code"]
+
+
+def test_refusals_cover_every_decision_of_the_document() -> None:
+    """Each case the protocol names in its text has its vector, with the code the text gives."""
+    codes = {r["name"]: r["expected_code"] for r in VECTORS["refusals"]}
+    assert codes["jwe_padded_segment"] == codes["jwe_trailing_newline"] == "malformed"
+    assert codes["jws_padded_signature"] == "malformed"
+    assert codes["jwe_header_without_epk"] == "bad_header"
+    assert codes["case_member_omitted"] == codes["v_member_omitted"] == "malformed_payload"
+    assert codes["from_user_assigned_state"] == "malformed_payload"
+    assert codes["note_text_without_language"] == "invalid_body"
+    # The altered JWEs are the good envelope's, so nothing but the alteration can explain the refusal.
+    good = VECTORS["envelope"]["jwe"]
+    assert next(r for r in VECTORS["refusals"] if r["name"] == "jwe_trailing_newline")["jwe"] == good + "\n"
+    text = PROTOCOL_PATH.read_text(encoding="utf-8")
+    for refusal in VECTORS["refusals"]:
+        assert f"| `{refusal['name']}` | `{refusal['expected_code']}` |" in text, refusal["name"]
 
 
 def test_a_flipped_ciphertext_byte_is_refused() -> None:

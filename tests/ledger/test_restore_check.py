@@ -44,6 +44,22 @@ def test_an_old_backup_is_seen_to_rewind_the_log(tmp_path: Path, authority: KeyP
     assert check.size == 3 and check.witnessed == {"FRA": 5} and check.rewinds
 
 
+def test_a_peer_that_cannot_answer_vouches_for_nothing(tmp_path: Path, authority: KeyPair) -> None:
+    """Only a 404 ``not_witnessed`` means size 0; any other failure answer makes the peer unreachable."""
+    vnm = make_node(tmp_path, "VNM", authority, port=18413)
+    fra = make_node(tmp_path, "FRA", authority, port=18414)
+    publish([vnm, fra], authority)
+    grow(vnm, 1)
+    assert ask(vnm, fra) == witnessing.RestoreCheck(size=1, witnessed={"FRA": 0}, unreachable=[])
+
+    async def go() -> witnessing.RestoreCheck:
+        transport = httpx.MockTransport(lambda request: httpx.Response(404, text="Not Found"))
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await witnessing.check_restore(vnm, client)
+
+    assert asyncio.run(go()) == witnessing.RestoreCheck(size=1, witnessed={}, unreachable=["FRA"])
+
+
 def test_the_restore_command_undoes_an_unvouched_restore_unless_accepted(tmp_path: Path, authority: KeyPair) -> None:
     vnm = make_node(tmp_path, "VNM", authority)
     publish([vnm, make_node(tmp_path, "FRA", authority)], authority)  # FRA's endpoint answers nothing

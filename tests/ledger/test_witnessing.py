@@ -43,8 +43,8 @@ def grow(node: Node, count: int) -> None:
     log.Sequencer(node, holder="t").step()
 
 
-def witness(witness_node: Node, log_node: Node) -> Verdict:
-    async def go() -> Verdict:
+def witness(witness_node: Node, log_node: Node) -> Verdict | None:
+    async def go() -> Verdict | None:
         transport = httpx.ASGITransport(app=create_app(log_node, background=False))
         async with httpx.AsyncClient(mounts={log_node.settings.endpoint: transport}) as client:
             card = witness_node.require_directory().find(log_node.state)
@@ -109,6 +109,119 @@ def test_a_shrunk_log_is_caught(pair: tuple[Node, Node]) -> None:
         uow.session.add(LedgerCheckpoint(size=2, root=b"\0" * 32, signed_at=now(), note=sign_checkpoint(
             Checkpoint(origin="hanoinet/VNM/ledger", size=2, root_hash=b"\1" * 32), [log.signer(vnm)]).decode()))
     assert witness(fra, vnm) is Verdict.SHRINK
+
+
+# -- what a peer answers, handled on purpose (protocol.md section 14.6) -----------------------------------
+
+
+def answering(witness_node: Node, log_node: Node, routes: dict[str, httpx.Response]) -> Verdict | None:
+    """A round against a peer that answers ``routes`` (by path) and whatever its real node answers otherwise."""
+    app = create_app(log_node, background=False)
+
+    async def go() -> Verdict | None:
+        real = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=log_node.settings.endpoint)
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path in routes:
+                return routes[request.url.path]
+            forwarded = await real.request(request.method, str(request.url), content=request.content)
+            return httpx.Response(forwarded.status_code, headers=forwarded.headers, content=forwarded.content)
+
+        async with real, httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            card = witness_node.require_directory().find(log_node.state)
+            assert card is not None
+            return await witnessing.witness_peer(witness_node, card, client)
+
+    return asyncio.run(go())
+
+
+def alarms(node: Node) -> list[str]:
+    with node.db.transaction(readonly=True) as uow:
+        return [a.code for a in uow.session.scalars(select(Alarm))]
+
+
+CHECKPOINT = "/federation/v1/ledger/checkpoint"
+CONSISTENCY = "/federation/v1/ledger/proof/consistency"
+
+
+def test_a_peer_whose_log_is_still_empty_is_not_witnessed_and_not_alarmed(pair: tuple[Node, Node]) -> None:
+    vnm, fra = pair
+    assert witness(fra, vnm) is None  # VNM's real node answers 404 no_checkpoint
+    with fra.db.transaction(readonly=True) as uow:
+        assert uow.session.get(WitnessState, "VNM") is None
+    assert alarms(fra) == []
+
+
+def test_a_log_that_loses_its_checkpoints_raises_one_alarm(pair: tuple[Node, Node]) -> None:
+    vnm, fra = pair
+    grow(vnm, 3)
+    assert witness(fra, vnm) is Verdict.FIRST
+    gone = httpx.Response(404, headers={"content-type": "application/problem+json"},
+                          json={"type": "urn:hanoinet:problem:no_checkpoint", "code": "no_checkpoint"})
+    assert answering(fra, vnm, {CHECKPOINT: gone}) is None
+    assert answering(fra, vnm, {CHECKPOINT: gone}) is None
+    assert alarms(fra) == ["ledger_checkpoint_gone"]  # once, not every round
+    with fra.db.transaction(readonly=True) as uow:
+        kept = uow.session.get(WitnessState, "VNM")
+        assert kept is not None and kept.size == 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(404, text="Not Found"),  # no problem code: a proxy, or a node without the endpoint
+        httpx.Response(404, headers={"content-type": "application/problem+json"}, json={"code": "not_found"}),
+        httpx.Response(503, text="maintenance"),
+        httpx.Response(301, headers={"location": "https://elsewhere.example/"}),
+    ],
+    ids=["plain_404", "other_404", "503", "redirect"],
+)
+def test_any_other_failure_answer_stops_the_round_without_a_verdict(
+    pair: tuple[Node, Node], answer: httpx.Response
+) -> None:
+    vnm, fra = pair
+    grow(vnm, 2)
+    with pytest.raises(HanoinetError) as info:
+        answering(fra, vnm, {CHECKPOINT: answer})
+    assert info.value.code == "witness_unusable_answer"
+    assert str(answer.status_code) in info.value.message
+    assert alarms(fra) == []
+
+
+@pytest.mark.parametrize("body", [b"", b"garbage", b"hanoinet/VNM/ledger\n1\nAAAA\n\n"])
+def test_a_checkpoint_that_does_not_open_is_refused_not_alarmed(pair: tuple[Node, Node], body: bytes) -> None:
+    vnm, fra = pair
+    with pytest.raises(HanoinetError) as info:
+        answering(fra, vnm, {CHECKPOINT: httpx.Response(200, content=body)})
+    assert info.value.code.startswith(("checkpoint_", "note_"))
+    assert alarms(fra) == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(503, text="busy"),
+        httpx.Response(200, text="not json"),
+        httpx.Response(200, json={"old": 2}),
+        httpx.Response(200, json={"proof": ["!!"]}),
+        httpx.Response(200, json={"proof": [base64.b64encode(b"short").decode()]}),
+    ],
+    ids=["503", "not_json", "no_proof", "not_base64", "short_hash"],
+)
+def test_an_unusable_consistency_answer_stops_the_round_instead_of_alarming(
+    pair: tuple[Node, Node], answer: httpx.Response
+) -> None:
+    vnm, fra = pair
+    grow(vnm, 2)
+    assert witness(fra, vnm) is Verdict.FIRST
+    grow(vnm, 3)
+    with pytest.raises(HanoinetError) as info:
+        answering(fra, vnm, {CONSISTENCY: answer})
+    assert info.value.code == "witness_unusable_answer"
+    assert alarms(fra) == []
+    with fra.db.transaction(readonly=True) as uow:
+        assert uow.session.scalars(select(WitnessEvidence)).all() == []
+    assert witness(fra, vnm) is Verdict.EXTENDS  # the next good round goes on from the same point
 
 
 def test_forged_cosignatures_and_unproven_reports_are_refused(pair: tuple[Node, Node]) -> None:

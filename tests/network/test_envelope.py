@@ -158,6 +158,12 @@ def test_seal_refuses_an_invalid_body(world: World) -> None:
     assert info.value.code == "invalid_body"
 
 
+def test_seal_writes_the_body_in_its_normalised_form(world: World) -> None:
+    envelope = sealed(world, body={"subject": "s", "text": "t"})
+    assert envelope.payload.body == {"subject": "s", "text": "t", "language": "en"}
+    assert open_as(world, envelope.jwe).payload.body["language"] == "en"
+
+
 def test_the_largest_text_note_goes_through(world: World) -> None:
     # 100 000 characters is the note limit; the JWE is far beyond joserfc's default 64 KiB cap.
     envelope = sealed(world, body={"subject": "s", "text": "\u00e9" * 100_000})
@@ -350,10 +356,35 @@ def test_unicode_escapes_are_not_canonical(world: World) -> None:
     refused(world, "not_canonical", wrap(raw, world.vnm.sig, world.fra))
 
 
-def test_omitted_default_case_is_not_canonical(world: World) -> None:
-    # The wire form always carries "case", even when null.
-    data = {k: v for k, v in wire(case=None).items() if k != "case"}
-    refused(world, "not_canonical", wrap(canonical_json(data), world.vnm.sig, world.fra))
+@pytest.mark.parametrize("member", ["v", "case", "id", "kind", "created", "body"])
+def test_a_payload_without_one_of_its_eight_members_is_malformed(world: World, member: str) -> None:
+    # The wire form always carries "v" and "case" (null when there is none); the model's defaults are for
+    # building a payload locally, never for reading one.
+    data = {k: v for k, v in wire(case=None).items() if k != member}
+    refusal = refused(world, "malformed_payload", wrap(canonical_json(data), world.vnm.sig, world.fra))
+    assert member in refusal.message
+
+
+def test_a_note_without_language_is_an_invalid_body(world: World) -> None:
+    body = {"subject": "s", "text": "t"}
+    refusal = refused(world, "invalid_body", wrap(canonical_json(wire(body=body)), world.vnm.sig, world.fra))
+    assert "body.language" in refusal.message
+
+
+@pytest.mark.parametrize("state", ["XKX", "XXX", "EUE", "ANT", "vnm"])
+def test_a_sender_state_outside_iso_3166_1_is_malformed(world: World, state: str) -> None:
+    raw = canonical_json(wire(**{"from": f"{state}/247"}))
+    refused(world, "malformed_payload", wrap(raw, world.vnm.sig, world.fra))
+
+
+@pytest.mark.parametrize("suffix", [b"\n", b"\r\n", b"=="])
+def test_a_jwe_with_a_trailing_newline_or_padding_is_malformed(world: World, suffix: bytes) -> None:
+    refused(world, "malformed", sealed(world).jwe + suffix)
+
+
+def test_an_inner_jws_with_a_padded_signature_is_malformed(world: World) -> None:
+    jws = jose.sign(canonical_json(wire()), world.vnm.sig, typ=MESSAGE_TYP)
+    refused(world, "malformed", encrypt_to((jws + "==").encode(), world.fra))
 
 
 def test_wrong_recipient(world: World) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,11 +49,32 @@ class JoseFailure(HanoinetError):
     code = "bad_jose"
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding (RFC 7515 s. 2)."""
-    if "=" in text or not all(c.isalnum() or c in "-_" for c in text):
+    """Strict base64url without padding (RFC 7515 s. 2), in its canonical form only (RFC 4648 s. 3.5).
+
+    Refused: ``=``, any character outside ``A-Z a-z 0-9 - _`` (whitespace and line ends included), a length
+    of 1 modulo 4, and unused trailing bits that are not zero, so that exactly one text encodes given bytes
+    and every implementation accepts the same segments (docs/protocol.md section 2.7).
+    """
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != text:
+        raise ValueError("not canonical base64url: unused trailing bits are not zero")
+    return data
+
+
+def _check_segments(segments: list[str], what: str) -> None:
+    """Every segment must be strict base64url, checked before anything is parsed or any key used."""
+    for position, segment in enumerate(segments, start=1):
+        try:
+            b64url_decode(segment)
+        except (ValueError, binascii.Error):
+            raise JoseFailure(f"{what} part {position} is not unpadded base64url (RFC 7515 s. 2)",
+                              code="malformed") from None
 
 
 def _protected_header(compact: str, parts: int, what: str) -> dict[str, Any]:
@@ -60,6 +82,7 @@ def _protected_header(compact: str, parts: int, what: str) -> dict[str, Any]:
     if len(segments) != parts:
         raise JoseFailure(f"{what} must have {parts} dot-separated parts, found {len(segments)}",
                           code="malformed")
+    _check_segments(segments, what)
     try:
         header = parse_json(b64url_decode(segments[0]), what=f"{what} protected header")
     except (ValueError, binascii.Error, ValidationError) as exc:
@@ -86,11 +109,7 @@ def peek_jws(compact: str, *, typ: str) -> tuple[dict[str, Any], bytes]:
         )
     if not isinstance(header["kid"], str):
         raise JoseFailure("JWS kid must be a string", code="bad_header")
-    try:
-        payload = b64url_decode(compact.split(".")[1])
-    except (ValueError, binascii.Error):
-        raise JoseFailure("JWS payload is not base64url", code="malformed") from None
-    return header, payload
+    return header, b64url_decode(compact.split(".")[1])
 
 
 def verify(compact: str, public_key: OKPKey, *, typ: str) -> bytes:
@@ -109,6 +128,15 @@ def encrypt(plaintext: bytes, recipient: OKPKey, *, kid: str, cty: str) -> str:
     return jwe.encrypt_compact(header, plaintext, recipient, registry=_JWE_REGISTRY)
 
 
+def _is_x25519_key(x: object) -> bool:
+    if not isinstance(x, str):
+        return False
+    try:
+        return len(b64url_decode(x)) == 32
+    except (ValueError, binascii.Error):
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Decrypted:
     """The plaintext of a JWE and the key id it was encrypted to."""
@@ -123,21 +151,22 @@ def decrypt(
     """Decrypt a compact JWE with one of our X25519 keys, chosen by the header's ``kid``."""
     header = _protected_header(compact, 5, "JWE")
     if (
-        not set(header) <= _JWE_HEADER_MEMBERS
+        set(header) != _JWE_HEADER_MEMBERS
         or header.get("alg") != JWE_ALG
         or header.get("enc") != JWE_ENC
         or header.get("cty") != cty
         or not isinstance(header.get("kid"), str)
     ):
         raise JoseFailure(
-            f"JWE header must be alg={JWE_ALG}, enc={JWE_ENC}, cty={cty} with a kid; got "
+            f"JWE header must be exactly alg={JWE_ALG}, enc={JWE_ENC}, kid, cty={cty}, epk; got "
             f"{ {k: v for k, v in header.items() if k != 'epk'} }",
             code="bad_header",
         )
-    epk = header.get("epk")
+    epk = header["epk"]
     if not (isinstance(epk, dict) and set(epk) == {"kty", "crv", "x"} and epk["kty"] == "OKP"
-            and epk["crv"] == "X25519" and isinstance(epk["x"], str)):
-        raise JoseFailure("JWE epk must be an OKP X25519 public key {kty, crv, x}", code="bad_header")
+            and epk["crv"] == "X25519" and _is_x25519_key(epk["x"])):
+        raise JoseFailure("JWE epk must be an OKP X25519 public key {kty, crv, x} with x the base64url of "
+                          "32 bytes", code="bad_header")
     kid = header["kid"]
     key = keys(kid) if callable(keys) else keys.get(kid)
     if key is None:

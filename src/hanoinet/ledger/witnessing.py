@@ -7,13 +7,21 @@ forked, shrank or rewrote history, the witness keeps both checkpoints as evidenc
 reports both to the log, which raises an alarm too (both notes carry the log's own signature, so the report
 proves itself). Everything a peer posts here authenticates itself: a cosignature verifies against the
 witness State's key in the directory, a report against our own key.
+
+Every answer of a peer is handled on purpose (docs/protocol.md section 14.6): a 404 ``no_checkpoint`` means an
+empty log, unless this witness already verified a checkpoint of it, which raises the alarm
+``ledger_checkpoint_gone``; any other answer that is not a valid signed checkpoint or proof stops the round
+with :class:`TransportError` (logged by :func:`run`, nothing stored, nothing cosigned), since an unsigned
+answer proves nothing about the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
+import json
 import ssl
 from dataclasses import dataclass
 
@@ -24,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
 from hanoinet.crypto.jose import b64url_decode
-from hanoinet.db.models import LedgerCheckpoint, LedgerCosignature, WitnessEvidence, WitnessState
-from hanoinet.errors import HanoinetError, NotFound, ValidationError
+from hanoinet.db.models import Alarm, LedgerCheckpoint, LedgerCosignature, WitnessEvidence, WitnessState
+from hanoinet.errors import HanoinetError, NotFound, TransportError, ValidationError
 from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier, Cosigner
 from hanoinet.ledger.log import origin, signing_private_key, size, verifier
@@ -33,6 +41,7 @@ from hanoinet.ledger.names import origin_of, witness_name
 from hanoinet.ledger.note import Verifier, parse_signed_note
 from hanoinet.ledger.witness import Seen, Verdict, assess
 from hanoinet.network.directory import MemberCard
+from hanoinet.network.transport import problem_code
 from hanoinet.node import audit
 from hanoinet.node.node import Node
 
@@ -86,13 +95,58 @@ def observe(node: Node, card: MemberCard, note: bytes, proof: list[bytes] | None
     return verdict, checkpoint
 
 
-async def witness_peer(node: Node, card: MemberCard, client: httpx.AsyncClient) -> Verdict:
-    """One round against one peer: fetch, check, then cosign or report."""
+def _unusable(card: MemberCard, request: str, answer: httpx.Response) -> TransportError:
+    code = problem_code(answer)
+    return TransportError(
+        f"{card.state} answered HTTP {answer.status_code} ({code or 'not a problem document'}) to {request}",
+        hint="nothing was stored or cosigned; the next round asks again. If it persists, ask the peer's "
+             "operator whether its node serves /federation/v1/ledger (docs/protocol.md section 14.6)",
+        code="witness_unusable_answer",
+    )
+
+
+def _proof(card: MemberCard, answer: httpx.Response) -> list[bytes]:
+    """The hashes of a consistency proof answer, each the standard base64 of 32 bytes."""
+    try:
+        hashes = json.loads(answer.content)["proof"]
+        if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+            raise ValueError("proof is not a list of strings")
+        proof = [base64.b64decode(h, validate=True) for h in hashes]
+        if any(len(h) != 32 for h in proof):
+            raise ValueError("a proof hash is not 32 bytes")
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise TransportError(f"{card.state} answered a consistency proof that is not readable: {exc}",
+                             hint="nothing was stored or cosigned; the next round asks again",
+                             code="witness_unusable_answer") from None
+    return proof
+
+
+def no_checkpoint(node: Node, card: MemberCard) -> None:
+    """The peer says its log has no checkpoint: fine for a new log, an alarm if we verified one before."""
+    with node.db.transaction() as uow:
+        row = uow.session.get(WitnessState, card.state)
+        if row is None:
+            log.info("a peer's log has no checkpoint yet", peer=card.state)
+            return
+        detail = {"peer": card.state, "size": row.size, "root": base64.b64encode(row.root).decode("ascii")}
+        raised = uow.session.scalar(select(Alarm.id).where(
+            Alarm.code == "ledger_checkpoint_gone", Alarm.detail == json.dumps(detail, sort_keys=True)))
+        if raised is None:  # once per checkpoint held, not every round
+            audit.alarm(uow.session, code="ledger_checkpoint_gone",
+                        message=f"the custody log of {card.state} answers that it has no checkpoint, but this "
+                                f"node verified one of size {row.size}: the log was emptied or restored from an "
+                                "old backup; the last checkpoint verified is kept", detail=detail)
+
+
+async def witness_peer(node: Node, card: MemberCard, client: httpx.AsyncClient) -> Verdict | None:
+    """One round against one peer: fetch, check, then cosign or report; ``None`` if it has no checkpoint."""
     base = f"{card.endpoint}/federation/v1/ledger"
     answer = await client.get(f"{base}/checkpoint")
-    if answer.status_code == 404:
-        return Verdict.SAME  # the log has no checkpoint yet
-    answer.raise_for_status()
+    if answer.status_code == 404 and problem_code(answer) == "no_checkpoint":
+        await asyncio.to_thread(no_checkpoint, node, card)
+        return None
+    if answer.status_code != 200:
+        raise _unusable(card, "GET /federation/v1/ledger/checkpoint", answer)
     note = answer.content
     checkpoint, _ = open_checkpoint(note, log_verifiers(card), origin=origin_of(card.state))
     with node.db.transaction(readonly=True) as uow:
@@ -101,8 +155,9 @@ async def witness_peer(node: Node, card: MemberCard, client: httpx.AsyncClient) 
     proof = None
     if previous is not None and 0 < previous.size < checkpoint.size:
         got = await client.get(f"{base}/proof/consistency", params={"old": previous.size, "new": checkpoint.size})
-        if got.status_code == 200:
-            proof = [base64.b64decode(h) for h in got.json()["proof"]]
+        if got.status_code != 200:
+            raise _unusable(card, "GET /federation/v1/ledger/proof/consistency", got)
+        proof = _proof(card, got)
     verdict, checkpoint = await asyncio.to_thread(observe, node, card, note, proof)
     if verdict.misbehaviour:
         await client.post(f"{base}/reports", json={"witness": node.state, "verdict": verdict.value,
@@ -130,7 +185,8 @@ async def run(node: Node, stop: asyncio.Event, *, client: httpx.AsyncClient | No
                 try:
                     await witness_peer(node, card, own)
                 except (httpx.HTTPError, HanoinetError, ValueError) as exc:
-                    log.warning("could not witness a peer's log", peer=card.state, error=str(exc))
+                    code = exc.code if isinstance(exc, HanoinetError) else type(exc).__name__
+                    log.warning("could not witness a peer's log", peer=card.state, code=code, error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
     finally:
@@ -224,10 +280,11 @@ async def check_restore(node: Node, client: httpx.AsyncClient) -> RestoreCheck:
             continue
         try:
             answer = await client.get(f"{card.endpoint}/federation/v1/ledger/witnessed/{node.state}")
-            if answer.status_code == 404:
+            if answer.status_code == 404 and problem_code(answer) == "not_witnessed":
                 witnessed[card.state] = 0
                 continue
-            answer.raise_for_status()
+            if answer.status_code != 200:  # a peer that cannot answer vouches for nothing, not for size 0
+                raise _unusable(card, f"GET /federation/v1/ledger/witnessed/{node.state}", answer)
             checkpoint, _ = open_checkpoint(answer.content, [verifier(node)], origin=origin(node))
             witnessed[card.state] = checkpoint.size
         except (httpx.HTTPError, HanoinetError) as exc:

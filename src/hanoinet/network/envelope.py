@@ -31,6 +31,8 @@ MESSAGE_TYP = "hanoinet-msg+jws"
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 #: A case reference is a label, not a document.
 MAX_CASE_REF = 128
+#: Every payload carries all of these on the wire (protocol.md section 9.1): none has a default there.
+PAYLOAD_MEMBERS = frozenset({"v", "id", "kind", "from", "to", "created", "case", "body"})
 
 
 class EnvelopePayload(BaseModel):
@@ -89,8 +91,12 @@ class SealedEnvelope:
 
 
 def seal(payload: EnvelopePayload, signing_key: KeyPair, recipient_key: KeyEntry) -> SealedEnvelope:
-    """Sign the canonical payload with our key and encrypt the JWS to the recipient's ``enc`` key."""
-    kinds.validate_body(payload.kind, payload.body)
+    """Sign the canonical payload with our key and encrypt the JWS to the recipient's ``enc`` key.
+
+    The body is signed in its normalised form (every member written, defaults filled in), the only form a
+    receiver accepts (docs/protocol.md section 9.2 step 4).
+    """
+    payload = payload.model_copy(update={"body": kinds.validate_body(payload.kind, payload.body)})
     signed = jose.sign(canonical_json(payload.to_json()), signing_key, typ=MESSAGE_TYP)
     encrypted = jose.encrypt(
         signed.encode("ascii"), recipient_key.public_key(), kid=recipient_key.kid, cty=MESSAGE_TYP
@@ -150,9 +156,13 @@ def open_envelope(
         raise _refuse("malformed", "decrypted content is not a JWS compact serialization") from None
     except HanoinetError as exc:
         raise _refuse(exc.code, exc.message) from None
-    # 4. Parse the payload strictly (no floats, no duplicate names, known fields only).
+    # 4. Parse the payload strictly (no floats, no duplicate names, exactly the eight members). The model's
+    # defaults for v and case serve local construction only: on the wire a missing member is refused here.
     try:
-        payload = EnvelopePayload.model_validate(parse_json(raw_payload, what="envelope payload"))
+        parsed = parse_json(raw_payload, what="envelope payload")
+        if isinstance(parsed, dict) and (missing := PAYLOAD_MEMBERS - set(parsed)):
+            raise ValueError(f"member(s) {', '.join(sorted(missing))} missing; all eight must be present")
+        payload = EnvelopePayload.model_validate(parsed)
     except (ValueError, HanoinetError) as exc:
         message = exc.message if isinstance(exc, HanoinetError) else str(exc).replace("\n", "; ")
         raise _refuse("malformed_payload", f"envelope payload is invalid: {message}") from None
@@ -186,8 +196,8 @@ def open_envelope(
     if payload.created_at < now - limits.max_age:
         raise _refuse("too_old", f"envelope created at {payload.created} is older than the maximum message "
                       f"age of {limits.max_age}", hint="the sender must send a new message")
-    # 9. The body must match its kind's schema.
-    kinds.validate_body(payload.kind, payload.body)
+    # 9. The body must match its kind's schema, every member written (no schema default fills a gap).
+    kinds.validate_body(payload.kind, payload.body, complete=True)
     return OpenedEnvelope(
         payload=payload,
         jws=signed,

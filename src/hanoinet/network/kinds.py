@@ -67,16 +67,41 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def validate_body(name: str, body: Any) -> dict[str, Any]:
-    """Check ``body`` against the kind's schema and return it as plain JSON; ``invalid_body`` otherwise."""
+def validate_body(name: str, body: Any, *, complete: bool = False) -> dict[str, Any]:
+    """Check ``body`` against the kind's schema and return it as plain JSON; ``invalid_body`` otherwise.
+
+    The returned form is normalised: every member written, defaults filled in. With ``complete`` (a body
+    received in an envelope) ``body`` must already carry every member of that form, at every depth: a
+    schema default is for the sending node's own input, never for the wire (docs/protocol.md section 10).
+    """
     kind = get(name)
     try:
-        return kind.body.model_validate(body).model_dump(mode="json")
+        normalised = kind.body.model_validate(body).model_dump(mode="json")
     except ValueError as exc:
         raise EnvelopeRefused(
             f"body of a {name!r} message is invalid: {str(exc).replace(chr(10), '; ')}",
             code="invalid_body",
         ) from None
+    if complete and (missing := _missing_members(normalised, body, "body")):
+        raise EnvelopeRefused(
+            f"body of a {name!r} message leaves out {', '.join(missing)}",
+            hint="a sender writes every member of the body, an absent value as null", code="invalid_body",
+        )
+    return normalised
+
+
+def _missing_members(normalised: Any, received: Any, where: str) -> list[str]:
+    """Paths of the members ``normalised`` has and ``received`` lacks (both already passed the schema)."""
+    if isinstance(normalised, dict) and isinstance(received, dict):
+        missing = [f"{where}.{name}" for name in normalised if name not in received]
+        for name, value in normalised.items():
+            if name in received:
+                missing += _missing_members(value, received[name], f"{where}.{name}")
+        return missing
+    if isinstance(normalised, list) and isinstance(received, list):
+        return [m for i, (a, b) in enumerate(zip(normalised, received, strict=False))
+                for m in _missing_members(a, b, f"{where}[{i}]")]
+    return []
 
 
 class TextNote(BaseModel):

@@ -46,6 +46,11 @@ def _problem_code(response: httpx.Response, text: str) -> str | None:
     return code if isinstance(code, str) and _CODE.fullmatch(code) else None
 
 
+def problem_code(response: httpx.Response) -> str | None:
+    """The ``code`` of a peer's RFC 9457 problem answer, or ``None`` if it is not one."""
+    return _problem_code(response, response.text)
+
+
 class HttpTransport:
     """Keep-alive HTTP clients for envelope delivery: a small pool of single-connection clients per peer.
 
