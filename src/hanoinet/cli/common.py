@@ -9,15 +9,15 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 
-from hanoinet.db.database import Database, UnitOfWork
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
-from hanoinet.node.settings import load_settings
+
+if TYPE_CHECKING:
+    from hanoinet.db.database import Database, UnitOfWork
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -79,6 +79,11 @@ def passphrase_for_existing_keys(encrypted: bool) -> bytes | None:
 
 def open_database(data: Path) -> Database:
     """The database of the node in ``data``, migrated; for operator commands that need no keys."""
+    # Imported here, not at the top: the ORM and alembic take most of a second to import, and `--help`,
+    # `verify` and the API client commands never need them.
+    from hanoinet.db.database import Database
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     database.migrate()
@@ -122,6 +127,8 @@ class ApiClient:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the API; problem documents become :class:`HanoinetError` with their code and hint."""
+        import httpx  # only the commands that talk to a node pay for importing it
+
         try:
             response = httpx.request(method, self.base + path, timeout=30,
                                      headers={"authorization": f"Bearer {self.token}"}, **kwargs)

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
 from hanoinet.errors import ValidationError
-from hanoinet.ledger.bundle import verify_bundle
 
 app = typer.Typer(help="The custody log: status, records, proofs (docs/ledger.md).", no_args_is_help=True)
 event_app = typer.Typer(help="Custody records.", no_args_is_help=True)
@@ -72,6 +71,8 @@ def verify_proof(
                                       help="how many of those witnesses must have cosigned the checkpoint"),
 ) -> None:
     """Check a proof bundle offline: signed checkpoint, record hash, inclusion proof. Exit 0 only if it holds."""
+    from hanoinet.ledger.bundle import verify_bundle  # with pydantic and pycountry: only here, not at start-up
+
     try:
         bundle = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:

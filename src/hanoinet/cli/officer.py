@@ -9,8 +9,7 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import DataOption, err, open_database, out
-from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers
-from hanoinet.node.settings import load_settings
+from hanoinet.node.roles import Role
 
 app = typer.Typer(help="Officer accounts and their API tokens.", no_args_is_help=True)
 
@@ -24,6 +23,9 @@ def add(
     email: str | None = typer.Option(None, help="where duty alerts reach the officer (docs/alerts.md)"),
 ) -> None:
     """Create an officer and print their personal API token (shown once; only its hash is stored)."""
+    from hanoinet.node.officers import add_officer
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     database = open_database(data)
     with database.transaction() as uow:
@@ -38,6 +40,8 @@ def add(
 @app.command("list")
 def list_(data: Path = DataOption) -> None:
     """Officers of this node, with their role, desk, e-mail address and whether they are disabled."""
+    from hanoinet.node.officers import list_officers
+
     database = open_database(data)
     with database.transaction(readonly=True) as uow:
         table = Table("id", "name", "role", "desk", "e-mail", "created", "disabled")
@@ -51,6 +55,8 @@ def list_(data: Path = DataOption) -> None:
 @app.command("disable")
 def disable(data: Path = DataOption, officer_id: int = typer.Option(..., "--id", help="the officer's id")) -> None:
     """Disable an officer; their token is refused from now on."""
+    from hanoinet.node.officers import disable_officer
+
     database = open_database(data)
     with database.transaction() as uow:
         officer = disable_officer(uow.session, officer_id)

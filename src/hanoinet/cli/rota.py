@@ -8,13 +8,14 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json
-from hanoinet.clock import parse_instant
 
 app = typer.Typer(help="Duty rotas: who is alerted, in which order (through the running node's API).",
                   no_args_is_help=True)
 
 
 def _utc(instant: str) -> str:
+    from hanoinet.clock import parse_instant  # with pydantic: only when a rota is printed
+
     return parse_instant(instant).strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -34,17 +34,11 @@ from hanoinet.db.models import EvidenceCustody, LedgerCheckpoint, LedgerCosignat
 from hanoinet.errors import Conflict, TransportError, ValidationError
 from hanoinet.evidence.canonzip import CanonicalZipWriter
 from hanoinet.evidence.caseuco import ManifestAction, ManifestFile, build_manifest
+from hanoinet.evidence.layout import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
 from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, package_path, record_custody_many
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent, parse_record
 from hanoinet.states import check_state
-
-MEDIA_TYPE = "application/vnd.hanoinet.evidence-package+zip"
-PACKAGE_TYPE = "hanoinet-evidence-package"
-CONTENTS_TYP = "hanoinet-package+jws"
-#: Members before the files, in order; ``signature.jws`` comes after them.
-HEAD = ("mimetype", "package.json", "manifest.jsonld", "custody.json", "signer.json")
-SIGNATURE = "signature.jws"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,8 @@ from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import EvidenceFile, EvidenceOffer, EvidenceOfferFile
 from hanoinet.errors import Conflict, Forbidden, HanoinetError, NotFound, TransportError, ValidationError
 from hanoinet.evidence import stream
-from hanoinet.evidence.package import HEAD, PackageFile, UseConditions, prepare, write_package
+from hanoinet.evidence.layout import HEAD
+from hanoinet.evidence.package import PackageFile, UseConditions, prepare, write_package
 from hanoinet.evidence.service import EvidenceService, check_file_name, record_custody, record_custody_many
 from hanoinet.ledger.events import CustodyEvent
 from hanoinet.network import inbox, kinds, outbox

@@ -23,12 +23,11 @@ from hanoinet.crypto import jose
 from hanoinet.crypto.keys import import_public_jwk, thumbprint
 from hanoinet.errors import HanoinetError
 from hanoinet.evidence.canonzip import ZipLayoutError, read_canonical
-from hanoinet.evidence.package import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
+from hanoinet.evidence.layout import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
 from hanoinet.ledger.bundle import verify_bundle
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier
-from hanoinet.ledger.log import origin_of
+from hanoinet.ledger.names import origin_of, witness_name
 from hanoinet.ledger.note import Verifier
-from hanoinet.ledger.witnessing import witness_name
 from hanoinet.network.directory import Directory, MemberCard, verify_card
 
 #: Metadata members are read whole; anything larger than this is not a package this software wrote.

@@ -31,6 +31,7 @@ from hanoinet.errors import NotFound
 from hanoinet.ledger import merkle
 from hanoinet.ledger.checkpoint import Checkpoint, sign_checkpoint
 from hanoinet.ledger.events import CustodyEvent, leaf_data
+from hanoinet.ledger.names import origin_of
 from hanoinet.ledger.note import Signer, Verifier
 from hanoinet.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, decode_tile, tile_node_source
 from hanoinet.node.node import Node
@@ -76,11 +77,6 @@ def record_many(session: Session, events: Iterable[CustodyEvent]) -> list[bytes]
         # A Core insert of the table, not ORM objects: their unit of work cost more than the records and hashes.
         session.execute(_QUEUE_INSERT, rows)
     return entries
-
-
-def origin_of(state: str) -> str:
-    """The name of ``state``'s log in its checkpoints (C2SP origin), stable across endpoint changes."""
-    return f"hanoinet/{state}/ledger"
 
 
 def origin(node: Node) -> str:

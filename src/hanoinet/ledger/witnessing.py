@@ -28,7 +28,8 @@ from hanoinet.db.models import LedgerCheckpoint, LedgerCosignature, WitnessEvide
 from hanoinet.errors import HanoinetError, NotFound, ValidationError
 from hanoinet.ledger.checkpoint import Checkpoint, open_checkpoint
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier, Cosigner
-from hanoinet.ledger.log import origin, origin_of, signing_private_key, size, verifier
+from hanoinet.ledger.log import origin, signing_private_key, size, verifier
+from hanoinet.ledger.names import origin_of, witness_name
 from hanoinet.ledger.note import Verifier, parse_signed_note
 from hanoinet.ledger.witness import Seen, Verdict, assess
 from hanoinet.network.directory import MemberCard
@@ -36,11 +37,6 @@ from hanoinet.node import audit
 from hanoinet.node.node import Node
 
 log = structlog.get_logger("hanoinet.witness")
-
-
-def witness_name(state: str) -> str:
-    """The key name ``state``'s node cosigns under."""
-    return f"hanoinet/{state}/witness"
 
 
 def _signing_keys(card: MemberCard) -> list[bytes]:
