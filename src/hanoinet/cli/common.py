@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -99,6 +101,22 @@ def transaction(data: Path, *, readonly: bool = False) -> Iterator[UnitOfWork]:
             yield uow
     finally:
         database.dispose()
+
+
+def program() -> str:
+    """How to run this program again from the current folder, for commands printed to be copied.
+
+    The ``hanoinet`` script that is running, as it was named (``.venv/bin/hanoinet`` after ``make demo``), or
+    plain ``hanoinet`` when that is the one on the PATH; else ``python -m hanoinet`` with this interpreter.
+    """
+    script = Path(sys.argv[0])
+    if script.name == "hanoinet" and script.is_file():
+        on_path = shutil.which("hanoinet")
+        return "hanoinet" if on_path and Path(on_path).resolve() == script.resolve() else shlex.quote(str(script))
+    interpreter = Path(sys.executable)
+    if interpreter.is_relative_to(Path.cwd()):
+        interpreter = interpreter.relative_to(Path.cwd())
+    return f"{shlex.quote(str(interpreter))} -m hanoinet"
 
 
 def print_json(value: Any) -> None:
