@@ -41,10 +41,17 @@ app.add_typer(victims.app, name="victims")
 app.add_typer(takedown.app, name="takedown")
 
 
+#: Commands that read only the files they are given and log nothing: they are spared importing structlog, a
+#: noticeable part of the start-up of `hanoinet verify` (docs/evidence.md, "Performance").
+_LOGS_NOTHING = frozenset({"verify"})
+
+
 @app.callback()
-def _logs_to_stderr() -> None:
+def _logs_to_stderr(ctx: typer.Context) -> None:
     # Runs before every command, once the command line is parsed (never for --help, which needs no logs):
     # logs go to stderr so that stdout carries only what a command prints (tokens, cards, JSON).
+    if ctx.invoked_subcommand in _LOGS_NOTHING:
+        return
     import structlog
 
     # The stream is looked up at each log call, not now, so that a caller who swaps sys.stderr gets the logs.
