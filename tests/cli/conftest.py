@@ -10,6 +10,6 @@ import structlog
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    # run() points structlog at the (captured) stderr of the moment; later tests must not inherit it.
+    # The app configures structlog for the whole process before each command; later tests must not inherit it.
     yield
     structlog.reset_defaults()

@@ -14,7 +14,8 @@ from hanoinet.db.models import Officer, RotaEntry
 from hanoinet.errors import NotFound, ValidationError
 from hanoinet.node import audit
 from hanoinet.node.node import Node
-from hanoinet.node.officers import CONFINED_ROLES, Role
+from hanoinet.node.officers import CONFINED_ROLES
+from hanoinet.node.roles import Role
 
 
 def contact(officer: Officer) -> Contact:

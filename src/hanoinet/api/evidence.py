@@ -21,7 +21,8 @@ from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
-from hanoinet.node.officers import Principal, Role
+from hanoinet.node.officers import Principal
+from hanoinet.node.roles import Role
 
 router = APIRouter(tags=["evidence"])
 

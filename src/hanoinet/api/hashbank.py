@@ -19,7 +19,8 @@ from hanoinet.hashbank import bank, platforms
 from hanoinet.hashbank import match as matching
 from hanoinet.hashbank.matcher import Matcher
 from hanoinet.hashbank.platforms import PlatformPrincipal
-from hanoinet.node.officers import Principal, Role, authenticate
+from hanoinet.node.officers import Principal, authenticate
+from hanoinet.node.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["hash bank"])
 

@@ -17,7 +17,8 @@ from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationErro
 from hanoinet.network import directory_sync, kinds, outbox
 from hanoinet.node import audit
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Principal, Role, authenticate
+from hanoinet.node.officers import Principal, authenticate
+from hanoinet.node.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["officers"])
 T = TypeVar("T")

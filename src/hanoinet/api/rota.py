@@ -17,7 +17,8 @@ from hanoinet.db.models import Officer as OfficerRow
 from hanoinet.db.models import Page, RotaEntry
 from hanoinet.errors import Forbidden
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Principal, Role
+from hanoinet.node.officers import Principal
+from hanoinet.node.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["rota"])
 #: Largest id a database integer column holds (SQLite and PostgreSQL BIGINT).

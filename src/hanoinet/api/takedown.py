@@ -19,7 +19,8 @@ from hanoinet.errors import Forbidden
 from hanoinet.hashbank import takedown
 from hanoinet.hashbank import takedown_rules as rules
 from hanoinet.hashbank.platforms import PlatformPrincipal
-from hanoinet.node.officers import Principal, Role
+from hanoinet.node.officers import Principal
+from hanoinet.node.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["takedown"])
 

@@ -32,7 +32,7 @@ from hanoinet.clock import format_instant, now
 from hanoinet.db.models import VictimCase
 from hanoinet.errors import HanoinetError
 from hanoinet.network.ratelimit import RateLimiter, client_key
-from hanoinet.node.officers import Role
+from hanoinet.node.roles import Role
 from hanoinet.victims import cases
 from hanoinet.victims.cases import CaseLocked
 

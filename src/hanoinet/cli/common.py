@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Column
 
-from hanoinet.clock import Precision, parse_instant, show_instant, time_zone
-from hanoinet.db.database import Database, UnitOfWork
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
-from hanoinet.node.settings import load_settings
+
+if TYPE_CHECKING:
+    from hanoinet.clock import Precision
+    from hanoinet.db.database import Database, UnitOfWork
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,6 +84,11 @@ def passphrase_for_existing_keys(encrypted: bool) -> bytes | None:
 
 def open_database(data: Path) -> Database:
     """The database of the node in ``data``, migrated; for operator commands that need no keys."""
+    # Imported here, not at the top: the ORM and alembic take most of a second to import, and `--help`,
+    # `verify` and the API client commands never need them.
+    from hanoinet.db.database import Database
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     database = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     database.migrate()
@@ -101,12 +108,17 @@ def transaction(data: Path, *, readonly: bool = False) -> Iterator[UnitOfWork]:
 
 def node_zone(data: Path) -> tzinfo:
     """The time zone the node in ``data`` shows its own records in (NodeSettings.display_zone)."""
+    from hanoinet.clock import time_zone
+    from hanoinet.node.settings import load_settings
+
     return time_zone(load_settings(data).display_zone())
 
 
 def when(instant: str | datetime | None, zone: tzinfo = UTC, *, precision: Precision = "minute",
          sep: str = " · ") -> str:
     """An instant (the API's protocol text, or a datetime) as people read it (clock.show_instant); "" for none."""
+    from hanoinet.clock import parse_instant, show_instant
+
     if instant is None or instant == "":
         return ""
     t = parse_instant(instant) if isinstance(instant, str) else instant
@@ -117,6 +129,22 @@ def time_column(header: str) -> Column:
     """A table column for :func:`when` with ``sep="\\n"``: folded rather than cut when narrow, so no digit of a
     time is ever hidden behind an ellipsis."""
     return Column(header, overflow="fold")
+
+
+def program() -> str:
+    """How to run this program again from the current folder, for commands printed to be copied.
+
+    The ``hanoinet`` script that is running, as it was named (``.venv/bin/hanoinet`` after ``make demo``), or
+    plain ``hanoinet`` when that is the one on the PATH; else ``python -m hanoinet`` with this interpreter.
+    """
+    script = Path(sys.argv[0])
+    if script.name == "hanoinet" and script.is_file():
+        on_path = shutil.which("hanoinet")
+        return "hanoinet" if on_path and Path(on_path).resolve() == script.resolve() else shlex.quote(str(script))
+    interpreter = Path(sys.executable)
+    if interpreter.is_relative_to(Path.cwd()):
+        interpreter = interpreter.relative_to(Path.cwd())
+    return f"{shlex.quote(str(interpreter))} -m hanoinet"
 
 
 def print_json(value: Any) -> None:
@@ -146,12 +174,16 @@ class ApiClient:
 
     def zone(self) -> tzinfo:
         """The time zone of the officer's desk, in which times are shown (UTC if this machine lacks it)."""
+        from hanoinet.clock import time_zone
+
         if self._zone is None:
             self._zone = time_zone(str(self.call("GET", "/api/v1/me").get("timezone") or "UTC"))
         return self._zone
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the API; problem documents become :class:`HanoinetError` with their code and hint."""
+        import httpx  # only the commands that talk to a node pay for importing it
+
         try:
             response = httpx.request(method, self.base + path, timeout=30,
                                      headers={"authorization": f"Bearer {self.token}"}, **kwargs)

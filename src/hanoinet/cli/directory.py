@@ -4,7 +4,6 @@ the members as a node sees them (list, show)."""
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,7 @@ from hanoinet.cli.common import (
     passphrase_for_new_keys,
     print_json,
 )
-from hanoinet.clock import now, parse_rfc3339
 from hanoinet.errors import ConfigurationError, NotFound, ValidationError
-from hanoinet.network.authority import AuthorityWorkspace, directory_server
 
 app = typer.Typer(help="The directory of member States (trust list).", no_args_is_help=True)
 
@@ -36,6 +33,8 @@ def init(
                                                  help="store the authority key unencrypted (demonstrations only)"),
 ) -> None:
     """Create the Secretariat's authority key; publish its fingerprint for nodes to pin."""
+    from hanoinet.network.authority import AuthorityWorkspace
+
     fingerprint = AuthorityWorkspace(folder).init(name, passphrase_for_new_keys(insecure_plaintext_keys))
     out.print(f"Authority key created in {folder}. Fingerprint (publish it; nodes pin it): [bold]{fingerprint}[/]")
 
@@ -44,6 +43,8 @@ def init(
 def add(card: Path = typer.Argument(..., help="a member card from `hanoinet node card`, or - for stdin"),
         folder: Path = WorkspaceOption) -> None:
     """Verify a State's self-signed member card and accept it for the next version."""
+    from hanoinet.network.authority import AuthorityWorkspace
+
     try:
         text = sys.stdin.read() if str(card) == "-" else card.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
@@ -62,6 +63,9 @@ def revoke(
                                          "2026-12-07T22:10:00+01:00 (default: now)"),
 ) -> None:
     """Mark a member's key as compromised; publish to make it take effect."""
+    from hanoinet.clock import now, parse_rfc3339
+    from hanoinet.network.authority import AuthorityWorkspace
+
     AuthorityWorkspace(folder).revoke(state, kid, parse_rfc3339(since, field="--since") if since else now())
     out.print(f"{state} key {kid} marked compromised. Run `hanoinet directory publish` now.")
 
@@ -72,6 +76,10 @@ def publish(
     valid_days: int = typer.Option(30, help="days until this version expires"),
 ) -> None:
     """Sign the next directory version with every accepted card."""
+    from datetime import timedelta
+
+    from hanoinet.network.authority import AuthorityWorkspace
+
     workspace = AuthorityWorkspace(folder)
     if not 1 <= valid_days <= 3650:
         raise ValidationError("--valid-days must be between 1 and 3650",
@@ -92,6 +100,8 @@ def serve(
 
     In production put this behind the Secretariat's HTTPS web server, or serve the two files from it.
     """
+    from hanoinet.network.authority import AuthorityWorkspace, directory_server
+
     server = directory_server(AuthorityWorkspace(folder), host, port)
     out.print(f"Serving {folder} at http://{host}:{server.server_port}/directory")
     server.serve_forever()

@@ -11,16 +11,18 @@ import os
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Column, Table
 
 from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, when
-from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError
-from hanoinet.evidence.package import UseConditions, seal
-from hanoinet.evidence.service import EvidenceService
+
+# The node, the ORM and the evidence service are imported inside the commands that use them: `verify` needs
+# none of them and a court's machine should not wait for them (tests/cli/test_startup.py).
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(help="Evidence: ingest, list, seal into packages, shred (docs/evidence.md).", no_args_is_help=True)
 
@@ -33,6 +35,8 @@ def _actor(given: str | None) -> str:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     # On stderr, and only on a terminal: scripts and logs get the result lines alone.
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                     TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
@@ -47,6 +51,9 @@ def add(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Hash, encrypt and store files durably, and record their custody; prints each file's SHA-256."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
+
     for path in files:
         if not path.is_file():
             raise ValidationError(f"{path} is not a readable file", hint="give paths of regular files",
@@ -75,6 +82,9 @@ def list_files(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Evidence files held by the node."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
+
     node = open_node(data)
     try:
         items = EvidenceService(node).list(case)
@@ -110,6 +120,10 @@ def package(
     actor: str | None = ActorOption,
 ) -> None:
     """Seal the case's files into one package a court can verify offline with `hanoinet verify`."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.package import UseConditions, seal
+    from hanoinet.evidence.service import EvidenceService
+
     node = open_node(data)
     try:
         service = EvidenceService(node)
@@ -144,6 +158,9 @@ def send(
     actor: str | None = ActorOption,
 ) -> None:
     """Seal the case's files for another State and send the offer; its node pulls the files itself."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.package import UseConditions
+    from hanoinet.evidence.service import EvidenceService
     from hanoinet.evidence.transfer import offer
 
     node = open_node(data)
@@ -160,6 +177,7 @@ def send(
 @app.command("offers")
 def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """Evidence offers sent and received, and how far each incoming pull is."""
+    from hanoinet.cli.node import open_node
     from hanoinet.evidence.transfer import list_offers
 
     node = open_node(data)
@@ -198,6 +216,8 @@ def export(
     actor: str | None = ActorOption,
 ) -> None:
     """Write a received package exactly as the sender sealed it, for `hanoinet verify` and the court."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
     from hanoinet.evidence.transfer import rebuild_package
 
     node = open_node(data)
@@ -232,6 +252,9 @@ def shred(
     actor: str | None = ActorOption,
 ) -> None:
     """Destroy a file's data key and ciphertext for good; the custody log records it."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
+
     node = open_node(data)
     try:
         service = EvidenceService(node)
@@ -257,6 +280,8 @@ def sweep(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Remove what crashes, abandoned uploads and ended pulls left behind; prints what it removed."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
     from hanoinet.evidence.sweep import KINDS, Sweeper
 
     node = open_node(data)

@@ -10,6 +10,7 @@ import getpass
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -26,10 +27,10 @@ from hanoinet.cli.common import (
     when,
 )
 from hanoinet.errors import ValidationError
-from hanoinet.hashbank import bank, kinds, pdq, platforms
-from hanoinet.hashbank import match as matching
-from hanoinet.hashbank.matcher import Matcher
-from hanoinet.node.settings import load_settings
+
+# The bank, its ORM and numpy are imported inside the commands, so that other commands start without them.
+if TYPE_CHECKING:
+    from hanoinet.hashbank import bank
 
 app = typer.Typer(help="The hash bank: add, withdraw, list and count entries (docs/hashbank.md).",
                   no_args_is_help=True)
@@ -49,6 +50,8 @@ def _actor(given: str | None) -> str:
 
 def _new_hash(argument: str, quality: int | None, category: str) -> bank.NewHash:
     """A hash (``HASH`` with --quality, or ``HASH:QUALITY``) or an image file, hashed here."""
+    from hanoinet.hashbank import bank, kinds, pdq
+
     path = Path(argument)
     if path.is_file():
         result = pdq.hash_image(path.read_bytes())
@@ -73,6 +76,9 @@ def add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add entries to the bank; every member State's node receives them. Prints each new entry's id."""
+    from hanoinet.hashbank import bank
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     new = [_new_hash(item, quality, bank.check_category(category)) for item in items]
     with transaction(data) as uow:
@@ -93,6 +99,9 @@ def withdraw(
     actor: str | None = ActorOption,
 ) -> None:
     """Withdraw this State's entries: they stop matching here at once and on every node once it is told."""
+    from hanoinet.hashbank import bank
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     with transaction(data) as uow:
         withdrawn = bank.withdraw(uow.session, settings.state, entries, actor=_actor(actor))
@@ -112,6 +121,8 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """Entries in the order this node recorded them."""
+    from hanoinet.hashbank import bank
+
     if status is not None and status not in ("active", "withdrawn"):
         raise ValidationError(f"status {status!r} is not active or withdrawn", code="bad_status")
     with transaction(data, readonly=True) as uow:
@@ -134,6 +145,8 @@ def list_(
 @app.command("stats")
 def stats(data: Path = DataOption, as_json: bool = JsonOption) -> None:
     """How many entries the bank holds, by status, origin and category."""
+    from hanoinet.hashbank import bank
+
     with transaction(data, readonly=True) as uow:
         counts = bank.statistics(uow.session)
     if as_json:
@@ -152,6 +165,11 @@ def match(
     as_json: bool = JsonOption,
 ) -> None:
     """Check images or hashes against the bank; exit 0 when nothing matches, 1 when something does."""
+    from hanoinet.hashbank import match as matching
+    from hanoinet.hashbank import pdq
+    from hanoinet.hashbank.matcher import Matcher
+    from hanoinet.node.settings import load_settings
+
     queries = [matching.Item(ref=item, image=Path(item).read_bytes()) if Path(item).is_file()
                else matching.Item(ref=item, hashes=[item]) for item in items]
     settings = load_settings(data)
@@ -185,6 +203,8 @@ def platform_add(
     actor: str | None = ActorOption,
 ) -> None:
     """Register a platform and print its token (shown once; only its hash is stored)."""
+    from hanoinet.hashbank import platforms
+
     with transaction(data) as uow:
         row, token = platforms.register(uow.session, name=name, email=email, actor=_actor(actor))
         name = row.name
@@ -195,6 +215,8 @@ def platform_add(
 @platform_app.command("token")
 def platform_token(name: str = typer.Argument(...), data: Path = DataOption, actor: str | None = ActorOption) -> None:
     """Issue a platform a new token; the old one stops working at once."""
+    from hanoinet.hashbank import platforms
+
     with transaction(data) as uow:
         token = platforms.new_token(uow.session, name, actor=_actor(actor))
     err.print(f"New token for {name!r} (shown once):")
@@ -205,6 +227,8 @@ def platform_token(name: str = typer.Argument(...), data: Path = DataOption, act
 def platform_disable(name: str = typer.Argument(...), data: Path = DataOption,
                      actor: str | None = ActorOption) -> None:
     """Disable a platform; its token is refused from now on."""
+    from hanoinet.hashbank import platforms
+
     with transaction(data) as uow:
         platforms.disable(uow.session, name, actor=_actor(actor))
     out.print(f"Platform {name!r} is disabled; its token no longer works.")
@@ -213,6 +237,8 @@ def platform_disable(name: str = typer.Argument(...), data: Path = DataOption,
 @platform_app.command("list")
 def platform_list(data: Path = DataOption) -> None:
     """Registered platforms."""
+    from hanoinet.hashbank import platforms
+
     zone = node_zone(data)
     with transaction(data, readonly=True) as uow:
         table = Table("id", "name", "e-mail", time_column("registered"), time_column("disabled"))

@@ -10,9 +10,7 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
-from hanoinet.clock import show_instant
 from hanoinet.errors import ValidationError
-from hanoinet.ledger.bundle import verify_bundle
 
 app = typer.Typer(help="The custody log: status, records, proofs (docs/ledger.md).", no_args_is_help=True)
 event_app = typer.Typer(help="Custody records.", no_args_is_help=True)
@@ -73,6 +71,8 @@ def verify_proof(
                                       help="how many of those witnesses must have cosigned the checkpoint"),
 ) -> None:
     """Check a proof bundle offline: signed checkpoint, record hash, inclusion proof. Exit 0 only if it holds."""
+    from hanoinet.ledger.bundle import verify_bundle  # with pydantic and pycountry: only here, not at start-up
+
     try:
         bundle = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -84,6 +84,8 @@ def verify_proof(
     out.print(f"[green]verified[/]: entry {verified.index} ({what}) is in {verified.checkpoint.origin} at size "
               f"{verified.checkpoint.size}")
     if verified.witnessed_before is not None:
+        from hanoinet.clock import show_instant
+
         logged = show_instant(datetime.fromtimestamp(verified.witnessed_before, UTC), precision="second")
         names = ", ".join(c.name for c in verified.cosignatures)
         out.print(f"cosigned by {names}: the record was in the log no later than {logged}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pydantic
-import structlog
 import typer
 
 from hanoinet.cli import (
@@ -43,6 +41,25 @@ app.add_typer(hashes.platform_app, name="platform")
 app.add_typer(victims.app, name="victims")
 app.add_typer(takedown.app, name="takedown")
 app.add_typer(alarms.app, name="alarms")
+
+
+#: Commands that read only the files they are given and log nothing: they are spared importing structlog, a
+#: noticeable part of the start-up of `hanoinet verify` (docs/evidence.md, "Performance").
+_LOGS_NOTHING = frozenset({"verify"})
+
+
+@app.callback()
+def _logs_to_stderr(ctx: typer.Context) -> None:
+    # Runs before every command, once the command line is parsed (never for --help, which needs no logs):
+    # logs go to stderr so that stdout carries only what a command prints (tokens, cards, JSON).
+    if ctx.invoked_subcommand in _LOGS_NOTHING:
+        return
+    import structlog
+
+    # The stream is looked up at each log call, not now, so that a caller who swaps sys.stderr gets the logs.
+    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))
+
+
 app.command("verify")(evidence.verify)
 app.command("match")(hashes.match)
 app.command("serve")(node.serve)
@@ -63,8 +80,6 @@ def demo(
 
 def run() -> None:
     """Run the CLI, turning every domain error into a message and exit status 2."""
-    # Logs go to stderr so that stdout carries only what a command prints (tokens, cards, JSON).
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         app()
     except HanoinetError as exc:
@@ -73,7 +88,11 @@ def run() -> None:
         # A file or folder named on the command line could not be read or written.
         fail(ConfigurationError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
                                 hint="check the path and its permissions"))
-    except pydantic.ValidationError as exc:
+    except ValueError as exc:
         # Models built from command-line options (desks, cards) check themselves; say which value is wrong.
+        # pydantic is imported only by the commands that build models, so it is looked up, not imported.
+        pydantic = sys.modules.get("pydantic")
+        if pydantic is None or not isinstance(exc, pydantic.ValidationError):
+            raise
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         fail(ValidationError(f"invalid {exc.title}: {problems}", hint="correct the option and run the command again"))

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 import sys
-from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-import httpx
 import typer
 
 from hanoinet.cli.common import (
@@ -21,27 +17,28 @@ from hanoinet.cli.common import (
     passphrase_for_new_keys,
     print_json,
 )
-from hanoinet.clock import now
-from hanoinet.crypto.keys import thumbprint
 from hanoinet.errors import ConfigurationError, ValidationError
-from hanoinet.ledger import witnessing
-from hanoinet.network.directory import Desk
-from hanoinet.node import backup as backups
-from hanoinet.node.keyring import Keyring, keys_encrypted
-from hanoinet.node.node import Node, repin_authority
-from hanoinet.node.settings import is_loopback_host, load_settings
-from hanoinet.node.setup import DEFAULT_DESK_NAMES, init_node
-from hanoinet.states import state_name
+
+# The node, its ORM and the network clients are imported inside the commands that use them, so that
+# `hanoinet --help` and `hanoinet verify` start without them (tests/cli/test_startup.py).
+if TYPE_CHECKING:
+    from hanoinet.ledger import witnessing
+    from hanoinet.node.node import Node
 
 app = typer.Typer(help="Create and operate this State's node.", no_args_is_help=True)
 
 
 def open_node(data: Path) -> Node:
     """Open a node's data directory, asking for the key passphrase if needed."""
+    from hanoinet.node.keyring import keys_encrypted
+    from hanoinet.node.node import Node
+
     return Node.open(data, passphrase_for_existing_keys(keys_encrypted(data)))
 
 
 def _read_authority(path: Path, fingerprint: str | None, yes: bool) -> dict[str, str]:
+    from hanoinet.crypto.keys import thumbprint
+
     try:
         jwk = json.loads(path.read_text(encoding="utf-8"))
         found = thumbprint(jwk)
@@ -82,6 +79,10 @@ def init(
                                                  help="store private keys unencrypted (demonstrations only)"),
 ) -> None:
     """Create a node: keys, configuration and database in DATA."""
+    from hanoinet.network.directory import Desk
+    from hanoinet.node.setup import DEFAULT_DESK_NAMES, init_node
+    from hanoinet.states import state_name
+
     authority = _read_authority(authority_key, authority_fingerprint, yes) if authority_key else None
     desks = [Desk(id=d, name=DEFAULT_DESK_NAMES.get(d, f"Desk {d}"), languages=language, fallback_phones=phone)
              for d in desk]
@@ -118,6 +119,9 @@ def pin(
     yes: bool = typer.Option(False, "--yes"),
 ) -> None:
     """Pin (or re-pin) the Secretariat's authority key."""
+    from hanoinet.node.node import repin_authority
+    from hanoinet.node.settings import load_settings
+
     load_settings(data)
     found = repin_authority(data, _read_authority(key_file, fingerprint, yes), actor="operator")
     out.print(f"Pinned authority key {found}. Import a directory signed by it (`hanoinet directory import`).")
@@ -139,6 +143,12 @@ def authority(data: Path = DataOption) -> None:
 @app.command("rotate-keys")
 def rotate_keys(data: Path = DataOption) -> None:
     """Add a new signing and encryption key pair; old keys stay until they expire."""
+    from datetime import timedelta
+
+    from hanoinet.clock import now
+    from hanoinet.node.keyring import Keyring, keys_encrypted
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     encrypted = keys_encrypted(data)
     passphrase = passphrase_for_existing_keys(encrypted)
@@ -155,6 +165,8 @@ def rotate_keys(data: Path = DataOption) -> None:
 @app.command("backup")
 def backup(data: Path = DataOption, to: Path = typer.Option(..., "--out", help="archive to write (.tar.gz)")) -> None:
     """Back up configuration, keys, the SQLite database and blobs into one archive."""
+    from hanoinet.node import backup as backups
+
     names = backups.backup(data, to)
     out.print(f"Wrote {to} ({len(names)} files). Keep it as safely as the node itself: it holds the keys.")
 
@@ -173,6 +185,12 @@ def restore(
     this node's log, the restored node would rewind history, so the restore is undone unless the operator
     accepts it explicitly.
     """
+    import asyncio
+    import shutil
+
+    from hanoinet.ledger import witnessing
+    from hanoinet.node import backup as backups
+
     names = backups.restore(archive, data)
     node = open_node(data)
     try:
@@ -198,6 +216,10 @@ def restore(
 
 
 async def _ask_witnesses(node: Node) -> witnessing.RestoreCheck:
+    import httpx
+
+    from hanoinet.ledger import witnessing
+
     async with httpx.AsyncClient(timeout=10) as client:
         return await witnessing.check_restore(node, client)
 
@@ -214,9 +236,12 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
     """Run the node: federation and officer APIs, delivery worker, directory polling."""
+    from urllib.parse import urlsplit
+
     import uvicorn
 
     from hanoinet.api.app import create_app
+    from hanoinet.node.settings import is_loopback_host
 
     node = open_node(data)
     parts = urlsplit(node.settings.endpoint)

@@ -10,8 +10,7 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, time_column, when
-from hanoinet.node.officers import Role, add_officer, disable_officer, list_officers, reissue_token
-from hanoinet.node.settings import load_settings
+from hanoinet.node.roles import Role
 
 app = typer.Typer(help="Officer accounts and their API tokens.", no_args_is_help=True)
 
@@ -25,6 +24,9 @@ def add(
     email: str | None = typer.Option(None, help="where duty alerts reach the officer (docs/alerts.md)"),
 ) -> None:
     """Create an officer and print their personal API token (shown once; only its hash is stored)."""
+    from hanoinet.node.officers import add_officer
+    from hanoinet.node.settings import load_settings
+
     settings = load_settings(data)
     database = open_database(data)
     with database.transaction() as uow:
@@ -39,6 +41,8 @@ def add(
 @app.command("list")
 def list_(data: Path = DataOption) -> None:
     """Officers of this node, with their role, desk, e-mail address and whether they are disabled."""
+    from hanoinet.node.officers import list_officers
+
     database = open_database(data)
     zone = node_zone(data)
     with database.transaction(readonly=True) as uow:
@@ -53,6 +57,8 @@ def list_(data: Path = DataOption) -> None:
 @app.command("disable")
 def disable(data: Path = DataOption, officer_id: int = typer.Option(..., "--id", help="the officer's id")) -> None:
     """Disable an officer; their token is refused from now on."""
+    from hanoinet.node.officers import disable_officer
+
     database = open_database(data)
     with database.transaction() as uow:
         officer = disable_officer(uow.session, officer_id)
@@ -64,6 +70,8 @@ def disable(data: Path = DataOption, officer_id: int = typer.Option(..., "--id",
 @app.command("token")
 def token(data: Path = DataOption, officer_id: int = typer.Option(..., "--id", help="the officer's id")) -> None:
     """Give an officer a new API token (a lost one): the old token stops working, the new one is shown once."""
+    from hanoinet.node.officers import reissue_token
+
     database = open_database(data)
     with database.transaction() as uow:
         officer, value = reissue_token(uow.session, officer_id, actor=f"operator:{getpass.getuser()}")

@@ -18,7 +18,6 @@ from rich.text import Text
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, time_column, when
 from hanoinet.errors import ValidationError
-from hanoinet.states import split_address
 
 app = typer.Typer(help="Cooperation requests: preservation, traffic data, emergencies (Art. 41-43).",
                   no_args_is_help=True)
@@ -207,6 +206,8 @@ def edit(
     token: str | None = TokenOption,
 ) -> None:
     """Change a draft, e.g. one the other State did not take, and send it with --send."""
+    from hanoinet.states import split_address  # with pycountry: only here, not at start-up
+
     client = _client(node, token)
     current = client.call("GET", f"/api/v1/requests/{ref}")
     body: dict[str, Any] = {

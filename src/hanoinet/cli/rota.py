@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json, time_column, when
-from hanoinet.clock import time_zone
 
 app = typer.Typer(help="Duty rotas: who is alerted, in which order (through the running node's API).",
                   no_args_is_help=True)
@@ -27,6 +26,8 @@ def add(
     """Put an officer on duty at a desk (supervisors and admins). Times are in the desk's time zone."""
     entry = ApiClient(node, token).call("POST", "/api/v1/rota", json={
         "desk": desk, "officer_id": officer, "from": starts, "to": ends, "order": order})
+    from hanoinet.clock import time_zone
+
     zone = time_zone(entry["timezone"])
     out.print(f"rota entry {entry['id']}: {entry['officer']} on duty at desk {entry['desk']}, called "
               f"{entry['order']}\n  from {when(entry['from'], zone)}\n  to   {when(entry['to'], zone)}")
@@ -49,6 +50,8 @@ def list_(
     if as_json:
         print_json(rota)
         return
+    from hanoinet.clock import time_zone
+
     # Each bound in the desk's time above UTC, so the table fits a terminal of 80 columns.
     zone = time_zone(rota["timezone"])
     table = Table("id", "officer", "order", time_column("from"), time_column("to"), "now",

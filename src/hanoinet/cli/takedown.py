@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, when
 from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
 from hanoinet.cli.node import open_node
-from hanoinet.clock import now
 from hanoinet.errors import ValidationError
-from hanoinet.hashbank import takedown
-from hanoinet.hashbank.takedown import Report
+from hanoinet.hashbank.takedown_rules import MAX_LIST
+
+# The takedown service and its ORM are imported inside the commands, so that other commands start without them.
+if TYPE_CHECKING:
+    from hanoinet.hashbank.takedown import Report
 
 app = typer.Typer(help="Takedown: review platforms' matches, lift quarantines, escalate missed deadlines "
                   "(docs/takedown.md).", no_args_is_help=True)
@@ -44,10 +47,13 @@ def reviews(
     data: Path = DataOption,
     status: str = typer.Option("pending", "--status", help="pending, quarantined or overdue"),
     after: int = typer.Option(0, "--after", min=0, help="page on: the last id shown"),
-    limit: int = typer.Option(100, "--limit", min=1, max=takedown.MAX_LIST),
+    limit: int = typer.Option(100, "--limit", min=1, max=MAX_LIST),
     as_json: bool = JsonOption,
 ) -> None:
     """Match reports waiting for review (pending), quarantined ones, or confirmed ones past their deadline."""
+    from hanoinet.clock import now
+    from hanoinet.hashbank import takedown
+
     at = now()
     database = open_database(data)
     try:
@@ -71,6 +77,8 @@ def review(
     actor: str | None = ActorOption,
 ) -> None:
     """Confirm a match (the platform gets a notice with a deadline) or reject it (a false positive)."""
+    from hanoinet.hashbank import takedown
+
     if confirm == reject:
         raise ValidationError("say either --confirm or --reject", hint="--confirm: the platform must act; "
                               "--reject: the match is a false positive, which lowers the entry's trust",
@@ -98,6 +106,8 @@ def release(
     actor: str | None = ActorOption,
 ) -> None:
     """Lift an entry's quarantine: its quarantined reports go back to pending review."""
+    from hanoinet.hashbank import takedown
+
     database = open_database(data)
     try:
         with database.transaction() as uow:
@@ -115,6 +125,9 @@ def overdue(
     as_json: bool = JsonOption,
 ) -> None:
     """Confirmed matches whose platform missed its deadline."""
+    from hanoinet.clock import now
+    from hanoinet.hashbank import takedown
+
     at = now()
     if escalate:
         node = open_node(data)
@@ -124,4 +137,4 @@ def overdue(
         finally:
             node.close()
         err.print(f"{len(escalated)} report(s) escalated to the 24/7 desk")
-    reviews(data=data, status="overdue", after=0, limit=takedown.MAX_LIST, as_json=as_json)
+    reviews(data=data, status="overdue", after=0, limit=MAX_LIST, as_json=as_json)

@@ -12,15 +12,18 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, when
 from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
 from hanoinet.errors import ConfigurationError, ValidationError
-from hanoinet.hashbank import kinds, pdq
-from hanoinet.node.settings import load_settings
-from hanoinet.victims import cases
+from hanoinet.victims.languages import LANGUAGES
+
+# The cases, their ORM and numpy are imported inside the commands, so that other commands start without them.
+if TYPE_CHECKING:
+    from hanoinet.victims import cases
 
 app = typer.Typer(help="Victims' cases: images submitted as hashes for removal everywhere (docs/victims.md).",
                   no_args_is_help=True)
@@ -31,6 +34,9 @@ _HASH_WITH_QUALITY = re.compile(r"^(?P<hash>[^:]+):(?P<quality>[0-9]{1,3})$")
 
 def _image(argument: str) -> cases.SubmittedImage:
     """An image file, hashed here with its rotations and flips, or ``HASH:QUALITY``."""
+    from hanoinet.hashbank import kinds, pdq
+    from hanoinet.victims import cases
+
     path = Path(argument)
     if path.is_file():
         results = pdq.dihedral_hashes(path.read_bytes())
@@ -62,12 +68,15 @@ def submit(
     about_a_child: bool = typer.Option(False, "--about-a-child", help="some image shows someone under 18 "
                                        "(makes the case art14)"),
     language: str = typer.Option(..., "--language", help="the victim's language for the status page: "
-                                 + ", ".join(cases.LANGUAGES)),
+                                 + ", ".join(LANGUAGES)),
     data: Path = DataOption,
     actor: str | None = ActorOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Open a case for a victim; prints its number and its secret, which is shown only this once."""
+    from hanoinet.node.settings import load_settings
+    from hanoinet.victims import cases
+
     settings = load_settings(data)
     chosen = cases.category_for(category, about_a_child=True if about_a_child else None)
     images = [_image(item) for item in items]
@@ -114,6 +123,8 @@ def status(
     as_json: bool = JsonOption,
 ) -> None:
     """Each image of the case and what each platform, in each country, did about it."""
+    from hanoinet.victims import cases
+
     secret = _secret()
     database = open_database(data)
     try:
@@ -133,6 +144,9 @@ def withdraw(
     as_json: bool = JsonOption,
 ) -> None:
     """Withdraw images of the case from the bank: platforms everywhere stop acting on them."""
+    from hanoinet.node.settings import load_settings
+    from hanoinet.victims import cases
+
     settings = load_settings(data)
     secret = _secret()
     database = open_database(data)

@@ -18,6 +18,39 @@ from typing import Any
 
 import httpx
 
+#: Runs first in each long-lived child (node, directory server), then becomes ``hanoinet ARGS`` (execv keeps the
+#: setting): on Linux the kernel sends the child SIGTERM when the process that started it dies, however it dies
+#: (SIGKILL included), so no node outlives the demo or the test that ran it. A child whose parent is already
+#: gone by then stops at once.
+_STOP_WITH_PARENT = """
+import ctypes, os, signal, sys
+parent = int(sys.argv[1])
+if sys.platform == "linux":
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != parent:
+    sys.exit(1)
+os.execv(sys.executable, [sys.executable, "-m", "hanoinet", *sys.argv[2:]])
+"""
+#: How long a child may take to stop after SIGTERM before it is killed.
+STOP_TIMEOUT = 15.0
+
+
+def child_command(*args: str) -> list[str]:
+    """The command line of a long-lived ``hanoinet ARGS`` child that stops when this process dies."""
+    return [sys.executable, "-c", _STOP_WITH_PARENT, str(os.getpid()), *args]
+
+
+def stop(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    """Send ``sig`` to a child and reap it; SIGKILL if it has not stopped within :data:`STOP_TIMEOUT`."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
@@ -101,8 +134,8 @@ class LocalNetwork:
         """Start ``hanoinet directory serve`` for the Secretariat workspace; nodes poll it."""
         log = (self.root / "secretariat.log").open("ab")
         self.directory_process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "hanoinet", "directory", "serve", "--dir", str(self.authority),
-             "--port", str(self.directory_port)], stdout=log, stderr=log, env=self.env,
+            child_command("directory", "serve", "--dir", str(self.authority), "--port", str(self.directory_port)),
+            stdout=log, stderr=log, env=self.env,
         )
         if not self.wait_until(lambda: _answers(self.directory_url), timeout=timeout, interval=0.1):
             raise RuntimeError(f"the directory server did not answer within {timeout} s")
@@ -120,7 +153,7 @@ class LocalNetwork:
         m = self.members[state]
         log = (self.root / f"{state.lower()}.log").open("ab")
         m.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "hanoinet", "serve", "--data", str(m.data), "--log-level", "warning"],
+            child_command("serve", "--data", str(m.data), "--log-level", "warning"),
             stdout=log, stderr=log, env=self.env,
         )
         deadline = time.monotonic() + timeout
@@ -138,18 +171,20 @@ class LocalNetwork:
     def kill(self, state: str, sig: int = signal.SIGKILL) -> None:
         """Stop a member's process with ``sig`` (SIGKILL by default: no chance to clean up)."""
         m = self.members[state]
-        if m.process is not None and m.process.poll() is None:
-            m.process.send_signal(sig)
-            m.process.wait(timeout=30)
+        stop(m.process, sig)
         m.process = None
 
     def stop_all(self) -> None:
-        """Terminate every running member and the directory server."""
-        for state in self.members:
-            self.kill(state, signal.SIGTERM)
-        if self.directory_process is not None and self.directory_process.poll() is None:
-            self.directory_process.terminate()
-            self.directory_process.wait(timeout=30)
+        """Stop every running member and the directory server: all are told at once, then each is reaped."""
+        running = [p for p in (*(m.process for m in self.members.values()), self.directory_process)
+                   if p is not None and p.poll() is None]
+        for process in running:
+            process.terminate()
+        for process in running:
+            stop(process)
+        for m in self.members.values():
+            m.process = None
+        self.directory_process = None
 
     def api(self, state: str, token: str, method: str, path: str, **kwargs: Any) -> Any:
         """Call a member's officer API and return the JSON answer (raises on an error status)."""

@@ -23,7 +23,10 @@ import random
 import shutil
 import signal
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ import httpx
 from PIL import Image, ImageDraw, ImageFilter
 from rich.console import Console
 
+from hanoinet.cli.common import program
 from hanoinet.clock import format_instant
 from hanoinet.crypto.keys import thumbprint
 from hanoinet.demo.mailsink import MailSink
@@ -70,6 +74,8 @@ class Demo:
         self.console = console
         self.quiet = quiet
         self.tokens: dict[str, str] = {}
+        #: Whose each token is: State, desk and role, printed beside it by ``--keep``.
+        self.holders: dict[str, str] = {}
         self.failures: list[str] = []
         self.refs: dict[str, str] = {}
 
@@ -148,6 +154,7 @@ class Demo:
                   ("BRA", "bra-admin", "Pedro Lima", "admin")]
         for state, key, name, role in people:
             self.tokens[key] = self.net.add_officer(state, name, role, "247", email=f"{key}@{state.lower()}.invalid")
+            self.holders[key] = f"{state}, desk {state}/247, {role} ({name})"
         for state in self.net.members:
             self.net.start(state)
             self.say(state, f"node serving at {self.net.members[state].url}, polling {self.net.directory_url}")
@@ -370,7 +377,9 @@ class Demo:
         platform = self.net.cli("platform", "add", "Example Photos SAS", "--email", "trust@photos.invalid",
                                 "--data", str(self.net.members["FRA"].data)).strip()
         self.tokens["platform"] = platform
+        self.holders["platform"] = "FRA, no desk, platform Example Photos SAS (hash bank API)"
         self.tokens["reviewer"] = self.net.add_officer("FRA", "Ines Laurent", "reviewer", "247")
+        self.holders["reviewer"] = "FRA, desk FRA/247, reviewer (Ines Laurent)"
         upload = _reencoded(images[0])
         # The platform matches at its node; on the other nodes a duty officer checks the bank.
         searchers = {"FRA": platform, "VNM": self.tokens["lan"], "BRA": self.tokens["joao"]}
@@ -496,15 +505,23 @@ class Demo:
                 for e in self.request(state, who, ref)["timeline"] if "seq" in e or e["what"] == "received"]
 
     def keep(self) -> None:
-        """Print URLs and tokens and keep the nodes running until Ctrl-C."""
+        """Print each node's URL and tokens, and keep the nodes running until the demo is stopped."""
+        self.step("The nodes keep running")
         for state, member in self.net.members.items():
-            self.console.print(f"{state}: {member.url}")
-        for who, token in self.tokens.items():
-            self.console.print(f"  {who}: HANOINET_TOKEN={token}")
-        self.console.print("Try: HANOINET_NODE=" + self.net.members["FRA"].url +
-                           " HANOINET_TOKEN=" + self.tokens["camille"] + " hanoinet request list")
+            self.console.print(f"{state} node: {member.url}")
+            for who, token in self.tokens.items():
+                if self.holders.get(who, "").startswith(f"{state},"):
+                    self.console.print(f"  {who}: {self.holders[who]}")
+                    self.console.print(f"    HANOINET_TOKEN={token}")
+        fra = self.net.members["FRA"].url
+        self.console.print("Try, in another terminal (each command is one line):")
+        self.console.print(f"  HANOINET_NODE={fra} HANOINET_TOKEN={self.tokens['camille']} {program()} request list")
+        self.console.print(f"  HANOINET_NODE={fra} HANOINET_TOKEN={self.tokens['camille']} {program()} whoami")
+        if "preservation-fra" in self.refs:
+            self.console.print(f"  HANOINET_NODE={self.net.members['VNM'].url} HANOINET_TOKEN={self.tokens['lan']} "
+                               f"{program()} request show {self.refs['preservation-fra']}")
         self.console.print(f"The victims' page: {self.net.members['VNM'].url}/victims/ (in a browser on this machine)")
-        self.console.print("Nodes keep running; press Ctrl-C to stop them.")
+        self.console.print("The nodes keep running; press Ctrl-C (or send SIGTERM) to stop them.")
         while True:
             time.sleep(3600)
 
@@ -543,9 +560,45 @@ def _connection_log() -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+class Stopped(Exception):
+    """A signal asked the demo to stop (SIGTERM, SIGHUP), as Ctrl-C does with SIGINT."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the demo by an exception, like Ctrl-C, so that it stops its processes first.
+
+    Python's default for both is to exit at once, which would leave the nodes and the directory server running.
+    Handlers can only be set in the main thread; elsewhere (a test's thread) the defaults stay.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Console | None = None) -> int:
-    """Play the whole scenario in ``root`` (wiped first); returns 0 only if every check held."""
-    console = console or Console(highlight=False)
+    """Play the whole scenario in ``root`` (wiped first); returns 0 only if every check held.
+
+    However it ends (the scenario done, a failure, an exception, Ctrl-C, SIGTERM or SIGHUP) it stops every
+    process it started; if it is killed outright, the kernel stops them (:func:`~hanoinet.demo.network.child_command`).
+    """
+    # Soft wrap: a long line is never cut by a newline, so URLs, tokens, paths and commands copy whole.
+    console = console or Console(highlight=False, soft_wrap=True)
+    with _stopped_by_signals():
+        return _play(root, keep=keep, as_json=as_json, console=console)
+
+
+def _play(root: Path, *, keep: bool, as_json: bool, console: Console) -> int:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
@@ -565,15 +618,18 @@ def run(root: Path, *, keep: bool = False, as_json: bool = False, console: Conso
         demo.step("11. Summary")
         outcome = {**demo.summary(), "custody_entries": custody, "evidence": evidence, "victim": victim}
         if not as_json:
-            console.print(f"Node data and logs are in {root}/. Look at a request as an officer would:\n"
-                          f"  HANOINET_NODE={demo.net.members['VNM'].url} HANOINET_TOKEN={demo.tokens['lan']} "
-                          f"hanoinet request show {demo.refs['preservation-fra']}")
+            console.print(f"Node data and logs are in {root}/")
+            if not keep:
+                console.print("The nodes stop now. To look around as an officer would, play it again and keep "
+                              "them running; it prints their URLs and tokens:")
+                console.print(f"  {program()} demo --keep")
         if keep:
             print(json.dumps({**outcome, "checks_failed": len(demo.failures), "ok": not demo.failures},
                              sort_keys=True), flush=True)
             demo.keep()
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, Stopped):
+        if not as_json:
+            console.print("Stopping the nodes and the directory server.")
     except (httpx.HTTPError, RuntimeError, KeyError, StopIteration) as exc:
         demo.failures.append(f"the scenario stopped: {type(exc).__name__}: {exc}")
         console.print(f"[red bold]the scenario stopped:[/] {exc}")

@@ -55,8 +55,7 @@ ESCALATION_PRIORITY = "urgent"
 ESCALATION_INTERVAL = 30.0
 #: Missed deadlines escalated per transaction; the rest wait for the next round.
 MAX_ESCALATIONS = 100
-#: Most reports one listing returns.
-MAX_LIST = 1000
+MAX_LIST = rules.MAX_LIST
 MAX_CONTENT_REF = 200
 #: Review queues a reviewer can list.
 QUEUES = ("pending", "quarantined", "overdue")

@@ -44,6 +44,8 @@ DEFAULT_MIN_FALSE_POSITIVES = 3
 DEFAULT_TRUST_THRESHOLD_PERCENT = 50
 #: Longest reason or note a platform or reviewer may write.
 MAX_REASON = 1000
+#: Most reports one listing returns.
+MAX_LIST = 1000
 #: The source of false positives found by this node's reviewers (platforms are sources by their id, from 1).
 REVIEWERS = 0
 

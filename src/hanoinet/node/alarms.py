@@ -26,7 +26,8 @@ from hanoinet.clock import format_instant, now
 from hanoinet.db.models import Alarm, Officer
 from hanoinet.errors import Conflict, Forbidden, NotFound, ValidationError
 from hanoinet.node import audit
-from hanoinet.node.officers import Principal, Role
+from hanoinet.node.officers import Principal
+from hanoinet.node.roles import Role
 
 
 class AlarmState(StrEnum):

@@ -10,7 +10,6 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +18,7 @@ from hanoinet.clock import now
 from hanoinet.db.models import Officer
 from hanoinet.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from hanoinet.node import audit
+from hanoinet.node.roles import Role
 from hanoinet.states import check_desk
 
 TOKEN_PREFIX = "hnt_"  # noqa: S105 - a prefix, not a secret
@@ -26,18 +26,6 @@ TOKEN_PREFIX = "hnt_"  # noqa: S105 - a prefix, not a secret
 #: smuggle a second recipient or a header into an e-mail. RFC 5321 limits a path to 254 characters, the local
 #: part to 64. Whether it is deliverable is the mail relay's to judge.
 _EMAIL = re.compile(r'^[^@\s<>,;"\x00-\x1f\x7f]{1,64}@[^@\s<>,;"\x00-\x1f\x7f]+\.[^@\s<>,;".\x00-\x1f\x7f]{2,}$')
-
-
-class Role(StrEnum):
-    """What an officer may do. Desk-bound roles act only for their desk; advocates and reviewers for none."""
-
-    DUTY_OFFICER = "duty_officer"  # 24/7 point of contact staff (Art. 41)
-    CENTRAL_AUTHORITY = "central_authority"  # MLA lawyers (Art. 40)
-    EXAMINER = "examiner"  # forensic examiners
-    SUPERVISOR = "supervisor"  # sees every desk of the node, read-only
-    ADMIN = "admin"  # node operator: alarms, audit, directory
-    ADVOCATE = "advocate"  # hotlines and victims' advocates: submit hashes for victims (Art. 34)
-    REVIEWER = "reviewer"  # reviews platforms' matches before a takedown notice (Art. 14, 16, 34)
 
 
 #: Roles outside the desks' work: an advocate submits hashes for victims, a reviewer reviews platforms' matches.

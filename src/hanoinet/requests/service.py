@@ -33,7 +33,8 @@ from hanoinet.network.envelope import EnvelopePayload
 from hanoinet.network.receipt import Receipt
 from hanoinet.node import audit
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Principal, Role
+from hanoinet.node.officers import Principal
+from hanoinet.node.roles import Role
 from hanoinet.requests import clocks
 from hanoinet.requests.machine import (
     PRESERVING,

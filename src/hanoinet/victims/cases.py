@@ -37,6 +37,7 @@ from hanoinet.db.models import HashEntry, TakedownStatus, VictimCase, VictimImag
 from hanoinet.errors import HanoinetError, Unauthenticated, ValidationError
 from hanoinet.hashbank import bank, kinds, pdq
 from hanoinet.node import audit
+from hanoinet.victims.languages import LANGUAGES
 
 T = TypeVar("T")
 
@@ -49,8 +50,6 @@ NUMBER_LENGTH = 8
 SECRET_GROUPS = 5
 SECRET_GROUP_LENGTH = 4
 SECRET_LENGTH = SECRET_GROUPS * SECRET_GROUP_LENGTH
-#: Languages of the status page: the six official languages of the United Nations, and Vietnamese.
-LANGUAGES = ("ar", "en", "es", "fr", "ru", "vi", "zh")
 #: Images per case: a victim's set of images, while keeping one submission a small transaction.
 MAX_IMAGES = 100
 #: Wrong secrets in a row before the case locks.
