@@ -72,8 +72,9 @@ class NewOffer(BaseModel):
 @router.get("/api/v1/evidence", summary="Evidence files held by this node")
 def list_evidence(officer: Officer, request: Request,
                   case: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, object]]:
-    """Oldest first; shredded files stay listed with the time they were shredded."""
-    return [i.as_json() for i in _service(request).list(case)]
+    """Oldest first, the officer's desk only (every desk for supervisors and admins); shredded files stay listed
+    with the time they were shredded."""
+    return [i.as_json() for i in _service(request).list(case, readable=officer.can_read_desk)]
 
 
 @router.post("/api/v1/evidence/uploads", status_code=201, summary="Start a resumable upload")
@@ -81,7 +82,7 @@ def start_upload(body: NewUpload, officer: Officer, request: Request) -> dict[st
     """Send the file in pieces with ``PUT .../uploads/{id}`` and ``Upload-Offset``, then ``POST .../complete``."""
     officer.require_role(*_HANDLERS)
     return Uploads(_service(request)).start(case=body.case, name=body.name, size=body.size, actor=officer.actor,
-                                            media_type=body.media_type).as_json()
+                                            media_type=body.media_type, desk=officer.desk).as_json()
 
 
 @router.get("/api/v1/evidence/uploads/{upload_id}", summary="Where an upload stands: resume from `received`")
@@ -128,15 +129,16 @@ async def create_offer(body: NewOffer, officer: Officer, request: Request) -> di
     offered = await run_in_threadpool(
         transfer.offer, _service(request), case=body.case, to=body.to, desk=officer.desk, actor=officer.actor,
         conditions=UseConditions(purpose=body.purpose, conditions=tuple(body.conditions)), file_ids=body.files,
-        witness_wait=body.wait_witnesses, min_witnesses=body.min_witnesses)
+        witness_wait=body.wait_witnesses, min_witnesses=body.min_witnesses, handles=officer.can_act_for_desk)
     return {"package": offered.package_id, "message_id": offered.message_id, "files": offered.files,
             "expires_at": format_instant(offered.expires_at)}
 
 
 @router.get("/api/v1/evidence/offers", summary="Evidence offers sent and received, newest first")
 def list_offers(officer: Officer, request: Request) -> list[dict[str, Any]]:
-    """Incoming offers show how far the pull is."""
-    return transfer.list_offers(_service(request).node)
+    """The officer's desk's offers (every desk's for supervisors and admins); incoming offers show how far the
+    pull is."""
+    return transfer.list_offers(_service(request).node, readable=officer.can_read_desk)
 
 
 @router.get("/api/v1/evidence/offers/{package_id}/package", summary="The package of a received offer, as sealed",
@@ -145,7 +147,8 @@ async def received_package(package_id: _PACKAGE, officer: Officer, request: Requ
     """Rebuilt byte for byte from the offer's metadata and the pulled files; verify it with `hanoinet verify`."""
     service = _service(request)
     out = transfer.export_path(service.node.settings.data_dir, package_id)
-    await run_in_threadpool(partial(transfer.rebuild_package, service, package_id, out, actor=officer.actor))
+    await run_in_threadpool(partial(transfer.rebuild_package, service, package_id, out, actor=officer.actor,
+                                    readable=officer.can_read_desk))
     return FileResponse(out, media_type="application/zip", filename=f"{package_id}.zip",
                         background=BackgroundTask(out.unlink, missing_ok=True))
 

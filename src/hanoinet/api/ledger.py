@@ -8,6 +8,7 @@ that do not fetch tiles, and the log's verifier key. ``/api/v1/ledger`` gives of
 from __future__ import annotations
 
 import base64
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -19,11 +20,20 @@ from sqlalchemy.orm import Session
 
 from hanoinet.api.officers import Officer
 from hanoinet.clock import format_instant
-from hanoinet.db.models import LedgerCosignature, LedgerEntry, WitnessState
+from hanoinet.db.models import (
+    EvidenceCustody,
+    EvidenceFile,
+    InboxMessage,
+    LedgerCosignature,
+    LedgerEntry,
+    OutboxMessage,
+    WitnessState,
+)
 from hanoinet.errors import NotFound
 from hanoinet.ledger import log, witnessing
 from hanoinet.ledger.tiles import EntryBundle, Tile, encode_entry_bundle, parse_tile_path
 from hanoinet.node.node import Node
+from hanoinet.states import split_address
 
 router = APIRouter(tags=["ledger"])
 _IMMUTABLE = {"cache-control": "public, max-age=604800, immutable"}
@@ -175,7 +185,8 @@ def _status(node: Node) -> dict[str, Any]:
 
 @router.get("/api/v1/ledger/entries/{index}", tags=["officers"], summary="One custody record and its proof")
 def entry(index: Annotated[int, Path(ge=0, lt=2**63)], officer: Officer, request: Request) -> dict[str, Any]:
-    """The record (unless redacted), its entry hash, and its inclusion proof in the newest checkpoint."""
+    """The record (unless redacted, or withheld: another desk's), its entry hash, and its inclusion proof in the
+    newest checkpoint."""
     node = _node(request)
     with node.db.transaction(readonly=True) as uow:
         latest = log.latest_checkpoint(uow.session)
@@ -183,6 +194,33 @@ def entry(index: Annotated[int, Path(ge=0, lt=2**63)], officer: Officer, request
         if row is None or latest is None or index >= latest.size:
             raise NotFound(f"no custody entry {index} under a checkpoint yet", code="entry_missing")
         _, proof = log.inclusion(uow.session, index, latest.size)
-        return {"index": index, "record": row.record, "entry": _b64(row.entry), "size": latest.size,
+        record = row.record
+        shown: dict[str, Any] = {}
+        owned, desk = (False, None) if record is None else record_desk(uow.session, row.entry, record)
+        if owned and not officer.can_read_desk(desk):
+            # The leaf and its proof stay: the log is public to verification; what the record says is the desk's.
+            record = None
+            shown["withheld"] = "the record belongs to another desk; its entry and proof are shown"
+        return {"index": index, "record": record, "entry": _b64(row.entry), "size": latest.size,
                 "proof": [_b64(h) for h in proof], "checkpoint": latest.note, "origin": log.origin(node),
-                "verifier_key": log.verifier(node).vkey}
+                "verifier_key": log.verifier(node).vkey, **shown}
+
+
+def record_desk(session: Session, entry: bytes, record: str) -> tuple[bool, str | None]:
+    """Whether a custody record belongs to a desk, and which (docs/authorisation.md): the desk of the evidence file
+    it is about (None for a file held before desks were recorded), or of the envelope (the sending desk of one we
+    sent, the addressed desk of one we received). ``(False, None)``: a record of no desk's work."""
+    held = session.execute(select(EvidenceFile.desk).join(EvidenceCustody, EvidenceCustody.file_id == EvidenceFile.id)
+                           .where(EvidenceCustody.entry == entry)).first()
+    if held is not None:
+        return True, held[0]
+    try:
+        parsed = json.loads(record)
+        action, message_id = parsed["action"], parsed["detail"]["message_id"]
+    except (ValueError, KeyError, TypeError):
+        return False, None
+    address = (session.scalar(select(OutboxMessage.sender).where(OutboxMessage.message_id == message_id))
+               if action == "sent" else
+               session.scalar(select(InboxMessage.recipient).where(InboxMessage.message_id == message_id))
+               if action == "received" else None)
+    return (False, None) if address is None else (True, split_address(address)[1])

@@ -48,6 +48,8 @@ def add(
     case: str = typer.Option(..., "--case", help="the case reference; the case is opened on first use"),
     data: Path = DataOption,
     actor: str | None = ActorOption,
+    desk: str | None = typer.Option(None, "--desk", help="the desk the files belong to (default: the node's first "
+                                    "desk); only its officers handle them"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Hash, encrypt and store files durably, and record their custody; prints each file's SHA-256."""
@@ -61,11 +63,13 @@ def add(
     node = open_node(data)
     try:
         service = EvidenceService(node)
+        desk = service.desk(desk)  # an unknown desk is refused before any file is read
         added = []
         with _progress() as bar:
             for path in files:
                 task = bar.add_task(path.name, total=os.path.getsize(path))
-                item = service.ingest_path(path, case=case, actor=_actor(actor), progress=partial(bar.advance, task))
+                item = service.ingest_path(path, case=case, actor=_actor(actor), desk=desk,
+                                           progress=partial(bar.advance, task))
                 added.append(item)
                 if not as_json:
                     out.print(f"{item.sha256}  {item.size:>15,}  {item.name}  (id {item.id})")

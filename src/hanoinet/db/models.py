@@ -423,13 +423,16 @@ class EvidenceFile(Base):
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ingested_by: Mapped[str] = mapped_column(String(100))
     shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The desk whose evidence it is (docs/authorisation.md): the ingesting officer's, or the desk a received
+    #: offer was addressed to. None for files held before desks were recorded: only supervisors and admins see them.
+    desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class EvidenceCustody(Base):
     """Which custody log entries concern which evidence file (by entry hash: the index comes later)."""
 
     __tablename__ = "evidence_custody"
-    __table_args__ = (Index("ix_evidence_custody_file", "file_id"),)
+    __table_args__ = (Index("ix_evidence_custody_file", "file_id"), Index("ix_evidence_custody_entry", "entry"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     file_id: Mapped[str] = mapped_column(String(32))
@@ -461,6 +464,8 @@ class EvidenceOffer(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Our desk: the one that sent it (out) or the one it was addressed to (in); None before desks were recorded.
+    desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class EvidenceOfferFile(Base):
@@ -498,6 +503,8 @@ class EvidenceUpload(Base):
     kek_epoch: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
+    #: The desk of the officer who started it: the completed file is filed there.
+    desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class HashEntry(Base):

@@ -109,19 +109,21 @@ class EvidenceItem:
     ingested_at: datetime
     ingested_by: str
     shredded_at: datetime | None
+    #: The desk whose evidence it is; None for files held before desks were recorded.
+    desk: str | None = None
 
     @classmethod
     def of(cls, row: EvidenceFile) -> EvidenceItem:
         """From its database row."""
         return cls(row.id, row.case_ref, row.name, row.size, row.sha256, row.blake3, row.media_type, row.origin,
-                   row.ingested_at, row.ingested_by, row.shredded_at)
+                   row.ingested_at, row.ingested_by, row.shredded_at, row.desk)
 
     def as_json(self) -> dict[str, object]:
         """For the API and ``--json``."""
         return {"id": self.id, "case": self.case, "name": self.name, "size": self.size, "sha256": self.sha256,
                 "blake3": self.blake3, "media_type": self.media_type, "origin": self.origin,
                 "ingested_at": format_instant(self.ingested_at), "ingested_by": self.ingested_by,
-                "shredded_at": format_instant(self.shredded_at) if self.shredded_at else None}
+                "shredded_at": format_instant(self.shredded_at) if self.shredded_at else None, "desk": self.desk}
 
 
 def record_custody(session: Session, item_id: str, event: CustodyEvent) -> None:
@@ -154,13 +156,15 @@ class EvidenceService:
     # -- ingest ------------------------------------------------------------------------------------------
 
     def ingest(self, source: Readable, *, name: str, case: str, actor: str, media_type: str | None = None,
-               progress: Callable[[int], None] | None = None,
+               desk: str | None = None, progress: Callable[[int], None] | None = None,
                in_transaction: Callable[[Session], None] | None = None) -> EvidenceItem:
         """Read ``source`` to its end once, store it encrypted, and record it in ``case``; see the module doc.
 
+        The file is filed at ``desk`` (default: the node's first desk), whose officers alone handle it.
         ``in_transaction`` runs in the transaction that records the file (e.g. to close the upload it came from).
         """
         check_case(case)
+        desk = self.desk(desk)
         check_file_name(name)
         data_key = stream.new_data_key()
         encryptor = stream.Encryptor(data_key)
@@ -205,7 +209,8 @@ class EvidenceService:
                 row = EvidenceFile(id=item_id, case_ref=case, name=name, media_type=media_type, size=size,
                                    sha256=digest, blake3=blake3.hexdigest() if blake3 is not None else None,
                                    blob_id=blob_id, chunk_size=encryptor.header.chunk_size, wrapped_key=wrapped,
-                                   kek_epoch=epoch, origin=self.node.state, ingested_at=t, ingested_by=actor)
+                                   kek_epoch=epoch, origin=self.node.state, ingested_at=t, ingested_by=actor,
+                                   desk=desk)
                 uow.session.add(row)
                 if in_transaction is not None:
                     in_transaction(uow.session)
@@ -220,14 +225,24 @@ class EvidenceService:
         log.info("evidence ingested", file=item_id, case=case, size=size)
         return item
 
-    def ingest_path(self, path: Path, *, case: str, actor: str,
+    def ingest_path(self, path: Path, *, case: str, actor: str, desk: str | None = None,
                     progress: Callable[[int], None] | None = None) -> EvidenceItem:
-        """Ingest a file from disk under its own name."""
+        """Ingest a file from disk under its own name, filed at ``desk`` (default: the node's first desk)."""
         if not path.is_file():
             raise ValidationError(f"{path} is not a readable file", hint="give the path of a regular file",
                                   code="not_a_file")
         with path.open("rb", buffering=0) as source:
-            return self.ingest(source, name=path.name, case=case, actor=actor, progress=progress)
+            return self.ingest(source, name=path.name, case=case, actor=actor, desk=desk, progress=progress)
+
+    def desk(self, desk: str | None) -> str:
+        """``desk`` if it is one of this node's desks; None means the node's first desk."""
+        desks = [d.id for d in self.node.settings.desks]
+        if desk is None:
+            return desks[0]
+        if desk not in desks:
+            raise ValidationError(f"this node has no desk {desk!r}", hint=f"use one of: {', '.join(desks)}",
+                                  code="unknown_desk")
+        return desk
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -239,13 +254,15 @@ class EvidenceService:
                 raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
             return EvidenceItem.of(row)
 
-    def list(self, case: str | None = None) -> list[EvidenceItem]:
-        """Files of ``case`` (or all), oldest first."""
+    def list(self, case: str | None = None, *, readable: Callable[[str | None], bool] | None = None
+             ) -> list[EvidenceItem]:
+        """Files of ``case`` (or all), oldest first; with ``readable``, only those of desks it accepts."""
         with self.node.db.transaction(readonly=True) as uow:
             query = select(EvidenceFile).order_by(EvidenceFile.ingested_at, EvidenceFile.id)
             if case is not None:
                 query = query.where(EvidenceFile.case_ref == case)
-            return [EvidenceItem.of(row) for row in uow.session.scalars(query)]
+            return [EvidenceItem.of(row) for row in uow.session.scalars(query)
+                    if readable is None or readable(row.desk)]
 
     def plaintext(self, item_id: str) -> Iterator[bytes]:
         """The file's content, decrypted and authenticated chunk by chunk as it is read from the blob store."""

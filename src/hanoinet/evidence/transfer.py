@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -138,14 +138,24 @@ def files_path(package_id: str, position: int) -> str:
 
 
 def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str, conditions: UseConditions,
-          file_ids: list[str] | None = None, witness_wait: float = 0.0, min_witnesses: int = 0) -> Offered:
-    """Seal the case's files for ``to`` (``STATE/desk``) and send the offer from our ``desk``; see the module doc."""
+          file_ids: list[str] | None = None, witness_wait: float = 0.0, min_witnesses: int = 0,
+          handles: Callable[[str | None], bool] | None = None) -> Offered:
+    """Seal the case's files for ``to`` (``STATE/desk``) and send the offer from our ``desk``; see the module doc.
+
+    With ``handles``, every file offered must be filed at a desk it accepts (the officer's own, for most roles).
+    """
     node = service.node
     state, _ = split_address(to)
     directory = node.require_directory()
     t = now()
     directory.encryption_key(state, t)  # refuses a State the directory gives no key for, before sealing
-    foreign = [i for i in service.list(case) if (file_ids is None or i.id in file_ids) and i.origin != node.state]
+    chosen = [i for i in service.list(case) if file_ids is None or i.id in file_ids]
+    others = [] if handles is None else [i for i in chosen if not handles(i.desk)]
+    if others:
+        raise Forbidden(f"{len(others)} file(s) of case {case} belong to another desk than {desk}; only that desk "
+                        "may send them", code="other_desk",
+                        hint="send only your desk's files (files: their ids), or ask the desk that holds them")
+    foreign = [i for i in chosen if i.origin != node.state]
     if foreign:
         origins = ", ".join(sorted({i.origin for i in foreign}))
         raise Forbidden(f"{len(foreign)} file(s) of case {case} came from other States ({origins}); sending them on "
@@ -171,7 +181,7 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
     with node.db.transaction() as uow:
         uow.session.add(EvidenceOffer(id=prepared.package_id, direction="out", peer=state, case_ref=case, created_at=t,
                                       expires_at=expires, head=json.dumps(head), signature=body.signature,
-                                      status="offered", attempts=0))
+                                      status="offered", attempts=0, desk=desk))
         for position, ((path, item), offered) in enumerate(zip(prepared.files, files, strict=True), start=1):
             uow.session.add(EvidenceOfferFile(offer_id=prepared.package_id, direction="out", position=position,
                                               path=path, size=item.size, sha256=item.sha256,
@@ -309,6 +319,7 @@ def _parse_range(value: str, total: int) -> tuple[int, int]:
 def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at: datetime) -> None:
     body = OfferBody.model_validate(payload.body)
     sender, _ = split_address(payload.sender)
+    _, desk = split_address(payload.recipient)
     if set(body.head) != set(HEAD):
         raise ValidationError(f"an evidence offer's head must hold exactly {', '.join(HEAD)}", code="invalid_body")
     try:
@@ -333,7 +344,7 @@ def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at
         id=body.package, direction="in", peer=sender, case_ref=described.get("case") or body.package,
         created_at=received_at, expires_at=parse_instant(body.expires_at), head=json.dumps(body.head),
         signature=body.signature, capability=body.capability, pull_url=card.endpoint.rstrip("/"), status="pulling",
-        attempts=0, next_attempt_at=received_at))
+        attempts=0, next_attempt_at=received_at, desk=desk))
     for position, item in enumerate(body.files, start=1):
         uow.session.add(EvidenceOfferFile(offer_id=body.package, direction="in", position=position, path=item.path,
                                           size=item.size, sha256=item.sha256, chunk_size=item.chunk_size))
@@ -505,7 +516,7 @@ class Puller:
             uow.session.add(EvidenceFile(
                 id=file_id, case_ref=offered.case_ref, name=name, media_type=None, size=item.size, sha256=item.sha256,
                 blake3=None, blob_id=writer.id, chunk_size=item.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
-                origin=offered.peer, ingested_at=t, ingested_by=f"peer:{offered.peer}"))
+                origin=offered.peer, ingested_at=t, ingested_by=f"peer:{offered.peer}", desk=offered.desk))
             uow.session.execute(update(EvidenceOfferFile).where(
                 EvidenceOfferFile.offer_id == offered.id, EvidenceOfferFile.direction == "in",
                 EvidenceOfferFile.position == item.position).values(file_id=file_id))
@@ -574,32 +585,41 @@ async def run_puller(service: EvidenceService, stop: asyncio.Event, *, interval:
         puller.close()
 
 
-def list_offers(node: Node, *, limit: int = 500) -> list[dict[str, Any]]:
-    """Offers sent and received, newest first, each with its files and whether they are here."""
+def list_offers(node: Node, *, limit: int = 500,
+                readable: Callable[[str | None], bool] | None = None) -> list[dict[str, Any]]:
+    """Offers sent and received, newest first, each with its files and whether they are here; with
+    ``readable``, only the offers of desks it accepts."""
     with node.db.transaction(readonly=True) as uow:
         offers = uow.session.scalars(select(EvidenceOffer).order_by(EvidenceOffer.created_at.desc()).limit(limit))
         listed = []
         for o in offers:
+            if readable is not None and not readable(o.desk):
+                continue
             files = uow.session.scalars(select(EvidenceOfferFile).where(
                 EvidenceOfferFile.offer_id == o.id, EvidenceOfferFile.direction == o.direction)
                 .order_by(EvidenceOfferFile.position)).all()
             listed.append({
-                "package": o.id, "direction": o.direction, "peer": o.peer, "case": o.case_ref, "status": o.status,
+                "package": o.id, "direction": o.direction, "peer": o.peer, "desk": o.desk, "case": o.case_ref,
+                "status": o.status,
                 "created_at": format_instant(o.created_at), "expires_at": format_instant(o.expires_at),
                 "error": o.error, "files": [{"path": f.path, "size": f.size, "sha256": f.sha256,
                                              "here": f.file_id is not None} for f in files]})
     return listed
 
 
-def rebuild_package(service: EvidenceService, package_id: str, out: Path, *, actor: str) -> Path:
+def rebuild_package(service: EvidenceService, package_id: str, out: Path, *, actor: str,
+                    readable: Callable[[str | None], bool] | None = None) -> Path:
     """Write the package of a fully pulled offer exactly as the sender sealed it, for ``hanoinet verify``.
 
-    Each file's export is a custody event of this node (``exported``, naming the package).
+    Each file's export is a custody event of this node (``exported``, naming the package). With ``readable``,
+    an offer addressed to a desk it refuses is answered as if it did not exist.
     """
     with service.node.db.transaction(readonly=True) as uow:
         offered = uow.session.get(EvidenceOffer, (package_id, "in"))
-        if offered is None:
-            raise NotFound(f"no evidence offer {package_id} was received", code="offer_not_found")
+        if offered is None or (readable is not None and not readable(offered.desk)):
+            # The same answer whether it is missing or another desk's: existence is not disclosed.
+            raise NotFound(f"no evidence offer {package_id} was received" + (
+                "" if readable is None else " for your desk"), code="offer_not_found")
         if offered.status != "complete":
             raise ValidationError(f"offer {package_id} is {offered.status}: its files are not all here yet",
                                   hint="wait for the pull to finish (`hanoinet evidence offers`)",

@@ -74,9 +74,11 @@ class Uploads:
                                   hint="cancel the upload and send the file again") from None
         return handle
 
-    def start(self, *, case: str, name: str, size: int, actor: str, media_type: str | None = None) -> UploadState:
-        """Open an upload of ``size`` bytes; the case is opened on first use."""
+    def start(self, *, case: str, name: str, size: int, actor: str, media_type: str | None = None,
+              desk: str | None = None) -> UploadState:
+        """Open an upload of ``size`` bytes, whose file is filed at ``desk``; the case is opened on first use."""
         check_case(case)
+        desk = self.service.desk(desk)
         check_file_name(name)
         if size < 0:
             raise ValidationError("an upload's size cannot be negative", code="bad_size")
@@ -88,7 +90,7 @@ class Uploads:
             epoch, wrapped = self.service.vault.wrap(uow.session, upload_id, stream.new_data_key())
             uow.session.add(EvidenceUpload(id=upload_id, case_ref=case, name=name, media_type=media_type, size=size,
                                            received=0, staged=0, pieces=0, wrapped_key=wrapped, kek_epoch=epoch,
-                                           created_at=now(), created_by=actor))
+                                           created_at=now(), created_by=actor, desk=desk))
         return UploadState(upload_id, case, name, size, 0)
 
     def status(self, upload_id: str, *, actor: str | None = None) -> UploadState:
@@ -139,7 +141,7 @@ class Uploads:
                 raise Conflict(f"the upload holds {row.received} of {row.size} bytes",
                                hint=f"send the rest from offset {row.received}", code="upload_incomplete")
             key = self.service.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
-            case, name, media_type, staged = row.case_ref, row.name, row.media_type, row.staged
+            case, name, media_type, staged, desk = row.case_ref, row.name, row.media_type, row.staged, row.desk
 
         def finish(session: Session) -> None:
             upload = session.get(EvidenceUpload, upload_id, with_for_update=True)
@@ -151,7 +153,7 @@ class Uploads:
             os.utime(handle.fileno())  # a completion is activity: the sweeper keeps an upload being completed
             source = _StagedReader(handle, key, upload_id, staged)
             item = self.service.ingest(source, name=name, case=case, actor=actor, media_type=media_type,
-                                       in_transaction=finish)
+                                       desk=desk, in_transaction=finish)
         self._staging(upload_id).unlink(missing_ok=True)
         return item
 

@@ -75,9 +75,16 @@ class Principal:
         """Admins and supervisors read the messages of every desk of the node."""
         return self.role in (Role.ADMIN, Role.SUPERVISOR)
 
-    def can_read_desk(self, desk: str) -> bool:
-        """Whether the officer may read messages of ``desk``: never for advocates and reviewers."""
+    def can_read_desk(self, desk: str | None) -> bool:
+        """Whether the officer may read the work of ``desk``: never for advocates and reviewers.
+
+        Work filed at no desk (evidence held before desks were recorded) is read by supervisors and admins only.
+        """
         return not self.confined and (self.reads_every_desk or desk == self.desk)
+
+    def can_act_for_desk(self, desk: str | None) -> bool:
+        """Whether :meth:`require_desk` lets the officer act for ``desk``: their own, or any for an admin."""
+        return not self.confined and (self.role == Role.ADMIN or desk == self.desk)
 
 
 def token_digest(token: str) -> str:
