@@ -103,7 +103,8 @@ def list_files(
     out.print(f"{len(items)} evidence file(s)")
     for i in items:
         out.print(f"\n{i.id}  {'shredded' if i.shredded_at else 'stored'}", markup=False)
-        for label, value in (("case", i.case), ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
+        for label, value in (("case", i.case), ("desk", i.desk or "none (held before desks were recorded)"),
+                             ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
                              ("ingested", when(i.ingested_at, zone))):
             out.print(f"  {label:<9} {value}", markup=False)
 
