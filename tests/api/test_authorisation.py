@@ -320,6 +320,15 @@ def test_another_desks_custody_record_keeps_its_leaf_and_proof_but_not_its_conte
     assert "withheld" not in shown
     assert {k: withheld[k] for k in ("entry", "proof", "size", "checkpoint")} == \
         {k: shown[k] for k in ("entry", "proof", "size", "checkpoint")}
+    # An envelope's record belongs to the desk that sent it.
+    message_id = matrix.objects["CA"].message_id
+    with matrix.node.db.transaction(readonly=True) as uow:
+        sent = uow.session.scalar(select(LedgerEntry.idx).where(LedgerEntry.record.contains(message_id)))
+    assert sent is not None
+    for role, desk, visible in ((Role.DUTY_OFFICER, "247", False), (Role.EXAMINER, "CA", True),
+                                (Role.ADMIN, "247", True)):
+        answer = matrix.client.get(f"/api/v1/ledger/entries/{sent}", headers=matrix.officers[role, desk]).json()
+        assert (answer["record"] is not None and message_id in answer["record"]) is visible, (role, desk)
 
 
 def test_each_desk_lists_its_own_evidence_and_offers_and_supervisors_all(matrix: Matrix) -> None:
