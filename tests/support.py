@@ -118,6 +118,7 @@ def reset_logs() -> None:
     from hanoinet import logs
 
     structlog.reset_defaults()
+    logging.raiseExceptions = True
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, logs._StderrHandler)]:
         root.removeHandler(handler)

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import logging.config
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
+from uvicorn.config import LOGGING_CONFIG
 
 from hanoinet import logs
 from hanoinet.crypto.keys import KeyPair
@@ -134,6 +136,7 @@ def test_standard_library_loggers_follow_the_same_rules(configured: None,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     token = officers.issue_token(officers.TOKEN_PREFIX)[0]
     logs.configure(debug=False)
+    logging.config.dictConfig(LOGGING_CONFIG)  # as uvicorn.run does after `serve` configured the logs
     for logger, message in (("somelibrary", "callback failed for %s"), ("uvicorn.error", "ASGI app failed (%s)\n")):
         try:
             _fail_holding(token)
@@ -144,9 +147,37 @@ def test_standard_library_loggers_follow_the_same_rules(configured: None,
     lines = err.splitlines()
     assert len(lines) == 2, err
     assert "somelibrary: callback failed for Bearer [redacted] error_id=" in lines[0]
-    assert "ASGI app failed (Bearer [redacted]) error_id=" in lines[1]  # rewritten before any handler sees it
+    # uvicorn's own handler and format, the record rewritten before it saw it
+    assert lines[1].startswith("ERROR:    ASGI app failed (Bearer [redacted]) error_id=")
     assert all(f"error_type=ValueError error_at=tests/test_logs.py:{_line_of('raise ValueError')}" in line
                for line in lines)
+
+
+class _Broken(logging.Handler):
+    """A handler whose stream fails, reporting it as the standard handlers do."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            raise OSError("the disk is full")
+        except OSError:
+            self.handleError(record)
+
+
+def test_a_failing_handler_does_not_print_the_exception_being_handled(
+        configured: None, capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(debug=False)
+    broken = _Broken()
+    broken.setFormatter(logs.SafeFormatter(debug=False))
+    library = logging.getLogger("somelibrary.broken")
+    library.addHandler(broken)
+    try:
+        _fail_holding("hnt_" + "q" * 43)
+    except ValueError:
+        library.exception("failed")
+    finally:
+        library.removeHandler(broken)
+    err = capsys.readouterr().err
+    assert "q" * 43 not in err and "Logging error" not in err and len(err.splitlines()) == 1
 
 
 def test_an_exception_already_logged_with_an_id_is_not_logged_again_by_the_server(

@@ -294,6 +294,9 @@ def configure(*, debug: bool = False) -> None:
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # A handler that fails (a closed stream, a full disk) must not print its error: Python would print it with
+    # the exception being handled when the record was logged, message and all.
+    logging.raiseExceptions = False
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(handler)
