@@ -107,3 +107,22 @@ def officer_token(node: Node, role: str, *, name: str | None = None) -> str:
         _, token = add_officer(uow.session, name=name or f"A {role}", role=role, desk="247",
                                desks=node.settings.desk_ids)
     return token
+
+
+def reset_logs() -> None:
+    """Undo :func:`hanoinet.logs.configure` (structlog, the root handler, uvicorn's filter) after a test."""
+    import logging
+
+    import structlog
+
+    from hanoinet import logs
+
+    structlog.reset_defaults()
+    logging.raiseExceptions = True
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logs._StderrHandler)]:
+        root.removeHandler(handler)
+    for name in logs.SCRUBBED_LOGGERS:
+        library = logging.getLogger(name)
+        for scrub in [f for f in library.filters if isinstance(f, logs.ScrubRecords)]:
+            library.removeFilter(scrub)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import structlog
 import uvicorn
 
 from hanoinet.api.app import create_app
@@ -16,13 +15,14 @@ from hanoinet.demo.network import free_port
 from hanoinet.node.node import Node
 from tests.alerts.support import officer, policy_for
 from tests.cli.test_cli import invoke
+from tests.support import reset_logs
 
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    # run() points structlog at the (captured) stderr of the moment; later tests must not inherit it.
+    # run() configures the logs of the whole process; later tests must not inherit them.
     yield
-    structlog.reset_defaults()
+    reset_logs()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The access log never records a request to the victims' page or API (their addresses would identify them)."""
+"""The access log never records a request to the victims' page or API (their addresses would identify them), nor
+a query string or a secret in a path."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ def test_installing_twice_adds_one_filter_that_survives_uvicorns_logging_setup()
     install()
     logging.config.dictConfig(LOGGING_CONFIG)
     assert sum(isinstance(f, PrivatePathFilter) for f in access.filters) == 1
+
+
+def test_query_strings_are_not_logged_and_secrets_in_paths_are_redacted() -> None:
+    private = PrivatePathFilter()
+    token = "hnt_" + "A1b2C3d4" * 5
+    for path, logged in ((f"/api/v1/alarms?token={token}&state=open", "/api/v1/alarms?[redacted]"),
+                         (f"/api/v1/officers/{token}", "/api/v1/officers/[redacted]"),
+                         ("/api/v1/requests/FRA-2026-0001", "/api/v1/requests/FRA-2026-0001")):
+        record = _record(path)
+        assert private.filter(record)
+        assert record.getMessage() == f'203.0.113.9:5000 - "POST {logged} HTTP/1.1" 200'

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import structlog
+
+from tests.support import reset_logs
 
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    # The app configures structlog for the whole process before each command; later tests must not inherit it.
+    # The app configures the logs of the whole process before each command; later tests must not inherit them.
     yield
-    structlog.reset_defaults()
+    reset_logs()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-import structlog
 from sqlalchemy import select
 
+from hanoinet import logs
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import Alarm
 from hanoinet.node import audit
@@ -22,7 +21,7 @@ from tests.support import make_node, publish
 def test_list_acknowledge_and_clear_through_the_command(tmp_path: Path, authority: KeyPair,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # as the command does: logs apart
+    logs.configure(debug=False)  # as the command does: logs apart, on stderr
     vnm = make_node(tmp_path, "VNM", authority)
     publish([vnm], authority)
     with vnm.db.transaction() as uow:

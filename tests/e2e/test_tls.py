@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.demo.network import free_port
 from hanoinet.node.setup import init_node
-from tests.support import DESKS
+from tests.support import DESKS, reset_logs
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -72,8 +72,6 @@ def test_serve_over_tls(tmp_path: Path, authority: KeyPair) -> None:
 def test_plain_http_off_loopback_is_refused(
     tmp_path: Path, authority: KeyPair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import structlog
-
     from hanoinet.cli.main import run
 
     init_node(tmp_path / "node", state="VNM", name="Viet Nam", endpoint="http://192.0.2.10:8401",
@@ -81,6 +79,6 @@ def test_plain_http_off_loopback_is_refused(
     monkeypatch.setattr(sys, "argv", ["hanoinet", "serve", "--data", str(tmp_path / "node")])
     with pytest.raises(SystemExit) as exited:
         run()
-    structlog.reset_defaults()
+    reset_logs()
     assert exited.value.code == 2
     assert "refusing plain HTTP on 192.0.2.10" in capsys.readouterr().err

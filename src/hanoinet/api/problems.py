@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hanoinet.errors import HanoinetError
+from hanoinet.logs import mark_logged, new_error_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("hanoinet.api")
@@ -56,6 +57,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
         "code": {"type": "string", "description": "stable machine code of the refusal"},
         "hint": {"type": "string", "description": "what to do about it"},
+        "error_id": {"type": "string", "description": "of an unexpected error (500): the id of its log line"},
     },
 }
 
@@ -66,12 +68,14 @@ def problem_responses(described: dict[int, str]) -> dict[int | str, dict[str, An
             for status, text in described.items()}
 
 
-def problem(status: int, code: str, detail: str, hint: str = "") -> JSONResponse:
-    """A problem+json response carrying the machine ``code`` and a ``hint`` for the person reading it."""
-    body = {"type": f"urn:hanoinet:problem:{code}", "title": code.replace("_", " "), "status": status,
-            "detail": detail, "code": code}
+def problem(status: int, code: str, detail: str, hint: str = "", **more: str) -> JSONResponse:
+    """A problem+json response carrying the machine ``code``, a ``hint`` for the person reading it, and ``more``
+    members (e.g. ``error_id``)."""
+    body: dict[str, Any] = {"type": f"urn:hanoinet:problem:{code}", "title": code.replace("_", " "),
+                            "status": status, "detail": detail, "code": code}
     if hint:
         body["hint"] = hint
+    body.update(more)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -104,6 +108,13 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid", details)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", error=str(exc))
-        return problem(500, "internal", "the node hit an unexpected error; it is logged for the operator")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # One line, found by the id the caller is given: the request (its token, its body) and the exception's
+        # message (which may quote data) stay out of it (hanoinet.logs). The route's template, not the path.
+        error_id = new_error_id()
+        mark_logged(exc, error_id)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.error("unhandled error", error_id=error_id, method=request.method, route=route, exc_info=exc)
+        return problem(500, "internal", f"the node hit an unexpected error, logged under the id {error_id}",
+                       "give this id to the node's operator: the log line with it says where it happened",
+                       error_id=error_id)

@@ -52,12 +52,12 @@ _LOGS_NOTHING = frozenset({"verify"})
 def _logs_to_stderr(ctx: typer.Context) -> None:
     # Runs before every command, once the command line is parsed (never for --help, which needs no logs):
     # logs go to stderr so that stdout carries only what a command prints (tokens, cards, JSON).
+    # No traceback with local values, no secret (hanoinet.logs); `serve` reconfigures with debug_tracebacks.
     if ctx.invoked_subcommand in _LOGS_NOTHING:
         return
-    import structlog
+    from hanoinet import logs
 
-    # The stream is looked up at each log call, not now, so that a caller who swaps sys.stderr gets the logs.
-    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr))
+    logs.configure(debug=False)
 
 
 app.command("verify")(evidence.verify)

@@ -240,10 +240,12 @@ def serve(
 
     import uvicorn
 
+    from hanoinet import logs
     from hanoinet.api.app import create_app
     from hanoinet.node.settings import is_loopback_host
 
     node = open_node(data)
+    logs.configure(debug=node.settings.debug_tracebacks)
     parts = urlsplit(node.settings.endpoint)
     bind_host = host or parts.hostname or "127.0.0.1"
     bind_port = port or parts.port or (443 if parts.scheme == "https" else 80)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hanoinet import logs
 from hanoinet.demo.scenario import run
 
 
@@ -16,6 +17,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the nodes running; print URLs and tokens")
     parser.add_argument("--json", action="store_true", help="print only the final JSON line")
     args = parser.parse_args()
+    logs.configure(debug=False)
     return run(args.dir, keep=args.keep, as_json=args.json)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from hanoinet.clock import now
 from hanoinet.db.models import Alarm, AuditEntry
+from hanoinet.logs import redact, redact_text
 
 log = structlog.get_logger("hanoinet")
 
@@ -21,7 +22,7 @@ def record(
     """Add an audit entry: who (``actor``: ``officer:ID``, ``peer:STATE``, ``system``) did what to what."""
     session.add(AuditEntry(
         at=now(), officer_id=officer_id, actor=actor, action=action, target=target,
-        detail=json.dumps(detail or {}, sort_keys=True),
+        detail=json.dumps(redact(detail or {}), sort_keys=True),
     ))
 
 
@@ -33,7 +34,9 @@ def alarm(session: Session, *, code: str, message: str, severity: str = "high",
     the node's own alarms (directory, ledger, keys, peers), which only supervisors and admins see. Each call
     is a new open alarm (``hanoinet.node.alarms``).
     """
+    # Kept and shown to officers, so redacted like a log line (hanoinet.logs).
+    message, kept = redact_text(message), redact(detail or {})
     # The detail nested, not spread: a detail key named like an argument (message, code) must not break it.
-    log.warning("alarm", code=code, message=message, severity=severity, desk=desk, detail=detail or {})
+    log.warning("alarm", code=code, message=message, severity=severity, desk=desk, detail=kept)
     session.add(Alarm(at=now(), code=code, severity=severity, message=message, desk=desk,
-                      detail=json.dumps(detail or {}, sort_keys=True)))
+                      detail=json.dumps(kept, sort_keys=True)))

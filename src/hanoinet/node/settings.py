@@ -172,6 +172,9 @@ class NodeSettings(BaseSettings):
     #: count): each image becomes a bank entry sent to every State, so the total is bounded, not only each
     #: address's share.
     victims_public_cases_per_hour: int = Field(default=500, ge=1)
+    #: After the one line of an unexpected error, log its traceback: files, lines and code, never the values of
+    #: variables nor the exception's message (docs/operations.md, "What is logged and what never is").
+    debug_tracebacks: bool = False
     #: Local alerting policy of each desk (time zone, webhook, acknowledgement targets), by desk id.
     desk_policies: dict[str, DeskPolicy] = Field(default_factory=dict)
     #: Time a platform has to act on a confirmed match, per category (art14, art16); categories not given keep
