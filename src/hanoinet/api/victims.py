@@ -8,7 +8,7 @@ Answers carry stable codes, statuses and problem ``code``s, that the page shows 
 
 :func:`install` serves all of it on an application: the routes, their rate limiters, the answer to a locked
 case, and the page itself (:mod:`hanoinet.api.victims_page`). Their body limits (:data:`BODY_LIMITS`) join the
-application's one body-size guard (``api/app.py``).
+application's gate (``api/gate.py``), which checks a token before a body.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ ACCESS_BURST = 10
 CREATE_BODY_LIMIT = 256 * 1024
 ACCESS_BODY_LIMIT = 16 * 1024
 BODY_LIMITS = {
-    "/victims/v1/cases": CREATE_BODY_LIMIT,
-    "/api/v1/victims/cases": CREATE_BODY_LIMIT,
-    "/victims/v1/cases/status": ACCESS_BODY_LIMIT,
-    "/victims/v1/cases/withdraw": ACCESS_BODY_LIMIT,
+    "POST /victims/v1/cases": CREATE_BODY_LIMIT,
+    "POST /api/v1/victims/cases": CREATE_BODY_LIMIT,
+    "POST /victims/v1/cases/status": ACCESS_BODY_LIMIT,
+    "POST /victims/v1/cases/withdraw": ACCESS_BODY_LIMIT,
 }
 # Answers that hold a secret or a case's status must not be kept by a browser or a proxy.
 _NO_STORE = {"cache-control": "no-store"}
