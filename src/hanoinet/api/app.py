@@ -26,6 +26,7 @@ from hanoinet.api import (
     hashbank,
     ledger,
     officers,
+    openapi,
     problems,
     requests,
     rota,
@@ -138,6 +139,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(takedown.router)
     # Token first, then size, before any route reads a byte of its body (api/gate.py).
     app.add_middleware(Gate, limits=body_limits(node))
+    openapi.install(app, body_limits(node))
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from hanoinet.api.officers import Officer
+from hanoinet.api.problems import problem_responses
 from hanoinet.clock import format_instant
 from hanoinet.errors import ValidationError
 from hanoinet.evidence import transfer
@@ -90,7 +91,9 @@ def upload_status(upload_id: _ID, officer: Officer, request: Request) -> dict[st
     return Uploads(_service(request)).status(upload_id, actor=_owner(officer)).as_json()
 
 
-@router.put("/api/v1/evidence/uploads/{upload_id}", summary="Send the next piece of an upload")
+@router.put("/api/v1/evidence/uploads/{upload_id}", summary="Send the next piece of an upload",
+            responses=problem_responses({409: "Upload-Offset is not where the upload stands (offset_mismatch): "
+                                              "ask GET .../uploads/{id} and resume from received"}))
 async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
                        upload_offset: Annotated[int, Header(ge=0, lt=2**63)]) -> dict[str, object]:
     """The piece (``application/octet-stream``, at most 16 MiB) must start at ``Upload-Offset`` = ``received``."""
@@ -105,7 +108,8 @@ async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
     return state.as_json()
 
 
-@router.post("/api/v1/evidence/uploads/{upload_id}/complete", status_code=201, summary="Finish an upload")
+@router.post("/api/v1/evidence/uploads/{upload_id}/complete", status_code=201, summary="Finish an upload",
+             responses=problem_responses({409: "the node does not hold every byte yet (upload_incomplete)"}))
 async def complete_upload(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
     """Ingests the uploaded file: hashes, encryption at rest, custody record. Returns the evidence file."""
     officer.require_role(*_HANDLERS)

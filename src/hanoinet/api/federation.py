@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from hanoinet.api.problems import problem_responses
 from hanoinet.errors import EnvelopeRefused, HanoinetError
 from hanoinet.network import inbox
 from hanoinet.network.ratelimit import RateLimiter
@@ -34,7 +35,14 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/envelopes", summary="Deliver one envelope; answers with a signed receipt")
+@router.post("/envelopes", summary="Deliver one envelope; answers with a signed receipt",
+             responses=problem_responses({
+                 400: "the envelope is refused (its code says why: bad_signature, expired, unknown_sender ...)",
+                 409: "an envelope with this id but other contents, or out of order (id_conflict, out_of_order)",
+                 413: "the envelope exceeds this node's limit (too_large)",
+                 415: f"the content type is not {JOSE_MEDIA_TYPE} (unsupported_media_type)",
+                 429: "too many envelopes from this peer (rate_limited); retry later",
+                 503: "this node has no valid directory (no_directory, directory_expired)"}))
 async def post_envelope(request: Request) -> Response:
     """Accept one JWE envelope (``application/jose``) and return the signed receipt (``application/jose``)."""
     node = _node(request)

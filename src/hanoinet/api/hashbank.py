@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet.api.officers import Credential, caller_of, confining, node_of, taking
+from hanoinet.api.problems import problem_responses
 from hanoinet.errors import Conflict, Forbidden, ValidationError
 from hanoinet.hashbank import bank
 from hanoinet.hashbank import match as matching
@@ -117,7 +118,9 @@ def _feed_change(change: bank.Change) -> dict[str, Any] | None:
             "withdrawn_at": entry.as_json(with_hash=False)["withdrawn_at"]}
 
 
-@router.get("/hashbank/feed", summary="The bank's additions and withdrawals after a checkpoint (platforms only)")
+@router.get("/hashbank/feed", summary="The bank's additions and withdrawals after a checkpoint (platforms only)",
+            responses=problem_responses({409: "the checkpoint does not match this node's feed (feed_diverged): "
+                                              "read the feed again from after=0"}))
 def feed(
     platform: PlatformCaller, request: Request,
     after: Annotated[int, Query(ge=0, lt=2**63, description="your checkpoint's seq (0 at first)")] = 0,

@@ -56,6 +56,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
         "code": {"type": "string", "description": "stable machine code of the refusal"},
         "hint": {"type": "string", "description": "what to do about it"},
+        "problems": {"type": "array", "description": "every problem of a draft request, each with its field, "
+                     "article, message and fix", "items": {"type": "object"}},
+        "retry_at": {"type": "string", "description": "a locked case: the instant to try again (RFC 3339)"},
     },
 }
 
