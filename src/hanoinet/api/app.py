@@ -61,8 +61,11 @@ DIRECTORY_BODY = 4 * 1024 * 1024
 FORK_REPORT_BODY = 256 * 1024
 
 
-def body_limits(node: Node) -> dict[str, int]:
-    """Each route's body limit where it is not the gate's default (docs/protocol.md, 15.6): by method and path."""
+def body_limits(max_envelope_bytes: int) -> dict[str, int]:
+    """Each route's body limit where it is not the gate's default (docs/protocol.md, 15.6): by method and path.
+
+    ``max_envelope_bytes`` is the node's setting of that name, the limit of an envelope from a peer.
+    """
     return {
         "POST /api/v1/alarms/{alarm_id}/acknowledge": SMALL_BODY,
         "POST /api/v1/alarms/{alarm_id}/clear": SMALL_BODY,
@@ -74,7 +77,7 @@ def body_limits(node: Node) -> dict[str, int]:
         "POST /api/v1/hashbank/reports/{report_id}/false-positive": SMALL_BODY,
         "POST /api/v1/reviews/{report_id}": SMALL_BODY,
         "POST /api/v1/reviews/entries/{entry}/release": SMALL_BODY,
-        "POST /federation/v1/envelopes": node.settings.max_envelope_bytes,
+        "POST /federation/v1/envelopes": max_envelope_bytes,
         "POST /federation/v1/ledger/cosignatures": SMALL_BODY,
         "POST /federation/v1/ledger/reports": FORK_REPORT_BODY,
         **victims.BODY_LIMITS,
@@ -138,8 +141,9 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(hashbank.router)
     app.include_router(takedown.router)
     # Token first, then size, before any route reads a byte of its body (api/gate.py).
-    app.add_middleware(Gate, limits=body_limits(node))
-    openapi.install(app, body_limits(node))
+    limits = body_limits(node.settings.max_envelope_bytes)
+    app.add_middleware(Gate, limits=limits)
+    openapi.install(app, limits)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:
