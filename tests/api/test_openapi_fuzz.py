@@ -34,7 +34,7 @@ def test_no_server_errors(tmp_path: Path, authority: KeyPair) -> None:
             response = case.call(headers=headers)
             assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
             if response.status_code >= 400:
-                assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE, (case.method, case.path)
+                assert response.headers["content-type"] == [PROBLEM_MEDIA_TYPE], (case.method, case.path)
                 documented = {int(s) for s in case.operation.definition.raw["responses"] if s.isdigit()}
                 assert response.status_code in documented, (case.method, case.path, response.status_code,
                                                             response.text[:300])

@@ -27,6 +27,9 @@ from hanoinet.node.roles import Role
 
 router = APIRouter(tags=["evidence"])
 
+#: What a pull of an offer is refused with when its capability or signature is not right (docs/evidence.md).
+_PULL_REFUSALS = {403: "no capability, or one that is invalid, expired, for another offer or badly signed "
+                       "(capability_missing, capability_invalid, capability_expired, capability_mismatch)"}
 _ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 _PACKAGE = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
@@ -161,7 +164,8 @@ def _target(request: Request) -> str:
 
 
 @router.get("/federation/v1/evidence/offers/{package_id}/keys",
-            summary="The data keys of an offer's files, as JWEs to the recipient (signed, with the capability)")
+            summary="The data keys of an offer's files, as JWEs to the recipient (signed, with the capability)",
+            responses=problem_responses(_PULL_REFUSALS))
 def offer_keys(package_id: _PACKAGE, request: Request) -> dict[str, Any]:
     """``Authorization: Capability <JWS>``, signed per RFC 9421 over method, target URI and authorization."""
     return transfer.offered_keys(_service(request), package_id, method=request.method, url=_target(request),
@@ -170,7 +174,8 @@ def offer_keys(package_id: _PACKAGE, request: Request) -> dict[str, Any]:
 
 @router.get("/federation/v1/evidence/offers/{package_id}/files/{position}",
             summary="Pull a byte range of an offered file's encrypted blob (signed, with the offer's capability)",
-            status_code=206)
+            status_code=206, responses=problem_responses({
+                **_PULL_REFUSALS, 416: "the range is not within the file (range_not_satisfiable)"}))
 def pull(package_id: _PACKAGE, position: Annotated[int, Path(ge=1, le=10_000)], request: Request) -> StreamingResponse:
     """``Authorization: Capability <JWS>``, ``Range: bytes=START-[END]``, signed per RFC 9421 (docs/evidence.md)."""
     service = _service(request)

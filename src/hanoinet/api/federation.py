@@ -16,6 +16,12 @@ from hanoinet.node.node import Node
 router = APIRouter(prefix="/federation/v1", tags=["federation"])
 
 
+class JoseResponse(Response):
+    """A compact JWS or JWE, as the OpenAPI document declares it."""
+
+    media_type = JOSE_MEDIA_TYPE
+
+
 def _node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
@@ -35,7 +41,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/envelopes", summary="Deliver one envelope; answers with a signed receipt",
+@router.post("/envelopes", summary="Deliver one envelope; answers with a signed receipt", response_class=JoseResponse,
              responses=problem_responses({
                  400: "the envelope is refused (its code says why: bad_signature, expired, unknown_sender ...)",
                  409: "an envelope with this id but other contents, or out of order (id_conflict, out_of_order)",
@@ -67,7 +73,7 @@ async def post_envelope(request: Request) -> Response:
     return Response(received.receipt, media_type=JOSE_MEDIA_TYPE, headers=headers)
 
 
-@router.get("/card", summary="This node's self-signed member card")
+@router.get("/card", summary="This node's self-signed member card", response_class=JoseResponse)
 async def get_card(request: Request) -> Response:
     """The member card as a JWS, for peers and for the Secretariat."""
     return Response(_node(request).signed_card(), media_type=JOSE_MEDIA_TYPE)
