@@ -72,9 +72,9 @@ class Gate:
             return
         limit: int | None = None
         seen = 0
-        started = False
 
         async def gated() -> Message:
+            # Refusals are raised as HTTP exceptions, which the application's handlers answer as problems.
             nonlocal limit, seen
             if limit is None:  # the first time the route asks for its body: it is known by now
                 limit = await self._open(scope)
@@ -85,18 +85,7 @@ class Gate:
                     raise problems.Refused(_too_large(limit))
             return message
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, gated, tracked)
-        except problems.Refused as refused:
-            # Raised where no handler of the application saw it (a body read outside a route); answer it here.
-            if started:
-                raise
-            await problems.of_error(refused.error)(scope, receive, send)
+        await self.app(scope, gated, send)
 
     async def _open(self, scope: Scope) -> int:
         """Check the token of the request's route and the body's declared length; the route's limit."""
