@@ -86,8 +86,6 @@ def confine(request: Request, caller: T) -> T:
     )
 
 
-
-
 def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer <token>``; ``Unauthenticated`` without one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
