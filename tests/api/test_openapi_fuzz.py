@@ -1,4 +1,5 @@
-"""Generated requests from the node's own OpenAPI document never make it answer with a server error."""
+"""Generated requests from the node's own OpenAPI document never make it answer with a server error, and every
+answer is what the document declares: its content type, and (for errors) the problem document's schema."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import content_type_conformance, response_schema_conformance
 
 from hanoinet.api.app import create_app
+from hanoinet.api.problems import PROBLEM_MEDIA_TYPE
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.officers import add_officer
 from tests.support import make_node, publish
@@ -30,6 +33,12 @@ def test_no_server_errors(tmp_path: Path, authority: KeyPair) -> None:
         def no_server_error(case: schemathesis.Case) -> None:
             response = case.call(headers=headers)
             assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == [PROBLEM_MEDIA_TYPE], (case.method, case.path)
+                documented = {int(s) for s in case.operation.definition.raw["responses"] if s.isdigit()}
+                assert response.status_code in documented, (case.method, case.path, response.status_code,
+                                                            response.text[:300])
+            case.validate_response(response, checks=[content_type_conformance, response_schema_conformance])
 
         no_server_error()
         checked.append(operation.label)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hanoinet.api.app import SMALL_BODY, body_limits
+from hanoinet.api.gate import JSON_BODY
 from hanoinet.api.hashbank import MATCH_BODY_LIMIT
 from hanoinet.ledger.events import ACTIONS
 
@@ -28,6 +30,25 @@ def test_hashbank_states_the_match_body_limit_the_node_enforces() -> None:
     stated = {int(number) for number in re.findall(r"Body[^.\n]*?at most (\d+) MiB", matching)}
     assert stated == {MATCH_BODY_LIMIT // MIB}, "docs/hashbank.md section 5.2 and api/hashbank.MATCH_BODY_LIMIT"
     assert MATCH_BODY_LIMIT % MIB == 0
+
+
+def test_protocol_states_the_body_limits_the_gate_enforces() -> None:
+    limits = section("protocol.md", "### 15.6 Status codes of the officer API (informative)")
+    sizes = {"KiB": 1024, "MiB": MIB}
+    stated = {row.split("|")[1].strip(): [int(n) * sizes[unit] for n, unit in re.findall(r"(\d+) (KiB|MiB)",
+                                                                                        row.split("|")[2])]
+              for row in limits.splitlines() if row.startswith("| `") or row.startswith("| a")}
+    enforced = body_limits(max_envelope_bytes=4 * MIB)
+    assert stated["`POST /api/v1/match`"] == [enforced["POST /api/v1/match"]]
+    assert stated["`PUT /api/v1/evidence/uploads/{id}`"] == [enforced["PUT /api/v1/evidence/uploads/{upload_id}"]]
+    assert stated["`POST /api/v1/directory`"] == [enforced["POST /api/v1/directory"]]
+    assert stated["`POST /api/v1/victims/cases`, `POST /victims/v1/cases`"][0] == enforced["POST /victims/v1/cases"]
+    assert stated["`POST /victims/v1/cases/status`, `.../withdraw`"] == [enforced["POST /victims/v1/cases/status"]]
+    assert stated["`POST /federation/v1/ledger/cosignatures`, `.../reports`"] == [
+        enforced["POST /federation/v1/ledger/cosignatures"], enforced["POST /federation/v1/ledger/reports"]]
+    small = next(sizes for route, sizes in stated.items() if route.startswith("alarms"))
+    assert small == [SMALL_BODY] and enforced["POST /api/v1/rota"] == SMALL_BODY
+    assert next(sizes for route, sizes in stated.items() if route.startswith("any other")) == [JSON_BODY]
 
 
 def test_ledger_names_the_custody_actions_the_code_records() -> None:

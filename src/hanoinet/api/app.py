@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
@@ -26,18 +26,20 @@ from hanoinet.api import (
     hashbank,
     ledger,
     officers,
+    openapi,
     problems,
     requests,
     rota,
     takedown,
     victims,
 )
-from hanoinet.api.bodylimit import BodyLimit
+from hanoinet.api.gate import Gate
 from hanoinet.clock import now
 from hanoinet.db.models import OutboxMessage
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.sweep import run_sweeper
 from hanoinet.evidence.transfer import run_puller
+from hanoinet.evidence.uploads import MAX_PIECE
 from hanoinet.hashbank import takedown as takedown_service
 from hanoinet.hashbank.matcher import Matcher
 from hanoinet.hashbank.replication import run_publisher
@@ -51,9 +53,35 @@ from hanoinet.node import alarms as node_alarms
 from hanoinet.node.node import Node
 from hanoinet.requests import service as request_service
 
-#: Bodies of the takedown routes: a report, a decision or a note is a few hundred bytes. Bounded before parsing
-#: because FastAPI reads a body before it checks the token.
+#: A report, a decision, a note, a rota entry or a cosignature: a few hundred bytes.
 SMALL_BODY = 64 * 1024
+#: A signed directory: some 200 States with their desks and keys, well under 1 MiB as JSON, base64-encoded.
+DIRECTORY_BODY = 4 * 1024 * 1024
+#: A witness's report of a fork: two checkpoints of at most 100,000 characters each.
+FORK_REPORT_BODY = 256 * 1024
+
+
+def body_limits(max_envelope_bytes: int) -> dict[str, int]:
+    """Each route's body limit where it is not the gate's default (docs/protocol.md, 15.6): by method and path.
+
+    ``max_envelope_bytes`` is the node's setting of that name, the limit of an envelope from a peer.
+    """
+    return {
+        "POST /api/v1/alarms/{alarm_id}/acknowledge": SMALL_BODY,
+        "POST /api/v1/alarms/{alarm_id}/clear": SMALL_BODY,
+        "POST /api/v1/rota": SMALL_BODY,
+        "POST /api/v1/directory": DIRECTORY_BODY,
+        "PUT /api/v1/evidence/uploads/{upload_id}": MAX_PIECE,
+        "POST /api/v1/match": hashbank.MATCH_BODY_LIMIT,
+        "POST /api/v1/hashbank/reports": SMALL_BODY,
+        "POST /api/v1/hashbank/reports/{report_id}/false-positive": SMALL_BODY,
+        "POST /api/v1/reviews/{report_id}": SMALL_BODY,
+        "POST /api/v1/reviews/entries/{entry}/release": SMALL_BODY,
+        "POST /federation/v1/envelopes": max_envelope_bytes,
+        "POST /federation/v1/ledger/cosignatures": SMALL_BODY,
+        "POST /federation/v1/ledger/reports": FORK_REPORT_BODY,
+        **victims.BODY_LIMITS,
+    }
 
 
 def create_app(node: Node, *, background: bool = True) -> FastAPI:
@@ -112,15 +140,16 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(evidence.router)
     app.include_router(hashbank.router)
     app.include_router(takedown.router)
-    app.add_middleware(BodyLimit, limits={"/api/v1/match": hashbank.MATCH_BODY_LIMIT,
-                                          "/api/v1/hashbank/reports": SMALL_BODY, "/api/v1/reviews": SMALL_BODY,
-                                          **victims.BODY_LIMITS})
+    # Token first, then size, before any route reads a byte of its body (api/gate.py).
+    limits = body_limits(node.settings.max_envelope_bytes)
+    app.add_middleware(Gate, limits=limits)
+    openapi.install(app, limits)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and the facts an operator checks first")
     async def healthz(request: Request) -> dict[str, Any]:
         return await run_in_threadpool(_health, node)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

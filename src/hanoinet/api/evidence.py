@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from hanoinet.api.officers import Officer
+from hanoinet.api.problems import problem_responses
 from hanoinet.clock import format_instant
 from hanoinet.errors import ValidationError
 from hanoinet.evidence import transfer
@@ -26,6 +27,9 @@ from hanoinet.node.roles import Role
 
 router = APIRouter(tags=["evidence"])
 
+#: What a pull of an offer is refused with when its capability or signature is not right (docs/evidence.md).
+_PULL_REFUSALS = {403: "no capability, or one that is invalid, expired, for another offer or badly signed "
+                       "(capability_missing, capability_invalid, capability_expired, capability_mismatch)"}
 _ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 _PACKAGE = Annotated[str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
@@ -91,7 +95,9 @@ def upload_status(upload_id: _ID, officer: Officer, request: Request) -> dict[st
     return Uploads(_service(request)).status(upload_id, actor=_owner(officer)).as_json()
 
 
-@router.put("/api/v1/evidence/uploads/{upload_id}", summary="Send the next piece of an upload")
+@router.put("/api/v1/evidence/uploads/{upload_id}", summary="Send the next piece of an upload",
+            responses=problem_responses({409: "Upload-Offset is not where the upload stands (offset_mismatch): "
+                                              "ask GET .../uploads/{id} and resume from received"}))
 async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
                        upload_offset: Annotated[int, Header(ge=0, lt=2**63)]) -> dict[str, object]:
     """The piece (``application/octet-stream``, at most 16 MiB) must start at ``Upload-Offset`` = ``received``."""
@@ -106,7 +112,8 @@ async def upload_piece(upload_id: _ID, officer: Officer, request: Request,
     return state.as_json()
 
 
-@router.post("/api/v1/evidence/uploads/{upload_id}/complete", status_code=201, summary="Finish an upload")
+@router.post("/api/v1/evidence/uploads/{upload_id}/complete", status_code=201, summary="Finish an upload",
+             responses=problem_responses({409: "the node does not hold every byte yet (upload_incomplete)"}))
 async def complete_upload(upload_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
     """Ingests the uploaded file: hashes, encryption at rest, custody record. Returns the evidence file."""
     officer.require_role(*_HANDLERS)
@@ -160,7 +167,8 @@ def _target(request: Request) -> str:
 
 
 @router.get("/federation/v1/evidence/offers/{package_id}/keys",
-            summary="The data keys of an offer's files, as JWEs to the recipient (signed, with the capability)")
+            summary="The data keys of an offer's files, as JWEs to the recipient (signed, with the capability)",
+            responses=problem_responses(_PULL_REFUSALS))
 def offer_keys(package_id: _PACKAGE, request: Request) -> dict[str, Any]:
     """``Authorization: Capability <JWS>``, signed per RFC 9421 over method, target URI and authorization."""
     return transfer.offered_keys(_service(request), package_id, method=request.method, url=_target(request),
@@ -169,7 +177,8 @@ def offer_keys(package_id: _PACKAGE, request: Request) -> dict[str, Any]:
 
 @router.get("/federation/v1/evidence/offers/{package_id}/files/{position}",
             summary="Pull a byte range of an offered file's encrypted blob (signed, with the offer's capability)",
-            status_code=206)
+            status_code=206, responses=problem_responses({
+                **_PULL_REFUSALS, 416: "the range is not within the file (range_not_satisfiable)"}))
 def pull(package_id: _PACKAGE, position: Annotated[int, Path(ge=1, le=10_000)], request: Request) -> StreamingResponse:
     """``Authorization: Capability <JWS>``, ``Range: bytes=START-[END]``, signed per RFC 9421 (docs/evidence.md)."""
     service = _service(request)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from hanoinet.api.problems import problem_responses
 from hanoinet.errors import EnvelopeRefused, HanoinetError
 from hanoinet.network import inbox
 from hanoinet.network.ratelimit import RateLimiter
@@ -13,6 +14,12 @@ from hanoinet.network.transport import JOSE_MEDIA_TYPE
 from hanoinet.node.node import Node
 
 router = APIRouter(prefix="/federation/v1", tags=["federation"])
+
+
+class JoseResponse(Response):
+    """A compact JWS or JWE, as the OpenAPI document declares it."""
+
+    media_type = JOSE_MEDIA_TYPE
 
 
 def _node(request: Request) -> Node:
@@ -34,7 +41,14 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/envelopes", summary="Deliver one envelope; answers with a signed receipt")
+@router.post("/envelopes", summary="Deliver one envelope; answers with a signed receipt", response_class=JoseResponse,
+             responses=problem_responses({
+                 400: "the envelope is refused (its code says why: bad_signature, expired, unknown_sender ...)",
+                 409: "an envelope with this id but other contents, or out of order (id_conflict, out_of_order)",
+                 413: "the envelope exceeds this node's limit (too_large)",
+                 415: f"the content type is not {JOSE_MEDIA_TYPE} (unsupported_media_type)",
+                 429: "too many envelopes from this peer (rate_limited); retry later",
+                 503: "this node has no valid directory (no_directory, directory_expired)"}))
 async def post_envelope(request: Request) -> Response:
     """Accept one JWE envelope (``application/jose``) and return the signed receipt (``application/jose``)."""
     node = _node(request)
@@ -59,7 +73,7 @@ async def post_envelope(request: Request) -> Response:
     return Response(received.receipt, media_type=JOSE_MEDIA_TYPE, headers=headers)
 
 
-@router.get("/card", summary="This node's self-signed member card")
+@router.get("/card", summary="This node's self-signed member card", response_class=JoseResponse)
 async def get_card(request: Request) -> Response:
     """The member card as a JWS, for peers and for the Secretariat."""
     return Response(_node(request).signed_card(), media_type=JOSE_MEDIA_TYPE)

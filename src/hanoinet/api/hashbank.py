@@ -13,33 +13,31 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hanoinet.api.officers import bearer_token, confining, node_of
+from hanoinet.api.officers import Credential, caller_of, confining, node_of, taking
+from hanoinet.api.problems import problem_responses
 from hanoinet.errors import Conflict, Forbidden, ValidationError
-from hanoinet.hashbank import bank, platforms
+from hanoinet.hashbank import bank
 from hanoinet.hashbank import match as matching
 from hanoinet.hashbank.matcher import Matcher
 from hanoinet.hashbank.platforms import PlatformPrincipal
-from hanoinet.node.officers import Principal, authenticate
+from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["hash bank"])
 
 #: Largest body of a match request: 16 images of about 750 kB, base64-encoded, or 1,000 items of 8 hashes
-#: (600 kB). The body is parsed before the token is checked (FastAPI reads it first), so the bound also caps
-#: what an unauthenticated caller can make the node parse. Larger images: send their hashes.
+#: (600 kB). Larger images: send their hashes.
 MATCH_BODY_LIMIT = 16 * 1024 * 1024
 #: Changes per feed page at most.
 MAX_PAGE = 10_000
 
 
+@taking(Credential.OFFICER_OR_PLATFORM)
 def _caller(request: Request) -> Principal | PlatformPrincipal:
-    token = bearer_token(request)
-    with node_of(request).db.transaction(readonly=True) as uow:
-        if platforms.is_platform_token(token):
-            return platforms.authenticate(uow.session, token)
-        return authenticate(uow.session, token)
+    return caller_of(request, Credential.OFFICER_OR_PLATFORM)
 
 
+@taking(Credential.OFFICER_OR_PLATFORM)
 def _platform(request: Request) -> PlatformPrincipal:
     caller = _caller(request)
     if not isinstance(caller, PlatformPrincipal):
@@ -120,7 +118,9 @@ def _feed_change(change: bank.Change) -> dict[str, Any] | None:
             "withdrawn_at": entry.as_json(with_hash=False)["withdrawn_at"]}
 
 
-@router.get("/hashbank/feed", summary="The bank's additions and withdrawals after a checkpoint (platforms only)")
+@router.get("/hashbank/feed", summary="The bank's additions and withdrawals after a checkpoint (platforms only)",
+            responses=problem_responses({409: "the checkpoint does not match this node's feed (feed_diverged): "
+                                              "read the feed again from after=0"}))
 def feed(
     platform: PlatformCaller, request: Request,
     after: Annotated[int, Query(ge=0, lt=2**63, description="your checkpoint's seq (0 at first)")] = 0,

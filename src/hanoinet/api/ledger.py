@@ -13,12 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoinet.api.officers import Officer
+from hanoinet.api.problems import problem_responses
 from hanoinet.clock import format_instant
 from hanoinet.db.models import (
     EvidenceCustody,
@@ -39,6 +40,12 @@ router = APIRouter(tags=["ledger"])
 _IMMUTABLE = {"cache-control": "public, max-age=604800, immutable"}
 
 
+class OctetResponse(Response):
+    """Bytes, as the OpenAPI document declares them."""
+
+    media_type = "application/octet-stream"
+
+
 def _node(request: Request) -> Node:
     node: Node = request.app.state.node
     return node
@@ -48,7 +55,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-@router.get("/federation/v1/ledger/checkpoint", summary="The newest signed checkpoint (C2SP signed note)")
+@router.get("/federation/v1/ledger/checkpoint", summary="The newest signed checkpoint (C2SP signed note)",
+            response_class=PlainTextResponse,
+            responses=problem_responses({404: "the log has no checkpoint yet (no_checkpoint)"}))
 def checkpoint(request: Request) -> Response:
     """The checkpoint as ``text/plain``; witnesses cosign it after checking consistency."""
     with _node(request).db.transaction(readonly=True) as uow:
@@ -94,7 +103,8 @@ async def report(body: ReportIn, request: Request) -> dict[str, str]:
     return {"alarm": kind}
 
 
-@router.get("/federation/v1/ledger/witnessed/{state}", summary="The last checkpoint of a State's log we verified")
+@router.get("/federation/v1/ledger/witnessed/{state}", summary="The last checkpoint of a State's log we verified",
+            response_class=PlainTextResponse)
 def witnessed(state: Annotated[str, Path(pattern=r"^[A-Z]{3}$")], request: Request) -> Response:
     """As a witness: ``state``'s own signed checkpoint as we last verified it (a restored node asks this)."""
     with _node(request).db.transaction(readonly=True) as uow:
@@ -104,13 +114,15 @@ def witnessed(state: Annotated[str, Path(pattern=r"^[A-Z]{3}$")], request: Reque
         return Response(row.note, media_type="text/plain; charset=utf-8", headers={"cache-control": "no-store"})
 
 
-@router.get("/federation/v1/ledger/key", summary="The verifier key of this log's checkpoints")
+@router.get("/federation/v1/ledger/key", summary="The verifier key of this log's checkpoints",
+            response_class=PlainTextResponse)
 def key(request: Request) -> Response:
     """``<name>+<key id>+<key>`` (signed-note verifier key), to pin next to the directory's keys."""
     return Response(log.verifier(_node(request)).vkey + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/federation/v1/ledger/tile/{path:path}", summary="A tile or entry bundle (c2sp.org/tlog-tiles)")
+@router.get("/federation/v1/ledger/tile/{path:path}", summary="A tile or entry bundle (c2sp.org/tlog-tiles)",
+            response_class=OctetResponse)
 def tile(path: str, request: Request) -> Response:
     """Full tiles never change and are cacheable; partial tiles (``.p/W``) grow into full ones."""
     item = parse_tile_path("tile/" + path)
@@ -132,7 +144,9 @@ def _bundle(session: Session, bundle: EntryBundle) -> bytes:
     return encode_entry_bundle(list(rows))
 
 
-@router.get("/federation/v1/ledger/proof/inclusion", summary="Inclusion proof of one entry")
+@router.get("/federation/v1/ledger/proof/inclusion", summary="Inclusion proof of one entry",
+            responses=problem_responses({404: "the log has no such entry, or has not reached the size "
+                                              "(entry_missing, size_missing)"}))
 def inclusion(
     request: Request,
     index: Annotated[int, Query(ge=0, lt=2**63)],
@@ -144,7 +158,8 @@ def inclusion(
     return {"index": index, "size": size, "entry": _b64(entry), "proof": [_b64(h) for h in proof]}
 
 
-@router.get("/federation/v1/ledger/proof/consistency", summary="Consistency proof between two sizes")
+@router.get("/federation/v1/ledger/proof/consistency", summary="Consistency proof between two sizes",
+            responses=problem_responses({404: "the log has not reached one of the sizes (size_missing)"}))
 def consistency(
     request: Request,
     old: Annotated[int, Query(ge=1, lt=2**63)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +15,8 @@ from sqlalchemy import select
 from hanoinet.clock import format_instant
 from hanoinet.db.models import AuditEntry, InboxMessage, OutboxMessage
 from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
+from hanoinet.hashbank import platforms
+from hanoinet.hashbank.platforms import PlatformPrincipal
 from hanoinet.network import directory_sync, kinds, outbox
 from hanoinet.node import audit
 from hanoinet.node.node import Node
@@ -83,15 +86,6 @@ def confine(request: Request, caller: T) -> T:
     )
 
 
-def confining(dependency: Callable[[Request], T]) -> Callable[[Request], T]:
-    """``dependency`` (a caller from the request's token), refusing advocates and reviewers as :func:`confine`."""
-
-    def checked(request: Request) -> T:
-        return confine(request, dependency(request))
-
-    return checked
-
-
 def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer <token>``; ``Unauthenticated`` without one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -100,11 +94,80 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def _principal(request: Request) -> Principal:
+class Credential(StrEnum):
+    """The token a route takes: an officer's, or an officer's or a registered platform's (``hnp_...``)."""
+
+    OFFICER = "officer"
+    OFFICER_OR_PLATFORM = "officer or platform"
+
+
+#: Where the caller behind a request's token is kept once known, so that it is looked up once per request:
+#: by the gate (:mod:`hanoinet.api.gate`), before the body is read, then by the route's dependencies.
+CALLER_KEY = "hanoinet.caller"
+_CREDENTIAL = "__hanoinet_credential__"
+
+
+def taking(credential: Credential) -> Callable[[Callable[[Request], T]], Callable[[Request], T]]:
+    """Mark a dependency as authenticating the caller with ``credential``; the gate checks it before the body."""
+
+    def mark(dependency: Callable[[Request], T]) -> Callable[[Request], T]:
+        setattr(dependency, _CREDENTIAL, credential)
+        return dependency
+
+    return mark
+
+
+def credential_of(dependency: object) -> Credential | None:
+    """The credential a dependency marked with :func:`taking` authenticates, else None."""
+    found = getattr(dependency, _CREDENTIAL, None)
+    return found if isinstance(found, Credential) else None
+
+
+def caller_of(request: Request, credential: Credential) -> Principal | PlatformPrincipal:
+    """The officer (or, when ``credential`` allows, the platform) behind the request's token.
+
+    ``Unauthenticated`` without a token or with an unknown or disabled one. Looked up once per request and
+    kept in its scope: the gate asks first, before the body is received, and the route's dependencies find it.
+    """
+    if credential is Credential.OFFICER:
+        return officer_of(request)
+    known = request.scope.get(CALLER_KEY)
+    if isinstance(known, Principal | PlatformPrincipal):
+        return known
+    token = bearer_token(request)
+    if not platforms.is_platform_token(token):
+        return officer_of(request)
+    with node_of(request).db.transaction(readonly=True) as uow:
+        platform = platforms.authenticate(uow.session, token)
+    request.scope[CALLER_KEY] = platform
+    return platform
+
+
+def officer_of(request: Request) -> Principal:
+    """The officer behind the request's token, as :func:`caller_of` (a platform's token is refused, 401)."""
+    known = request.scope.get(CALLER_KEY)
+    if isinstance(known, Principal):
+        return known
     token = bearer_token(request)
     with node_of(request).db.transaction(readonly=True) as uow:
         officer = authenticate(uow.session, token)
-    return confine(request, officer)
+    request.scope[CALLER_KEY] = officer
+    return officer
+
+
+@taking(Credential.OFFICER)
+def _principal(request: Request) -> Principal:
+    return confine(request, officer_of(request))
+
+
+def confining(dependency: Callable[[Request], T]) -> Callable[[Request], T]:
+    """``dependency`` (a caller from the request's token), refusing advocates and reviewers as :func:`confine`."""
+
+    def checked(request: Request) -> T:
+        return confine(request, dependency(request))
+
+    credential = credential_of(dependency)
+    return taking(credential)(checked) if credential is not None else checked
 
 
 Officer = Annotated[Principal, Depends(_principal)]

@@ -58,6 +58,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "description": "stable machine code of the refusal"},
         "hint": {"type": "string", "description": "what to do about it"},
         "error_id": {"type": "string", "description": "of an unexpected error (500): the id of its log line"},
+        "problems": {"type": "array", "description": "every problem of a draft request, each with its field, "
+                     "article, message and fix", "items": {"type": "object"}},
+        "retry_at": {"type": "string", "description": "a locked case: the instant to try again (RFC 3339)"},
     },
 }
 
@@ -79,23 +82,41 @@ def problem(status: int, code: str, detail: str, hint: str = "", **more: str) ->
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
+class Refused(StarletteHTTPException):
+    """A refusal met while a route receives its body (api/gate.py), answered as ``error`` says.
+
+    An HTTP exception, because FastAPI turns any other error met while it reads a body into a plain 400.
+    """
+
+    def __init__(self, error: HanoinetError) -> None:
+        super().__init__(STATUS_BY_CODE.get(error.code, error.http_status), error.message)
+        self.error = error
+
+
+def of_error(exc: HanoinetError) -> JSONResponse:
+    """The problem document of a refusal, with the HTTP status of its code."""
+    response = problem(STATUS_BY_CODE.get(exc.code, exc.http_status), exc.code, exc.message, exc.hint)
+    listed = getattr(exc, "problems", None)
+    if listed:  # every problem of a draft at once, each naming its field and article
+        body = json.loads(bytes(response.body))
+        body["problems"] = [
+            {"field": p.field, "article": p.article, "message": p.message, "fix": p.fix} for p in listed
+        ]
+        response = JSONResponse(body, status_code=response.status_code, media_type=PROBLEM_MEDIA_TYPE)
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(HanoinetError)
     async def _domain(_request: Request, exc: HanoinetError) -> JSONResponse:
-        response = problem(STATUS_BY_CODE.get(exc.code, exc.http_status), exc.code, exc.message, exc.hint)
-        listed = getattr(exc, "problems", None)
-        if listed:  # every problem of a draft at once, each naming its field and article
-            body = json.loads(bytes(response.body))
-            body["problems"] = [
-                {"field": p.field, "article": p.article, "message": p.message, "fix": p.fix} for p in listed
-            ]
-            response = JSONResponse(body, status_code=response.status_code, media_type=PROBLEM_MEDIA_TYPE)
-        return response
+        return of_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, Refused):
+            return of_error(exc.error)
         # Routing and body-size refusals (404, 405, 413) in the same problem format as every other error.
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), _HTTP_HINTS.get(exc.status_code, ""))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet import convention
 from hanoinet.api.officers import Officer
+from hanoinet.api.problems import problem_responses
 from hanoinet.node.node import Node
 from hanoinet.requests import service
 from hanoinet.requests.machine import Action, State
@@ -21,6 +22,9 @@ DESK_PATTERN = r"^[A-Za-z0-9]{2,16}$"
 REF_PATTERN = (r"^([A-Z]{3}-[0-9]{4}-[0-9]{4,8}"
                r"|[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$")
 Ref = Annotated[str, Path(pattern=REF_PATTERN)]
+_CHANGED = problem_responses({409: "the request changed since the version you read (request_changed), or the "
+                                   "action is not allowed in its state (illegal_transition, not_a_draft), "
+                                   "naming the state and the actions that are"})
 
 
 def _node(request: Request) -> Node:
@@ -110,13 +114,15 @@ def get_request(ref: Ref, officer: Officer, request: Request) -> dict[str, Any]:
     return service.show(_node(request), officer, ref)
 
 
-@router.put("/requests/{ref}", summary="Change a draft: its whole contents, checked as a new request is")
+@router.put("/requests/{ref}", summary="Change a draft: its whole contents, checked as a new request is",
+            responses=_CHANGED)
 def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request) -> dict[str, Any]:
     """Only a draft (``not_a_draft`` otherwise); it keeps its reference, kind and sending desk."""
     return service.edit(_node(request), officer, ref, change.draft(), version=change.version)
 
 
-@router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)")
+@router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)",
+             responses=_CHANGED)
 def act_on_request(ref: Ref, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:
     """Refused with ``illegal_transition`` (naming the state and the allowed actions) or ``request_changed``."""
     data = body.model_dump(exclude_none=True, exclude={"version"})

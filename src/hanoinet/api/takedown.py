@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet.api.hashbank import _caller
-from hanoinet.api.officers import Officer, node_of
+from hanoinet.api.officers import Credential, Officer, node_of, taking
 from hanoinet.clock import now
 from hanoinet.errors import Forbidden
 from hanoinet.hashbank import takedown
@@ -25,6 +25,7 @@ from hanoinet.node.roles import Role
 router = APIRouter(prefix="/api/v1", tags=["takedown"])
 
 
+@taking(Credential.OFFICER_OR_PLATFORM)
 def _platform(request: Request) -> PlatformPrincipal:
     caller = _caller(request)
     if not isinstance(caller, PlatformPrincipal):

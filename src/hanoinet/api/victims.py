@@ -8,7 +8,7 @@ Answers carry stable codes, statuses and problem ``code``s, that the page shows 
 
 :func:`install` serves all of it on an application: the routes, their rate limiters, the answer to a locked
 case, and the page itself (:mod:`hanoinet.api.victims_page`). Their body limits (:data:`BODY_LIMITS`) join the
-application's one body-size guard (``api/app.py``).
+application's gate (``api/gate.py``), which checks a token before a body.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from hanoinet.api import victims_page
 from hanoinet.api.officers import Officer, node_of
-from hanoinet.api.problems import PROBLEM_MEDIA_TYPE, problem
+from hanoinet.api.problems import PROBLEM_MEDIA_TYPE, problem, problem_responses
 from hanoinet.clock import format_instant, now
 from hanoinet.db.models import VictimCase
 from hanoinet.errors import HanoinetError
@@ -51,13 +51,19 @@ ACCESS_BURST = 10
 CREATE_BODY_LIMIT = 256 * 1024
 ACCESS_BODY_LIMIT = 16 * 1024
 BODY_LIMITS = {
-    "/victims/v1/cases": CREATE_BODY_LIMIT,
-    "/api/v1/victims/cases": CREATE_BODY_LIMIT,
-    "/victims/v1/cases/status": ACCESS_BODY_LIMIT,
-    "/victims/v1/cases/withdraw": ACCESS_BODY_LIMIT,
+    "POST /victims/v1/cases": CREATE_BODY_LIMIT,
+    "POST /api/v1/victims/cases": CREATE_BODY_LIMIT,
+    "POST /victims/v1/cases/status": ACCESS_BODY_LIMIT,
+    "POST /victims/v1/cases/withdraw": ACCESS_BODY_LIMIT,
 }
 # Answers that hold a secret or a case's status must not be kept by a browser or a proxy.
 _NO_STORE = {"cache-control": "no-store"}
+_CREATE_REFUSALS = problem_responses({429: "too many new cases from this address, or from the public page in the "
+                                           "last hour (code rate_limited); try again later"})
+_ACCESS_REFUSALS = problem_responses({
+    404: "no open case with this number and secret (the page says so in the victim's language)",
+    429: "too many tries from this address (rate_limited), or the case is locked after wrong secrets "
+         "(case_locked, with retry_at and Retry-After)"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +177,7 @@ def _open(command: NewCase, request: Request, created_by: str) -> dict[str, Any]
             "created_at": format_instant(created.created_at)}
 
 
-@public.post("/cases", status_code=201, dependencies=[Depends(_create_limit)],
+@public.post("/cases", status_code=201, dependencies=[Depends(_create_limit)], responses=_CREATE_REFUSALS,
              summary="Open a case: the images' hashes go to the bank; answers the number and the secret, once")
 def create_case(command: NewCase, request: Request, response: Response) -> dict[str, Any]:
     """Open a case for the victim; the secret in the answer is never shown again."""
@@ -179,7 +185,7 @@ def create_case(command: NewCase, request: Request, response: Response) -> dict[
     return _open(command, request, cases.VICTIM)
 
 
-@public.post("/cases/status", dependencies=[Depends(_access_limit)],
+@public.post("/cases/status", dependencies=[Depends(_access_limit)], responses=_ACCESS_REFUSALS,
              summary="A case's images, with what each platform in each country did")
 def case_status(command: CaseAccess, request: Request, response: Response) -> dict[str, Any]:
     """The status of the case with this number and secret, and nothing of any other."""
@@ -188,7 +194,7 @@ def case_status(command: CaseAccess, request: Request, response: Response) -> di
     return found.as_json()
 
 
-@public.post("/cases/withdraw", dependencies=[Depends(_access_limit)],
+@public.post("/cases/withdraw", dependencies=[Depends(_access_limit)], responses=_ACCESS_REFUSALS,
              summary="Withdraw some or all of a case's images from the bank, everywhere")
 def withdraw_case(command: CaseWithdrawal, request: Request, response: Response) -> dict[str, Any]:
     """Withdraw the images; withdrawing an image twice changes nothing. Answers the case's status."""
