@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.officers import Officer
 from hanoinet.clock import format_instant
 from hanoinet.db.models import LedgerCosignature, LedgerEntry, WitnessState
@@ -25,7 +26,7 @@ from hanoinet.ledger import log, witnessing
 from hanoinet.ledger.tiles import EntryBundle, Tile, encode_entry_bundle, parse_tile_path
 from hanoinet.node.node import Node
 
-router = APIRouter(tags=["ledger"])
+router = APIRouter(route_class=CheckedRoute, tags=["ledger"])
 _IMMUTABLE = {"cache-control": "public, max-age=604800, immutable"}
 
 
