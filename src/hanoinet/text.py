@@ -54,7 +54,7 @@ def refused_character(text: str, *, lines: bool) -> tuple[int, str] | None:
     elif point in (0x09, 0x0A):
         what = "a line break or tab in a one-line field"
     elif point == 0x0D:
-        what = "a carriage return (lines end in a line feed alone)"
+        what = "a carriage return, a line break that can overwrite a line (lines end in a line feed alone)"
     elif point < 0x20 or 0x7F <= point <= 0x9F:
         what = "a control character"
     else:
