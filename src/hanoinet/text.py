@@ -67,8 +67,8 @@ def check_text(value: str, field: str, *, lines: bool = False) -> str:
     bad = refused_character(value, lines=lines)
     if bad is not None:
         position, what = bad
-        allowed = "tab and line feed are the only control characters allowed" if lines else \
-            "it is one line: no control characters, tab or line break"
+        allowed = "Unicode text, with no control character but tab and line feed" if lines else \
+            "one line of Unicode text, with no control character, tab or line break"
         raise ValidationError(f"{field}: character {position + 1} is {what}",
                               hint=f"correct {field}: {allowed}", code="invalid_text")
     return value
