@@ -31,12 +31,23 @@ from hanoinet.errors import ValidationError
 #: I-JSON (RFC 7493 s. 2.2): integers beyond this cannot be represented exactly by every implementation.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
-    f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
-#: Never in text: controls but tab and line feed, lone surrogates, noncharacters.
-_NEVER = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
+#: Never in text: controls but tab and line feed, lone surrogates, noncharacters of the BMP.
+_NEVER = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 #: Not in one line: the above, tab and line feed too.
-_NOT_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
+_NOT_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+#: Characters beyond the BMP, among which the noncharacters U+1FFFE ... U+10FFFF are looked for. A set
+#: listing those 32 code points makes the search ten times slower than this range.
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _first_refused(text: str, *, lines: bool) -> int | None:
+    found = (_NEVER if lines else _NOT_IN_LINE).search(text)
+    first = found.start() if found is not None else None
+    if not text.isascii():
+        for astral in _ASTRAL.finditer(text, 0, len(text) if first is None else first):
+            if ord(astral.group()) & 0xFFFE == 0xFFFE:
+                return astral.start()
+    return first
 
 
 def refused_character(text: str, *, lines: bool) -> tuple[int, str] | None:
@@ -44,11 +55,10 @@ def refused_character(text: str, *, lines: bool) -> tuple[int, str] | None:
 
     ``lines``: the text may span lines (tab and line feed allowed).
     """
-    found = (_NEVER if lines else _NOT_IN_LINE).search(text)
-    if found is None:
+    position = _first_refused(text, lines=lines)
+    if position is None:
         return None
-    char = found.group()
-    point = ord(char)
+    point = ord(text[position])
     if 0xD800 <= point <= 0xDFFF:
         what = "a lone surrogate, which is not Unicode text"
     elif point in (0x09, 0x0A):
@@ -59,7 +69,7 @@ def refused_character(text: str, *, lines: bool) -> tuple[int, str] | None:
         what = "a control character"
     else:
         what = "a Unicode noncharacter"
-    return found.start(), f"U+{point:04X} ({what})"
+    return position, f"U+{point:04X} ({what})"
 
 
 def check_text(value: str, field: str, *, lines: bool = False) -> str:
@@ -102,12 +112,32 @@ def member(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+def _fine(value: object, floats: bool) -> bool:
+    kind = type(value)
+    if kind is str:
+        return _first_refused(value, lines=True) is None  # type: ignore[arg-type]
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER  # type: ignore[operator]
+    if value is None or kind is bool:
+        return True
+    if kind is float:
+        return floats and math.isfinite(value) and abs(value) <= MAX_SAFE_INTEGER  # type: ignore[arg-type]
+    if kind is list:
+        return all(_fine(item, floats) for item in value)  # type: ignore[attr-defined]
+    if kind is dict:
+        return all(type(key) is str and _first_refused(key, lines=False) is None and _fine(item, floats)
+                   for key, item in value.items())  # type: ignore[attr-defined]
+    return False
+
+
 def check_value(value: object, path: str = "", *, floats: bool = True) -> None:
     """Check every string and number of a decoded JSON value with the rule of this module, naming its path.
 
     String values may span lines; member names are one line. ``floats``: numbers with a fraction are allowed
     (the API's few seconds-and-fractions fields); protocol JSON has none (docs/protocol.md section 2.1).
     """
+    if _fine(value, floats):
+        return  # the common case, walked without building a path; a refusal is walked again to name it
     where = path or "the document"
     if value is None or isinstance(value, bool):
         return
