@@ -272,11 +272,16 @@ def _negative_cases() -> list[tuple[str, str, str, str]]:
     tampered_signature = b64url(bytes([b64url_decode(signature)[0] ^ 0x01]) + b64url_decode(signature)[1:])
     duplicate = good.replace(b'"kind":"note.text"', b'"kind":"note.text","kind":"note.text"', 1)
     with_float = good.replace(b'"body":{', b'"body":{"amount":1.5,', 1)
+    with_nul = good.replace(b"\\nThank you.", b"\\u0000Thank you.", 1)
+    assert with_nul != good
     return [
         ("wrong_typ", "bad_header", "inner JWS typ is hanoinet-receipt+jws, not hanoinet-msg+jws",
          signed(good, typ="hanoinet-receipt+jws")),
         ("float_in_body", "malformed_payload", "the payload contains the number 1.5", signed(with_float)),
         ("duplicate_member", "malformed_payload", "the member name kind appears twice", signed(duplicate)),
+        ("control_character_in_text", "malformed_payload",
+         "the note's text holds U+0000 (NUL) where the good one has a line feed: text holds no control "
+         "character but tab and line feed (section 2.1)", signed(with_nul)),
         ("signed_by_unlisted_key", "unknown_key", "signed by the authority key, which is not a VNM key",
          signed(good, key=key_pair("authority"))),
         ("bad_signature", "bad_signature", "first signature byte flipped",

@@ -42,6 +42,14 @@ def test_local_times_are_read_in_the_desks_zone() -> None:
         "2026-11-24 22:00 CET (+01:00) · 2026-11-24 21:00 UTC"
 
 
+@pytest.mark.parametrize("separator", ["\x00", "x", "\t", "\n", "_"])
+def test_date_and_time_are_separated_by_a_space_or_t(separator: str) -> None:
+    # Regression: datetime.fromisoformat takes any character there, a NUL included, and the rota stored it.
+    with pytest.raises(ValidationError, match="is not a date and time"):
+        parse_local(f"2026-11-24{separator}22:00", PARIS)
+    assert parse_local("2026-11-24T22:00", PARIS) == parse_local("2026-11-24 22:00", PARIS)
+
+
 def test_a_night_shift_across_the_autumn_change_lasts_nine_hours() -> None:
     # Clocks go back in Paris at 03:00 CEST on 25 October 2026: the night from 22:00 to 06:00 is 9 hours long.
     night = shift(1, parse_local("2026-10-24 22:00", PARIS), parse_local("2026-10-25 06:00", PARIS))

@@ -324,7 +324,8 @@ def test_malformed_references_and_filters_are_refused_not_crashed(net: Net, path
     method = "POST" if path.endswith("acknowledge") else "GET"
     answer = net.fra.request(method, path, headers=auth(net.officers.camille), json={})
     assert answer.status_code == 422, answer.text
-    assert answer.json()["code"] == "invalid"
+    # A NUL is refused by the one text rule of every input (hanoinet.text), before the route's own pattern.
+    assert answer.json()["code"] == ("invalid" if "nonsense" in path else "invalid_text")
 
 
 def test_an_officer_types_preserved_at_with_any_offset_and_both_states_store_it_in_utc(net: Net) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hanoinet.cli.common import program
+from hanoinet.cli.common import ApiClient, program
+from hanoinet.errors import ValidationError
 
 
 def test_the_script_is_named_as_it_was_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,3 +33,15 @@ def test_python_dash_m_names_the_interpreter(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "hanoinet" / "__main__.py")])
     monkeypatch.setattr(sys, "executable", str(tmp_path / "my venv" / "bin" / "python"))
     assert program() == "'my venv/bin/python' -m hanoinet"
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"json": {"body": {"subject": "Lan\udcff"}}}, "body.subject"),
+                                               ({"json": {"case": "a\x00"}}, "case"),
+                                               ({"params": {"kind": "a\x1b[2J"}}, "--kind")])
+def test_the_client_checks_what_it_sends_with_the_nodes_rule(kwargs: dict[str, Any], field: str) -> None:
+    # Regression: a command-line byte that is not UTF-8 (a lone surrogate to Python) crashed the JSON encoder.
+    # Port 9 (discard) is closed: the refusal comes before any connection is tried.
+    client = ApiClient("http://127.0.0.1:9", "token")
+    with pytest.raises(ValidationError) as info:
+        client.call("POST", "/api/v1/messages", **kwargs)
+    assert info.value.code == "invalid_text" and info.value.message.startswith(f"{field}: character")

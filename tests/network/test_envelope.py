@@ -270,6 +270,11 @@ def test_inner_jws_with_another_typ_is_bad_header(world: World) -> None:
         b"not json",
         b'{"text":"\\ud800"}',  # lone surrogate
         canonical_json(wire(body={"n": 1})).replace(b'"n":1', b'"n":9007199254740992'),  # beyond I-JSON
+        canonical_json(wire()).replace(b"Please preserve the data.", b"\\u0000"),  # NUL (section 2.1)
+        canonical_json(wire()).replace(b"Please preserve the data.", b"\\u001b[2J"),  # a terminal's escape
+        canonical_json(wire()).replace(b"Please preserve the data.", b"a\\r\\nb"),  # a carriage return
+        canonical_json(wire()).replace(b"Please preserve the data.", "\ufffe".encode()),  # a noncharacter
+        canonical_json(wire(case="VNM-1")).replace(b"VNM-1", b"VNM\\n1"),  # a case is one line
     ],
 )
 def test_malformed_payload(world: World, raw: bytes) -> None:

@@ -107,8 +107,12 @@ def parse_local(text: str, zone: ZoneInfo, *, field: str = "time") -> datetime:
     that does not exist (skipped when clocks go forward) or that exists twice (when they go back) is refused:
     guessing would put someone on duty an hour early or late.
     """
+    written = text.strip()
     try:
-        given = datetime.fromisoformat(text.strip())
+        if len(written) > 10 and written[10] not in " T":
+            # fromisoformat takes any character between date and time, a NUL as well as a letter.
+            raise ValueError("date and time are separated by a space or T")
+        given = datetime.fromisoformat(written)
     except ValueError:
         raise ValidationError(f"{field}: {text!r} is not a date and time",
                               hint="write it like 2026-11-24 22:00 (the desk's local time)") from None

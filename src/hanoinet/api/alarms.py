@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.officers import Officer, node_of
 from hanoinet.api.problems import problem_responses
 from hanoinet.node import alarms
 from hanoinet.node.alarms import REASON_MAX, AlarmState
 
-router = APIRouter(prefix="/api/v1", tags=["alarms"])
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["alarms"])
 #: Largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
 MAX_ID = 2**63 - 1
 

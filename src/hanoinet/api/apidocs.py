@@ -20,6 +20,7 @@ from functools import cache
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.errors import ConfigurationError, NotFound
 
 #: The package that ships the files, and the files the two pages load, with their media types.
@@ -32,7 +33,7 @@ ASSETS = {
 }
 PREFIX = "/docs/assets"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 

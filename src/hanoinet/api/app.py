@@ -34,6 +34,7 @@ from hanoinet.api import (
     victims,
 )
 from hanoinet.api.gate import Gate
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.clock import now
 from hanoinet.db.models import OutboxMessage
 from hanoinet.evidence.service import EvidenceService
@@ -120,6 +121,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
         description="A State's node for cooperation under the UN Convention against Cybercrime.",
         docs_url=None, redoc_url=None,  # served by apidocs, with their scripts from the node, not a CDN
     )
+    app.router.route_class = CheckedRoute  # the application's own routes (healthz, metrics)
     app.state.node = node
     evidence_service = EvidenceService(node)
     app.state.evidence = evidence_service

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
+from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
 from hanoinet.api.problems import problem_responses
 from hanoinet.clock import format_instant
@@ -25,7 +26,7 @@ from hanoinet.evidence.uploads import MAX_PIECE, Uploads
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 
-router = APIRouter(tags=["evidence"])
+router = APIRouter(route_class=CheckedRoute, tags=["evidence"])
 
 #: What a pull of an offer is refused with when its capability or signature is not right (docs/evidence.md).
 _PULL_REFUSALS = {403: "no capability, or one that is invalid, expired, for another offer or badly signed "
@@ -53,10 +54,10 @@ class NewUpload(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case: str = Field(max_length=128, description="the case reference; the case is opened on first use")
-    name: str = Field(max_length=255, description="the file's name")
+    case: Line = Field(max_length=128, description="the case reference; the case is opened on first use")
+    name: Line = Field(max_length=255, description="the file's name")
     size: int = Field(ge=0, lt=2**63, description="the file's size in bytes")
-    media_type: str | None = Field(default=None, max_length=100)
+    media_type: Line | None = Field(default=None, max_length=100)
 
 
 class NewOffer(BaseModel):
@@ -64,10 +65,10 @@ class NewOffer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case: str = Field(max_length=128)
-    to: str = Field(description="the receiving desk, STATE/DESK")
+    case: Line = Field(max_length=128)
+    to: Line = Field(description="the receiving desk, STATE/DESK")
     purpose: str = Field(min_length=1, max_length=2000, description="what the evidence may be used for (Art. 40)")
-    conditions: list[str] = Field(default_factory=list, max_length=50, description="further use conditions")
+    conditions: list[Line] = Field(default_factory=list, max_length=50, description="further use conditions")
     files: list[str] | None = Field(default=None, description="file ids; default: every file of the case")
     wait_witnesses: float = Field(default=0.0, ge=0, le=600, description="seconds to wait for cosignatures")
     min_witnesses: int = Field(default=0, ge=0, le=200)

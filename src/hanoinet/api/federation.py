@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.problems import problem_responses
 from hanoinet.errors import EnvelopeRefused, HanoinetError
 from hanoinet.network import inbox
@@ -13,7 +14,7 @@ from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.network.transport import JOSE_MEDIA_TYPE
 from hanoinet.node.node import Node
 
-router = APIRouter(prefix="/federation/v1", tags=["federation"])
+router = APIRouter(route_class=CheckedRoute, prefix="/federation/v1", tags=["federation"])
 
 
 class JoseResponse(Response):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.officers import Credential, caller_of, confining, node_of, taking
 from hanoinet.api.problems import problem_responses
 from hanoinet.errors import Conflict, Forbidden, ValidationError
@@ -23,7 +24,7 @@ from hanoinet.hashbank.platforms import PlatformPrincipal
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 
-router = APIRouter(prefix="/api/v1", tags=["hash bank"])
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["hash bank"])
 
 #: Largest body of a match request: 16 images of about 750 kB, base64-encoded, or 1,000 items of 8 hashes
 #: (600 kB). Larger images: send their hashes.

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.officers import Officer
 from hanoinet.api.problems import problem_responses
 from hanoinet.clock import format_instant
@@ -36,7 +37,7 @@ from hanoinet.ledger.tiles import EntryBundle, Tile, encode_entry_bundle, parse_
 from hanoinet.node.node import Node
 from hanoinet.states import split_address
 
-router = APIRouter(tags=["ledger"])
+router = APIRouter(route_class=CheckedRoute, tags=["ledger"])
 _IMMUTABLE = {"cache-control": "public, max-age=604800, immutable"}
 
 

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.clock import format_instant
 from hanoinet.db.models import AuditEntry, InboxMessage, OutboxMessage
 from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
@@ -23,7 +24,7 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, authenticate
 from hanoinet.node.roles import Role
 
-router = APIRouter(prefix="/api/v1", tags=["officers"])
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["officers"])
 T = TypeVar("T")
 
 #: The only routes advocates and reviewers may call, as (method, route path): ``*`` is any method, and a path
@@ -178,11 +179,11 @@ class SendMessage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(description="recipient address STATE/DESK, e.g. FRA/247")
-    kind: str = Field(description="message kind, e.g. note.text")
+    to: Line = Field(description="recipient address STATE/DESK, e.g. FRA/247")
+    kind: Line = Field(description="message kind, e.g. note.text")
     body: dict[str, Any]
-    case: str | None = Field(default=None, max_length=128)
-    desk: str | None = Field(default=None, description="sending desk; defaults to the officer's desk")
+    case: Line | None = Field(default=None, max_length=128)
+    desk: Line | None = Field(default=None, description="sending desk; defaults to the officer's desk")
 
 
 def _outbox_view(row: OutboxMessage, *, full: bool = False) -> dict[str, Any]:

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet import convention
+from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
 from hanoinet.api.problems import problem_responses
 from hanoinet.node.node import Node
 from hanoinet.requests import service
 from hanoinet.requests.machine import Action, State
 
-router = APIRouter(prefix="/api/v1", tags=["requests"])
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["requests"])
 
 KIND_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 DESK_PATTERN = r"^[A-Za-z0-9]{2,16}$"
@@ -37,12 +38,12 @@ class RequestContents(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="request kind, e.g. preservation; GET /api/v1/convention lists them")
-    to: str = Field(description="the requested desk, STATE/DESK, e.g. FRA/247")
+    kind: Line = Field(description="request kind, e.g. preservation; GET /api/v1/convention lists them")
+    to: Line = Field(description="the requested desk, STATE/DESK, e.g. FRA/247")
     fields: dict[str, Any] = Field(description="the kind's fields; each cites its article")
-    language: str = Field(default="en", description="BCP 47 tag of the language the request is written in")
-    priority: str | None = Field(default=None, description="emergency, urgent or normal; default: the kind's")
-    case: str | None = Field(default=None, max_length=128, description="your case reference")
+    language: Line = Field(default="en", description="BCP 47 tag of the language the request is written in")
+    priority: Line | None = Field(default=None, description="emergency, urgent or normal; default: the kind's")
+    case: Line | None = Field(default=None, max_length=128, description="your case reference")
 
     def draft(self, desk: str | None = None) -> service.Draft:
         """The service's view of these contents, times typed with any offset made the protocol's UTC instants."""
@@ -53,7 +54,7 @@ class RequestContents(BaseModel):
 class NewRequest(RequestContents):
     """A request to make (and by default send at once)."""
 
-    desk: str | None = Field(default=None, description="sending desk; default: the officer's desk")
+    desk: Line | None = Field(default=None, description="sending desk; default: the officer's desk")
     send: bool = Field(default=True, description="send now; false keeps a draft to send later")
 
 
@@ -73,13 +74,13 @@ class ActionBody(BaseModel):
     question: str | None = Field(default=None, max_length=20_000, description="clarify")
     answer: str | None = Field(default=None, max_length=20_000, description="answer")
     result: dict[str, Any] | None = Field(default=None, description="execute, partially_execute")
-    ground: str | None = Field(default=None, description="refuse: a ground code from /api/v1/convention")
+    ground: Line | None = Field(default=None, description="refuse: a ground code from /api/v1/convention")
     reasons: str | None = Field(default=None, max_length=20_000, description="refuse: the reasons, required")
     reason: str | None = Field(default=None, max_length=20_000, description="withdraw, extend, release")
-    notice: str | None = Field(default=None, description="notice: will_not_secure or threatens_confidentiality")
+    notice: Line | None = Field(default=None, description="notice: will_not_secure or threatens_confidentiality")
     text: str | None = Field(default=None, max_length=20_000, description="notice")
     days: int | None = Field(default=None, ge=1, le=365, description="extend: how many days more")
-    mla_ref: str | None = Field(default=None, max_length=200, description="follow_up: the MLA request's reference")
+    mla_ref: Line | None = Field(default=None, max_length=200, description="follow_up: the MLA request's reference")
 
 
 @router.get("/convention", summary="The Convention as data: offences, request kinds and fields, grounds, clocks")

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hanoinet.alerts import service, store
+from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
 from hanoinet.clock import format_instant, now, parse_rfc3339, show_instant
 from hanoinet.db.models import Officer as OfficerRow
@@ -20,7 +21,7 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 
-router = APIRouter(prefix="/api/v1", tags=["rota"])
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["rota"])
 #: Largest id a database integer column holds (SQLite and PostgreSQL BIGINT).
 MAX_ID = 2**63 - 1
 
@@ -35,10 +36,10 @@ class NewRotaEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    desk: str = Field(description="desk id, e.g. 247")
+    desk: Line = Field(description="desk id, e.g. 247")
     officer_id: int = Field(ge=1, le=MAX_ID)
-    starts: str = Field(alias="from", description="start at the desk's wall clock, e.g. 2026-11-24 22:00")
-    ends: str = Field(alias="to", description="end at the desk's wall clock, e.g. 2026-11-25 06:00")
+    starts: Line = Field(alias="from", description="start at the desk's wall clock, e.g. 2026-11-24 22:00")
+    ends: Line = Field(alias="to", description="end at the desk's wall clock, e.g. 2026-11-25 06:00")
     order: int = Field(default=1, ge=1, le=99, description="1: called first, 2: next, ...")
 
 

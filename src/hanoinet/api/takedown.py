@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoinet.api.hashbank import _caller
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.officers import Credential, Officer, node_of, taking
 from hanoinet.clock import now
 from hanoinet.errors import Forbidden
@@ -22,7 +23,7 @@ from hanoinet.hashbank.platforms import PlatformPrincipal
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 
-router = APIRouter(prefix="/api/v1", tags=["takedown"])
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["takedown"])
 
 
 @taking(Credential.OFFICER_OR_PLATFORM)

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hanoinet.api import victims_page
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.api.officers import Officer, node_of
 from hanoinet.api.problems import PROBLEM_MEDIA_TYPE, problem, problem_responses
 from hanoinet.clock import format_instant, now
@@ -36,8 +37,8 @@ from hanoinet.node.roles import Role
 from hanoinet.victims import cases
 from hanoinet.victims.cases import CaseLocked
 
-public = APIRouter(prefix="/victims/v1", tags=["victims"])
-advocates = APIRouter(prefix="/api/v1/victims", tags=["victims"])
+public = APIRouter(route_class=CheckedRoute, prefix="/victims/v1", tags=["victims"])
+advocates = APIRouter(route_class=CheckedRoute, prefix="/api/v1/victims", tags=["victims"])
 
 #: New cases per client address: 10 an hour, 5 at once. A person rarely opens more than a few; an advocate
 #: opening many uses the advocates' route with their token.

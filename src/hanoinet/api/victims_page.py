@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
+from hanoinet.api.inputs import CheckedRoute
 from hanoinet.errors import NotFound
 
 #: The folder of the page and of everything it loads.
@@ -62,7 +63,7 @@ _PAGE_HEADERS = {
 # two versions of the node.
 _FILE_HEADERS = {**_COMMON_HEADERS, "content-security-policy": CONTENT_SECURITY_POLICY, "cache-control": "no-cache"}
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,15 @@ class ApiClient:
         """Call the API; problem documents become :class:`HanoinetError` with their code and hint."""
         import httpx  # only the commands that talk to a node pay for importing it
 
+        from hanoinet import text
+
+        # The node's own rule, checked before sending: a byte of the command line that is not UTF-8 reaches
+        # Python as a lone surrogate, which no JSON encoder can send (docs/operations.md, "Text and numbers").
+        if "json" in kwargs:
+            text.check_value(kwargs["json"])
+        for name, value in (kwargs.get("params") or {}).items():
+            if isinstance(value, str):
+                text.check_line(value, f"--{name.replace('_', '-')}")
         try:
             response = httpx.request(method, self.base + path, timeout=30,
                                      headers={"authorization": f"Bearer {self.token}"}, **kwargs)

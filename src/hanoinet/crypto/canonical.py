@@ -6,15 +6,14 @@ integers stay within the I-JSON safe range (RFC 7493, section 2.2) so every lang
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import rfc8785
 
 from hanoinet.errors import ValidationError
+from hanoinet.text import MAX_SAFE_INTEGER, decode
 
-#: I-JSON (RFC 7493 s. 2.2): integers beyond this cannot be represented exactly by every implementation.
-MAX_SAFE_INTEGER = 2**53 - 1
+__all__ = ["MAX_SAFE_INTEGER", "JSONValue", "canonical_json", "parse_json"]
 
 JSONValue = None | bool | int | str | list["JSONValue"] | dict[str, "JSONValue"]
 
@@ -62,35 +61,10 @@ def canonical_json(value: Any) -> bytes:
     return bytes(rfc8785.dumps(value))
 
 
-def _no_float(text: str) -> Any:
-    raise ValueError(f"floating-point number {text} is not allowed in the protocol")
-
-
-def _no_constant(text: str) -> Any:
-    raise ValueError(f"{text} is not valid JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate member name {key!r}")
-        obj[key] = value
-    return obj
-
-
 def parse_json(data: bytes | str, *, what: str = "document") -> Any:
     """Parse protocol JSON strictly: UTF-8 only, no floats, no NaN/Infinity, no duplicate names (RFC 7493)."""
     try:
-        if isinstance(data, bytes):
-            # json.loads would also detect UTF-16 and UTF-32; I-JSON (RFC 7493 s. 2.1) is UTF-8 only.
-            data = data.decode("utf-8")
-        value = json.loads(
-            data,
-            parse_float=_no_float,
-            parse_constant=_no_constant,
-            object_pairs_hook=_no_duplicates,
-        )
+        value = decode(data, floats=False)
         _check(value, "$")
     except (ValueError, RecursionError) as exc:
         raise ValidationError(f"{what} is not valid protocol JSON: {exc}") from None

@@ -36,6 +36,7 @@ from hanoinet.evidence.datakeys import KeyVault
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent
 from hanoinet.node.node import Node
+from hanoinet.text import refused_character
 
 log = structlog.get_logger("hanoinet.evidence")
 
@@ -66,9 +67,9 @@ def check_file_name(name: str) -> str:
     except UnicodeEncodeError:
         problem: str | None = "it is not valid UTF-8"
     else:
-        control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+        refused = refused_character(name, lines=False)
         problem = ("it is empty" if not name else "it holds a '/'" if "/" in name
-                   else f"it holds the control character {control!r}" if control is not None
+                   else f"character {refused[0] + 1} is {refused[1]}" if refused is not None
                    else f"it is {size} bytes long" if size > 255
                    else "it is a path component ('.' or '..')" if name in {".", ".."} else None)
     if problem:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hanoinet import text
 from hanoinet.clock import now
 from hanoinet.db.models import Platform
 from hanoinet.errors import Conflict, NotFound, Unauthenticated, ValidationError
@@ -55,9 +56,10 @@ def register(session: Session, *, name: str, email: str | None, actor: str) -> t
         raise ValidationError("a platform needs a name of 1 to 200 characters", hint="e.g. 'Example Photos Ltd'",
                               code="bad_platform")
     # The name travels in takedown envelopes and is shown to victims: printable text only.
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
-        raise ValidationError("a platform's name may not hold control characters", hint="e.g. 'Example Photos Ltd'",
-                              code="bad_platform")
+    refused = text.refused_character(name, lines=False)
+    if refused is not None:
+        raise ValidationError(f"a platform's name is one line of text; character {refused[0] + 1} is {refused[1]}",
+                              hint="e.g. 'Example Photos Ltd'", code="bad_platform")
     if email is not None:
         email = check_email(email.strip())
     if session.scalar(select(Platform.id).where(Platform.name == name)) is not None:

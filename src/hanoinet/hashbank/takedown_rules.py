@@ -24,7 +24,6 @@ matches rejected, and this node's reviewers once. Every function here is pure;
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from fractions import Fraction
 from typing import TypeVar
 
 from hanoinet.errors import Conflict, ValidationError
+from hanoinet.text import refused_character
 
 #: Default time a platform has to act on a confirmed match, per category: a day for child sexual abuse
 #: material, two days for intimate images (the removal window of the US TAKE IT DOWN Act). Node policy,
@@ -49,11 +49,6 @@ MAX_LIST = 1000
 #: The source of false positives found by this node's reviewers (platforms are sources by their id, from 1).
 REVIEWERS = 0
 
-# Characters refused in what a platform or reviewer writes: the C0 controls and DEL (PostgreSQL cannot store
-# NUL; the others can rewrite a terminal or hide text from a reader), and lone surrogates, which are not
-# Unicode text and cannot be stored. Free text (reasons, notes) keeps tab and line feed.
-_NOT_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
-_NOT_IN_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -140,10 +135,11 @@ def check_decision(value: object) -> Decision:
 def control_character(value: str, *, free_text: bool) -> str | None:
     """The first character of ``value`` that may not be stored or sent, or None.
 
-    Refused: U+0000-U+001F and U+007F (but tab and line feed in ``free_text``), and lone surrogates.
+    The node's one rule (:mod:`hanoinet.text`): control characters (but tab and line feed in ``free_text``),
+    lone surrogates and noncharacters are refused.
     """
-    found = (_NOT_IN_FREE_TEXT if free_text else _NOT_IN_NAME).search(value)
-    return found.group() if found is not None else None
+    found = refused_character(value, lines=free_text)
+    return value[found[0]] if found is not None else None
 
 
 def check_text(value: str | None, what: str) -> str | None:

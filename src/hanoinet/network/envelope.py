@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hanoinet import text
 from hanoinet.clock import Instant, format_instant, parse_instant
 from hanoinet.crypto import jose
 from hanoinet.crypto.canonical import canonical_json, parse_json
@@ -55,6 +56,11 @@ class EnvelopePayload(BaseModel):
         if not is_uuid7(value):
             raise ValueError(f"message id {value!r} is not a lowercase UUIDv7")
         return value
+
+    @field_validator("case")
+    @classmethod
+    def _case(cls, value: str | None) -> str | None:
+        return None if value is None else text.check_line(value, "case")
 
     def to_json(self) -> dict[str, Any]:
         """The payload as wire JSON (``from``/``to`` names)."""
@@ -97,7 +103,9 @@ def seal(payload: EnvelopePayload, signing_key: KeyPair, recipient_key: KeyEntry
     receiver accepts (docs/protocol.md section 9.2 step 4).
     """
     payload = payload.model_copy(update={"body": kinds.validate_body(payload.kind, payload.body)})
-    signed = jose.sign(canonical_json(payload.to_json()), signing_key, typ=MESSAGE_TYP)
+    wire = payload.to_json()
+    text.check_value(wire, "$", floats=False)  # section 2.1: what a receiver refuses is never sent
+    signed = jose.sign(canonical_json(wire), signing_key, typ=MESSAGE_TYP)
     encrypted = jose.encrypt(
         signed.encode("ascii"), recipient_key.public_key(), kid=recipient_key.kid, cty=MESSAGE_TYP
     )
@@ -156,10 +164,12 @@ def open_envelope(
         raise _refuse("malformed", "decrypted content is not a JWS compact serialization") from None
     except HanoinetError as exc:
         raise _refuse(exc.code, exc.message) from None
-    # 4. Parse the payload strictly (no floats, no duplicate names, exactly the eight members). The model's
+    # 4. Parse the payload strictly (no floats, no duplicate names, text as section 2.1 says, exactly the eight
+    # members). The model's
     # defaults for v and case serve local construction only: on the wire a missing member is refused here.
     try:
         parsed = parse_json(raw_payload, what="envelope payload")
+        text.check_value(parsed, "$", floats=False)
         if isinstance(parsed, dict) and (missing := PAYLOAD_MEMBERS - set(parsed)):
             raise ValueError(f"member(s) {', '.join(sorted(missing))} missing; all eight must be present")
         payload = EnvelopePayload.model_validate(parsed)

@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hanoinet import text
 from hanoinet.errors import EnvelopeRefused
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(\.[a-z][a-z0-9_]*)+$")
@@ -113,6 +114,11 @@ class TextNote(BaseModel):
     text: str = Field(min_length=1, max_length=100_000)
     #: BCP 47 tag of the language the text is written in.
     language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return text.check_line(value, "subject")  # a subject is shown on one line of a list
 
 
 NOTE = register(MessageKind("note.text", TextNote, "free-text message between desks"))

@@ -28,6 +28,7 @@ from hanoinet.errors import Conflict, Forbidden, NotFound, ValidationError
 from hanoinet.node import audit
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
+from hanoinet.text import refused_character
 
 
 class AlarmState(StrEnum):
@@ -93,8 +94,9 @@ def check_reason(reason: str | None, *, required: bool) -> str | None:
     if len(text) > REASON_MAX:
         raise ValidationError(f"the reason is {len(text)} characters long; at most {REASON_MAX} are kept",
                               hint="say it in a sentence or two; details belong in the case file")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ValidationError("the reason holds a line break or a control character",
+    refused = refused_character(text, lines=False)
+    if refused is not None:
+        raise ValidationError(f"the reason is one line of text; character {refused[0] + 1} is {refused[1]}",
                               hint="write the reason on one line")
     return text
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hanoinet import text
 from hanoinet.clock import now
 from hanoinet.db.models import Officer
 from hanoinet.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
@@ -122,6 +123,7 @@ def add_officer(
         raise ValidationError(f"this node has no desk {desk!r}", hint=f"desks: {', '.join(sorted(desks))}")
     if not name.strip():
         raise ValidationError("an officer needs a name")
+    text.check_line(name, "name")  # shown on one line of every list, page and audit entry
     if email is not None:
         email = check_email(email.strip())
     token, digest = issue_token(TOKEN_PREFIX)
