@@ -555,5 +555,6 @@ def test_nothing_but_the_pages_files_is_served(site: Site, path: str) -> None:
         body = answer.read()
     finally:
         connection.close()
-    assert answer.status in (400, 404), (path, answer.status)
+    # 422: a path holding a control character is refused by the one text rule before any route looks at it.
+    assert answer.status in (400, 404, 422), (path, answer.status)
     assert b"import" not in body and b"[tool" not in body
