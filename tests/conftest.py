@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from tests.support import make_node, publish
 # Timing deadlines make property tests flaky on a loaded two-core machine; correctness is what they check.
 hypothesis.settings.register_profile("hanoinet", deadline=None, print_blob=True)
 hypothesis.settings.load_profile("hanoinet")
+
+# Help texts the CLI keeps (hanoinet.cli.helpcache) go to a folder of this run, not the user's cache.
+os.environ.setdefault("HANOINET_CACHE", tempfile.mkdtemp(prefix="hanoinet-test-cache-"))
 
 PG_ADMIN = os.environ.get("HANOINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

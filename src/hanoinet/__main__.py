@@ -1,5 +1,5 @@
 """``python -m hanoinet`` runs the CLI."""
 
-from hanoinet.cli.main import run
+from hanoinet.cli.start import run
 
 run()

@@ -10,7 +10,7 @@ import pytest
 import uvicorn
 
 from hanoinet.api.app import create_app
-from hanoinet.cli import common
+from hanoinet.cli import console
 from hanoinet.demo.network import free_port
 from hanoinet.node.node import Node
 from tests.alerts.support import officer, policy_for
@@ -80,7 +80,7 @@ def test_rota_add_with_an_end_before_the_start_is_explained(local_node: Node, se
 def test_officer_add_with_an_email_and_list(local_node: Node, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     # The officer table is wider than 80 columns; the console measured its width when first imported.
-    monkeypatch.setattr(common.out, "width", 200)
+    monkeypatch.setattr(console.out, "width", 200)
     data = str(local_node.settings.data_dir)
     code, out, err = invoke(monkeypatch, capsys, "officer", "add", "--data", data, "--name", "Anh", "--role",
                             "duty_officer", "--desk", "247", "--email", "anh@police.example.org")

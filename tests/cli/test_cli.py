@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hanoinet.cli import common
+from hanoinet.cli import console
 from hanoinet.cli.main import run
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.officers import add_officer
@@ -129,7 +129,7 @@ def test_operator_lists_show_times_in_the_zone_the_desks_share(tmp_path: Path, a
         officer, _ = add_officer(uow.session, name="Lan", role="duty_officer", desk="247", desks=node.settings.desk_ids)
         created = officer.created_at
     node.close()
-    monkeypatch.setattr(common.out, "width", 200)
+    monkeypatch.setattr(console.out, "width", 200)
     config = tmp_path / "VNM" / "hanoinet.toml"
     plain = config.read_text(encoding="utf-8")
     hanoi = created.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M") + " (+07:00)"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hanoinet.cli import common
+from hanoinet.cli import console
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
 from tests.cli.test_cli import invoke
@@ -23,7 +23,7 @@ Run = tuple[dict[str, Node], Officers, dict[str, str]]
 @pytest.fixture
 def running(tmp_path: Path, authority: KeyPair, monkeypatch: pytest.MonkeyPatch,
             capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
-    monkeypatch.setattr(common.out, "width", 80)
+    monkeypatch.setattr(console.out, "width", 80)
     nodes, officers = two_nodes(tmp_path, authority)
     with serving(nodes) as urls:
         capsys.readouterr()

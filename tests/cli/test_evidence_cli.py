@@ -244,9 +244,9 @@ def test_offers_and_export_print_the_complete_verify_command_and_it_works(
 def test_list_at_80_columns_shows_every_id_and_hash_whole(data_dir: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from hanoinet.cli import common
+    from hanoinet.cli import console
 
-    monkeypatch.setattr(common.out, "width", 80)
+    monkeypatch.setattr(console.out, "width", 80)
     log = tmp_path / "access.log"
     log.write_bytes(b"203.0.113.7 - - [23/Nov/2026:02:10:07] POST /upload\n")
     image = tmp_path / "disk-image-of-the-suspects-laptop-seized-on-2026-11-23.img"

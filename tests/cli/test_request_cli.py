@@ -18,7 +18,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from hanoinet.api.app import create_app
-from hanoinet.cli import common
+from hanoinet.cli import console
 from hanoinet.clock import format_instant, now, parse_instant
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import OutboxMessage
@@ -97,7 +97,7 @@ class Desks:
 def desks(tmp_path: Path, authority: KeyPair, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Iterator[Desks]:
     # Tables are wider than 80 columns; the console measured its width when first imported.
-    monkeypatch.setattr(common.out, "width", 200)
+    monkeypatch.setattr(console.out, "width", 200)
     nodes, officers = two_nodes(tmp_path, authority)
     with serving(nodes) as urls:
         capsys.readouterr()  # what setting up the nodes logged
@@ -342,7 +342,7 @@ def test_times_are_shown_on_the_desks_clock_with_utc_beside_them(desks: Desks) -
 def test_the_list_at_80_columns_shows_every_reference_and_case_whole(desks: Desks,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     refs = [desks.new(), desks.new(EMERGENCY, kind="emergency_disclosure")]
-    monkeypatch.setattr(common.out, "width", 80)
+    monkeypatch.setattr(console.out, "width", 80)
     code, out, err = desks.vnm("list")
     assert code == 0, err
     lines = out.splitlines()

@@ -9,7 +9,8 @@ from rich import box
 from rich.table import Column, Table
 from rich.text import Text
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, when
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption
+from hanoinet.cli.console import out, print_json, when
 
 app = typer.Typer(
     help="Alarms of the node: list them (the default), acknowledge (`ack`) or clear one. Admins and supervisors "

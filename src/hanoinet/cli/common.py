@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -10,33 +9,21 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Column
 
+from hanoinet.cli.console import err
 from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
 
 if TYPE_CHECKING:
-    from hanoinet.clock import Precision
     from hanoinet.db.database import Database, UnitOfWork
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataOption = typer.Option(..., "--data", "-d", envvar="HANOINET_DATA", help="the node's data directory")
 CLI_CONFIG = Path(os.environ.get("HANOINET_CLI_CONFIG", "~/.config/hanoinet/cli.toml")).expanduser()
-
-
-def fail(error: HanoinetError) -> NoReturn:
-    """Print a domain error the way a person can act on it, and exit 2."""
-    err.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
-    if error.hint:
-        err.print(f"  [bold]what to do:[/] {error.hint}")
-    raise SystemExit(2)
 
 
 def passphrase_for_new_keys(insecure: bool) -> bytes | None:
@@ -114,17 +101,6 @@ def node_zone(data: Path) -> tzinfo:
     return time_zone(load_settings(data).display_zone())
 
 
-def when(instant: str | datetime | None, zone: tzinfo = UTC, *, precision: Precision = "minute",
-         sep: str = " · ") -> str:
-    """An instant (the API's protocol text, or a datetime) as people read it (clock.show_instant); "" for none."""
-    from hanoinet.clock import parse_instant, show_instant
-
-    if instant is None or instant == "":
-        return ""
-    t = parse_instant(instant) if isinstance(instant, str) else instant
-    return show_instant(t, zone, precision=precision, sep=sep)
-
-
 def time_column(header: str) -> Column:
     """A table column for :func:`when` with ``sep="\\n"``: folded rather than cut when narrow, so no digit of a
     time is ever hidden behind an ellipsis."""
@@ -145,11 +121,6 @@ def program() -> str:
     if interpreter.is_relative_to(Path.cwd()):
         interpreter = interpreter.relative_to(Path.cwd())
     return f"{shlex.quote(str(interpreter))} -m hanoinet"
-
-
-def print_json(value: Any) -> None:
-    """JSON on stdout, for scripts."""
-    out.print_json(json.dumps(value, ensure_ascii=False))
 
 
 class ApiClient:

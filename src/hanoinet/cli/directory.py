@@ -13,11 +13,10 @@ from hanoinet.cli.common import (
     ApiClient,
     NodeUrlOption,
     TokenOption,
-    out,
     passphrase_for_existing_keys,
     passphrase_for_new_keys,
-    print_json,
 )
+from hanoinet.cli.console import out, print_json
 from hanoinet.errors import ConfigurationError, NotFound, ValidationError
 
 app = typer.Typer(help="The directory of member States (trust list).", no_args_is_help=True)

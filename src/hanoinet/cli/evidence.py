@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Column, Table
 
-from hanoinet.cli.common import DataOption, err, node_zone, out, print_json, when
+from hanoinet.cli.common import DataOption, node_zone
+from hanoinet.cli.console import err, out, print_json, when
 from hanoinet.errors import ValidationError
 
 # The node, the ORM and the evidence service are imported inside the commands that use them: `verify` needs
@@ -352,56 +353,7 @@ def verify(
     3  INTACT, NOT ANCHORED: no trusted key was given; nobody has shown that the signing key is the sender's.
     4  INTACT, UNTRUSTED SIGNER: no trusted key vouches for the signing key.
     """
-    import shlex
+    from hanoinet.cli.verify import VerifyArgs, run
 
-    from hanoinet.evidence.report import render_html
-    from hanoinet.evidence.verify import (
-        Report,
-        TrustAnchor,
-        Verdict,
-        headline,
-        next_step,
-        trust_anchors,
-        verify_package,
-    )
-
-    anchors = trust_anchors(trust, "--trust")
-    if data is not None:
-        from hanoinet.node.pinned import pinned_fingerprint
-
-        anchors.append(TrustAnchor(pinned_fingerprint(data), f"pinned by the node in {data}"))
-    if not anchors:
-        anchors = trust_anchors(os.environ.get("HANOINET_TRUST", "").replace(",", " ").split(), "HANOINET_TRUST")
-    try:
-        with package_file.open("rb") as source:
-            report = verify_package(source, name=package_file.name, trust=anchors)
-    except OSError as exc:
-        report = Report(source=str(package_file), trusted=anchors)
-        report.add("layout", str(package_file), False, f"cannot read the file: {exc.strerror or exc}")
-    if report_file is not None:
-        report_file.write_text(render_html(report), encoding="utf-8")
-    if as_json:
-        print_json(report.as_json())
-        raise typer.Exit(report.verdict.exit_status)
-    for check in report.checks:
-        mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
-        out.print(f"{mark} {check.name}: {check.subject}: {check.detail}", markup=True)
-    if report.signer_fingerprint:
-        out.print(f"signer: {report.signer_state}, key fingerprint {report.signer_fingerprint}"
-                  + (f", anchored by trusted key {report.anchored_by} ({report.anchor_source})"
-                     if report.anchored_by else ", not anchored"))
-    if report.witnesses:
-        try:  # in UTC, as the court's report writes it; a package may hold anything, shown then as written
-            logged = when(report.witnessed_before, precision="second")
-        except ValidationError:
-            logged = repr(report.witnessed_before)
-        out.print(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {logged}")
-    for warning in report.warnings:
-        out.print(f"[bold yellow]warning:[/] {warning}", markup=True)
-    colour = {Verdict.VALID: "bold green", Verdict.NOT_VALID: "bold red", Verdict.NOT_ANCHORED: "bold yellow",
-              Verdict.UNTRUSTED_SIGNER: "bold red"}[report.verdict]
-    out.print(f"[{colour}]{headline(report)}[/]", markup=True)
-    step = next_step(report, shlex.quote(str(package_file)))
-    if step:
-        out.print(f"[bold]next:[/] {step}", markup=True)
-    raise typer.Exit(report.verdict.exit_status)
+    raise typer.Exit(run(VerifyArgs(package_file=package_file, trust=tuple(trust), data=data, as_json=as_json,
+                                    report_file=report_file)))

@@ -15,17 +15,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import (
-    DataOption,
-    err,
-    node_zone,
-    open_database,
-    out,
-    print_json,
-    time_column,
-    transaction,
-    when,
-)
+from hanoinet.cli.common import DataOption, node_zone, open_database, time_column, transaction
+from hanoinet.cli.console import err, out, print_json, when
 from hanoinet.errors import ValidationError
 
 # The bank, its ORM and numpy are imported inside the commands, so that other commands start without them.

@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption
+from hanoinet.cli.console import out, print_json
 from hanoinet.errors import ValidationError
 
 app = typer.Typer(help="The custody log: status, records, proofs (docs/ledger.md).", no_args_is_help=True)

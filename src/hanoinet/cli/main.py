@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -21,8 +20,7 @@ from hanoinet.cli import (
     takedown,
     victims,
 )
-from hanoinet.cli.common import fail
-from hanoinet.errors import ConfigurationError, HanoinetError, ValidationError
+from hanoinet.cli.console import guarded
 
 app = typer.Typer(
     name="hanoinet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -80,19 +78,4 @@ def demo(
 
 def run() -> None:
     """Run the CLI, turning every domain error into a message and exit status 2."""
-    try:
-        app()
-    except HanoinetError as exc:
-        fail(exc)
-    except OSError as exc:
-        # A file or folder named on the command line could not be read or written.
-        fail(ConfigurationError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-                                hint="check the path and its permissions"))
-    except ValueError as exc:
-        # Models built from command-line options (desks, cards) check themselves; say which value is wrong.
-        # pydantic is imported only by the commands that build models, so it is looked up, not imported.
-        pydantic = sys.modules.get("pydantic")
-        if pydantic is None or not isinstance(exc, pydantic.ValidationError):
-            raise
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        fail(ValidationError(f"invalid {exc.title}: {problems}", hint="correct the option and run the command again"))
+    guarded(app)

@@ -8,7 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption
+from hanoinet.cli.console import out, print_json
 from hanoinet.errors import ValidationError
 
 app = typer.Typer(help="Send and read messages (through the running node's API).", no_args_is_help=True)

@@ -9,14 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hanoinet.cli.common import (
-    DataOption,
-    err,
-    out,
-    passphrase_for_existing_keys,
-    passphrase_for_new_keys,
-    print_json,
-)
+from hanoinet.cli.common import DataOption, passphrase_for_existing_keys, passphrase_for_new_keys
+from hanoinet.cli.console import err, out, print_json
 from hanoinet.errors import ConfigurationError, ValidationError
 
 # The node, its ORM and the network clients are imported inside the commands that use them, so that

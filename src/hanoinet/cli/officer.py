@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, time_column, when
+from hanoinet.cli.common import DataOption, node_zone, open_database, time_column
+from hanoinet.cli.console import err, out, when
 from hanoinet.node.roles import Role
 
 app = typer.Typer(help="Officer accounts and their API tokens.", no_args_is_help=True)

@@ -16,7 +16,8 @@ from rich.panel import Panel
 from rich.table import Column, Table
 from rich.text import Text
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, out, print_json, time_column, when
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, time_column
+from hanoinet.cli.console import out, print_json, when
 from hanoinet.errors import ValidationError
 
 app = typer.Typer(help="Cooperation requests: preservation, traffic data, emergencies (Art. 41-43).",

@@ -7,7 +7,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, err, out, print_json, time_column, when
+from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, time_column
+from hanoinet.cli.console import err, out, print_json, when
 
 app = typer.Typer(help="Duty rotas: who is alerted, in which order (through the running node's API).",
                   no_args_is_help=True)

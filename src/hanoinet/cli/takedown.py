@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, when
+from hanoinet.cli.common import DataOption, node_zone, open_database
+from hanoinet.cli.console import err, out, print_json, when
 from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
 from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hanoinet.cli.common import DataOption, err, node_zone, open_database, out, print_json, when
+from hanoinet.cli.common import DataOption, node_zone, open_database
+from hanoinet.cli.console import err, out, print_json, when
 from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
 from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.victims.languages import LANGUAGES

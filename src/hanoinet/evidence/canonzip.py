@@ -15,7 +15,8 @@ verifier never has to reason about the many other ways of encoding the same file
 
 Throughput: the writer computes CRC-32 and writes on a worker thread while the calling thread computes SHA-256;
 the reader reads ahead and computes CRC-32 on a worker thread while the caller hashes the piece it was given.
-Both overlap because ``zlib.crc32``, ``hashlib`` and file I/O release the GIL on large buffers.
+Both overlap because ``crc32``, ``hashlib`` and file I/O release the GIL on large buffers. CRC-32 is zlib-ng's
+(SIMD, three times zlib's speed here): it is a third of the work of reading a package.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import os
 import re
 import struct
 import unicodedata
-import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
+
+from zlib_ng.zlib_ng import crc32
 
 from hanoinet.errors import ValidationError
 
@@ -452,7 +454,7 @@ class CanonicalZipWriter:
         def crc_and_write(block: bytes | bytearray) -> None:
             # Runs on the single worker thread, so blocks are processed in the order submitted.
             nonlocal crc
-            crc = zlib.crc32(block, crc)
+            crc = crc32(block, crc)
             out.write(block)
 
         def hand_off(block: bytes | bytearray) -> None:
@@ -653,7 +655,7 @@ class _MemberData(Iterator[bytes]):
                 "(it shrank while being read)",
                 hint=_HINT_ARCHIVE,
             )
-        self._crc = zlib.crc32(chunk, self._crc)
+        self._crc = crc32(chunk, self._crc)
         return chunk
 
     def _check_crc(self) -> None:

@@ -11,10 +11,9 @@ for, gets a verdict of its own: anyone can make an intact package in any State's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -27,8 +26,9 @@ from hanoinet.clock import format_instant, parse_instant
 from hanoinet.crypto import jose
 from hanoinet.crypto.keys import import_public_jwk, thumbprint
 from hanoinet.errors import HanoinetError, ValidationError
-from hanoinet.evidence.canonzip import ZipLayoutError, read_canonical
-from hanoinet.evidence.layout import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYPE, SIGNATURE
+from hanoinet.evidence.canonzip import ZipLayoutError
+from hanoinet.evidence.layout import CONTENTS_TYP, PACKAGE_TYPE, SIGNATURE
+from hanoinet.evidence.reading import Member, Refused, read_members
 from hanoinet.ledger.bundle import verify_bundle
 from hanoinet.ledger.cosignature import Cosignature, CosignatureVerifier
 from hanoinet.ledger.names import origin_of, witness_name
@@ -36,8 +36,6 @@ from hanoinet.ledger.note import Verifier
 from hanoinet.network.directory import Directory, MemberCard, verify_card
 from hanoinet.states import state_name
 
-#: Metadata members are read whole; anything larger than this is not a package this software wrote.
-MAX_METADATA = 64 << 20
 #: How long after its expiry a directory still vouches for a signer (the node's default grace period).
 DIRECTORY_GRACE = timedelta(days=7)
 #: How far clocks of different nodes may disagree.
@@ -213,32 +211,33 @@ def _named(state: str | None) -> str:
     return state if name == state else f"{state} ({name})"
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
-    name: str
-    size: int
-    sha256: str
-    data: bytes | None  # metadata members only
-
-
 def verify_package(source: BinaryIO, *, name: str = "package", trust: Sequence[str | TrustAnchor] = ()) -> Report:
     """Verify the package readable from ``source`` against the trusted key fingerprints (RFC 7638) in ``trust``.
 
     Never raises for anything in the package: what cannot be checked is a failed check. The trust anchors must
     come from outside the package; without one the verdict is at best NOT_ANCHORED.
     """
+    return verify_read(lambda: read_members(source), name=name, trust=trust)
+
+
+def verify_read(members: Callable[[], list[Member]], *, name: str = "package",
+                trust: Sequence[str | TrustAnchor] = ()) -> Report:
+    """:func:`verify_package` of a package whose members ``members()`` gives (reading.read_members, or a
+    reading.Reading begun earlier)."""
     report = Report(source=name, trusted=[a if isinstance(a, TrustAnchor) else TrustAnchor(a) for a in trust])
     try:
-        _verify(report, source, name, [a.fingerprint for a in report.trusted])
+        _verify(report, members, name, [a.fingerprint for a in report.trusted])
+    except OSError as exc:
+        report.add("layout", name, False, f"cannot read {exc.filename or 'the file'}: {exc.strerror or exc}")
     except Exception as exc:  # a hostile package must give a verdict, not a traceback
         report.add("internal", name, False, f"verification stopped on {type(exc).__name__}: {exc}")
     return report
 
 
-def _verify(report: Report, source: BinaryIO, name: str, trust: Sequence[str]) -> None:
+def _verify(report: Report, read: Callable[[], list[Member]], name: str, trust: Sequence[str]) -> None:
     try:
-        members = list(_read(source))
-    except (ZipLayoutError, _Refused) as exc:
+        members = read()
+    except (ZipLayoutError, Refused) as exc:
         report.add("layout", name, False, str(exc))
         return
     report.add("layout", name, True, "canonical ZIP: fixed member order, stored, fixed times, no extra fields; "
@@ -249,7 +248,7 @@ def _verify(report: Report, source: BinaryIO, name: str, trust: Sequence[str]) -
         signer = _json(metadata, "signer.json")
         custody = _json(metadata, "custody.json")
         manifest = _json(metadata, "manifest.jsonld")
-    except _Refused as exc:
+    except Refused as exc:
         report.add("metadata", name, False, str(exc))
         return
     problem = _shape_problem(package, custody, signer)
@@ -347,56 +346,18 @@ def _shape_problem(package: dict[str, Any], custody: dict[str, Any], signer: dic
     return None
 
 
-class _Refused(Exception):
-    """A structural problem that stops verification (reported as a failed check)."""
-
-
-def _read(source: BinaryIO) -> Iterator[_Member]:
-    signed = False
-    # Iterated to the end: the reader checks the central directory and end records only then.
-    for position, (member_name, size, chunks) in enumerate(read_canonical(source)):
-        if signed:
-            raise _Refused(f"member {member_name!r} follows {SIGNATURE}, which must be the last member")
-        expected = _expected_name(position, member_name)
-        if expected is not None and member_name != expected:
-            raise _Refused(f"member {position + 1} is {member_name!r}; the layout requires {expected!r} there")
-        metadata = not member_name.startswith("files/")
-        if metadata and size > MAX_METADATA:
-            raise _Refused(f"member {member_name!r} is {size} bytes; metadata members are at most {MAX_METADATA}")
-        digest = hashlib.sha256()
-        kept = bytearray() if metadata else None
-        for chunk in chunks:
-            digest.update(chunk)
-            if kept is not None:
-                kept += chunk
-        if position == 0 and bytes(kept or b"") != MEDIA_TYPE.encode("ascii"):
-            raise _Refused(f"the mimetype member is not {MEDIA_TYPE!r}: this is not an evidence package")
-        yield _Member(member_name, size, digest.hexdigest(), bytes(kept) if kept is not None else None)
-        signed = member_name == SIGNATURE
-    if not signed:
-        raise _Refused(f"the package ends without {SIGNATURE}")
-
-
-def _expected_name(position: int, name: str) -> str | None:
-    if position < len(HEAD):
-        return HEAD[position]
-    if name.startswith("files/") or name == SIGNATURE:
-        return None
-    return "files/NNNN/<name> or signature.jws"
-
-
 def _json(metadata: Mapping[str, bytes], member: str) -> dict[str, Any]:
     data = metadata.get(member)
     try:
         value = json.loads(data or b"")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise _Refused(f"{member} is not JSON: {exc}") from None
+        raise Refused(f"{member} is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise _Refused(f"{member} is not a JSON object")
+        raise Refused(f"{member} is not a JSON object")
     return value
 
 
-def _signature(report: Report, members: list[_Member], metadata: Mapping[str, bytes],
+def _signature(report: Report, members: list[Member], metadata: Mapping[str, bytes],
                package: dict[str, Any], signer: dict[str, Any]) -> MemberCard | None:
     """The signature over every member; returns the signer's self-signed card when the signature holds."""
     try:
@@ -406,14 +367,14 @@ def _signature(report: Report, members: list[_Member], metadata: Mapping[str, by
         report.signer_fingerprint = fingerprint
         report.signer_state = str(signer["state"])
         if signer.get("kid") != fingerprint:
-            raise _Refused(f"signer.json names key {signer.get('kid')} but holds key {fingerprint}")
+            raise Refused(f"signer.json names key {signer.get('kid')} but holds key {fingerprint}")
         payload = jose.verify((metadata[SIGNATURE] or b"").decode("ascii"), key, typ=CONTENTS_TYP)
         contents = _Contents.model_validate_json(payload).model_dump()
         card = verify_card(str(signer["card"]))
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:  # pydantic's error is a ValueError
         report.add("signature", SIGNATURE, False, f"signer.json or signature.jws is malformed: {exc}")
         return None
-    except (HanoinetError, _Refused) as exc:
+    except (HanoinetError, Refused) as exc:
         report.add("signature", SIGNATURE, False, f"the signature does not hold: {exc}")
         return None
     listed = [(m["name"], m["size"], m["sha256"]) for m in contents["members"]]
@@ -440,7 +401,7 @@ def _signature(report: Report, members: list[_Member], metadata: Mapping[str, by
     return card
 
 
-def _files(report: Report, members: list[_Member], package: dict[str, Any]) -> None:
+def _files(report: Report, members: list[Member], package: dict[str, Any]) -> None:
     present = [m for m in members if m.name.startswith("files/")]
     described = package.get("files", [])
     if not isinstance(described, list) or len(described) != len(present):
@@ -600,11 +561,11 @@ def _anchor(report: Report, package: dict[str, Any], signer: dict[str, Any], car
         created = parse_instant(str(package.get("created_at")))
         issued = parse_instant(directory.document.issued_at)
         if not issued <= created <= parse_instant(directory.document.expires_at) + DIRECTORY_GRACE:
-            raise _Refused(f"the package was signed at {format_instant(created)}, outside the validity of directory "
+            raise Refused(f"the package was signed at {format_instant(created)}, outside the validity of directory "
                            f"version {directory.version} ({directory.document.issued_at} to "
                            f"{directory.document.expires_at})")
         directory.verification_key(card.state, fingerprint, created)
-    except (HanoinetError, _Refused) as exc:
+    except (HanoinetError, Refused) as exc:
         report.add("anchor", f"signer {card.state}", False,
                    f"the directory signed by the trusted authority key {authority_fingerprint} does not vouch for the "
                    f"signing key {fingerprint}: {exc}")
