@@ -81,6 +81,10 @@ class Unauthenticated(HanoinetError):
     http_status = 401
 
 
+class MissingToken(Unauthenticated):
+    """No credential at all was presented (rather than one that was refused)."""
+
+
 class Conflict(HanoinetError):
     """The request contradicts what the node already holds."""
 

@@ -41,6 +41,9 @@ def test_requests_without_a_valid_token_are_refused(vnm: Node) -> None:
     assert (missing.status_code, missing.json()["code"]) == (401, "unauthenticated")
     assert (wrong.status_code, wrong.json()["code"]) == (401, "unauthenticated")
     assert missing.headers["content-type"] == "application/problem+json"
+    # RFC 9110 section 11.6.1: a 401 says how to authenticate (RFC 6750: a bearer token; an invalid one named).
+    assert missing.headers["www-authenticate"] == 'Bearer realm="hanoinet"'
+    assert wrong.headers["www-authenticate"] == 'Bearer realm="hanoinet", error="invalid_token"'
 
 
 def test_officer_sends_from_own_desk_only(vnm: Node) -> None:

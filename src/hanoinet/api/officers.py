@@ -15,7 +15,7 @@ from sqlalchemy import select
 from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.clock import format_instant
 from hanoinet.db.models import AuditEntry, InboxMessage, OutboxMessage
-from hanoinet.errors import Forbidden, NotFound, Unauthenticated, ValidationError
+from hanoinet.errors import Forbidden, MissingToken, NotFound, ValidationError
 from hanoinet.hashbank import platforms
 from hanoinet.hashbank.platforms import PlatformPrincipal
 from hanoinet.network import directory_sync, kinds, outbox
@@ -91,7 +91,7 @@ def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer <token>``; ``Unauthenticated`` without one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("missing API token", hint="send 'Authorization: Bearer <token>'; set HANOINET_TOKEN")
+        raise MissingToken("missing API token", hint="send 'Authorization: Bearer <token>'; set HANOINET_TOKEN")
     return token.strip()
 
 

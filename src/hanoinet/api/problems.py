@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hanoinet.errors import HanoinetError
+from hanoinet.errors import HanoinetError, MissingToken
 from hanoinet.logs import mark_logged, new_error_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -103,6 +103,11 @@ def of_error(exc: HanoinetError) -> JSONResponse:
             {"field": p.field, "article": p.article, "message": p.message, "fix": p.fix} for p in listed
         ]
         response = JSONResponse(body, status_code=response.status_code, media_type=PROBLEM_MEDIA_TYPE)
+    if exc.code == "unauthenticated":
+        # RFC 9110 section 11.6.1: a 401 carries the challenge; RFC 6750 section 3: a token that was presented
+        # and refused is named invalid_token, a missing one gets the bare challenge.
+        refused = "" if isinstance(exc, MissingToken) else ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = f'Bearer realm="hanoinet"{refused}'
     return response
 
 
