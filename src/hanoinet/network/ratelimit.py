@@ -6,6 +6,7 @@ import ipaddress
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 class RateLimiter:
@@ -15,16 +16,18 @@ class RateLimiter:
     every bucket at once would hand a client that fills the table a fresh bucket of its own.)
     """
 
-    def __init__(self, rate: float, burst: int, *, max_keys: int = 10_000) -> None:
+    def __init__(self, rate: float, burst: int, *, max_keys: int = 10_000,
+                 clock: Callable[[], float] | None = None) -> None:
         self.rate = rate
         self.burst = burst
         self.max_keys = max_keys
+        self._clock = clock or time.monotonic  # seconds; a test may stop it
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def allow(self, key: str) -> bool:
         """Take one token for ``key``; False if its bucket is empty."""
-        t = time.monotonic()
+        t = self._clock()
         with self._lock:
             tokens, last = self._buckets.get(key, (float(self.burst), t))
             tokens = min(float(self.burst), tokens + (t - last) * self.rate)
