@@ -13,7 +13,7 @@ from hanoinet import clock
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
 from hanoinet.node.officers import add_officer
-from hanoinet.requests import service
+from hanoinet.requests import commands, inbound, jobs, views
 from tests.support import make_node, publish
 
 #: An emergency disclosure (Art. 41) asked of France's 24/7 desk.
@@ -68,5 +68,6 @@ def two_nodes(root: Path, authority: KeyPair) -> tuple[dict[str, Node], Officers
 
 
 def move_clock(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
-    """Let the request service believe ``by`` has passed (acknowledgement targets, overdue marks)."""
-    monkeypatch.setattr(service, "now", lambda: clock.now() + by)
+    """Let the request modules believe ``by`` has passed (acknowledgement targets, overdue marks)."""
+    for module in (commands, views, inbound, jobs):
+        monkeypatch.setattr(module, "now", lambda: clock.now() + by)

@@ -26,7 +26,7 @@ from hanoinet.network.delivery import DeliveryWorker
 from hanoinet.network.transport import PeerAnswer
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, add_officer
-from hanoinet.requests import service
+from hanoinet.requests import commands, jobs, views
 from hanoinet.requests.machine import Action, IllegalTransition
 from tests.support import make_node, publish, pump
 
@@ -70,13 +70,13 @@ def pair(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -
 
 
 def new(nodes: dict[str, Node], fields: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-    draft = service.Draft(kind=kwargs.pop("kind", "preservation"), to=kwargs.pop("to", "FRA/247"),
-                          fields=fields or PRESERVATION, case="VNM-2026-0117", **kwargs)
-    return service.create(nodes["VNM"], LAN, draft)
+    draft = commands.Draft(kind=kwargs.pop("kind", "preservation"), to=kwargs.pop("to", "FRA/247"),
+                           fields=fields or PRESERVATION, case="VNM-2026-0117", **kwargs)
+    return commands.create(nodes["VNM"], LAN, draft)
 
 
 def both(nodes: dict[str, Node], ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    return service.show(nodes["VNM"], LAN, ref), service.show(nodes["FRA"], CAMILLE, ref)
+    return views.show(nodes["VNM"], LAN, ref), views.show(nodes["FRA"], CAMILLE, ref)
 
 
 def shared(view: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -99,12 +99,12 @@ def test_a_preservation_request_travels_and_both_sides_agree(pair: dict[str, Nod
     # Nobody is on France's rota: the page says so on France's timeline; Viet Nam sees none of France's alerts.
     assert "no_one_on_duty" in [e["what"] for e in theirs["timeline"]]
     assert not any(e["what"].startswith(("alert", "no_one")) for e in ours["timeline"])
-    service.act(pair["FRA"], CAMILLE, created["ref"], Action.ACKNOWLEDGE, {})
-    service.act(pair["FRA"], CAMILLE, created["ref"], Action.START, {"note": "provider contacted"})
+    commands.act(pair["FRA"], CAMILLE, created["ref"], Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, created["ref"], Action.START, {"note": "provider contacted"})
     preserved = format_instant(now())
-    service.act(pair["FRA"], CAMILLE, created["ref"], Action.EXECUTE,
-                {"result": {"preserved_at": preserved, "provider": "ExampleHost SAS",
-                            "what_preserved": "access and connection logs"}})
+    commands.act(pair["FRA"], CAMILLE, created["ref"], Action.EXECUTE,
+                 {"result": {"preserved_at": preserved, "provider": "ExampleHost SAS",
+                             "what_preserved": "access and connection logs"}})
     pump(pair)
     ours, theirs = both(pair, created["ref"])
     assert ours["state"] == theirs["state"] == "executed"
@@ -136,21 +136,21 @@ def test_illegal_action_names_the_state_and_what_is_allowed(pair: dict[str, Node
     ref = new(pair)["ref"]
     pump(pair)
     with pytest.raises(IllegalTransition) as refused:
-        service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {}})
+        commands.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {}})
     assert "current state: received" in refused.value.message
     assert "acknowledge" in refused.value.hint
     with pytest.raises(IllegalTransition, match="only the requested State"):
-        service.act(pair["VNM"], LAN, ref, Action.ACKNOWLEDGE, {})
+        commands.act(pair["VNM"], LAN, ref, Action.ACKNOWLEDGE, {})
 
 
 def test_refusal_needs_a_ground_and_reasons(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
     with pytest.raises(ValidationFailed):
-        service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "fiscal_matters", "reasons": ""})
-    service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE,
-                {"ground": "prejudice_sovereignty", "reasons": "The server belongs to a State body."})
+        commands.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "fiscal_matters", "reasons": ""})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.REFUSE,
+                 {"ground": "prejudice_sovereignty", "reasons": "The server belongs to a State body."})
     pump(pair)
     ours, _ = both(pair, ref)
     assert ours["state"] == "refused" and ours["refusal"]["ground"] == "prejudice_sovereignty"
@@ -159,11 +159,11 @@ def test_refusal_needs_a_ground_and_reasons(pair: dict[str, Node]) -> None:
 def test_two_officers_at_once_get_a_clear_conflict(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    seen = service.show(pair["FRA"], CAMILLE, ref)["version"]
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {}, version=seen)
+    seen = views.show(pair["FRA"], CAMILLE, ref)["version"]
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {}, version=seen)
     with pytest.raises(Conflict) as conflict:
-        service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE,
-                    {"ground": "prejudice_sovereignty", "reasons": "x"}, version=seen)
+        commands.act(pair["FRA"], CAMILLE, ref, Action.REFUSE,
+                     {"ground": "prejudice_sovereignty", "reasons": "x"}, version=seen)
     assert conflict.value.code == "request_changed"
     assert "now version" in conflict.value.message
 
@@ -171,13 +171,13 @@ def test_two_officers_at_once_get_a_clear_conflict(pair: dict[str, Node]) -> Non
 def test_withdrawal_crossing_execution_is_recorded_on_both_sides(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
     pump(pair)
     # Both act before hearing of the other's act.
-    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
-                {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost SAS",
-                            "what_preserved": "logs"}})
-    service.act(pair["VNM"], LAN, ref, Action.WITHDRAW, {"reason": "suspect arrested"})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
+                 {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost SAS",
+                             "what_preserved": "logs"}})
+    commands.act(pair["VNM"], LAN, ref, Action.WITHDRAW, {"reason": "suspect arrested"})
     pump(pair)
     ours, theirs = both(pair, ref)
     assert ours["state"] == theirs["state"] == "executed"
@@ -189,8 +189,8 @@ def test_withdrawal_crossing_execution_is_recorded_on_both_sides(pair: dict[str,
 def test_events_arriving_out_of_order_wait_for_the_earlier_one(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
-    service.act(pair["FRA"], CAMILLE, ref, Action.START, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.START, {})
     with pair["FRA"].db.transaction() as uow:
         rows = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")
                                    .order_by(OutboxMessage.id)).all()
@@ -228,46 +228,46 @@ def test_forged_or_impossible_events_from_a_peer_are_refused(
     with pytest.raises(HanoinetError) as refused:
         inbox.receive(pair["VNM"], message.jwe)
     assert refused.value.code == code
-    assert service.show(pair["VNM"], LAN, created["ref"])["state"] == "received"
+    assert views.show(pair["VNM"], LAN, created["ref"])["state"] == "received"
 
 
 def test_supervisor_may_only_acknowledge_and_other_desks_see_nothing(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    assert service.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == ["acknowledge"]
+    assert views.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == ["acknowledge"]
     with pytest.raises(Forbidden):
-        service.act(pair["FRA"], SUPERVISOR, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
+        commands.act(pair["FRA"], SUPERVISOR, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
     # The last level of a duty alert can stop the escalation.
-    assert service.act(pair["FRA"], SUPERVISOR, ref, Action.ACKNOWLEDGE, {})["state"] == "acknowledged"
-    assert service.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == []
+    assert commands.act(pair["FRA"], SUPERVISOR, ref, Action.ACKNOWLEDGE, {})["state"] == "acknowledged"
+    assert views.show(pair["FRA"], SUPERVISOR, ref)["allowed"] == []
     with pytest.raises(NotFound):
-        service.show(pair["FRA"], PAUL, ref)
-    assert service.list_requests(pair["FRA"], PAUL) == []
+        views.show(pair["FRA"], PAUL, ref)
+    assert views.list_requests(pair["FRA"], PAUL) == []
     with pair["FRA"].db.transaction() as uow:
         row, _ = add_officer(uow.session, name="Max", role="supervisor", desk="CA", desks={"247", "CA"})
     other_supervisor = Principal(id=row.id, name="Max", role=Role.SUPERVISOR, desk="CA")
-    assert service.show(pair["FRA"], other_supervisor, ref)["allowed"] == []
+    assert views.show(pair["FRA"], other_supervisor, ref)["allowed"] == []
     admin = Principal(id=4, name="Operator", role=Role.ADMIN, desk="247")
     with pytest.raises(Forbidden):
-        service.act(pair["FRA"], admin, ref, Action.START, {})
+        commands.act(pair["FRA"], admin, ref, Action.START, {})
 
 
 def test_a_desk_sees_its_requests_even_when_another_desk_has_newer_ones(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
     paul_vnm = Principal(id=3, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
-    service.create(pair["VNM"], paul_vnm, service.Draft(kind="preservation", to="FRA/CA", fields=PRESERVATION,
-                                                        desk="CA"))
-    assert [r["ref"] for r in service.list_requests(pair["VNM"], LAN, limit=1)] == [ref]
+    commands.create(pair["VNM"], paul_vnm, commands.Draft(kind="preservation", to="FRA/CA", fields=PRESERVATION,
+                                                          desk="CA"))
+    assert [r["ref"] for r in views.list_requests(pair["VNM"], LAN, limit=1)] == [ref]
 
 
 def test_list_filters_and_overdue(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    rows = service.list_requests(pair["FRA"], CAMILLE, state="received")
+    rows = views.list_requests(pair["FRA"], CAMILLE, state="received")
     assert [r["ref"] for r in rows] == [ref] and rows[0]["overdue"] is False
-    assert service.list_requests(pair["FRA"], CAMILLE, overdue=True) == []
-    assert service.list_requests(pair["FRA"], CAMILLE, kind="emergency_disclosure") == []
+    assert views.list_requests(pair["FRA"], CAMILLE, overdue=True) == []
+    assert views.list_requests(pair["FRA"], CAMILLE, kind="emergency_disclosure") == []
 
 
 def travel(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
@@ -291,10 +291,10 @@ def test_preservation_expires_only_on_the_requested_side_after_the_period(
     publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))  # outlive the 60 days
     ref = _preserved(pair)
     travel(monkeypatch, timedelta(days=61))  # past the 60 days, not yet past the delivery cut-off
-    assert service.expire_due(pair["FRA"]) == []
+    assert jobs.expire_due(pair["FRA"]) == []
     travel(monkeypatch, timedelta(days=63))
-    assert service.expire_due(pair["VNM"]) == []
-    assert service.expire_due(pair["FRA"]) == [ref]
+    assert jobs.expire_due(pair["VNM"]) == []
+    assert jobs.expire_due(pair["FRA"]) == [ref]
     pump(pair)
     ours, theirs = both(pair, ref)
     assert ours["state"] == theirs["state"] == "expired"
@@ -304,25 +304,25 @@ def test_preservation_expires_only_on_the_requested_side_after_the_period(
 def test_a_mistyped_preserved_at_is_refused_instead_of_releasing_the_data(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
     for wrong in (now().replace(year=now().year - 1), now() + timedelta(days=365)):
         with pytest.raises(ValidationError, match="outside the life of this request"):
-            service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {
+            commands.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {
                 "preserved_at": format_instant(wrong), "provider": "ExampleHost", "what_preserved": "logs"}})
-    assert service.show(pair["FRA"], CAMILLE, ref)["state"] == "acknowledged"
+    assert views.show(pair["FRA"], CAMILLE, ref)["state"] == "acknowledged"
 
 
 def test_two_officers_acting_in_parallel_leave_one_consistent_history(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    version = service.show(pair["FRA"], CAMILLE, ref)["version"]
+    version = views.show(pair["FRA"], CAMILLE, ref)["version"]
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
     def act(action: Action, data: dict[str, Any]) -> None:
         barrier.wait()
         try:
-            service.act(pair["FRA"], CAMILLE, ref, action, data, version=version)
+            commands.act(pair["FRA"], CAMILLE, ref, action, data, version=version)
             outcomes.append("ok")
         except HanoinetError as exc:
             outcomes.append(exc.code)
@@ -346,9 +346,9 @@ def test_an_answer_overtaking_the_receipt_leaves_both_sides_with_the_receipt_tim
     worker = DeliveryWorker(pair["VNM"], transport=None, worker_id="slow")  # type: ignore[arg-type]
     (claim,) = worker.claim(10)
     receipt = inbox.receive(pair["FRA"], claim.jwe).receipt
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
     pump(pair)  # the acknowledgement reaches Viet Nam while its receipt is still on the way
-    assert service.show(pair["VNM"], LAN, ref)["state"] == "acknowledged"
+    assert views.show(pair["VNM"], LAN, ref)["state"] == "acknowledged"
     worker.settle([(claim, PeerAnswer(status=200, receipt=receipt))])
     ours, theirs = both(pair, ref)
     assert shared(ours) == shared(theirs)
@@ -369,9 +369,9 @@ def test_fields_are_shown_readably_with_offence_titles(pair: dict[str, Node]) ->
 def _preserved(pair: dict[str, Node], fields: dict[str, Any] | None = None) -> str:
     ref = new(pair, fields)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
-    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
-                {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE,
+                 {"result": {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}})
     pump(pair)
     return str(ref)
 
@@ -386,26 +386,26 @@ def test_the_requesting_desk_is_paged_before_its_preservation_ends(
 ) -> None:
     publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))  # outlive the 60 days
     ref = _preserved(pair, {**PRESERVATION, "confidential": False})
-    assert service.warn_due(pair["VNM"]) == []
+    assert jobs.warn_due(pair["VNM"]) == []
     travel(monkeypatch, timedelta(days=47))  # 13 days left
-    assert service.warn_due(pair["FRA"]) == []  # the requested node expires it by itself: nothing to decide
-    assert service.warn_due(pair["VNM"]) == [ref]
-    assert service.warn_due(pair["VNM"]) == []  # each warning once
+    assert jobs.warn_due(pair["FRA"]) == []  # the requested node expires it by itself: nothing to decide
+    assert jobs.warn_due(pair["VNM"]) == [ref]
+    assert jobs.warn_due(pair["VNM"]) == []  # each warning once
     assert _pages(pair["VNM"]) == [(ref, "247", "normal", f"preservation ends in less than 14 days: request {ref} "
                                     "(FRA/247): Expedited preservation of stored electronic data (Art. 42)")]
     assert _pages(pair["FRA"]) == []
-    shown = service.show(pair["VNM"], LAN, ref)
+    shown = views.show(pair["VNM"], LAN, ref)
     assert next(c for c in shown["clocks"] if c["name"] == "preservation")["status"] == "warning"
     travel(monkeypatch, timedelta(days=54))  # 6 days left, nobody has looked: the new warning supersedes the page
-    assert service.warn_due(pair["VNM"]) == [ref]
+    assert jobs.warn_due(pair["VNM"]) == [ref]
     assert _pages(pair["VNM"]) == [(ref, "247", "normal", f"preservation ends in less than 7 days: request {ref} "
                                     "(FRA/247): Expedited preservation of stored electronic data (Art. 42)")]
     # Extending is an act at the desk: it ends the page, and the new end has warnings of its own.
-    service.act(pair["VNM"], LAN, ref, Action.EXTEND, {"days": 30, "reason": "the MLA request is in drafting"})
+    commands.act(pair["VNM"], LAN, ref, Action.EXTEND, {"days": 30, "reason": "the MLA request is in drafting"})
     assert _pages(pair["VNM"]) == []
-    assert service.warn_due(pair["VNM"]) == []  # 36 days left
+    assert jobs.warn_due(pair["VNM"]) == []  # 36 days left
     travel(monkeypatch, timedelta(days=89, hours=12))  # half a day left
-    assert service.warn_due(pair["VNM"]) == [ref]
+    assert jobs.warn_due(pair["VNM"]) == [ref]
     assert _pages(pair["VNM"]) == [(ref, "247", "urgent", f"preservation ends in less than 1 day: request {ref} "
                                     "(FRA/247): Expedited preservation of stored electronic data (Art. 42)")]
     with pair["VNM"].db.transaction(readonly=True) as uow:
@@ -423,21 +423,21 @@ def test_a_warning_supersedes_an_open_page_and_one_that_cannot_be_paged_raises_a
         uow.session.execute(update(RequestRecord).where(RequestRecord.ref == orphan).values(requesting="VNM/OLD"))
     asked = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, asked, Action.ACKNOWLEDGE, {})
-    service.act(pair["FRA"], CAMILLE, asked, Action.PARTIALLY_EXECUTE, {"result": {
+    commands.act(pair["FRA"], CAMILLE, asked, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, asked, Action.PARTIALLY_EXECUTE, {"result": {
         "preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "the first server"}})
-    service.act(pair["FRA"], CAMILLE, asked, Action.CLARIFY, {"question": "Which time zone?"})
+    commands.act(pair["FRA"], CAMILLE, asked, Action.CLARIFY, {"question": "Which time zone?"})
     pump(pair)
     assert [p[3] for p in _pages(pair["VNM"])] == [f"question from the requested State: confidential request {asked}"]
     travel(monkeypatch, timedelta(days=61))  # past the end, before the requested node's expiry
-    assert service.warn_due(pair["VNM"]) == [orphan, asked]
+    assert jobs.warn_due(pair["VNM"]) == [orphan, asked]
     assert _pages(pair["VNM"]) == [
         (asked, "247", "urgent", f"preservation period has ended, expiry pending: confidential request {asked}")]
     with pair["VNM"].db.transaction(readonly=True) as uow:
         alarms = [(a.code, a.severity, json.loads(a.detail)["ref"], a.desk) for a in uow.session.scalars(
             select(Alarm).where(Alarm.code == "preservation_warning_not_paged"))]
     assert alarms == [("preservation_warning_not_paged", "critical", orphan, "OLD")]
-    assert service.warn_due(pair["VNM"]) == []
+    assert jobs.warn_due(pair["VNM"]) == []
 
 
 def test_an_event_that_keeps_the_end_does_not_repeat_a_warning(
@@ -446,16 +446,16 @@ def test_an_event_that_keeps_the_end_does_not_repeat_a_warning(
     publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
     preserved = {"preserved_at": format_instant(now()), "provider": "ExampleHost", "what_preserved": "x"}
-    service.act(pair["FRA"], CAMILLE, ref, Action.PARTIALLY_EXECUTE, {"result": preserved})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.PARTIALLY_EXECUTE, {"result": preserved})
     pump(pair)
     travel(monkeypatch, timedelta(days=50))
-    assert service.warn_due(pair["VNM"]) == [ref]
-    service.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {**preserved, "preserved_at": format_instant(
+    assert jobs.warn_due(pair["VNM"]) == [ref]
+    commands.act(pair["FRA"], CAMILLE, ref, Action.EXECUTE, {"result": {**preserved, "preserved_at": format_instant(
         clock.now())}})  # a later result does not move the clock
     pump(pair)
-    assert service.warn_due(pair["VNM"]) == []
+    assert jobs.warn_due(pair["VNM"]) == []
 
 
 def test_a_request_that_fails_to_warn_does_not_hold_back_the_others(
@@ -463,19 +463,19 @@ def test_a_request_that_fails_to_warn_does_not_hold_back_the_others(
 ) -> None:
     publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
     broken, fine = _preserved(pair), _preserved(pair)
-    real = service._warning_headline
+    real = jobs._warning_headline
 
     def failing(row: RequestRecord, *args: Any, **kwargs: Any) -> str:
         if row.ref == broken:
             raise RuntimeError("a bug in one request's alert")
         return real(row, *args, **kwargs)
 
-    monkeypatch.setattr(service, "_warning_headline", failing)
+    monkeypatch.setattr(jobs, "_warning_headline", failing)
     travel(monkeypatch, timedelta(days=50))
-    assert service.warn_due(pair["VNM"]) == [fine]
+    assert jobs.warn_due(pair["VNM"]) == [fine]
     assert [p[0] for p in _pages(pair["VNM"])] == [fine]
-    monkeypatch.setattr(service, "_warning_headline", real)
-    assert service.warn_due(pair["VNM"]) == [broken]  # not marked as warned: it is tried again
+    monkeypatch.setattr(jobs, "_warning_headline", real)
+    assert jobs.warn_due(pair["VNM"]) == [broken]  # not marked as warned: it is tried again
 
 
 def test_a_held_or_confidential_preservation_is_warned_of_as_it_should(
@@ -483,18 +483,18 @@ def test_a_held_or_confidential_preservation_is_warned_of_as_it_should(
 ) -> None:
     publish(pair.values(), authority, version=2, valid_for=timedelta(days=120))
     held = _preserved(pair)
-    service.act(pair["VNM"], LAN, held, Action.FOLLOW_UP, {"mla_ref": "MLA-VNM-2026-12"})
+    commands.act(pair["VNM"], LAN, held, Action.FOLLOW_UP, {"mla_ref": "MLA-VNM-2026-12"})
     secret = _preserved(pair)  # confidential, as PRESERVATION is
     travel(monkeypatch, timedelta(days=59, hours=12))
-    assert service.warn_due(pair["VNM"]) == [secret]  # not the held one: kept until the MLA request is decided
+    assert jobs.warn_due(pair["VNM"]) == [secret]  # not the held one: kept until the MLA request is decided
     assert _pages(pair["VNM"]) == [(secret, "247", "urgent",
                                     f"preservation ends in less than 1 day: confidential request {secret}")]
 
 
 def test_a_peer_event_with_bad_data_is_refused_and_changes_nothing(pair: dict[str, Node]) -> None:
     ref = _preserved(pair)
-    created = service.show(pair["VNM"], LAN, ref)
-    before = service.show(pair["FRA"], CAMILLE, ref)["version"]
+    created = views.show(pair["VNM"], LAN, ref)
+    before = views.show(pair["FRA"], CAMILLE, ref)["version"]
     body = {"request": created["id"], "ref": ref, "side": "requesting", "seq": 2, "seen": 2, "action": "extend",
             "at": format_instant(now()), "by": {"name": "Lan", "role": "duty_officer"},
             "data": {"days": "lots", "reason": "x"}}
@@ -504,23 +504,23 @@ def test_a_peer_event_with_bad_data_is_refused_and_changes_nothing(pair: dict[st
     with pytest.raises(HanoinetError) as refused:
         inbox.receive(pair["FRA"], message.jwe)
     assert refused.value.code == "invalid_request" and "days" in refused.value.message
-    assert service.show(pair["FRA"], CAMILLE, ref)["version"] == before
+    assert views.show(pair["FRA"], CAMILLE, ref)["version"] == before
 
 
 def test_release_ends_a_preservation_on_both_sides(pair: dict[str, Node]) -> None:
     ref = _preserved(pair)
-    service.act(pair["VNM"], LAN, ref, Action.FOLLOW_UP, {"mla_ref": "MLA-VNM-2026-12"})
+    commands.act(pair["VNM"], LAN, ref, Action.FOLLOW_UP, {"mla_ref": "MLA-VNM-2026-12"})
     pump(pair)
-    assert service.show(pair["FRA"], CAMILLE, ref)["held_for"] == "MLA-VNM-2026-12"
+    assert views.show(pair["FRA"], CAMILLE, ref)["held_for"] == "MLA-VNM-2026-12"
     with pytest.raises(ValidationError, match="reason"):
-        service.act(pair["VNM"], LAN, ref, Action.RELEASE, {})
-    service.act(pair["VNM"], LAN, ref, Action.RELEASE, {"reason": "the MLA request was refused"})
+        commands.act(pair["VNM"], LAN, ref, Action.RELEASE, {})
+    commands.act(pair["VNM"], LAN, ref, Action.RELEASE, {"reason": "the MLA request was refused"})
     pump(pair)
     ours, theirs = both(pair, ref)
     assert ours["state"] == theirs["state"] == "expired"
     assert next(c for c in theirs["clocks"] if c["name"] == "preservation")["status"] == "released"
     with pytest.raises(ValidationError, match="expires by itself") as refused:
-        service.act(pair["FRA"], CAMILLE, ref, Action.EXPIRE, {})
+        commands.act(pair["FRA"], CAMILLE, ref, Action.EXPIRE, {})
     assert "releases the data" in refused.value.hint
 
 
@@ -529,7 +529,7 @@ def test_refusing_at_once_stops_the_escalation(pair: dict[str, Node]) -> None:
     pump(pair)
     with pair["FRA"].db.transaction(readonly=True) as uow:
         assert [p.subject_ref for p in open_pages(uow.session, None)] == [ref]
-    service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
     with pair["FRA"].db.transaction(readonly=True) as uow:
         assert open_pages(uow.session, None) == []
 
@@ -563,7 +563,7 @@ def test_the_same_event_in_a_new_envelope_is_a_duplicate_and_a_reused_reference_
         body = json.loads(sent.payload)["body"]
     again = _forge(pair, "VNM", body)  # as a node restored from a backup would resend it
     assert not inbox.receive(pair["FRA"], again).duplicate
-    assert service.show(pair["FRA"], CAMILLE, created["ref"])["version"] == 1
+    assert views.show(pair["FRA"], CAMILLE, created["ref"])["version"] == 1
     clash = _forge(pair, "VNM", {**body, "request": uuid7()})  # another request under the same reference
     with pytest.raises(HanoinetError) as refused:
         inbox.receive(pair["FRA"], clash)
@@ -575,29 +575,29 @@ def test_a_request_the_other_state_refuses_to_take_goes_back_to_draft_with_an_al
     worker = DeliveryWorker(pair["VNM"], transport=None, worker_id="w")  # type: ignore[arg-type]
     (claim,) = worker.claim(10)
     worker.settle([(claim, PeerAnswer(status=422, code="invalid_request", detail="dual criminality statement"))])
-    view = service.show(pair["VNM"], LAN, ref)
+    view = views.show(pair["VNM"], LAN, ref)
     assert view["state"] == "draft" and view["timeline"] == [] and view["allowed"] == ["send"]
     with pair["VNM"].db.transaction(readonly=True) as uow:
         codes = [(a.code, a.desk) for a in uow.session.scalars(select(Alarm))]
     assert ("request_not_delivered", "247") in codes
     # The desk fixes what the other State objected to, and sends the same request again.
     fixed = {**PRESERVATION, "facts": PRESERVATION["facts"] + " Dual criminality: Art. 10 offence in both."}
-    service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247", fields=fixed,
-                                                      case="VNM-2026-0117"), version=view["version"])
-    service.act(pair["VNM"], LAN, ref, Action.SEND, {})
+    commands.edit(pair["VNM"], LAN, ref, commands.Draft(kind="preservation", to="FRA/247", fields=fixed,
+                                                        case="VNM-2026-0117"), version=view["version"])
+    commands.act(pair["VNM"], LAN, ref, Action.SEND, {})
     pump(pair)
-    received = service.show(pair["FRA"], CAMILLE, ref)
+    received = views.show(pair["FRA"], CAMILLE, ref)
     assert received["state"] == "received"
     assert next(f["value"] for f in received["fields"] if f["name"] == "facts") == fixed["facts"]
 
 
 def test_a_draft_can_be_changed_until_it_is_sent(pair: dict[str, Node]) -> None:
-    draft = service.create(pair["VNM"], LAN, service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION,
-                                                           case="VNM-2026-0117"), send=False)
+    draft = commands.create(pair["VNM"], LAN, commands.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION,
+                                                             case="VNM-2026-0117"), send=False)
     ref = draft["ref"]
     changed = {**PRESERVATION, "necessity": "Logs rotate every 24 hours.", "confidential": False}
     changed.pop("do_not_notify")
-    edited = service.edit(pair["VNM"], LAN, ref, service.Draft(
+    edited = commands.edit(pair["VNM"], LAN, ref, commands.Draft(
         kind="preservation", to="FRA/CA", fields=changed, priority="normal", case="VNM-2026-0118"),
         version=draft["version"])
     assert (edited["ref"], edited["state"], edited["version"]) == (ref, "draft", draft["version"] + 1)
@@ -610,40 +610,40 @@ def test_a_draft_can_be_changed_until_it_is_sent(pair: dict[str, Node]) -> None:
 
     # Stale, of another kind, incomplete or from another desk: refused, and the draft is as it was.
     with pytest.raises(Conflict) as stale:
-        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION),
-                     version=draft["version"])
+        commands.edit(pair["VNM"], LAN, ref, commands.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION),
+                      version=draft["version"])
     assert stale.value.code == "request_changed"
     with pytest.raises(ValidationError, match="keeps its kind"):
-        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="emergency_disclosure", to="FRA/247", fields={}))
+        commands.edit(pair["VNM"], LAN, ref, commands.Draft(kind="emergency_disclosure", to="FRA/247", fields={}))
     with pytest.raises(ValidationFailed) as incomplete:
-        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/247",
-                                                          fields={k: v for k, v in changed.items() if k != "facts"}))
+        commands.edit(pair["VNM"], LAN, ref, commands.Draft(kind="preservation", to="FRA/247",
+                                                            fields={k: v for k, v in changed.items() if k != "facts"}))
     assert [p.field for p in incomplete.value.problems] == ["facts"]
     with pytest.raises(NotFound):  # another desk's draft, as for any other act
-        service.edit(pair["VNM"], PAUL, ref, service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION))
-    assert service.show(pair["VNM"], LAN, ref)["version"] == edited["version"]
+        commands.edit(pair["VNM"], PAUL, ref, commands.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION))
+    assert views.show(pair["VNM"], LAN, ref)["version"] == edited["version"]
 
-    service.act(pair["VNM"], LAN, ref, Action.SEND, {})
+    commands.act(pair["VNM"], LAN, ref, Action.SEND, {})
     pump(pair)
-    received = service.show(pair["FRA"], PAUL, ref)
+    received = views.show(pair["FRA"], PAUL, ref)
     assert (received["state"], received["requested"], received["priority"]) == ("received", "FRA/CA", "normal")
     assert next(f["value"] for f in received["fields"] if f["name"] == "necessity") == "Logs rotate every 24 hours."
     with pytest.raises(Conflict) as sent:
-        service.edit(pair["VNM"], LAN, ref, service.Draft(kind="preservation", to="FRA/CA", fields=changed))
+        commands.edit(pair["VNM"], LAN, ref, commands.Draft(kind="preservation", to="FRA/CA", fields=changed))
     assert sent.value.code == "not_a_draft" and "withdraw" in sent.value.hint
 
 
 def test_a_question_on_an_urgent_request_wakes_the_requesting_desk(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
-    service.act(pair["FRA"], CAMILLE, ref, Action.CLARIFY, {"question": "Which time zone are the times in?"})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.ACKNOWLEDGE, {})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.CLARIFY, {"question": "Which time zone are the times in?"})
     pump(pair)
     with pair["VNM"].db.transaction(readonly=True) as uow:
         pages = open_pages(uow.session, None)
     assert [(p.subject_ref, p.headline) for p in pages] == [(ref, f"question from the requested State: "
                                                                   f"confidential request {ref}")]
-    service.act(pair["VNM"], LAN, ref, Action.ANSWER, {"answer": "UTC"})
+    commands.act(pair["VNM"], LAN, ref, Action.ANSWER, {"answer": "UTC"})
     with pair["VNM"].db.transaction(readonly=True) as uow:
         assert open_pages(uow.session, None) == []
 
@@ -651,10 +651,10 @@ def test_a_question_on_an_urgent_request_wakes_the_requesting_desk(pair: dict[st
 def test_a_refusal_page_ends_when_someone_at_the_desk_reads_it(pair: dict[str, Node]) -> None:
     ref = new(pair)["ref"]
     pump(pair)
-    service.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
+    commands.act(pair["FRA"], CAMILLE, ref, Action.REFUSE, {"ground": "prejudice_sovereignty", "reasons": "x"})
     pump(pair)
     with pair["VNM"].db.transaction(readonly=True) as uow:
         assert [p.subject_ref for p in open_pages(uow.session, None)] == [ref]
-    assert service.show(pair["VNM"], LAN, ref)["allowed"] == []  # nothing left to do but read it
+    assert views.show(pair["VNM"], LAN, ref)["allowed"] == []  # nothing left to do but read it
     with pair["VNM"].db.transaction(readonly=True) as uow:
         assert open_pages(uow.session, None) == []

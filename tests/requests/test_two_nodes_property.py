@@ -30,7 +30,7 @@ from hanoinet.network.delivery import RETRYABLE_CODES, Claim, DeliveryWorker
 from hanoinet.network.transport import PeerAnswer
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, add_officer
-from hanoinet.requests import service
+from hanoinet.requests import commands, views
 from hanoinet.requests.machine import RULES, TERMINAL, Action, Side, State
 from hanoinet.states import split_address
 from tests.requests.support import preservation_result
@@ -99,7 +99,7 @@ class Exchange:
     def show(self, name: str) -> dict[str, Any] | None:
         """The request as ``name``'s officer sees it, or None before it arrived there."""
         try:
-            return service.show(self.nodes[name], OFFICERS[name], self.ref)
+            return views.show(self.nodes[name], OFFICERS[name], self.ref)
         except NotFound:
             return None
 
@@ -127,7 +127,7 @@ class Exchange:
         if not pool:
             return False
         action = pool[choice % len(pool)]
-        after = service.act(self.nodes[name], OFFICERS[name], self.ref, action, data_for(action))
+        after = commands.act(self.nodes[name], OFFICERS[name], self.ref, action, data_for(action))
         assert after["version"] > view["version"], f"{name}: {action.value} did not change the version"
         self.authored[name] += 1
         return True
@@ -304,9 +304,9 @@ STEP = st.tuples(OPS, NODE, CHOICE)
 def test_two_nodes_agree_under_any_interleaving(nodes: dict[str, Node], steps: list[tuple[str, str, int]]) -> None:
     drain(nodes)  # an earlier example that failed may have left envelopes in flight
     marks = {name: watermark(node) for name, node in nodes.items()}
-    draft = service.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION, priority="urgent",
-                          case="VNM-2026-0117")
-    created = service.create(nodes["VNM"], LAN, draft)
+    draft = commands.Draft(kind="preservation", to="FRA/247", fields=PRESERVATION, priority="urgent",
+                           case="VNM-2026-0117")
+    created = commands.create(nodes["VNM"], LAN, draft)
     assert created["state"] == State.SENT.value
     exchange = Exchange(nodes, created["ref"], marks, versions={"VNM": created["version"]})
     for op, name, choice in steps:
@@ -322,7 +322,7 @@ def test_two_nodes_agree_under_any_interleaving(nodes: dict[str, Node], steps: l
     assert shared(ours) == shared(theirs)
     for name, view in (("VNM", ours), ("FRA", theirs)):
         check_legal(view)
-        listed = service.list_requests(nodes[name], OFFICERS[name], state=view["state"])
+        listed = views.list_requests(nodes[name], OFFICERS[name], state=view["state"])
         assert exchange.ref in [r["ref"] for r in listed]
         events = [e for e in view["timeline"] if "seq" in e]
         for author, side in SIDES.items():

@@ -52,7 +52,7 @@ from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.network.transport import HttpTransport
 from hanoinet.node import alarms as node_alarms
 from hanoinet.node.node import Node
-from hanoinet.requests import service as request_service
+from hanoinet.requests import jobs as request_jobs
 
 #: A report, a decision, a note, a rota entry or a cosignature: a few hundred bytes.
 SMALL_BODY = 64 * 1024
@@ -99,7 +99,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             worker = DeliveryWorker(node, transport, worker_id=worker_id)
             tasks.append(asyncio.create_task(worker.run(stop)))
             tasks.append(asyncio.create_task(AlertWorker(node, worker_id=worker_id).run(stop)))
-            tasks.append(asyncio.create_task(request_service.keep_clocks(node, stop)))
+            tasks.append(asyncio.create_task(request_jobs.keep_clocks(node, stop)))
             tasks.append(asyncio.create_task(Sequencer(node, holder=worker_id).run(stop)))
             tasks.append(asyncio.create_task(
                 witnessing.run(node, stop, interval=node.settings.witness_interval_seconds)))

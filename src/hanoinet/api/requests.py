@@ -12,7 +12,7 @@ from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
 from hanoinet.api.problems import problem_responses
 from hanoinet.node.node import Node
-from hanoinet.requests import service
+from hanoinet.requests import commands, views
 from hanoinet.requests.machine import Action, State
 
 router = APIRouter(route_class=CheckedRoute, prefix="/api/v1", tags=["requests"])
@@ -45,10 +45,10 @@ class RequestContents(BaseModel):
     priority: Line | None = Field(default=None, description="emergency, urgent or normal; default: the kind's")
     case: Line | None = Field(default=None, max_length=128, description="your case reference")
 
-    def draft(self, desk: str | None = None) -> service.Draft:
-        """The service's view of these contents, times typed with any offset made the protocol's UTC instants."""
-        return service.Draft(kind=self.kind, to=self.to, fields=convention.canonical_fields(self.kind, self.fields),
-                             language=self.language, priority=self.priority, case=self.case, desk=desk)
+    def draft(self, desk: str | None = None) -> commands.Draft:
+        """The draft of these contents, times typed with any offset made the protocol's UTC instants."""
+        return commands.Draft(kind=self.kind, to=self.to, fields=convention.canonical_fields(self.kind, self.fields),
+                              language=self.language, priority=self.priority, case=self.case, desk=desk)
 
 
 class NewRequest(RequestContents):
@@ -92,7 +92,7 @@ def get_convention(officer: Officer) -> dict[str, Any]:
 @router.post("/requests", status_code=201, summary="Make a request to another State's desk (and send it)")
 def create_request(command: NewRequest, officer: Officer, request: Request) -> dict[str, Any]:
     """Checked first: every problem is listed at once (``problems``), and nothing is sent unless all is well."""
-    return service.create(_node(request), officer, command.draft(command.desk), send=command.send)
+    return commands.create(_node(request), officer, command.draft(command.desk), send=command.send)
 
 
 @router.get("/requests", summary="Requests of the officer's desk, most recently changed first")
@@ -105,21 +105,21 @@ def list_requests(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """One line per request, with the marks a duty officer scans for: priority, overdue, preservation warning."""
-    return service.list_requests(_node(request), officer, state=state.value if state else None, kind=kind,
-                                 desk=desk, overdue=overdue, limit=limit)
+    return views.list_requests(_node(request), officer, state=state.value if state else None, kind=kind,
+                               desk=desk, overdue=overdue, limit=limit)
 
 
 @router.get("/requests/{ref}", summary="One request: fields with their articles, timeline, clocks, next actions")
 def get_request(ref: Ref, officer: Officer, request: Request) -> dict[str, Any]:
     """Reading a request is recorded on the audit trail."""
-    return service.show(_node(request), officer, ref)
+    return views.show(_node(request), officer, ref)
 
 
 @router.put("/requests/{ref}", summary="Change a draft: its whole contents, checked as a new request is",
             responses=_CHANGED)
 def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request) -> dict[str, Any]:
     """Only a draft (``not_a_draft`` otherwise); it keeps its reference, kind and sending desk."""
-    return service.edit(_node(request), officer, ref, change.draft(), version=change.version)
+    return commands.edit(_node(request), officer, ref, change.draft(), version=change.version)
 
 
 @router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)",
@@ -127,4 +127,4 @@ def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request
 def act_on_request(ref: Ref, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:
     """Refused with ``illegal_transition`` (naming the state and the allowed actions) or ``request_changed``."""
     data = body.model_dump(exclude_none=True, exclude={"version"})
-    return service.act(_node(request), officer, ref, action, data, version=body.version)
+    return commands.act(_node(request), officer, ref, action, data, version=body.version)
