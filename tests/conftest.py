@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +19,15 @@ from tests.support import make_node, publish
 hypothesis.settings.register_profile("hanoinet", deadline=None, print_blob=True)
 hypothesis.settings.load_profile("hanoinet")
 
-# Help texts the CLI keeps (hanoinet.cli.helpcache) go to a folder of this run, not the user's cache.
-os.environ.setdefault("HANOINET_CACHE", tempfile.mkdtemp(prefix="hanoinet-test-cache-"))
-
 PG_ADMIN = os.environ.get("HANOINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _help_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Help texts the CLI keeps (hanoinet.cli.helpcache) go to a folder of this run, not the user's cache."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HANOINET_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.evidence.package import UseConditions, seal
+from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
 from tests.cli.test_cli import invoke
 from tests.support import make_node, publish, pump
@@ -96,31 +96,6 @@ def test_adding_a_missing_file_is_explained(data_dir: Path, tmp_path: Path, monk
     code, _, err = invoke(monkeypatch, capsys, "evidence", "add", str(data_dir / "hanoinet.toml"), "--case", "../x",
                           "--data", str(data_dir))
     assert code == 2 and "case reference" in err
-
-
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """BRA's genuine package, and what a newcomer forged: a Secretariat, a "BRA" node and a package of their own.
-
-    FRA's node pins the real Secretariat's key, as every real node does.
-    """
-    root = tmp_path_factory.mktemp("story")
-    real, own = KeyPair.generate("sig"), KeyPair.generate("sig")
-    bra, fra = make_node(root / "real", "BRA", real), make_node(root / "real", "FRA", real)
-    publish([bra, fra], real)
-    fake = make_node(root / "forger", "BRA", own)
-    publish([fake], own)
-    made = {}
-    for name, node in (("genuine", bra), ("forged", fake)):
-        service = EvidenceService(node)
-        service.ingest(io.BytesIO(b"203.0.113.7 - - [23/Nov/2026:02:10:07] POST /upload\n" * 50),
-                       name="access.log", case="BRA-PF-2026-0311", actor="officer:3")
-        made[name] = root / f"{name}.zip"
-        seal(service, case="BRA-PF-2026-0311", out=made[name], actor="officer:3", recipient="FRA",
-             conditions=UseConditions(purpose="request FRA-2026-0001"))
-    for node in (bra, fra, fake):
-        node.close()
-    return {"real": real.kid, "own": own.kid, "fra": root / "real" / "FRA", **made}
 
 
 def test_a_forged_package_is_never_valid_and_says_what_to_run_next(

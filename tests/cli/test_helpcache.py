@@ -85,3 +85,46 @@ def test_a_cache_that_cannot_be_written_is_not_used(tmp_path: Path, monkeypatch:
     out.flush()
     assert out.buffer.getvalue().startswith(b"Usage: hanoinet\n")  # type: ignore[attr-defined]
     assert helpcache.replay(["--help"]) is False
+
+
+def _kept_text(cache: Path, args: list[str], text: str) -> Path:
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    found = helpcache.key(args)
+    assert found is not None
+    kept = cache / f"{found}.txt"
+    kept.write_text(text, encoding="utf-8")
+    return kept
+
+
+def test_a_kept_text_with_other_escape_sequences_is_not_printed(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    _kept_text(cache, ["--help"], "\x1b[1mUsage:\x1b[0m hanoinet\n")
+    assert helpcache.replay(["--help"]) is True  # colours are what Rich writes
+    _kept_text(cache, ["--help"], "Usage: hanoinet\x1b]52;c;ZWNobyBvd25lZA==\x07\n")  # OSC 52 writes the clipboard
+    assert helpcache.replay(["--help"]) is False
+
+
+def test_a_cache_others_may_write_to_is_not_used(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    _kept_text(cache, ["--help"], "Take the fingerprint from signer.json\n")
+    cache.chmod(0o777)
+    assert helpcache.replay(["--help"]) is False
+    with pytest.raises(SystemExit):
+        helpcache.record(["--help"], lambda: _render("Usage: hanoinet\n"))
+    assert (cache / f"{helpcache.key(['--help'])}.txt").read_text(encoding="utf-8").startswith("Take")
+
+
+def test_a_kept_text_that_is_a_link_is_not_followed(cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("Usage: planted\n", encoding="utf-8")
+    kept = _kept_text(cache, ["--help"], "")
+    kept.unlink()
+    kept.symlink_to(elsewhere)
+    assert helpcache.replay(["--help"]) is False
+
+
+def test_without_stdout_nothing_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", None)
+    assert helpcache.key(["--help"]) is None

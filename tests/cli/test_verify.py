@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.main import get_command
@@ -10,6 +14,7 @@ from typer.main import get_command
 from hanoinet.cli import verify
 from hanoinet.cli.main import app
 from hanoinet.cli.verify import FLAGS, VALUE_OPTIONS, VerifyArgs, parse
+from tests.cli.test_cli import invoke
 
 FP = "PIHUxvd35WMILub6-GV1ah05Z9qdSYcyxi5MggtX1bM"
 DASHED = "-IHUxvd35WMILub6-GV1ah05Z9qdSYcyxi5MggtX1bM"  # base64url: a fingerprint may begin with "-"
@@ -65,3 +70,43 @@ def test_the_fast_reading_knows_every_option_of_the_command() -> None:
     command = get_command(app).commands["verify"]  # type: ignore[attr-defined]
     declared = {name for param in command.params for name in param.opts} - {"package_file"}
     assert declared == set(VALUE_OPTIONS) | set(FLAGS)
+
+
+def _command(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """``hanoinet verify ARGS`` as a person runs it: a new process through hanoinet.cli.start."""
+    done = subprocess.run([sys.executable, "-m", "hanoinet", "verify", *args], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_command_and_the_typer_command_give_the_same_verdicts(
+        story: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("HANOINET_TRUST", raising=False)
+    env = {k: v for k, v in os.environ.items() if k != "HANOINET_TRUST"}
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"not a zip at all")
+    cases = {
+        0: [str(story["genuine"]), "--data", str(story["fra"])],
+        1: [str(garbage)],
+        3: [str(story["forged"])],
+        4: [str(story["forged"]), "--trust", story["real"]],
+        2: [str(story["genuine"]), "--trust", "FINGERPRINT"],
+    }
+    unreadable = {"missing": tmp_path / "missing.zip", "a folder": tmp_path}
+    for status, args in [*cases.items(), *((1, [str(path)]) for path in unreadable.values())]:
+        code, out, err = _command(args, env)
+        assert code == status, (args, out, err)
+        assert "Traceback" not in err
+        typer_code, typer_out, typer_err = invoke(monkeypatch, capsys, "verify", *args)
+        assert typer_code == status, (args, typer_out, typer_err)
+        assert out.splitlines()[-2:] == typer_out.splitlines()[-2:]  # the same verdict and next step
+        assert err == typer_err
+
+
+def test_text_from_the_package_is_printed_as_written_not_as_markup(tmp_path: Path) -> None:
+    folder = tmp_path / "[bold]not [white on white]hidden"
+    folder.mkdir()
+    code, out, err = _command([str(folder / "x.zip")], dict(os.environ))
+    assert code == 1 and "Traceback" not in err
+    assert "[white on white]hidden" in out

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from hanoinet.evidence import reading as reading_module
 from hanoinet.evidence.canonzip import CanonicalZipWriter, ZipLayoutError
 from hanoinet.evidence.layout import HEAD, MEDIA_TYPE, SIGNATURE
 from hanoinet.evidence.reading import Member, Reading, Refused, read_members
@@ -83,3 +88,60 @@ def test_reading_in_a_child_is_the_default_where_the_system_forks(tmp_path: Path
     reading = Reading(package)
     assert bool(reading._child) == hasattr(os, "fork")
     assert [m.name for m in reading.result()][-1] == SIGNATURE
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    """Whether process ``pid`` has ended (a zombie nobody reaped yet counts as ended) within ``within`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_the_reading_child_dies_with_its_parent(tmp_path: Path) -> None:
+    fifo = tmp_path / "stalled.zip"
+    os.mkfifo(fifo)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from hanoinet.evidence.reading import Reading\n"
+         "r = Reading(Path(sys.argv[1]), child_process=True)\nprint(r._child, flush=True)\ntime.sleep(60)\n",
+         str(fifo)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no exit code of the parent runs
+    parent.wait(timeout=10)
+    assert _gone(child), "the reading child outlived the command"
+
+
+def test_an_interrupt_while_waiting_stops_the_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fifo = tmp_path / "stalled.zip"
+    os.mkfifo(fifo)
+    reading = Reading(fifo, child_process=True)
+    child = reading._child
+
+    def interrupted(_pipe: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reading_module.marshal, "load", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reading.result()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
+
+
+def test_a_child_that_stops_without_answering_is_reported(tmp_path: Path) -> None:
+    fifo = tmp_path / "stalled.zip"
+    os.mkfifo(fifo)
+    reading = Reading(fifo, child_process=True)
+    os.kill(reading._child, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="stopped without an answer"):
+        reading.result()
+    with pytest.raises(RuntimeError, match="stopped without an answer"):
+        reading.result()  # asked again, the same outcome

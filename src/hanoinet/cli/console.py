@@ -13,6 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from hanoinet.errors import ConfigurationError, HanoinetError, ValidationError
 
@@ -27,9 +28,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def fail(error: HanoinetError) -> NoReturn:
     """Print a domain error the way a person can act on it, and exit 2."""
-    err.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    # Messages quote what was given (file names, values), which may hold Rich markup: escaped.
+    err.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False)
     if error.hint:
-        err.print(f"  [bold]what to do:[/] {error.hint}")
+        err.print(f"  [bold]what to do:[/] {escape(error.hint)}")
     raise SystemExit(2)
 
 

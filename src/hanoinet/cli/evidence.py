@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
 
 from hanoinet.cli.common import DataOption, node_zone
@@ -310,7 +311,7 @@ def sweep(
         out.print(f"{verb} {len(report.removed)} leftover(s), {_bytes(total)}" if report.removed
                   else "nothing to remove")
     for failure in report.failures:
-        err.print(f"[bold red]error:[/] could not sweep {failure}", markup=True)
+        err.print(f"[bold red]error:[/] could not sweep {escape(str(failure))}")
     if report.failures:
         raise typer.Exit(2)
 
@@ -333,7 +334,7 @@ def _idle(delta: timedelta) -> str:
 
 
 def verify(
-    package_file: Path = typer.Argument(..., help="the evidence package (.zip)"),
+    package_file: Path = typer.Argument(..., help="the evidence package (.zip)", readable=False),
     trust: list[str] = typer.Option([], "--trust", help="fingerprint of a key you trust, obtained outside the "
                                     "package: the Secretariat's authority key as it publishes it, or the sending "
                                     "node's signing key (repeat)"),

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,7 +26,10 @@ from typing import Any, TextIO
 _WORD = re.compile(r"[a-z][a-z0-9-]{0,30}")
 #: Environment variables that change how rich or Typer render (rich.console.Console, typer.rich_utils).
 _RENDERING_ENVIRONMENT = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
-                          "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES", "TERMINAL_WIDTH")
+                          "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES", "TERMINAL_WIDTH", "PY_COLORS",
+                          "GITHUB_ACTIONS", "DATABRICKS_RUNTIME_VERSION")
+#: What a kept text may hold besides printable characters: line ends and Rich's colours (SGR sequences).
+_PRINTABLE = re.compile(r"(?:[^\x00-\x1f\x7f]|\n|\x1b\[[0-9;]*m)*")
 #: Kept texts beyond this number are removed, oldest first.
 _KEPT = 200
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -43,6 +48,8 @@ def key(args: list[str]) -> str | None:
     """The key of the help text ``hanoinet ARGS`` prints; None when ARGS is not a plain request for help."""
     if not args or args[-1] != "--help" or len(args) > 4 or not all(_WORD.fullmatch(w) for w in args[:-1]):
         return None
+    if sys.stdout is None:  # no output to print to: nothing to keep either
+        return None
     digest = hashlib.sha256()
     # The program's name is in the usage line ("hanoinet", or "python -m hanoinet").
     for part in (sys.argv[0], *args, *_sources(), *_terminal()):
@@ -55,9 +62,21 @@ def replay(args: list[str]) -> bool:
     found = key(args)
     if found is None:
         return False
+    where = _own_folder(create=False)
+    if where is None:
+        return False
     try:
-        text = (folder() / f"{found}.txt").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        descriptor = os.open(where / f"{found}.txt", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    with open(descriptor, "rb") as kept:
+        if not _owned_by_me(os.fstat(kept.fileno())):
+            return False
+        try:
+            text = kept.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+    if not _PRINTABLE.fullmatch(text):  # never replay other escape sequences (titles, clipboard) to a terminal
         return False
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -85,21 +104,48 @@ def record(args: list[str], render: Callable[[], None]) -> None:
 
 
 def _keep(found: str, text: str) -> None:
-    where = folder()
+    where = _own_folder(create=True)
+    if where is None:
+        return  # a cache that cannot be used safely is not used; the help was printed all the same
     try:
-        where.mkdir(parents=True, exist_ok=True)
-        draft = where / f".{found}.{os.getpid()}"
-        draft.write_text(text, encoding="utf-8")
+        descriptor, draft = tempfile.mkstemp(dir=where, prefix=f".{found}.")
+        with open(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
         os.replace(draft, where / f"{found}.txt")
         kept = sorted(where.glob("*.txt"), key=lambda p: p.stat().st_mtime_ns)
         for old in kept[:-_KEPT]:
             old.unlink(missing_ok=True)
     except OSError:
-        return  # a cache that cannot be written is not used; the help was printed all the same
+        return
+
+
+def _own_folder(*, create: bool) -> Path | None:
+    """The cache folder, if it is safe to use: a real folder of this user that nobody else may write to.
+
+    A folder another user can write to could hold texts printed as this program's help, or links that turn a
+    write of the cache into a write elsewhere.
+    """
+    where = folder()
+    if create:
+        try:
+            where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return None
+    try:
+        status = os.lstat(where)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(status.st_mode) or not _owned_by_me(status) or status.st_mode & 0o022:
+        return None
+    return where
+
+
+def _owned_by_me(status: os.stat_result) -> bool:
+    return not hasattr(os, "geteuid") or status.st_uid == os.geteuid()
 
 
 def _sources() -> list[str]:
-    """Names, sizes and modification times of the Python sources of hanoinet, Typer and rich."""
+    """Names, sizes, inodes and times of the Python sources of hanoinet, Typer and rich."""
     found: list[str] = []
     roots = [_PACKAGE, *(_installed(name) for name in ("typer", "rich"))]
     for root in roots:
@@ -114,8 +160,9 @@ def _sources() -> list[str]:
                         if entry.name != "__pycache__":
                             pending.append(entry.path)
                     elif entry.name.endswith(".py"):
-                        stat = entry.stat()
-                        found.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
+                        # Inode and change time too: a copy that keeps sizes and times (cp -p, tar) is still new.
+                        seen = entry.stat()
+                        found.append(f"{entry.path}:{seen.st_size}:{seen.st_mtime_ns}:{seen.st_ctime_ns}:{seen.st_ino}")
     return sorted(found)
 
 

@@ -15,7 +15,7 @@ import sys
 def run() -> None:
     """Run the command line in ``sys.argv``."""
     args = sys.argv[1:]
-    if "--help" in args:
+    if args[-1:] == ["--help"]:  # only then is the help cache worth importing (hashing, patterns)
         from hanoinet.cli import helpcache
 
         if helpcache.replay(args):
@@ -25,12 +25,16 @@ def run() -> None:
 
         parsed = verify.parse(args[1:])
         if parsed is not None:
-            status = verify.main(parsed)
+            try:
+                status = verify.main(parsed)
+            except KeyboardInterrupt:  # Ctrl-C: the reading child is stopped; no traceback, the usual status
+                status = 130
             # Everything is written and flushed: leave without tearing down the verifier's hundreds of modules,
             # which takes the interpreter longer than a court should wait for a verdict already printed.
             for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(BrokenPipeError):  # the reader of the output left (`| head`)
-                    stream.flush()
+                if stream is not None:
+                    with contextlib.suppress(OSError, ValueError):  # the reader of the output left, or closed it
+                        stream.flush()
             os._exit(status)
     from hanoinet.cli import helpcache
     from hanoinet.cli.main import run as run_all

@@ -84,20 +84,29 @@ def main(args: VerifyArgs) -> int:
 
     # Read and hashed beside this process from now on, while the rest of the verifier is imported.
     reading = Reading(args.package_file)
+    try:
+        from hanoinet.cli.console import guarded
 
-    from hanoinet.cli.console import guarded
-
-    return guarded(lambda: run(args, reading))
+        return guarded(lambda: run(args, reading))
+    finally:
+        reading.close()
 
 
 def run(args: VerifyArgs, reading: Reading | None = None) -> int:
     """Verify the package, print the checks and the verdict (or JSON), write the report; the exit status.
 
     ``reading`` is the package being read already, if it is. Raises HanoinetError for what stops the command
-    itself (a --trust that is not a fingerprint, a bad --data).
+    itself (a --trust that is not a fingerprint, a bad --data, a report that cannot be written).
     """
-    from hanoinet.cli.console import out, print_json, when
     from hanoinet.evidence.reading import Reading
+
+    if reading is None:
+        # Typer's process has imported most of what follows already, and may run threads: no fork there.
+        reading = Reading(args.package_file, child_process=False)
+
+    from rich.markup import escape
+
+    from hanoinet.cli.console import out, print_json, when
     from hanoinet.evidence.report import render_html
     from hanoinet.evidence.verify import (
         TrustAnchor,
@@ -108,8 +117,6 @@ def run(args: VerifyArgs, reading: Reading | None = None) -> int:
         verify_read,
     )
 
-    if reading is None:
-        reading = Reading(args.package_file)
     anchors = trust_anchors(args.trust, "--trust")
     if args.data is not None:
         from hanoinet.node.pinned import pinned_fingerprint
@@ -117,31 +124,35 @@ def run(args: VerifyArgs, reading: Reading | None = None) -> int:
         anchors.append(TrustAnchor(pinned_fingerprint(args.data), f"pinned by the node in {args.data}"))
     if not anchors:
         anchors = trust_anchors(os.environ.get("HANOINET_TRUST", "").replace(",", " ").split(), "HANOINET_TRUST")
+    # Opened now, so that a report that cannot be written is said at once, not after reading the package.
+    report_out = args.report_file.open("w", encoding="utf-8") if args.report_file is not None else None
     report = verify_read(reading.result, name=args.package_file.name, trust=anchors)
-    if args.report_file is not None:
-        args.report_file.write_text(render_html(report), encoding="utf-8")
+    if report_out is not None:
+        with report_out:
+            report_out.write(render_html(report))
     if args.as_json:
         print_json(report.as_json())
         return report.verdict.exit_status
+    # Everything below quotes the package (names, states, details), which may hold Rich markup: escaped.
     for check in report.checks:
         mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
-        out.print(f"{mark} {check.name}: {check.subject}: {check.detail}", markup=True)
+        out.print(f"{mark} {check.name}: {escape(check.subject)}: {escape(check.detail)}")
     if report.signer_fingerprint:
-        out.print(f"signer: {report.signer_state}, key fingerprint {report.signer_fingerprint}"
-                  + (f", anchored by trusted key {report.anchored_by} ({report.anchor_source})"
-                     if report.anchored_by else ", not anchored"))
+        out.print(escape(f"signer: {report.signer_state}, key fingerprint {report.signer_fingerprint}"
+                         + (f", anchored by trusted key {report.anchored_by} ({report.anchor_source})"
+                            if report.anchored_by else ", not anchored")))
     if report.witnesses:
         try:  # in UTC, as the court's report writes it; a package may hold anything, shown then as written
             logged = when(report.witnessed_before, precision="second")
         except ValidationError:
             logged = repr(report.witnessed_before)
-        out.print(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {logged}")
+        out.print(escape(f"witnessed by: {', '.join(report.witnesses)}; in the log no later than {logged}"))
     for warning in report.warnings:
-        out.print(f"[bold yellow]warning:[/] {warning}", markup=True)
+        out.print(f"[bold yellow]warning:[/] {escape(warning)}")
     colour = {Verdict.VALID: "bold green", Verdict.NOT_VALID: "bold red", Verdict.NOT_ANCHORED: "bold yellow",
               Verdict.UNTRUSTED_SIGNER: "bold red"}[report.verdict]
-    out.print(f"[{colour}]{headline(report)}[/]", markup=True)
+    out.print(f"[{colour}]{escape(headline(report))}[/]")
     step = next_step(report, shlex.quote(str(args.package_file)))
     if step:
-        out.print(f"[bold]next:[/] {step}", markup=True)
+        out.print(f"[bold]next:[/] {escape(step)}")
     return report.verdict.exit_status

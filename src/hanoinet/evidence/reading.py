@@ -9,14 +9,17 @@ docs/evidence.md, "Performance").
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
+import marshal
 import os
-import pickle
 import signal
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hanoinet.evidence.canonzip import ZipLayoutError, read_canonical
 from hanoinet.evidence.layout import HEAD, MEDIA_TYPE, SIGNATURE
@@ -86,7 +89,9 @@ class Reading:
     Where the system can fork, the reading runs in a child process: a thread would share the interpreter lock
     with the caller, who is meanwhile importing the rest of the verifier, and neither would get far. The child
     is forked before any other thread exists, sends back the members (names, sizes, digests and metadata: a
-    few kilobytes) and exits; it is stopped if the caller leaves first. Elsewhere a thread does the reading.
+    few kilobytes) and exits. It never outlives the caller: it is killed when the caller stops waiting for it
+    (:meth:`close`, an interrupt) and dies with it if the caller is killed. Elsewhere, or when a process cannot
+    be made, a thread does the reading.
     """
 
     def __init__(self, path: Path, *, child_process: bool | None = None) -> None:
@@ -94,22 +99,36 @@ class Reading:
         self._members: list[Member] | None = None
         self._error: BaseException | None = None
         self._child = 0
+        self._thread: threading.Thread | None = None
         if child_process if child_process is not None else hasattr(os, "fork"):
-            self._start_child()
-        else:
-            self._thread = threading.Thread(target=self._read, name="package-reader", daemon=True)
-            self._thread.start()
+            try:
+                self._start_child()
+                return
+            except OSError:  # no process or pipe to spare (limits reached): a thread reads instead
+                pass
+        self._thread = threading.Thread(target=self._read, name="package-reader", daemon=True)
+        self._thread.start()
 
     def result(self) -> list[Member]:
         """The members, once read; raises what reading raised (OSError for a file that cannot be read)."""
         if self._child:
             self._collect_child()
-        else:
+        elif self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
         assert self._members is not None
         return self._members
+
+    def close(self) -> None:
+        """Stop the reading child, if it is still at work (the caller leaves without the result)."""
+        if self._child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._child, signal.SIGKILL)
+            os.waitpid(self._child, 0)
+            self._child = 0
+            self._pipe.close()
+            atexit.unregister(self.close)
 
     def _read(self) -> None:
         try:
@@ -120,16 +139,22 @@ class Reading:
 
     def _start_child(self) -> None:
         readable, writable = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: read, send one pickled answer, leave without running the parent's exit code
-            status = 0
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(readable)
+            os.close(writable)
+            raise
+        if pid == 0:  # the child: read, send one answer, leave without running any of the parent's exit code
+            status = 1
             try:
                 os.close(readable)
+                _stay_with(parent)
                 self._read()
                 with os.fdopen(writable, "wb") as pipe:
-                    pickle.dump(_answer(self._members, self._error), pipe, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:
-                status = 1
+                    marshal.dump(_answer(self._members, self._error), pipe)
+                status = 0
             finally:
                 os._exit(status)
         os.close(writable)
@@ -139,17 +164,19 @@ class Reading:
 
     def _collect_child(self) -> None:
         try:
-            with self._pipe:
-                answer = self._pipe.read()
-        finally:
-            os.waitpid(self._child, 0)
-            self._child = 0
-            atexit.unregister(self.close)
-        try:
-            kind, value = pickle.loads(answer)  # noqa: S301 - our own child's answer, through a private pipe
-        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            answer = marshal.load(self._pipe)  # noqa: S302 - our own child's answer, through a private pipe
+        except (EOFError, ValueError, TypeError) as exc:
+            self.close()
             self._error = RuntimeError(f"the process reading the package stopped without an answer ({exc})")
             return
+        except BaseException:  # interrupted while waiting: the child must not read on alone
+            self.close()
+            raise
+        self._pipe.close()
+        os.waitpid(self._child, 0)
+        self._child = 0
+        atexit.unregister(self.close)
+        kind, value = answer
         if kind == "members":
             self._members = [Member(*fields) for fields in value]
         elif kind == "oserror":
@@ -161,16 +188,36 @@ class Reading:
         else:
             self._error = RuntimeError(value)
 
-    def close(self) -> None:
-        """Stop the reading child, if it is still at work (the caller leaves without the result)."""
-        if self._child:
-            os.kill(self._child, signal.SIGKILL)
-            os.waitpid(self._child, 0)
-            self._child = 0
+
+def _stay_with(parent: int) -> None:
+    """In the reading child: die with the parent, leave its terminal and output alone, ignore nothing.
+
+    The child must not keep reading a seized disk, or hold the caller's output pipe open, once the command is
+    gone: on Linux the kernel kills it when the parent dies; elsewhere a thread watches for the parent.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python's handler would turn Ctrl-C into an exception here
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the kernel was told to follow it
+        os._exit(1)
 
 
-def _answer(members: list[Member] | None, error: BaseException | None) -> tuple[str, object]:
-    """What the child sends: plain values only, so that nothing but builtins is unpickled."""
+def _answer(members: list[Member] | None, error: BaseException | None) -> tuple[str, Any]:
+    """What the child sends: plain values only (marshal carries nothing else)."""
     if isinstance(error, OSError):
         return "oserror", (error.errno, error.strerror, error.filename)
     if isinstance(error, ZipLayoutError):
