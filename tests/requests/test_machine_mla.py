@@ -566,3 +566,15 @@ def test_every_new_state_can_be_left_and_the_terminal_ones_not() -> None:
         assert Action.REFUSE in allowed(state, REQUESTED, preservation=False, consultation=True)
     for state in TERMINAL:
         assert allowed(state, REQUESTED, preservation=False, consultation=True) == []
+
+
+def test_without_data_the_machine_only_says_whether_the_action_is_possible_now() -> None:
+    desk = Desk()
+    desk.consulted()
+    assert next_event(desk.events, REQUESTED, Action.REFUSE, at=desk.t, received_at=RECEIVED,
+                      consultation=True).data == {}
+    assert next_event([], REQUESTING, Action.SEND, at=T0, approval_required=True).action is Action.SEND
+    fresh = Desk()
+    fresh.do(REQUESTED, Action.ACKNOWLEDGE)
+    with pytest.raises(IllegalTransition, match="must consult the requesting State"):
+        next_event(fresh.events, REQUESTED, Action.REFUSE, at=fresh.t, received_at=RECEIVED, consultation=True)

@@ -701,6 +701,18 @@ def _procedure_after(event: Event, before: State, after: State, procedure: Proce
     return Procedure(tuple(consultations), postponement, deadline, approval)
 
 
+def _require_approval(event: Event, *, required: bool) -> None:
+    """Four eyes at the sending node: a valid approval of what is sent, if the send carries one or must."""
+    if "approval" in event.data:
+        refused = _approval_problem(event.data["approval"], event.data, parse_instant(event.at))
+        if refused is not None:
+            raise ApprovalRequired(refused[0], hint=refused[1])
+    elif required:
+        raise ApprovalRequired("this kind of request must be approved by a supervisor before it is sent "
+                               "(four eyes, a setting of this node)",
+                               hint="ask a supervisor of your desk other than the author to approve it, then send it")
+
+
 def next_event(history: Sequence[Event], side: Side, action: Action, *, at: datetime, by: str = "",
                data: Mapping[str, Any] | None = None, preservation: bool = False,
                received_at: str | None = None, minimum_days: int = 60, consultation: bool = False,
@@ -711,6 +723,9 @@ def next_event(history: Sequence[Event], side: Side, action: Action, *, at: date
     not allowed in the state the history leads to, :class:`ValidationError` when data the machine reads are
     missing or malformed (saying what to give), and :class:`ApprovalRequired` when ``approval_required`` (this
     node's setting for the kind) and the ``send`` carries no valid approval of what it sends.
+
+    ``data=None`` asks only whether the action is possible now, before its data are gathered: the data and
+    the approval are not checked, and a refusal or postponement needs some consultation that allows one.
     """
     current = replay(history, received_at=received_at, preservation=preservation, minimum_days=minimum_days,
                      consultation=consultation)
@@ -720,19 +735,14 @@ def next_event(history: Sequence[Event], side: Side, action: Action, *, at: date
         raise IllegalTransition(action, current.state, side, preservation=preservation, consultation=consultation)
     event = Event(side=side, seq=current.count(side) + 1, seen=current.count(side.other), action=action,
                   at=format_instant(at), by=by, data=dict(data or {}))
-    if action is Action.SEND and "approval" in event.data:
-        refused = _approval_problem(event.data["approval"], event.data, parse_instant(event.at))
-        if refused is not None:
-            raise ApprovalRequired(refused[0], hint=refused[1])
-    elif action is Action.SEND and approval_required:
-        raise ApprovalRequired("this kind of request must be approved by a supervisor before it is sent "
-                               "(four eyes, a setting of this node)",
-                               hint="ask a supervisor of your desk other than the author to approve it, then send it")
-    problem = _data_problem(event, consultation=consultation)
+    probe = data is None
+    if not probe and action is Action.SEND:
+        _require_approval(event, required=approval_required)
+    problem = None if probe else _data_problem(event, consultation=consultation)
     if problem is not None:
         raise ValidationError(problem[0], hint=problem[1])
     why = _why_not(event, current.state, rule, current.preservation, current.procedure, preservation=preservation,
-                   consultation=consultation)
+                   consultation=consultation, probe=probe)
     if why:
         raise IllegalTransition(action, current.state, side, preservation=preservation, why=why,
                                 consultation=consultation)
