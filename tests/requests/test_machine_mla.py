@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hanoinet.clock import format_instant
 from hanoinet.convention.articles import REQUEST_KINDS
+from hanoinet.convention.rules import CONSULTATION_PURPOSES
 from hanoinet.errors import ValidationError
 from hanoinet.node.roles import Role
 from hanoinet.requests import clocks
@@ -109,8 +110,8 @@ def test_the_procedure_is_refused_for_the_other_kinds_naming_it(action: Action) 
     assert action not in available(desk.history, REQUESTED, preservation=False)
     with pytest.raises(IllegalTransition) as refused:
         desk.event(REQUESTED, action, consult(at=desk.t))
-    assert "applies only to requests for mutual legal assistance" in refused.value.message
-    assert "(Art. 40)" not in refused.value.message and "Art. 40" in refused.value.message
+    assert refused.value.message == (f"{action.value} applies only to requests for mutual legal assistance, which "
+                                     "follow the consultation procedure of Art. 40 (current state: acknowledged)")
     assert refused.value.hint == "allowed now for the requested State: start, clarify, partially_execute, " \
                                  "execute, refuse"
 
@@ -578,3 +579,7 @@ def test_without_data_the_machine_only_says_whether_the_action_is_possible_now()
     fresh.do(REQUESTED, Action.ACKNOWLEDGE)
     with pytest.raises(IllegalTransition, match="must consult the requesting State"):
         next_event(fresh.events, REQUESTED, Action.REFUSE, at=fresh.t, received_at=RECEIVED, consultation=True)
+
+
+def test_the_machine_and_the_rules_know_the_same_purposes_of_a_consultation() -> None:
+    assert tuple(Considering) == CONSULTATION_PURPOSES
