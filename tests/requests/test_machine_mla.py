@@ -583,3 +583,18 @@ def test_without_data_the_machine_only_says_whether_the_action_is_possible_now()
 
 def test_the_machine_and_the_rules_know_the_same_purposes_of_a_consultation() -> None:
     assert tuple(Considering) == CONSULTATION_PURPOSES
+
+
+def test_one_consultation_at_a_time_and_resume_only_what_is_postponed() -> None:
+    desk = Desk()
+    desk.consulted(answer=False)
+    with pytest.raises(IllegalTransition) as refused:
+        desk.event(REQUESTED, Action.CONSULT, consult(Considering.POSTPONEMENT, at=desk.t))
+    assert refused.value.message == "a request that is consultation open cannot be consulted on " \
+                                    "(current state: consultation_open)"
+    assert refused.value.hint == "allowed now for the requested State: start, postpone, refuse"
+    desk.do(REQUESTED, Action.START)
+    with pytest.raises(IllegalTransition) as again:
+        desk.event(REQUESTED, Action.RESUME)
+    assert again.value.message == "a request that is in progress cannot be resumed (current state: in_progress)"
+    assert "consult" in again.value.hint
