@@ -567,7 +567,8 @@ def _send_problem(event: Event) -> tuple[str, str] | None:
                     "give the date and time by which you need the assistance, with its offset, or no deadline")
         if _text(deadline, "reasons") is None:
             return ("send: a deadline needs its reasons",
-                    f"say why the assistance is needed by then (Art. {CONSULT_BEFORE_REFUSING.article})")
+                    "say why the assistance is needed by then: the requested State honours a deadline given "
+                    "with its reasons")
     approval = data.get("approval")
     if approval is None:
         return None
