@@ -19,6 +19,7 @@ from hanoinet.convention import (
     validate_request,
     validate_result,
 )
+from hanoinet.convention.rules import validate_consultation
 from hanoinet.network.directory import Declaration
 
 KINDS = sorted(REQUEST_KINDS)
@@ -121,6 +122,18 @@ def test_validate_refusal_never_raises(kind: str, ground: str, reasons: object, 
     problems = validate_refusal(kind, ground, reasons, declarations=declarations,  # type: ignore[arg-type]
                                 offence=offence)
     assert all(isinstance(p, Problem) for p in problems)
+
+
+@given(kind=st.sampled_from(KINDS) | st.text(max_size=10), considering=json_values | st.sampled_from(
+           ["refusal", "postponement"]), ground=st.sampled_from([*REFUSAL_GROUNDS, "fiscal_matters"]) | json_values,
+       reasons=json_values, declarations=declarations, offence=json_values | offences)
+def test_validate_consultation_never_raises_and_always_wants_reasons(kind: str, considering: str, ground: str,
+                                                                    reasons: object, declarations: list[Declaration],
+                                                                    offence: object) -> None:
+    problems = validate_consultation(kind, considering, ground, reasons,  # type: ignore[arg-type]
+                                     declarations=declarations, offence=offence)
+    assert all(isinstance(p, Problem) and p.message and p.fix for p in problems)
+    assert ("reasons" in [p.field for p in problems]) == (not isinstance(reasons, str) or not reasons.strip())
 
 
 @given(drafts, st.sampled_from(sorted(PRIORITIES)))

@@ -20,6 +20,7 @@ from hanoinet.convention import (
     validate_request,
     validate_result,
 )
+from hanoinet.convention.rules import validate_consultation
 from hanoinet.errors import HanoinetError, NotFound, ValidationError
 from hanoinet.network.directory import Declaration
 from tests.convention.drafts import DUAL_CRIMINALITY, LANGUAGES, REQUESTS, RESULTS, TRAFFIC_RESULT
@@ -457,3 +458,30 @@ def test_canonical_fields_keeps_other_values_and_unknown_kinds() -> None:
     assert canonical_fields("preservation", fields) == fields
     assert canonical_fields("wiretap", {"at": "2026-12-07T22:10:00+01:00"}) == {"at": "2026-12-07T22:10:00+01:00"}
     assert canonical_result("wiretap", {"at": "x"}) == {"at": "x"}
+
+
+# --- Consultations before refusing or postponing ----------------------------------------------------------------
+
+
+def test_consultation_on_a_refusal_ground_of_the_kind() -> None:
+    assert validate_consultation("traffic_disclosure", "refusal", "domestic_law_forbids",
+                                 "A similar domestic order needs a judge.") == []
+    assert validate_consultation("traffic_disclosure", "postponement", None, "A trial is under way.") == []
+
+
+def test_consultation_on_what_is_not_a_ground_says_so() -> None:
+    [problem] = validate_consultation("traffic_disclosure", "refusal", "fiscal_matters", "Tax fraud.")
+    assert (problem.field, problem.article) == ("ground", "40") and "fiscal matters" in problem.message
+    [problem] = validate_consultation("preservation", "refusal", "domestic_law_forbids", "x")
+    assert problem.field == "ground" and "prejudice_sovereignty" in problem.fix
+    [problem] = validate_consultation("preservation", "refusal", "dual_criminality_not_met", "x",
+                                      offence={"article": "13"})
+    assert "no such reservation" in problem.message
+
+
+def test_consultation_reports_every_problem() -> None:
+    assert fields_of(validate_consultation("seizure", "postponement", "not_in_conformity", " ")) == [
+        "kind", "ground", "reasons"]
+    assert fields_of(validate_consultation("location_query", "closing", None, "x")) == ["considering"]
+    [problem] = validate_consultation("location_query", "refusal", "not_in_conformity", "")
+    assert (problem.field, problem.article) == ("reasons", "40") and "requesting State can answer" in problem.fix

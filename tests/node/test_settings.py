@@ -134,6 +134,7 @@ def test_invalid_toml(tmp_path: Path) -> None:
         {"evidence_sweep_age_seconds": 599},  # shorter could race an ingest between its blob and its row
         {"evidence_upload_expiry_seconds": 3599},
         {"desks": [{"id": "247", "name": "x", "languages": ["english"]}]},
+        {"approval_required_kinds": ["preservation", "search_warrant"]},
     ],
 )
 def test_invalid_values(tmp_path: Path, changes: dict[str, Any]) -> None:
@@ -241,3 +242,11 @@ def test_times_are_shown_in_the_desks_zone_or_the_one_all_desks_share(tmp_path: 
         ("Europe/Paris", "UTC", "UTC")  # the desks differ: the node's own records are shown in UTC
     shared = load_settings(configured(tmp_path, desk_policies={"247": paris, "CA": paris}))
     assert shared.display_zone() == "Europe/Paris"
+
+
+def test_approval_required_kinds_name_known_kinds(tmp_path: Path) -> None:
+    assert load_settings(configured(tmp_path)).approval_required_kinds == []
+    chosen = load_settings(configured(tmp_path, approval_required_kinds=["preservation"]))
+    assert chosen.approval_required_kinds == ["preservation"]
+    with pytest.raises(ConfigurationError, match="search_warrant"):
+        load_settings(configured(tmp_path, approval_required_kinds=["search_warrant"]))

@@ -16,7 +16,9 @@ from hanoinet.requests.machine import (
     RULES,
     TERMINAL,
     Action,
+    Considering,
     Event,
+    History,
     IllegalTransition,
     Side,
     State,
@@ -32,8 +34,18 @@ RECEIVED = format_instant(T0 + timedelta(seconds=1))
 REQUESTING, REQUESTED = Side.REQUESTING, Side.REQUESTED
 
 
-def data_for(action: Action, at: datetime) -> dict[str, Any]:
-    """Plausible data for each action (the machine reads only result.preserved_at, days and mla_ref)."""
+def data_for(action: Action, at: datetime, history: History | None = None) -> dict[str, Any]:
+    """Plausible data for each action: what the machine reads (result.preserved_at, days, mla_ref, and for the
+    Art. 40 procedure the consultation, postponement and refusal members).
+
+    A refusal cites the ground of a consultation held by ``at`` in ``history``, if any.
+    """
+    ground = "domestic_law_forbids"
+    if history is not None:
+        held = [c.ground for c in history.procedure.consultations
+                if c.considering is Considering.REFUSAL and c.held(at)]
+        if held and held[-1]:
+            ground = held[-1]
     return {
         Action.EXECUTE: {"result": {"preserved_at": format_instant(at)}},
         Action.PARTIALLY_EXECUTE: {"result": {"preserved_at": format_instant(at)}},
@@ -41,6 +53,15 @@ def data_for(action: Action, at: datetime) -> dict[str, Any]:
         Action.FOLLOW_UP: {"mla_ref": "MLA-1"},
         Action.RELEASE: {"reason": "suspect identified, data no longer needed"},
         Action.NOTICE: {"notice": "will_not_secure", "text": "logs rotate hourly"},
+        Action.CONSULT: ({"considering": "refusal", "ground": ground, "reasons": "a similar domestic search "
+                          "would need a judge's order", "reply_by": format_instant(at + timedelta(minutes=10))}
+                         if at.minute % 2 else
+                         {"considering": "postponement", "reasons": "a domestic trial is under way",
+                          "reply_by": format_instant(at + timedelta(minutes=10))}),
+        Action.REPLY: {"reply": "a court order will follow"},
+        Action.POSTPONE: {"reasons": "a domestic trial is under way",
+                          "until": format_instant(at + timedelta(minutes=5))},
+        Action.REFUSE: {"ground": ground, "reasons": "no order could be obtained"},
     }.get(action, {})
 
 
@@ -226,12 +247,13 @@ class Network:
     in_flight: dict[Side, list[Event]]  # keyed by the receiving side
     t: datetime = T0
 
-    def act(self, side: Side, choice: int, preservation: bool) -> None:
+    def act(self, side: Side, choice: int, preservation: bool, consultation: bool = False) -> None:
         party = self.parties[side]
         if side is REQUESTED and party.received_at is None:
             return  # nothing to act on yet
-        history = replay(party.events, received_at=party.received_at, preservation=preservation)
-        options = available(history, side, preservation=preservation)
+        history = replay(party.events, received_at=party.received_at, preservation=preservation,
+                         consultation=consultation)
+        options = available(history, side, preservation=preservation, consultation=consultation, at=self.t)
         if side is REQUESTED and preservation:
             options += [a for a in allowed(history.state, side, preservation=True, automatic=True)
                         if a not in options]
@@ -241,10 +263,10 @@ class Network:
         if not pool:
             return
         action = pool[choice % len(pool)]
-        self.t += timedelta(days=61) if action is Action.EXPIRE else timedelta(minutes=1)
+        self.t += timedelta(days=61) if action is Action.EXPIRE else timedelta(minutes=1 + choice % 3)
         try:
-            event = next_event(party.events, side, action, at=self.t, data=data_for(action, self.t),
-                               preservation=preservation, received_at=party.received_at)
+            event = next_event(party.events, side, action, at=self.t, data=data_for(action, self.t, history),
+                               preservation=preservation, received_at=party.received_at, consultation=consultation)
         except IllegalTransition:
             assert action is Action.EXPIRE  # only the clock-bound expiry may be unavailable (e.g. held)
             return
@@ -267,16 +289,17 @@ steps = st.lists(st.tuples(st.sampled_from(["act-requesting", "act-requested", "
                            st.integers(min_value=0, max_value=20)), max_size=40)
 
 
-@settings(max_examples=300)
-@given(steps=steps, preservation=st.booleans())
-def test_random_interleavings_agree_and_stay_legal(steps: list[tuple[str, int]], preservation: bool) -> None:
+@settings(max_examples=400)
+@given(steps=steps, kind=st.sampled_from(["other", "preservation", "mla"]))
+def test_random_interleavings_agree_and_stay_legal(steps: list[tuple[str, int]], kind: str) -> None:
+    preservation, consultation = kind == "preservation", kind == "mla"
     net = Network({REQUESTING: Party(REQUESTING), REQUESTED: Party(REQUESTED)}, {REQUESTING: [], REQUESTED: []})
     net.act(REQUESTING, 0, preservation)  # send
     for step, choice in steps:
         if step == "act-requesting":
-            net.act(REQUESTING, choice, preservation)
+            net.act(REQUESTING, choice, preservation, consultation)
         elif step == "act-requested":
-            net.act(REQUESTED, choice, preservation)
+            net.act(REQUESTED, choice, preservation, consultation)
         elif step == "to-requesting":
             net.deliver(REQUESTING)
         else:
@@ -284,8 +307,9 @@ def test_random_interleavings_agree_and_stay_legal(steps: list[tuple[str, int]],
     while net.in_flight[REQUESTING] or net.in_flight[REQUESTED]:
         net.deliver(REQUESTING)
         net.deliver(REQUESTED)
-    a, b = (replay(p.events, received_at=p.received_at, preservation=preservation) for p in net.parties.values())
-    assert a == b  # same canonical order, same outcomes, same state, same clocks
+    a, b = (replay(p.events, received_at=p.received_at, preservation=preservation, consultation=consultation)
+            for p in net.parties.values())
+    assert a == b  # same canonical order, same outcomes, same state, same clocks, same consultations
     for outcome in a.outcomes:
         rule = RULES[outcome.event.action]
         if outcome.applied:
@@ -296,6 +320,31 @@ def test_random_interleavings_agree_and_stay_legal(steps: list[tuple[str, int]],
             assert outcome.before not in rule.sources or outcome.event.action is Action.EXPIRE
     applied_states = [o.before for o in a.outcomes if o.applied]
     assert not any(s in TERMINAL for s in applied_states)
+    if consultation:
+        assert_consulted_first(a)
+
+
+def assert_consulted_first(history: History) -> None:
+    """Every applied refusal or postponement came after a consultation on it that the requesting State answered
+    or let lapse (Art. 40); a postponement needs one opened since the last postponement."""
+    consulted: list[dict[str, Any]] = []  # each: considering, ground, reply_by, answered
+    for outcome in history.outcomes:
+        event = outcome.event
+        if not outcome.applied:
+            continue
+        if event.action is Action.CONSULT:
+            consulted.append({**event.data, "answered": False, "fresh": True})
+        elif event.action is Action.REPLY:
+            consulted[-1]["answered"] = True
+        elif event.action in (Action.REFUSE, Action.POSTPONE):
+            wanted = "refusal" if event.action is Action.REFUSE else "postponement"
+            held = [c for c in consulted if c["considering"] == wanted
+                    and (c["answered"] or c["reply_by"] <= event.at)
+                    and (c.get("ground") == event.data["ground"] if wanted == "refusal" else c["fresh"])]
+            assert held, f"{event.action.value} at {event.at} without a consultation on it"
+            if event.action is Action.POSTPONE:
+                for c in consulted:
+                    c["fresh"] = False
 
 
 @settings(max_examples=200)

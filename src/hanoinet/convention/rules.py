@@ -449,6 +449,48 @@ def validate_refusal(
     return problems
 
 
+#: What a consultation before refusing or postponing may be about (``considering``).
+CONSULTATION_PURPOSES = ("refusal", "postponement")
+
+
+def validate_consultation(
+    kind: str,
+    considering: str,
+    ground: str | None,
+    reasons: str,
+    *,
+    declarations: Sequence[Declaration] = (),
+    offence: object = None,
+) -> list[Problem]:
+    """Every problem with a consultation of the requesting State before a refusal or a postponement.
+
+    On a refusal it names the ground considered, which must be one a refusal of ``kind`` may cite (the checks of
+    :func:`validate_refusal`, with the same ``declarations`` and ``offence``): the requesting State is consulted
+    on a ground the requested State can use, and the refusal that may follow must cite it. A postponement
+    names no ground. Reasons are required either way, so the requesting State can answer them.
+    """
+    article = CONSULT_BEFORE_REFUSING.article
+    problems: list[Problem] = []
+    if considering == "refusal":
+        problems.extend(p for p in validate_refusal(kind, ground if isinstance(ground, str) else "", "-",
+                                                    declarations=declarations, offence=offence))
+    else:
+        if kind not in REQUEST_KINDS:
+            problems.append(_unknown_kind(kind))
+        if considering != "postponement":
+            problems.append(Problem("considering", article, f"{considering!r} is not what a consultation is about",
+                                    f"Write one of: {', '.join(CONSULTATION_PURPOSES)}."))
+        elif ground is not None:
+            problems.append(Problem("ground", article, "a postponement is not made on a ground for refusal",
+                                    "Remove the ground; give the reasons for postponing."))
+    reason_problem = _text_problem(
+        "reasons", reasons, article=article, label="The statement of reasons", limit=MAX_LONGTEXT,
+        fix="Explain why you consider it, so that the requesting State can answer or offer conditions.")
+    if reason_problem is not None:
+        problems.append(reason_problem)
+    return problems
+
+
 def _check_dual_criminality_ground(ground: RefusalGround, declarations: Sequence[Declaration],
                                    offence: object) -> list[Problem]:
     reservations = list(_dual_criminality_reservations(declarations))

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hanoinet import errors
-from hanoinet.convention import PRIORITIES
+from hanoinet.convention import PRIORITIES, REQUEST_KINDS
 from hanoinet.errors import ConfigurationError
 from hanoinet.hashbank import takedown_rules
 from hanoinet.network.directory import Declaration, Desk, check_endpoint
@@ -192,6 +192,9 @@ class NodeSettings(BaseSettings):
     takedown_min_false_positives: int = Field(default=takedown_rules.DEFAULT_MIN_FALSE_POSITIVES, ge=1)
     takedown_trust_threshold_percent: int = Field(default=takedown_rules.DEFAULT_TRUST_THRESHOLD_PERCENT, ge=0,
                                                   le=100)
+    #: Kinds of outgoing request that a supervisor other than the author must approve before they are sent
+    #: (four eyes; docs/requests.md, section 4).
+    approval_required_kinds: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -228,6 +231,15 @@ class NodeSettings(BaseSettings):
         if any(seconds < 60 for seconds in value.values()):
             raise ValueError("takedown_deadline_seconds values must be at least 60 seconds")
         return {**defaults, **value}
+
+    @field_validator("approval_required_kinds")
+    @classmethod
+    def _approval_kinds(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(REQUEST_KINDS))
+        if unknown:
+            raise ValueError(f"unknown request kinds {unknown} in approval_required_kinds; known: "
+                             f"{', '.join(REQUEST_KINDS)}")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> NodeSettings:

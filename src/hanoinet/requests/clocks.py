@@ -3,7 +3,11 @@
 - acknowledgement: from receipt to a person's acknowledgement, against the requested desk's target;
 - preservation (Art. 42): from ``preserved_at``, at least the minimum period plus extensions, then held
   while the follow-up request is pending; warnings before it lapses;
-- response: from sending to execution or refusal (for statistics and follow-up calls).
+- response: from sending to execution or refusal (for statistics and follow-up calls);
+- deadline (Art. 40): the date by which the requesting State, giving its reasons, asks for execution;
+- consultation (Art. 40): the date by which the requesting State may reply to a consultation before a
+  refusal or a postponement;
+- postponement (Art. 40): the date until which execution is postponed; past it, the node resumes it.
 """
 
 from __future__ import annotations
@@ -120,9 +124,85 @@ def response(history: History) -> Clock | None:
                  stopped=done)
 
 
+def deadline(history: History, t: datetime, *, article: str = "") -> Clock | None:
+    """The requesting State's deadline, from sending to execution; ``None`` when the request gave none.
+
+    Met or late once executed (a partial execution does not stop it); stopped when the request ends
+    otherwise; overdue once past while the request is open, also while it is postponed.
+    """
+    given = history.procedure.deadline
+    sent = _at(history, Action.SEND)
+    if given is None or sent is None:
+        return None
+    label = "execution by the date the requesting State asked for"
+    executed = _at(history, Action.EXECUTE)
+    if executed is not None:
+        return Clock("deadline", label, "met" if executed <= given.due else "late", sent, given.due,
+                     stopped=executed, note=given.reasons, article=article)
+    if history.state in TERMINAL:
+        return Clock("deadline", label, "stopped", sent, given.due, stopped=_end(history), article=article,
+                     note=f"request {history.state.value}")
+    note = given.reasons
+    if history.state is State.POSTPONED and history.procedure.postponement is not None:
+        note = f"postponed until {format_instant(history.procedure.postponement.until)}; asked for: {note}"
+    return Clock("deadline", label, "overdue" if t > given.due else "running", sent, given.due, note=note,
+                 article=article)
+
+
+def consultation(history: History, t: datetime, *, article: str = "") -> Clock | None:
+    """The last consultation: running until the reply-by date, then overdue while no reply came.
+
+    ``met`` or ``late`` once the requesting State replied; ``stopped`` when the requested State went on
+    (resumed, refused, postponed) or the request was withdrawn without a reply. ``None`` before any.
+    """
+    if not history.procedure.consultations:
+        return None
+    last = history.procedure.consultations[-1]
+    label = f"reply to the consultation on {last.ground or last.considering.value}"
+    if last.answered_at is not None:
+        return Clock("consultation", label, "met" if last.answered_at <= last.reply_by else "late", last.opened_at,
+                     last.reply_by, stopped=last.answered_at, note=last.reasons, article=article)
+    if last.closed_at is not None:
+        return Clock("consultation", label, "stopped", last.opened_at, last.reply_by, stopped=last.closed_at,
+                     note="closed without a reply", article=article)
+    if t >= last.reply_by:
+        return Clock("consultation", label, "overdue", last.opened_at, last.reply_by, article=article,
+                     note=f"no reply by the date given: the requested State may now go on to the {last.considering}")
+    return Clock("consultation", label, "running", last.opened_at, last.reply_by, note=last.reasons, article=article)
+
+
+def postponement(history: History, t: datetime, *, article: str = "") -> Clock | None:
+    """The last postponement: running until its date, overdue past it until resumed; ``None`` before any."""
+    last = history.procedure.postponement
+    if last is None:
+        return None
+    label = "execution postponed"
+    if last.ended_at is not None:
+        return Clock("postponement", label, "stopped", last.at, last.until, stopped=last.ended_at, note=last.reasons,
+                     article=article)
+    if t >= last.until:
+        return Clock("postponement", label, "overdue", last.at, last.until, article=article,
+                     note="the postponement has ended: the requested node resumes execution")
+    return Clock("postponement", label, "running", last.at, last.until, note=last.reasons, article=article)
+
+
+def _end(history: History) -> datetime | None:
+    for action in (Action.REFUSE, Action.WITHDRAW, Action.RELEASE, Action.EXPIRE):
+        end = _at(history, action)
+        if end is not None:
+            return end
+    return None
+
+
 def all_clocks(history: History, t: datetime, *, ack_target: timedelta, warnings: Sequence[int],
-               preservation_article: str = "") -> list[Clock]:
-    """Every clock that applies now, most urgent first (acknowledgement, preservation, response)."""
+               preservation_article: str = "", procedure_article: str = "") -> list[Clock]:
+    """Every clock that applies now, most urgent first.
+
+    Acknowledgement, preservation, consultation, postponement, the requesting State's deadline, response;
+    ``procedure_article`` is cited by the three clocks of the Art. 40 procedure.
+    """
     clocks = [acknowledgement(history, ack_target, t),
-              preservation(history, t, warnings=warnings, article=preservation_article), response(history)]
+              preservation(history, t, warnings=warnings, article=preservation_article),
+              consultation(history, t, article=procedure_article), postponement(history, t, article=procedure_article),
+              deadline(history, t, article=procedure_article), response(history)]
     return [c for c in clocks if c is not None]
