@@ -167,16 +167,7 @@ def record_many(session: Session, reads: Iterable[Read]) -> list[AccessEntry]:
         session.execute(sql("LOCK TABLE access_log IN EXCLUSIVE MODE"))
     newest = session.execute(select(AccessRecord.seq, AccessRecord.digest)
                              .order_by(AccessRecord.seq.desc()).limit(1)).first()
-    seq, previous = (newest.seq, newest.digest) if newest is not None else (0, GENESIS)
-    at = now()
-    entries = []
-    for read in reads:
-        seq += 1
-        unsealed = AccessEntry(seq=seq, at=at, officer_id=read.reader.officer_id, actor=read.reader.actor,
-                               name=read.reader.name, kind=read.kind.value, item=read.item, case=read.case,
-                               reason=read.reason, via=read.via, previous=previous, digest="")
-        previous = digest_of(previous, unsealed.body())
-        entries.append(replace(unsealed, digest=previous))
+    entries = chained(reads, after=(newest.seq, newest.digest) if newest is not None else (0, GENESIS), at=now())
     session.execute(insert(_TABLE), [
         {"seq": e.seq, "at": e.at, "officer_id": e.officer_id, "actor": e.actor, "name": e.name,
          "item_kind": e.kind, "item_ref": e.item, "case_ref": e.case, "reason": e.reason, "via": e.via,
@@ -271,6 +262,21 @@ def check_chain(entries: Iterable[AccessEntry], *, anchor: str | None = None) ->
         expected_seq, previous = entry.seq + 1, entry.digest
     return ChainReport(rows=count, head=previous, breaks=tuple(breaks),
                        anchored=None if anchor is None else anchored)
+
+
+def chained(reads: Iterable[Read], *, after: tuple[int, str], at: datetime) -> list[AccessEntry]:
+    """The entries of ``reads`` at ``at``, chained after the row numbered and digested ``after``: (0, GENESIS)
+    for the first rows of a log."""
+    seq, previous = after
+    entries = []
+    for read in reads:
+        seq += 1
+        unsealed = AccessEntry(seq=seq, at=at, officer_id=read.reader.officer_id, actor=read.reader.actor,
+                               name=read.reader.name, kind=read.kind.value, item=read.item, case=read.case,
+                               reason=read.reason, via=read.via, previous=previous, digest="")
+        previous = digest_of(previous, unsealed.body())
+        entries.append(replace(unsealed, digest=previous))
+    return entries
 
 
 def _digest_or_none(entry: AccessEntry) -> str | None:
