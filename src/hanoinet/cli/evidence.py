@@ -34,6 +34,8 @@ app = typer.Typer(help="Evidence: ingest, list, seal into packages, shred (docs/
 
 ActorOption = typer.Option(None, "--actor", help="who does this, as recorded in the custody log "
                            "(default: operator:<login name>)")
+#: What the command `evidence offers` suggests puts where the officer writes why they read the package.
+EXPORT_REASON = "<why you read it>"
 ReasonOption = typer.Option(..., "--reason", help="why you read the files (required): the request you answer, "
                             "the case you work on; kept in the access log (docs/privacy.md)")
 
@@ -246,9 +248,9 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
 
         target = Path(f"{received['package']}.zip")
         out.print(f"To verify the newest package received ({received['peer']}, case {received['case']}), write it "
-                  "out, then verify it against the Secretariat's key this node pins:")
+                  "out, saying why you read it, then verify it against the Secretariat's key this node pins:")
         out.print(f"  hanoinet evidence export --package {received['package']} --out {target} "
-                  f"--data {shlex.quote(str(data))}")
+                  f"--data {shlex.quote(str(data))} --reason {shlex.quote(EXPORT_REASON)}", markup=False)
         out.print(f"  {_verify_command(data, target)}")
 
 
