@@ -30,7 +30,7 @@ AUDITORS = (Role.ADMIN, Role.SUPERVISOR)
 Reason = Annotated[str | None, Query(description=(
     "why you read this (required): the request you answer, the case you work on; one line, at most "
     f"{MAX_REASON} characters, kept in the access log with your name (docs/privacy.md)"))]
-_ADD = "the query parameter reason, e.g. ?reason=answering%20request%20FRA-2026-0012"
+_ADD = "the query parameter reason (e.g. ?reason=answering%20FRA-2026-0012)"
 _ITEM = 200  # the longest item reference the log keeps (hanoinet.db.models.AccessRecord)
 
 

@@ -20,7 +20,7 @@ def check_reason(reason: str | None, *, add: str) -> str:
     if reason is None or not reason.strip():
         raise ValidationError(
             "a reason is required to read personal data, and none was given",
-            hint=f"add {add}: why you read it, e.g. the request you answer or the case you work on; it is kept in "
+            hint=f"add {add}, saying why you read it: the request you answer, the case you work on. It is kept in "
                  "the access log with your name (docs/privacy.md)", code="reason_required")
     text.check_line(reason, "the reason")
     if len(reason.strip()) > MAX_REASON:
