@@ -96,6 +96,10 @@ def pump(nodes: dict[str, Node], rounds: int = 5) -> int:
     return delivered
 
 
+#: The query of a route that shows personal data: why the officer reads it (docs/privacy.md, "Access log").
+READ = {"reason": "answering request FRA-2026-0012"}
+
+
 def auth(token: str) -> dict[str, str]:
     """Headers of an API request made with ``token``."""
     return {"authorization": f"Bearer {token}"}

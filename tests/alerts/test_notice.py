@@ -14,7 +14,8 @@ def _notice(subject_id: str, subject_ref: str) -> Notice:
 
 
 def test_a_request_page_names_the_request_and_a_takedown_page_the_overdue_list() -> None:
-    assert command("0193a1b2-0000-7000-8000-000000000000", "VNM-2026-0007") == "hanoinet request show VNM-2026-0007"
+    shown = command("0193a1b2-0000-7000-8000-000000000000", "VNM-2026-0007")
+    assert shown == "hanoinet request show VNM-2026-0007 --reason 'duty alert'"
     assert command(f"{TAKEDOWN_PREFIX}12", "takedown report 12") == "hanoinet takedown overdue"
     takedown = _notice(f"{TAKEDOWN_PREFIX}12", "takedown report 12")
     assert "hanoinet takedown overdue" in email_body(takedown) and "request show" not in email_body(takedown)

@@ -76,7 +76,7 @@ def test_the_email_says_what_by_when_and_what_to_run_and_nothing_else(local_node
         "Priority:        emergency\n"
         f"Acknowledge by:  {local} · {due.strftime('%Y-%m-%d %H:%M')} UTC\n\n"
         "Read and acknowledge it on the node:\n\n"
-        "    hanoinet request show FRA-2026-0003\n\n"
+        "    hanoinet request show FRA-2026-0003 --reason 'duty alert'\n\n"
         "This e-mail deliberately holds no facts of the request and no personal data: e-mail is not\n"
         "end-to-end protected. Everything else is on the node.\n"
     )
@@ -121,7 +121,7 @@ def test_the_webhook_gets_signed_json(local_node: Node) -> None:
     assert {k: document[k] for k in ("node", "subject_id", "subject_ref", "desk", "priority", "headline", "level",
                                       "command")} == {
         "node": "VNM", "subject_id": subject, "subject_ref": "FRA-2026-0003", "desk": "247", "priority": "urgent",
-        "headline": HEADLINE, "level": 1, "command": "hanoinet request show FRA-2026-0003"}
+        "headline": HEADLINE, "level": 1, "command": "hanoinet request show FRA-2026-0003 --reason 'duty alert'"}
     hanoi = parse_instant(document["deadline"]).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
     assert document["deadline_local"].startswith(f"{hanoi.strftime('%Y-%m-%d %H:%M')} (+07:00) · ")
     assert [(e["what"], e["to"], e["status"]) for e in timeline(node, subject)][-1] == ("alert", "desk webhook",

@@ -20,6 +20,7 @@ from hanoinet.api.inputs import CheckedRoute
 from hanoinet.text import MAX_SAFE_INTEGER
 from tests.api.test_roles import Desk, api_routes, counts, url
 from tests.requests.test_service import PRESERVATION
+from tests.support import READ
 
 REFUSED_CODES = {"invalid_text", "invalid_number", "invalid"}
 
@@ -97,7 +98,8 @@ def test_a_draft_with_a_lone_surrogate_is_refused_and_not_stored(desk: Desk) -> 
     assert answer.json()["detail"].startswith("fields.facts: character 4 is U+D800"), answer.text
     assert counts(desk.node) == before
     for listed in desk.client.get("/api/v1/requests", headers=desk.duty_officer).json():
-        assert desk.client.get(f"/api/v1/requests/{listed['ref']}", headers=desk.duty_officer).status_code == 200
+        shown = desk.client.get(f"/api/v1/requests/{listed['ref']}", params=READ, headers=desk.duty_officer)
+        assert shown.status_code == 200
 
 
 @pytest.mark.parametrize(("field", "value"), [("case", "VNM-2026\n-0001"), ("case", "VNM\t1"), ("to", "FRA/247\n")])
@@ -112,7 +114,7 @@ def test_free_text_keeps_its_lines(desk: Desk) -> None:
     draft = {"kind": "preservation", "to": "FRA/247", "fields": {**PRESERVATION, "facts": facts}, "send": False}
     answer = desk.client.post("/api/v1/requests", json=draft, headers=desk.duty_officer)
     assert answer.status_code == 201, answer.text
-    shown = desk.client.get(f"/api/v1/requests/{answer.json()['ref']}", headers=desk.duty_officer)
+    shown = desk.client.get(f"/api/v1/requests/{answer.json()['ref']}", params=READ, headers=desk.duty_officer)
     assert json.dumps(facts)[1:-1] in shown.text, "tab and line feed kept as written"
 
 

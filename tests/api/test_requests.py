@@ -19,7 +19,7 @@ from hanoinet.db.models import OutboxMessage
 from hanoinet.node.node import Node
 from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
 from tests.requests.test_service import PRESERVATION, pump, shared
-from tests.support import auth
+from tests.support import READ, auth
 
 
 class Net:
@@ -54,7 +54,7 @@ class Net:
 
     def show(self, ref: str, *, fra: bool = True, token: str | None = None) -> dict[str, Any]:
         client, default = (self.fra, self.officers.camille) if fra else (self.vnm, self.officers.lan)
-        response = client.get(f"/api/v1/requests/{ref}", headers=auth(token or default))
+        response = client.get(f"/api/v1/requests/{ref}", params=READ, headers=auth(token or default))
         assert response.status_code == 200, response.text
         view: dict[str, Any] = response.json()
         return view
@@ -185,13 +185,14 @@ def test_other_desks_see_nothing_and_supervisors_read_without_acting(net: Net) -
     ref = net.sent()
     lawyer, chief = net.officers.lawyer, net.officers.chief
     assert net.listed(lawyer) == []
-    hidden = is_problem(net.fra.get(f"/api/v1/requests/{ref}", headers=auth(lawyer)), 404, "not_found")
+    hidden = is_problem(net.fra.get(f"/api/v1/requests/{ref}", params=READ, headers=auth(lawyer)), 404, "not_found")
     # Another desk's request and one that does not exist answer alike: references cannot be enumerated.
     missing = ref[:-4] + ("9999" if not ref.endswith("9999") else "9998")
-    absent = is_problem(net.fra.get(f"/api/v1/requests/{missing}", headers=auth(lawyer)), 404, "not_found")
+    absent = is_problem(net.fra.get(f"/api/v1/requests/{missing}", params=READ, headers=auth(lawyer)), 404, "not_found")
     assert hidden["detail"].replace(ref, missing) == absent["detail"] and hidden.get("hint") == absent.get("hint")
     by_id = net.show(ref)["id"]
-    by_id_refused = is_problem(net.fra.get(f"/api/v1/requests/{by_id}", headers=auth(lawyer)), 404, "not_found")
+    by_id_refused = is_problem(net.fra.get(f"/api/v1/requests/{by_id}", params=READ, headers=auth(lawyer)), 404,
+                               "not_found")
     assert ref not in by_id_refused["detail"]
     is_problem(net.at_fra(ref, "acknowledge", lawyer), 404, "not_found")
     assert net.listed(chief) == [ref]
@@ -220,7 +221,7 @@ def test_a_request_shows_its_fields_articles_timeline_clocks_and_next_actions(ne
     assert 0 < ack["remaining_seconds"] <= 4 * 3600
     assert view["allowed"] == ["acknowledge", "refuse", "notice"]
     assert net.show(ref, fra=False)["allowed"] == ["withdraw"]
-    missing = net.fra.get("/api/v1/requests/VNM-2026-9999", headers=auth(net.officers.camille))
+    missing = net.fra.get("/api/v1/requests/VNM-2026-9999", params=READ, headers=auth(net.officers.camille))
     assert "no request 'VNM-2026-9999'" in is_problem(missing, 404, "not_found")["detail"]
 
 

@@ -24,7 +24,7 @@ from hanoinet.errors import Forbidden
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role
 from tests.requests.test_service import PRESERVATION
-from tests.support import auth, make_node, officer_token, publish
+from tests.support import READ, auth, make_node, officer_token, publish
 
 #: What each confined role may call: (method, route path). Any other route under /api/v1 answers 403.
 ALLOWED = {
@@ -124,7 +124,7 @@ def test_a_desk_member_reads_the_message_and_the_request(desk: Desk) -> None:
     """The data the next tests keep from advocates and reviewers is there for the desk's officers."""
     message = desk.client.get(f"/api/v1/messages/{desk.message_id}", headers=desk.duty_officer)
     assert message.status_code == 200 and message.json()["body"]["text"] == NOTE["text"]
-    request = desk.client.get(f"/api/v1/requests/{desk.ref}", headers=desk.duty_officer)
+    request = desk.client.get(f"/api/v1/requests/{desk.ref}", params=READ, headers=desk.duty_officer)
     assert request.status_code == 200, request.text
     listed = desk.client.get("/api/v1/messages", headers=desk.duty_officer).json()
     assert desk.message_id in [m["message_id"] for m in listed]
@@ -208,7 +208,7 @@ def test_admins_and_desk_officers_keep_their_routes(desk: Desk) -> None:
     admin = auth(officer_token(desk.node, "admin"))
     supervisor = auth(officer_token(desk.node, "supervisor"))
     for headers in (admin, supervisor, desk.duty_officer):
-        assert desk.client.get(f"/api/v1/requests/{desk.ref}", headers=headers).status_code == 200
+        assert desk.client.get(f"/api/v1/requests/{desk.ref}", params=READ, headers=headers).status_code == 200
         assert desk.client.get("/api/v1/hashbank/stats", headers=headers).status_code == 200
     assert desk.client.get("/api/v1/reviews", headers=admin).status_code == 200
     assert desk.client.get("/api/v1/audit", headers=admin).status_code == 200

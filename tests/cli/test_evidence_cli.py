@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 import os
@@ -12,11 +13,19 @@ from typing import Any
 
 import pytest
 
+from hanoinet.cli.common import transaction
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
+from hanoinet.privacy.access import AccessEntry, query
 from tests.cli.test_cli import invoke
 from tests.support import make_node, publish, pump
+
+
+def access_rows(data: Path) -> list[AccessEntry]:
+    """The node's access log, oldest first."""
+    with transaction(data, readonly=True) as uow:
+        return query(uow.session).entries[::-1]
 
 
 @pytest.fixture
@@ -46,9 +55,13 @@ def test_add_package_verify_and_shred(data_dir: Path, tmp_path: Path, monkeypatc
 
     package = tmp_path / "BRA-7.zip"
     code, out, err = invoke(monkeypatch, capsys, "evidence", "package", "--case", "BRA-7", "--out", str(package),
-                            "--data", str(data_dir), "--purpose", "request FRA-2026-0001", "--recipient", "FRA")
+                            "--data", str(data_dir), "--purpose", "request FRA-2026-0001", "--recipient", "FRA",
+                            "--reason", "request FRA-2026-0001")
     assert code == 0, err
     assert "sealed 2 files" in out and package.exists()
+    # Sealing reads both files: each read is in the access log, with the reason given.
+    assert [(r.kind, r.item, r.case, r.reason, r.via) for r in access_rows(data_dir)] == [
+        ("evidence_file", i["id"], "BRA-7", "request FRA-2026-0001", "hanoinet evidence package") for i in listed]
 
     report = tmp_path / "report.html"
     code, out, _ = invoke(monkeypatch, capsys, "verify", str(package), "--report", str(report))
@@ -70,8 +83,25 @@ def test_add_package_verify_and_shred(data_dir: Path, tmp_path: Path, monkeypatc
                           "--yes", "--data", str(data_dir))
     assert code == 0 and "shredded disk.img" in out
     code, out, err = invoke(monkeypatch, capsys, "evidence", "package", "--case", "BRA-7", "--out",
-                            str(tmp_path / "again.zip"), "--data", str(data_dir), "--purpose", "x")
+                            str(tmp_path / "again.zip"), "--data", str(data_dir), "--purpose", "x", "--reason", "x")
     assert code == 2 and "shredded" in err and "Traceback" not in err
+
+
+def test_writing_evidence_out_without_a_reason_is_refused_before_any_file_is_read(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "conn.log"
+    log.write_bytes(b"connection log\n")
+    assert invoke(monkeypatch, capsys, "evidence", "add", str(log), "--case", "BRA-7", "--data", str(data_dir))[0] == 0
+    package = tmp_path / "BRA-7.zip"
+    common = ("--case", "BRA-7", "--out", str(package), "--data", str(data_dir), "--purpose", "x")
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "package", *common)
+    assert code == 2 and "--reason" in err
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "package", *common, "--reason", "  ")
+    assert code == 2 and "a reason is required to read personal data" in err and "add --reason TEXT" in err
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "export", "--package", "0193a1b2-0000-7000-8000-"
+                          "000000000000", "--out", str(package), "--data", str(data_dir), "--reason", "")
+    assert code == 2 and "add --reason TEXT" in err
+    assert not package.exists() and access_rows(data_dir) == []
 
 
 def test_verify_exit_codes_for_unreadable_files_and_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -206,12 +236,18 @@ def test_offers_and_export_print_the_complete_verify_command_and_it_works(
     lines = out.splitlines()
     assert code == 0
     export_line = f"hanoinet evidence export --package {offered.package_id} --out {offered.package_id}.zip " \
-                  f"--data {data}"
+                  f"--data {data} --reason '<why you read it>'"
     verify_line = f"hanoinet verify {offered.package_id}.zip --trust {real.kid}"
     assert [line.strip() for line in lines[-2:]] == [export_line, verify_line]
 
-    code, out, _ = invoke(monkeypatch, capsys, *shlex.split(export_line)[1:])
+    # The officer writes their reason where the command says, and the read is in the access log.
+    export = [*shlex.split(export_line)[1:-1], "for the court in case FRA-2026-0001"]
+    code, out, _ = invoke(monkeypatch, capsys, *export)
     assert code == 0 and out.splitlines()[-1].strip() == verify_line
+    reads = access_rows(data)
+    assert [(r.kind, r.case, r.reason, r.via, r.actor) for r in reads] == [
+        ("evidence_file", "BRA-9", "for the court in case FRA-2026-0001", "hanoinet evidence export",
+         f"operator:{getpass.getuser()}")]
     code, out, _ = invoke(monkeypatch, capsys, *shlex.split(verify_line)[1:])
     assert code == 0 and "VALID — every check holds" in out
 

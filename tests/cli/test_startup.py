@@ -90,7 +90,7 @@ def test_verify_loads_nothing_of_the_node(tmp_path: Path, monkeypatch: pytest.Mo
     package = tmp_path / "BRA-7.zip"
     for args in (("evidence", "add", str(evidence), "--case", "BRA-7", "--data", str(data)),
                  ("evidence", "package", "--case", "BRA-7", "--out", str(package), "--data", str(data),
-                  "--purpose", "request FRA-2026-0001")):
+                  "--purpose", "request FRA-2026-0001", "--reason", "request FRA-2026-0001")):
         code, _, err = invoke(monkeypatch, capsys, *args)
         assert code == 0, err
 

@@ -46,7 +46,8 @@ def command(subject_id: str, subject_ref: str) -> str:
     """The command that shows what a page is about: a request, or a platform's missed takedown deadline."""
     if subject_id.startswith(TAKEDOWN_PREFIX):
         return "hanoinet takedown overdue"
-    return f"hanoinet request show {subject_ref}"
+    # Reading a request needs a reason (docs/privacy.md): the page is the reason, and says so in the log.
+    return f"hanoinet request show {subject_ref} --reason 'duty alert'"
 
 
 def email_subject(notice: Notice) -> str:

@@ -27,6 +27,7 @@ from hanoinet.api import (
     ledger,
     officers,
     openapi,
+    privacy,
     problems,
     requests,
     rota,
@@ -140,6 +141,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(requests.router)
     app.include_router(ledger.router)
     app.include_router(evidence.router)
+    app.include_router(privacy.router)
     app.include_router(hashbank.router)
     app.include_router(takedown.router)
     # Token first, then size, before any route reads a byte of its body (api/gate.py).

@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 
 from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
+from hanoinet.api.privacy import Reason, record_reads, require_reason
 from hanoinet.api.problems import problem_responses
 from hanoinet.clock import format_instant
 from hanoinet.errors import ValidationError
@@ -151,12 +152,20 @@ def list_offers(officer: Officer, request: Request) -> list[dict[str, Any]]:
 
 @router.get("/api/v1/evidence/offers/{package_id}/package", summary="The package of a received offer, as sealed",
             response_class=FileResponse)
-async def received_package(package_id: _PACKAGE, officer: Officer, request: Request) -> FileResponse:
-    """Rebuilt byte for byte from the offer's metadata and the pulled files; verify it with `hanoinet verify`."""
+async def received_package(package_id: _PACKAGE, officer: Officer, request: Request,
+                           reason: Reason = None) -> FileResponse:
+    """Rebuilt byte for byte from the offer's metadata and the pulled files; verify it with `hanoinet verify`.
+    Its files hold personal data: a reason is required, and the read of each is recorded in the access log."""
+    why = require_reason(reason)
     service = _service(request)
     out = transfer.export_path(service.node.settings.data_dir, package_id)
     await run_in_threadpool(partial(transfer.rebuild_package, service, package_id, out, actor=officer.actor,
                                     readable=officer.can_read_desk))
+    try:
+        await run_in_threadpool(partial(record_reads, request, officer, why, received_package=package_id))
+    except BaseException:
+        out.unlink(missing_ok=True)  # not sent unrecorded
+        raise
     return FileResponse(out, media_type="application/zip", filename=f"{package_id}.zip",
                         background=BackgroundTask(out.unlink, missing_ok=True))
 

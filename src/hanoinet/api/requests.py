@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from hanoinet import convention
 from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
+from hanoinet.api.privacy import Reason, record_reads, require_reason
 from hanoinet.api.problems import problem_responses
 from hanoinet.node.node import Node
+from hanoinet.privacy.access import Item, ItemKind
 from hanoinet.requests import commands, views
 from hanoinet.requests.machine import Action, State
 
@@ -110,9 +112,13 @@ def list_requests(
 
 
 @router.get("/requests/{ref}", summary="One request: fields with their articles, timeline, clocks, next actions")
-def get_request(ref: Ref, officer: Officer, request: Request) -> dict[str, Any]:
-    """Reading a request is recorded on the audit trail."""
-    return views.show(_node(request), officer, ref)
+def get_request(ref: Ref, officer: Officer, request: Request, reason: Reason = None) -> dict[str, Any]:
+    """Its fields name persons: a reason is required, and the read is recorded in the access log (docs/privacy.md)
+    and on the audit trail."""
+    why = require_reason(reason)
+    shown = views.show(_node(request), officer, ref)
+    record_reads(request, officer, why, [Item(ItemKind.REQUEST, shown["ref"], shown["case"])])
+    return shown
 
 
 @router.put("/requests/{ref}", summary="Change a draft: its whole contents, checked as a new request is",

@@ -24,16 +24,51 @@ from hanoinet.errors import ValidationError
 # The node, the ORM and the evidence service are imported inside the commands that use them: `verify` needs
 # none of them and a court's machine should not wait for them (tests/cli/test_startup.py).
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rich.progress import Progress
+
+    from hanoinet.node.node import Node
+    from hanoinet.privacy.access import Item
 
 app = typer.Typer(help="Evidence: ingest, list, seal into packages, shred (docs/evidence.md).", no_args_is_help=True)
 
 ActorOption = typer.Option(None, "--actor", help="who does this, as recorded in the custody log "
                            "(default: operator:<login name>)")
+#: What the command `evidence offers` suggests puts where the officer writes why they read the package.
+EXPORT_REASON = "<why you read it>"
+ReasonOption = typer.Option(..., "--reason", help="why you read the files (required): the request you answer, "
+                            "the case you work on; kept in the access log (docs/privacy.md)")
 
 
 def _actor(given: str | None) -> str:
     return given or f"operator:{getpass.getuser()}"
+
+
+def _reason(given: str) -> str:
+    from hanoinet.privacy.reasons import check_reason
+
+    return check_reason(given, add="--reason TEXT")
+
+
+def _record_reads(node: Node, written: Path, actor: str, reason: str, command: str, items: Iterable[Item] = (),
+                  *, received_package: str | None = None) -> None:
+    """Record the reads of the files just written to ``written`` in the access log; if that fails, remove them.
+
+    The package is written by services that commit their own transactions, so the reads are recorded in one of
+    their own, once the file is complete: a package is never left behind unrecorded.
+    """
+    from hanoinet.privacy import access
+
+    try:
+        with node.db.transaction() as uow:
+            read = [*items, *(access.received_files(uow.session, received_package) if received_package else ())]
+            reader = access.Reader.operator(actor)
+            access.record_many(uow.session, [access.Read(reader=reader, kind=i.kind, item=i.ref, case=i.case,
+                                                         reason=reason, via=command) for i in read])
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
 
 
 def _progress() -> Progress:
@@ -124,13 +159,16 @@ def package(
     wait_witnesses: float = typer.Option(0.0, "--wait-witnesses", min=0,
                                          help="seconds to wait for witnesses to cosign the checkpoint"),
     min_witnesses: int = typer.Option(0, "--min-witnesses", min=0, help="cosignatures to wait for"),
+    reason: str = ReasonOption,
     actor: str | None = ActorOption,
 ) -> None:
     """Seal the case's files into one package a court can verify offline with `hanoinet verify`."""
     from hanoinet.cli.node import open_node
     from hanoinet.evidence.package import UseConditions, seal
     from hanoinet.evidence.service import EvidenceService
+    from hanoinet.privacy.access import Item, ItemKind
 
+    why = _reason(reason)
     node = open_node(data)
     try:
         service = EvidenceService(node)
@@ -141,6 +179,8 @@ def package(
                           conditions=UseConditions(purpose=purpose, conditions=tuple(condition)),
                           file_ids=file_id or None, witness_wait=wait_witnesses, min_witnesses=min_witnesses,
                           progress=partial(bar.advance, task))
+        _record_reads(node, to, _actor(actor), why, "hanoinet evidence package",
+                      [Item(ItemKind.EVIDENCE_FILE, item.id, item.case) for _, item in sealed.files])
     finally:
         node.close()
     out.print(f"sealed {len(sealed.files)} files of case {case} into {to} (package {sealed.package_id})")
@@ -209,9 +249,9 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
 
         target = Path(f"{received['package']}.zip")
         out.print(f"To verify the newest package received ({received['peer']}, case {received['case']}), write it "
-                  "out, then verify it against the Secretariat's key this node pins:")
+                  "out, saying why you read it, then verify it against the Secretariat's key this node pins:")
         out.print(f"  hanoinet evidence export --package {received['package']} --out {target} "
-                  f"--data {shlex.quote(str(data))}")
+                  f"--data {shlex.quote(str(data))} --reason {shlex.quote(EXPORT_REASON)}", markup=False)
         out.print(f"  {_verify_command(data, target)}")
 
 
@@ -220,6 +260,7 @@ def export(
     package_id: str = typer.Option(..., "--package", help="the package id of a received offer"),
     to: Path = typer.Option(..., "--out", help="the package file to write (.zip)"),
     data: Path = DataOption,
+    reason: str = ReasonOption,
     actor: str | None = ActorOption,
 ) -> None:
     """Write a received package exactly as the sender sealed it, for `hanoinet verify` and the court."""
@@ -227,9 +268,11 @@ def export(
     from hanoinet.evidence.service import EvidenceService
     from hanoinet.evidence.transfer import rebuild_package
 
+    why = _reason(reason)
     node = open_node(data)
     try:
         rebuild_package(EvidenceService(node), package_id, to, actor=_actor(actor))
+        _record_reads(node, to, _actor(actor), why, "hanoinet evidence export", received_package=package_id)
     finally:
         node.close()
     out.print(f"wrote package {package_id} to {to}; verify it against the Secretariat's key this node pins:")

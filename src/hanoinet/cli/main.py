@@ -15,6 +15,7 @@ from hanoinet.cli import (
     message,
     node,
     officer,
+    privacy,
     request,
     rota,
     takedown,
@@ -39,6 +40,7 @@ app.add_typer(hashes.platform_app, name="platform")
 app.add_typer(victims.app, name="victims")
 app.add_typer(takedown.app, name="takedown")
 app.add_typer(alarms.app, name="alarms")
+app.add_typer(privacy.app, name="privacy")
 
 
 #: Commands that read only the files they are given and log nothing: they are spared importing structlog, a

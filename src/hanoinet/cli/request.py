@@ -24,6 +24,9 @@ app = typer.Typer(help="Cooperation requests: preservation, traffic data, emerge
                   no_args_is_help=True)
 
 VersionOption = typer.Option(None, "--version", help="the version you read; refused if someone changed it since")
+#: A request's fields name persons: reading one needs a reason, kept in the node's access log (docs/privacy.md).
+ReasonOption = typer.Option(..., "--reason", help="why you read it (required): the request you answer, the case "
+                            "you work on; kept in the access log with your name (docs/privacy.md)")
 _PRIORITY_STYLE = {"emergency": "bold white on red", "urgent": "bold yellow", "normal": ""}
 #: ``hanoinet request status REF STATE``: the action each state is reached by.
 _STATUS_ACTIONS = {"in_progress": "start", "partially_executed": "partially_execute", "executed": "execute"}
@@ -63,6 +66,12 @@ def _left(seconds: int | None) -> str:
     minutes = rest // 60
     parts = f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
     return f"{sign}{parts}" + (" late" if sign else " left")
+
+
+def _reason(given: str) -> str:
+    from hanoinet.privacy.reasons import check_reason
+
+    return check_reason(given, add="--reason TEXT")
 
 
 def _client(node: str | None, token: str | None) -> ApiClient:
@@ -203,6 +212,8 @@ def edit(
     case: str | None = typer.Option(None, help="your case reference"),
     send_now: bool = typer.Option(False, "--send", help="send it once changed"),
     version: int | None = VersionOption,
+    reason: str | None = typer.Option(None, "--reason", help="why you read the draft, kept in the access log "
+                                      "(default: to edit it)"),
     node: str | None = NodeUrlOption,
     token: str | None = TokenOption,
 ) -> None:
@@ -210,7 +221,7 @@ def edit(
     from hanoinet.states import split_address  # with pycountry: only here, not at start-up
 
     client = _client(node, token)
-    current = client.call("GET", f"/api/v1/requests/{ref}")
+    current = client.call("GET", f"/api/v1/requests/{ref}", params={"reason": _reason(reason or f"to edit {ref}")})
     body: dict[str, Any] = {
         "kind": current["kind"], "to": current["requested"], "language": current["language"],
         "priority": current["priority"], "case": current["case"],
@@ -302,11 +313,12 @@ def _value(value: Any) -> str:
 
 
 @app.command("show")
-def show(ref: str, as_json: bool = typer.Option(False, "--json"), node: str | None = NodeUrlOption,
-         token: str | None = TokenOption) -> None:
+def show(ref: str, reason: str = ReasonOption, as_json: bool = typer.Option(False, "--json"),
+         node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
     """One request: what is asked (each field with its article), clocks, timeline, and what you can do now."""
+    why = _reason(reason)
     client = _client(node, token)
-    r = client.call("GET", f"/api/v1/requests/{ref}")
+    r = client.call("GET", f"/api/v1/requests/{ref}", params={"reason": why})
     if as_json:
         print_json(r)
         return

@@ -687,3 +687,37 @@ class TakedownStatus(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccessRecord(Base):
+    """One read of personal data by an officer (hanoinet.privacy.access): who, when, which item, why, how.
+
+    Append-only: triggers refuse UPDATE and DELETE (migration 0013); each row's ``digest`` chains it to the one
+    before, so a row removed or changed behind the triggers' back shows.
+    """
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        Index("ix_access_log_actor", "actor", "seq"),
+        Index("ix_access_log_item", "item_ref", "seq"),
+        Index("ix_access_log_case", "case_ref", "seq"),
+        Index("ix_access_log_at", "at"),
+    )
+
+    #: 1, 2, 3, ... in the order of the chain; given under the table's lock, never reused.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: None for the node's operator at its machine (``actor`` is then ``operator:LOGIN``).
+    officer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    #: The officer's name when they read, as names may change later.
+    name: Mapped[str] = mapped_column(String(200))
+    item_kind: Mapped[str] = mapped_column(String(32))
+    item_ref: Mapped[str] = mapped_column(String(200))
+    case_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    #: The route (``GET /api/v1/requests/{ref}``) or the command (``hanoinet evidence export``) used.
+    via: Mapped[str] = mapped_column(String(200))
+    #: SHA-256 (hex) of the previous row's digest and this row's canonical JSON; 64 zeros before the first.
+    previous: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))

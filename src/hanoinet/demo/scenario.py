@@ -46,6 +46,8 @@ from hanoinet.evidence.verify import verify_package
 from hanoinet.hashbank import pdq
 from hanoinet.ledger.bundle import verify_bundle
 
+#: Why the officers read the requests and the evidence of the story (each read is in their node's access log).
+READ = "the Bach Mai hospital ransomware case"
 ZONES = {"VNM": "Asia/Ho_Chi_Minh", "FRA": "Europe/Paris", "BRA": "America/Sao_Paulo"}
 BRA_RESERVATION = (
     'declarations = [{ article = "42", kind = "reservation", effect = "dual_criminality_required", '
@@ -111,8 +113,8 @@ class Demo:
                              headers={"authorization": f"Bearer {self.tokens[who]}"}, **kwargs)
 
     def request(self, state: str, who: str, ref: str) -> dict[str, Any]:
-        """A request as ``who`` sees it."""
-        result: dict[str, Any] = self.call(state, who, "GET", f"/api/v1/requests/{ref}")
+        """A request as ``who`` sees it, read for the case it serves (recorded in the node's access log)."""
+        result: dict[str, Any] = self.call(state, who, "GET", f"/api/v1/requests/{ref}", params={"reason": READ})
         return result
 
     def act(self, state: str, who: str, ref: str, action: str, **data: Any) -> dict[str, Any]:
@@ -347,7 +349,7 @@ class Demo:
         folder.mkdir(exist_ok=True)
         path = folder / f"{package}.zip"
         response = httpx.get(f"{self.net.members['VNM'].url}/api/v1/evidence/offers/{package}/package", timeout=60,
-                             headers={"authorization": f"Bearer {self.tokens['lan']}"})
+                             headers={"authorization": f"Bearer {self.tokens['lan']}"}, params={"reason": READ})
         response.raise_for_status()
         path.write_bytes(response.content)
         authority = thumbprint(json.loads((self.net.authority / "authority.jwk").read_text(encoding="utf-8")))
@@ -519,7 +521,7 @@ class Demo:
         self.console.print(f"  HANOINET_NODE={fra} HANOINET_TOKEN={self.tokens['camille']} {program()} whoami")
         if "preservation-fra" in self.refs:
             self.console.print(f"  HANOINET_NODE={self.net.members['VNM'].url} HANOINET_TOKEN={self.tokens['lan']} "
-                               f"{program()} request show {self.refs['preservation-fra']}")
+                               f"{program()} request show {self.refs['preservation-fra']} --reason '{READ}'")
         self.console.print(f"The victims' page: {self.net.members['VNM'].url}/victims/ (in a browser on this machine)")
         self.console.print("The nodes keep running; press Ctrl-C (or send SIGTERM) to stop them.")
         while True:

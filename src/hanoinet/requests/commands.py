@@ -219,7 +219,8 @@ def _load_to_act(session: Session, principal: Principal, ref: str, version: int 
         raise Conflict(
             f"request {row.ref} changed since you read it: it is now version {row.version} "
             f"({row.state}), you acted on version {version}",
-            hint=f"look at it again (`hanoinet request show {row.ref}`) and decide again", code="request_changed",
+            hint=f"look at it again (`hanoinet request show {row.ref} --reason 'to decide again'`) and decide again",
+            code="request_changed",
         )
     return row
 

@@ -222,7 +222,8 @@ def check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
         result = data.get("result")
         if not isinstance(result, Mapping):
             raise ValidationError(f"{action.value}: result is required (an object with the result fields)",
-                                  hint=f"see `hanoinet request show {row.ref}` and docs/convention.md")
+                                  hint=f"see `hanoinet request show {row.ref} --reason 'to give its result'` "
+                                  "and docs/convention.md")
         problems = convention.validate_result(row.kind, dict(result))
         if problems:
             raise convention.ValidationFailed(problems)
