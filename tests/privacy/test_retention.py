@@ -1,13 +1,13 @@
 """Retention of evidence: the pure choice of what is due, domestic periods, and the job across a node restart.
 
-Every instant is pinned: the node's clock is replaced in every module that reads it (:func:`pin`), so what
-is due never depends on the day the tests run.
+Every instant is pinned: the node's clock is replaced in every module that reads it
+(:func:`tests.privacy.support.pin`), so what is due never depends on the day the tests run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from hanoinet import clock
 from hanoinet.api.app import create_app
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import EvidenceCustody, LedgerEntry
@@ -32,23 +31,12 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import add_officer
 from hanoinet.privacy import retention
 from hanoinet.privacy.retention import DOMESTIC, SENDER, Held, check_domestic, due, end_of, set_domestic, shred_due
+from tests.privacy.support import pin
 from tests.support import auth, make_node, publish, pump
 
 CASE = "BRA-2026-0042"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-def pin(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
-    """Make ``now()`` answer ``at`` in every module of hanoinet and of the tests that reads the clock."""
-    current = clock.now
-
-    def pinned() -> datetime:
-        return at
-
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] in ("hanoinet", "tests") and getattr(module, "now", None) is current:
-            monkeypatch.setattr(module, "now", pinned)
 
 
 # -- the pure core ------------------------------------------------------------------------------------------
@@ -189,6 +177,14 @@ def test_retention_expiry_across_a_restart_shreds_exactly_what_it_should(
     # Before any end: nothing is shredded.
     node, service, shredded = restart(T0 + 5 * DAY - timedelta(milliseconds=1))
     assert shredded == ()
+    assert _readable(service, chat.id) == data["chat.db"]
+    node.close()
+    # Once the end has come, a file not shredded yet (the node not serving) is no longer read.
+    pin(monkeypatch, T0 + 5 * DAY)
+    node = Node.open(data_dir)
+    with pytest.raises(Conflict) as ended:
+        b"".join(EvidenceService(node).plaintext(chat.id))
+    assert ended.value.code == "retention_ended"
     node.close()
     # At the domestic end exactly: that file only, and its record names the period and who set it.
     node, service, shredded = restart(T0 + 5 * DAY)
@@ -292,3 +288,27 @@ def test_the_receiving_desks_supervisor_sets_a_shorter_period_through_the_api(
     (record,) = records
     assert record.actor.startswith("officer:") and record.detail["retain_until"] == "2026-03-04T09:30:00.000Z"
     assert record.detail["sender_until"] == "2026-03-07T09:30:00.000Z"
+
+
+def test_the_serving_nodes_retention_job_shreds_at_its_first_round(
+        tmp_path: Path, authority: KeyPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin(monkeypatch, T0)
+    node = make_node(tmp_path, "FRA", authority)
+    service = EvidenceService(node)
+    kept = service.ingest(io.BytesIO(b"kept"), name="kept.txt", case=CASE, actor="officer:3")
+    ended = service.ingest(io.BytesIO(b"ended"), name="ended.txt", case=CASE, actor="officer:3")
+    set_domestic(service, until=T0 + DAY, actor="officer:4", reason="law", file_ids=[ended.id])
+    pin(monkeypatch, T0 + DAY)
+
+    async def serve_one_round() -> None:
+        stop = asyncio.Event()
+        job = asyncio.create_task(retention.run_retention(service, stop, interval=3600))
+        while service.get(ended.id).shredded_at is None:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await job
+
+    asyncio.run(asyncio.wait_for(serve_one_round(), timeout=30))
+    assert service.get(ended.id).shredded_at == T0 + DAY
+    assert service.get(kept.id).shredded_at is None
+    node.close()

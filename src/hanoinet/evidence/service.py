@@ -295,6 +295,11 @@ class EvidenceService:
                 raise Conflict(f"evidence file {item_id} ({row.name}) was shredded at "
                                f"{format_instant(row.shredded_at) if row.shredded_at else '?'}",
                                code="evidence_shredded")
+            if row.retain_until is not None and row.retain_until <= now():
+                # Between the end and the retention job's next round (or while the node does not serve).
+                raise Conflict(f"the retention period of evidence file {item_id} ({row.name}) ended at "
+                               f"{format_instant(row.retain_until)}; it is no longer read and is shredded at the "
+                               "retention job's next round", code="retention_ended")
             data_key = self.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
             return self._decrypt(row.blob_id, data_key)
 
