@@ -27,12 +27,10 @@ from hanoinet.clock import format_instant, now, show_instant
 from hanoinet.db.models import EvidenceFile
 from hanoinet.errors import Conflict, NotFound, ValidationError
 from hanoinet.evidence.service import EvidenceItem, EvidenceService, Shredding, record_custody_many
-from hanoinet.ledger.events import CustodyEvent, register_action
+from hanoinet.ledger.events import CustodyEvent
 
 log = structlog.get_logger("hanoinet.privacy.retention")
 
-#: The custody action recording a domestic retention period set on a file.
-RETENTION_SET = register_action("retention_set")
 #: Who set a period: the State that sent the file, or this State.
 SENDER, DOMESTIC = "sender", "domestic"
 #: Files shredded per transaction by the retention job (one KEK rotation each).
@@ -190,7 +188,7 @@ def set_domestic(service: EvidenceService, *, until: datetime, actor: str, reaso
                 detail["previous"] = format_instant(previous)
             if row.sender_retain_until is not None:
                 detail["sender_until"] = format_instant(row.sender_retain_until)
-            events.append((row.id, CustodyEvent(action=RETENTION_SET, at=format_instant(t), node=node.state,
+            events.append((row.id, CustodyEvent(action="retention_set", at=format_instant(t), node=node.state,
                                                 actor=actor, object_sha256=row.sha256, case=row.case_ref,
                                                 detail=detail)))
         record_custody_many(uow.session, events)
