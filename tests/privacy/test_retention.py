@@ -236,6 +236,10 @@ def test_a_domestic_period_is_refused_when_longer_than_the_senders_or_on_a_shred
     with pytest.raises(ValidationError) as longer:
         set_domestic(receiver, until=T0 + 6 * DAY, actor="officer:4", reason="law", case=CASE)
     assert longer.value.code == "retention_longer_than_sender"
+    for target in ({"file_ids": [a.id], "case": CASE}, {}):
+        with pytest.raises(ValidationError) as unclear:
+            set_domestic(receiver, until=T0 + DAY, actor="officer:4", reason="law", **target)
+        assert unclear.value.code == "retention_target"
     receiver.shred(b.id, actor="officer:4", reason="court order")
     with pytest.raises(Conflict):
         set_domestic(receiver, until=T0 + DAY, actor="officer:4", reason="law", case=CASE)

@@ -158,7 +158,9 @@ def set_domestic(service: EvidenceService, *, until: datetime, actor: str, reaso
         raise ValidationError("setting a retention period needs a reason (e.g. the domestic law that requires it)",
                               code="reason_required")
     if (file_ids is None) == (case is None):
-        raise ValidationError("name the files or the case, not both", code="retention_target")
+        raise ValidationError("name either the files or the case, one of the two",
+                              hint="give file ids (--file, files) or a case reference (--case, case)",
+                              code="retention_target")
     t = now()
     node = service.node
     with node.db.transaction() as uow:
