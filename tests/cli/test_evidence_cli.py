@@ -337,3 +337,6 @@ def test_a_retention_period_is_sealed_shown_and_shortened_at_home(tmp_path: Path
     assert "until 2026-06-30 10:00 UTC (domestic period)" in out
     code, out, _ = invoke(monkeypatch, capsys, "evidence", "show", item.id, "--data", data, "--json")
     assert json.loads(out)["retention"]["domestic_until"] == "2026-06-30T10:00:00.000Z"
+    pin(monkeypatch, datetime(2026, 7, 1, tzinfo=UTC))
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "show", item.id, "--data", data)
+    assert code == 0 and "ended 2026-06-30 10:00 UTC (domestic period); no longer readable" in " ".join(out.split())

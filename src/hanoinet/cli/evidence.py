@@ -124,9 +124,14 @@ def list_files(
 
 def _retention(item: EvidenceItem, zone: tzinfo) -> str:
     """When a file's retention ends and whose period it is, as people read it."""
+    from hanoinet.clock import now
+
     if item.retain_until is None:
         return "no period set"
     whose = "domestic period" if item.retention_set_by == "domestic" else f"period set by {item.origin}"
+    if item.shredded_at is None and item.retain_until <= now():
+        return (f"ended {when(item.retain_until, zone)} ({whose}); no longer readable, shredded at the next round "
+                "of the serving node's retention job")
     return f"until {when(item.retain_until, zone)} ({whose})"
 
 
