@@ -107,6 +107,13 @@ def shred_due(service: EvidenceService, *, at: datetime | None = None, actor: st
     t = at if at is not None else now()
     node = service.node
     shredded: list[EvidenceItem] = []
+
+    def decide(row: EvidenceFile) -> Shredding | None:
+        ends = end_of(row.sender_retain_until, row.domestic_retain_until)
+        if row.shredded_at is not None or ends is None or ends[0] > t:
+            return None
+        return _reason(ends[0], ends[1], row.origin, node.state)
+
     while True:
         with node.db.transaction(readonly=True) as uow:
             rows = uow.session.execute(
@@ -116,13 +123,6 @@ def shred_due(service: EvidenceService, *, at: datetime | None = None, actor: st
         ids = due((Held(i, end, s is not None) for i, end, s in rows), t)
         if not ids:
             return shredded
-
-        def decide(row: EvidenceFile) -> Shredding | None:
-            ends = end_of(row.sender_retain_until, row.domestic_retain_until)
-            if row.shredded_at is not None or ends is None or ends[0] > t:
-                return None
-            return _reason(ends[0], ends[1], row.origin, node.state)
-
         done = service.shred_where(ids, actor=actor, decide=decide)
         shredded += done
         log.info("retention ended: evidence shredded", files=len(done))
