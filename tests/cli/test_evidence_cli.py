@@ -311,3 +311,43 @@ def test_sweep_lists_then_removes_leftovers_in_80_columns(data_dir: Path, monkey
     assert code == 0 and out.strip() == "nothing to remove"
     code, _, err = invoke(monkeypatch, capsys, "evidence", "sweep", "--data", str(data_dir), "--older-than", "60")
     assert code == 2 and "600" in err
+
+
+def test_a_retention_period_is_sealed_shown_and_shortened_at_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from tests.privacy.support import pin
+
+    pin(monkeypatch, datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+    node = make_node(tmp_path, "FRA", KeyPair.generate("sig"))
+    item = EvidenceService(node).ingest(io.BytesIO(b"subscriber records"), name="subscribers.csv", case="BRA-7",
+                                        actor="officer:3")
+    node.close()
+    data = str(tmp_path / "FRA")
+    package = tmp_path / "BRA-7.zip"
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "package", "--case", "BRA-7", "--out", str(package),
+                          "--data", data, "--purpose", "request", "--retain-until", "2026-02-01T00:00:00Z")
+    assert code == 2 and "must end after now" in err
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "package", "--case", "BRA-7", "--out", str(package),
+                          "--data", data, "--purpose", "request", "--retain-until", "2026-09-30T23:59:59+02:00")
+    assert code == 0, err
+    import zipfile
+
+    with zipfile.ZipFile(package) as archive:
+        conditions = json.loads(archive.read("package.json"))["use_conditions"]
+    assert conditions["retain_until"] == "2026-09-30T21:59:59.000Z"
+
+    code, out, err = invoke(monkeypatch, capsys, "evidence", "retain", "--file", item.id, "--until",
+                            "2026-06-30T12:00:00+02:00", "--reason", "domestic law", "--data", data)
+    assert code == 0, err
+    assert "until 2026-06-30 10:00 UTC (domestic period)" in out
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "show", item.id, "--data", data)
+    assert code == 0 and "retention until 2026-06-30 10:00 UTC (domestic period)" in " ".join(out.split())
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "list", "--data", data)
+    assert "until 2026-06-30 10:00 UTC (domestic period)" in out
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "show", item.id, "--data", data, "--json")
+    assert json.loads(out)["retention"]["domestic_until"] == "2026-06-30T10:00:00.000Z"
+    pin(monkeypatch, datetime(2026, 7, 1, tzinfo=UTC))
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "show", item.id, "--data", data)
+    assert code == 0 and "ended 2026-06-30 10:00 UTC (domestic period); no longer readable" in " ".join(out.split())

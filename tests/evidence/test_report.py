@@ -269,6 +269,11 @@ def test_use_conditions_are_in_their_own_box() -> None:
                  "Art. 40 (general principles)"):
         assert text in box
     assert '<section id="conditions" class="bound">' in html
+    assert "no retention period set by the sender" in box
+    report = _report()
+    report.package["use_conditions"]["retain_until"] = "2026-09-30T21:59:59.000Z"
+    _, page = _page(report)
+    assert "2026-09-30 21:59:59.000 UTC" in page.section["conditions"]
 
 
 HOSTILE = "<script>alert(\"x\")</script>' onerror=\"y\"<img src=http://evil.example/x>&amp;"

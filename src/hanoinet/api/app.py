@@ -53,6 +53,7 @@ from hanoinet.network.ratelimit import RateLimiter
 from hanoinet.network.transport import HttpTransport
 from hanoinet.node import alarms as node_alarms
 from hanoinet.node.node import Node
+from hanoinet.privacy.retention import run_retention
 from hanoinet.requests import jobs as request_jobs
 
 #: A report, a decision, a note, a rota entry or a cosignature: a few hundred bytes.
@@ -107,6 +108,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             tasks.append(asyncio.create_task(poll_directory(node, stop)))
             tasks.append(asyncio.create_task(run_puller(evidence_service, stop)))
             tasks.append(asyncio.create_task(run_sweeper(evidence_service, stop)))
+            tasks.append(asyncio.create_task(run_retention(evidence_service, stop)))
             tasks.append(asyncio.create_task(run_publisher(node, stop)))
             tasks.append(asyncio.create_task(matcher.run(stop)))
             tasks.append(asyncio.create_task(takedown_service.run(node, stop)))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -18,14 +19,15 @@ from hanoinet.api.inputs import CheckedRoute, Line
 from hanoinet.api.officers import Officer
 from hanoinet.api.privacy import Reason, record_reads, require_reason
 from hanoinet.api.problems import problem_responses
-from hanoinet.clock import format_instant
-from hanoinet.errors import ValidationError
+from hanoinet.clock import format_instant, now, parse_rfc3339
+from hanoinet.errors import NotFound, ValidationError
 from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
+from hanoinet.privacy import retention
 
 router = APIRouter(route_class=CheckedRoute, tags=["evidence"])
 
@@ -71,8 +73,24 @@ class NewOffer(BaseModel):
     purpose: str = Field(min_length=1, max_length=2000, description="what the evidence may be used for (Art. 40)")
     conditions: list[Line] = Field(default_factory=list, max_length=50, description="further use conditions")
     files: list[str] | None = Field(default=None, description="file ids; default: every file of the case")
+    retain_until: Line | None = Field(default=None, max_length=40, description=(
+        "when the receiving State must have destroyed the data (Art. 36), RFC 3339 with its offset; default: no "
+        "period"))
     wait_witnesses: float = Field(default=0.0, ge=0, le=600, description="seconds to wait for cosignatures")
     min_witnesses: int = Field(default=0, ge=0, le=200)
+
+
+class DomesticRetention(BaseModel):
+    """A shorter retention period set by this State on files it holds (docs/privacy.md, "Retention")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: Line = Field(max_length=40, description="when the files are to be shredded, RFC 3339 with its offset; "
+                        "never after the sending State's end")
+    reason: str = Field(min_length=1, max_length=500, description="why (e.g. the domestic law that requires it)")
+    files: list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="file ids; or give case")
+    case: Line | None = Field(default=None, max_length=128, description="every file held in this case")
 
 
 @router.get("/api/v1/evidence", summary="Evidence files held by this node")
@@ -137,7 +155,8 @@ async def create_offer(body: NewOffer, officer: Officer, request: Request) -> di
     officer.require_role(*_HANDLERS)
     offered = await run_in_threadpool(
         transfer.offer, _service(request), case=body.case, to=body.to, desk=officer.desk, actor=officer.actor,
-        conditions=UseConditions(purpose=body.purpose, conditions=tuple(body.conditions)), file_ids=body.files,
+        conditions=UseConditions(purpose=body.purpose, conditions=tuple(body.conditions),
+                                 retain_until=_sender_end(body.retain_until)), file_ids=body.files,
         witness_wait=body.wait_witnesses, min_witnesses=body.min_witnesses, handles=officer.can_act_for_desk)
     return {"package": offered.package_id, "message_id": offered.message_id, "files": offered.files,
             "expires_at": format_instant(offered.expires_at)}
@@ -168,6 +187,33 @@ async def received_package(package_id: _PACKAGE, officer: Officer, request: Requ
         raise
     return FileResponse(out, media_type="application/zip", filename=f"{package_id}.zip",
                         background=BackgroundTask(out.unlink, missing_ok=True))
+
+
+def _sender_end(given: str | None) -> datetime | None:
+    return retention.check_sender(parse_rfc3339(given, field="retain_until") if given is not None else None,
+                                  at=now())
+
+
+@router.post("/api/v1/evidence/retention", summary="Set a shorter domestic retention period on files",
+             responses=problem_responses({422: "the end is past, or after the sending State's end "
+                                                "(retention_in_past, retention_longer_than_sender)"}))
+def set_retention(body: DomesticRetention, officer: Officer, request: Request) -> list[dict[str, object]]:
+    """A supervisor of the desk that holds the files; each change is a ``retention_set`` custody record, and the
+    files are shredded when the period ends."""
+    officer.require_role(Role.SUPERVISOR)
+    items = retention.set_domestic(_service(request), until=parse_rfc3339(body.until, field="until"),
+                                   actor=officer.actor, reason=body.reason, file_ids=body.files, case=body.case,
+                                   may_act_for=lambda desk: desk == officer.desk)
+    return [i.as_json() for i in items]
+
+
+@router.get("/api/v1/evidence/{file_id}", summary="One evidence file held by this node, with its retention")
+def show_evidence(file_id: _ID, officer: Officer, request: Request) -> dict[str, object]:
+    """The officer's desk's files only (every desk's for supervisors and admins)."""
+    item = _service(request).get(file_id)
+    if not officer.can_read_desk(item.desk):
+        raise NotFound(f"no evidence file {file_id} on this node", code="evidence_not_found")
+    return item.as_json()
 
 
 def _target(request: Request) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +25,11 @@ from hanoinet.errors import ValidationError
 # none of them and a court's machine should not wait for them (tests/cli/test_startup.py).
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import tzinfo
 
     from rich.progress import Progress
 
+    from hanoinet.evidence.service import EvidenceItem
     from hanoinet.node.node import Node
     from hanoinet.privacy.access import Item
 
@@ -69,6 +71,14 @@ def _record_reads(node: Node, written: Path, actor: str, reason: str, command: s
     except BaseException:
         written.unlink(missing_ok=True)
         raise
+
+
+def _sender_end(given: str | None) -> datetime | None:
+    """A ``--retain-until`` as typed, checked: an instant after now, or None."""
+    from hanoinet.clock import now, parse_rfc3339
+    from hanoinet.privacy.retention import check_sender
+
+    return check_sender(parse_rfc3339(given, field="--retain-until") if given is not None else None, at=now())
 
 
 def _progress() -> Progress:
@@ -142,8 +152,80 @@ def list_files(
         out.print(f"\n{i.id}  {'shredded' if i.shredded_at else 'stored'}", markup=False)
         for label, value in (("case", i.case), ("desk", i.desk or "none (held before desks were recorded)"),
                              ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
-                             ("ingested", when(i.ingested_at, zone))):
+                             ("ingested", when(i.ingested_at, zone)), ("retention", _retention(i, zone))):
             out.print(f"  {label:<9} {value}", markup=False)
+
+
+def _retention(item: EvidenceItem, zone: tzinfo) -> str:
+    """When a file's retention ends and whose period it is, as people read it."""
+    from hanoinet.clock import now
+
+    if item.retain_until is None:
+        return "no period set"
+    whose = "domestic period" if item.retention_set_by == "domestic" else f"period set by {item.origin}"
+    if item.shredded_at is None and item.retain_until <= now():
+        return (f"ended {when(item.retain_until, zone)} ({whose}); no longer readable, shredded at the next round "
+                "of the serving node's retention job")
+    return f"until {when(item.retain_until, zone)} ({whose})"
+
+
+@app.command("show")
+def show(
+    file_id: str = typer.Argument(..., help="the evidence file's id (`hanoinet evidence list`)"),
+    data: Path = DataOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One evidence file: what it is, where it came from, and when its retention ends."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
+
+    node = open_node(data)
+    try:
+        item = EvidenceService(node).get(file_id)
+    finally:
+        node.close()
+    if as_json:
+        print_json(item.as_json())
+        return
+    zone = node_zone(data)
+    rows = [("status", f"shredded {when(item.shredded_at, zone)}" if item.shredded_at else "stored"),
+            ("case", item.case), ("desk", item.desk or "none (held before desks were recorded)"), ("name", item.name),
+            ("size", f"{item.size:,} bytes"), ("sha256", item.sha256), ("origin", item.origin),
+            ("ingested", f"{when(item.ingested_at, zone)} by {item.ingested_by}"),
+            ("retention", _retention(item, zone)),
+            ("sender's", when(item.sender_retain_until, zone) or "no period set"),
+            ("domestic", when(item.domestic_retain_until, zone) or "no period set")]
+    out.print(item.id, markup=False)
+    for label, value in rows:
+        out.print(f"  {label:<9} {value}", markup=False)
+
+
+@app.command("retain")
+def retain(
+    until: str = typer.Option(..., "--until", help="when the files are to be shredded, with its offset, e.g. "
+                              "2027-03-31T23:59:59+07:00; never after the sending State's end"),
+    reason: str = typer.Option(..., "--reason", help="why (e.g. the domestic law that requires it)"),
+    file_id: list[str] = typer.Option([], "--file", help="a file id (repeat)"),
+    case: str | None = typer.Option(None, "--case", help="every file held in this case"),
+    data: Path = DataOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Set a shorter domestic retention period: the files are shredded when it ends (docs/privacy.md)."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.clock import parse_rfc3339
+    from hanoinet.evidence.service import EvidenceService
+    from hanoinet.privacy.retention import set_domestic
+
+    end = parse_rfc3339(until, field="--until")
+    node = open_node(data)
+    try:
+        items = set_domestic(EvidenceService(node), until=end, actor=_actor(actor), reason=reason,
+                             file_ids=file_id or None, case=case)
+    finally:
+        node.close()
+    zone = node_zone(data)
+    for item in items:
+        out.print(f"{item.id}  {item.name}: retention {_retention(item, zone)}", markup=False)
 
 
 @app.command("package")
@@ -160,6 +242,9 @@ def package(
                                          help="seconds to wait for witnesses to cosign the checkpoint"),
     min_witnesses: int = typer.Option(0, "--min-witnesses", min=0, help="cosignatures to wait for"),
     reason: str = ReasonOption,
+    retain_until: str | None = typer.Option(None, "--retain-until", help="when the receiving State must have "
+                                            "destroyed the data (Art. 36), with its offset, e.g. "
+                                            "2027-06-30T23:59:59+02:00; default: no period"),
     actor: str | None = ActorOption,
 ) -> None:
     """Seal the case's files into one package a court can verify offline with `hanoinet verify`."""
@@ -176,7 +261,8 @@ def package(
         with _progress() as bar:
             task = bar.add_task("sealing", total=total)
             sealed = seal(service, case=case, out=to, actor=_actor(actor), recipient=recipient,
-                          conditions=UseConditions(purpose=purpose, conditions=tuple(condition)),
+                          conditions=UseConditions(purpose=purpose, conditions=tuple(condition),
+                                                   retain_until=_sender_end(retain_until)),
                           file_ids=file_id or None, witness_wait=wait_witnesses, min_witnesses=min_witnesses,
                           progress=partial(bar.advance, task))
         _record_reads(node, to, _actor(actor), why, "hanoinet evidence package",
@@ -201,6 +287,9 @@ def send(
                                          help="seconds to wait for witnesses to cosign the checkpoint"),
     min_witnesses: int = typer.Option(0, "--min-witnesses", min=0, help="cosignatures to wait for"),
     desk: str | None = typer.Option(None, "--desk", help="the sending desk (default: the node's first desk)"),
+    retain_until: str | None = typer.Option(None, "--retain-until", help="when the receiving State must have "
+                                            "destroyed the data (Art. 36), with its offset, e.g. "
+                                            "2027-06-30T23:59:59+02:00; default: no period"),
     data: Path = DataOption,
     actor: str | None = ActorOption,
 ) -> None:
@@ -213,7 +302,8 @@ def send(
     node = open_node(data)
     try:
         offered = offer(EvidenceService(node), case=case, to=to, desk=desk or node.settings.desks[0].id,
-                        actor=_actor(actor), conditions=UseConditions(purpose=purpose, conditions=tuple(condition)),
+                        actor=_actor(actor), conditions=UseConditions(
+                            purpose=purpose, conditions=tuple(condition), retain_until=_sender_end(retain_until)),
                         file_ids=file_id or None, witness_wait=wait_witnesses, min_witnesses=min_witnesses)
     finally:
         node.close()
@@ -237,11 +327,13 @@ def offers(data: Path = DataOption, as_json: bool = typer.Option(False, "--json"
         return
     # The package id (what `evidence export --package ID` takes) is never cut; the other columns wrap and fold.
     table = Table(Column("package", no_wrap=True), *(Column(name, overflow="fold") for name in
-                                                      ("direction", "State", "case", "status", "files here", "error")))
+                                                      ("direction", "State", "case", "status", "files here",
+                                                       "retain until", "error")))
+    zone = node_zone(data)
     for o in listed:
         here = sum(f["here"] for f in o["files"])
         table.add_row(o["package"], o["direction"], o["peer"], o["case"], o["status"], f"{here}/{len(o['files'])}",
-                      o["error"] or "")
+                      when(o["retain_until"], zone) or "no period", o["error"] or "")
     out.print(table)
     received = next((o for o in listed if o["direction"] == "in" and o["status"] == "complete"), None)
     if received is not None:

@@ -403,7 +403,8 @@ class EvidenceFile(Base):
     """One evidence file held by this node: its hashes, where its ciphertext is, and its wrapped data key."""
 
     __tablename__ = "evidence_files"
-    __table_args__ = (Index("ix_evidence_files_case", "case_ref"), Index("ix_evidence_files_sha256", "sha256"))
+    __table_args__ = (Index("ix_evidence_files_case", "case_ref"), Index("ix_evidence_files_sha256", "sha256"),
+                      Index("ix_evidence_files_retain_until", "retain_until"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     case_ref: Mapped[str] = mapped_column(String(128))
@@ -426,6 +427,12 @@ class EvidenceFile(Base):
     #: The desk whose evidence it is (docs/authorisation.md): the ingesting officer's, or the desk a received
     #: offer was addressed to. None for files held before desks were recorded: only supervisors and admins see them.
     desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: The end of the retention period the sending State set in the package's use conditions, if it set one.
+    sender_retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The end of a shorter period this State set (never later than the sender's); None if none was set.
+    domestic_retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The earlier of the two: when the retention job shreds the file (docs/privacy.md, "Retention").
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EvidenceCustody(Base):
@@ -466,6 +473,8 @@ class EvidenceOffer(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: Our desk: the one that sent it (out) or the one it was addressed to (in); None before desks were recorded.
     desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Incoming offers: the end of the retention period in the package's use conditions, if the sender set one.
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EvidenceOfferFile(Base):

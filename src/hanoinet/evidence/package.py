@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,16 @@ class UseConditions:
     onward_transfer: str = "only with the prior written consent of the sending State"
     #: Further conditions the sending State sets (e.g. confidentiality, data protection safeguards).
     conditions: tuple[str, ...] = ()
+    #: When the receiving State must have destroyed the data (Art. 36); None: the sender set no period.
+    retain_until: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """As recorded in ``package.json``."""
+        """As recorded in ``package.json`` (``retain_until`` only when a period is set)."""
         return {"purpose": self.purpose, "onward_transfer": self.onward_transfer,
                 "conditions": list(self.conditions),
                 "articles": ["Art. 36 (protection of personal data)", "Art. 40 (general principles of mutual "
-                             "legal assistance: use limited to the purpose of the request)"]}
+                             "legal assistance: use limited to the purpose of the request)"],
+                **({} if self.retain_until is None else {"retain_until": format_instant(self.retain_until)})}
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,6 +243,8 @@ def _conditions(package: dict[str, Any]) -> str:
             + _facts([("Purpose", _text(terms.get("purpose"))),
                       ("Onward transfer", _text(terms.get("onward_transfer"))),
                       ("Further conditions", _list(_texts(terms.get("conditions")), "none")),
+                      ("To be destroyed by", "no retention period set by the sender"
+                       if terms.get("retain_until") is None else _instant(terms.get("retain_until"))),
                       ("Convention articles", _list(_texts(terms.get("articles")), "none stated"))])
             + "</section>\n")
 

@@ -17,7 +17,7 @@ import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -112,19 +112,39 @@ class EvidenceItem:
     shredded_at: datetime | None
     #: The desk whose evidence it is; None for files held before desks were recorded.
     desk: str | None = None
+    #: When the file's retention ends (the earlier of the two ends below; None: no period) and, if set, the ends
+    #: of the sending State's period and of this State's domestic one (docs/privacy.md, "Retention").
+    retain_until: datetime | None = None
+    sender_retain_until: datetime | None = None
+    domestic_retain_until: datetime | None = None
 
     @classmethod
     def of(cls, row: EvidenceFile) -> EvidenceItem:
         """From its database row."""
         return cls(row.id, row.case_ref, row.name, row.size, row.sha256, row.blake3, row.media_type, row.origin,
-                   row.ingested_at, row.ingested_by, row.shredded_at, row.desk)
+                   row.ingested_at, row.ingested_by, row.shredded_at, row.desk, row.retain_until,
+                   row.sender_retain_until, row.domestic_retain_until)
+
+    @property
+    def retention_set_by(self) -> str | None:
+        """Whose period ends first: ``domestic`` (this State's), ``sender`` (the sending State's), or None."""
+        if self.retain_until is None:
+            return None
+        return "domestic" if self.retain_until == self.domestic_retain_until else "sender"
 
     def as_json(self) -> dict[str, object]:
         """For the API and ``--json``."""
         return {"id": self.id, "case": self.case, "name": self.name, "size": self.size, "sha256": self.sha256,
                 "blake3": self.blake3, "media_type": self.media_type, "origin": self.origin,
                 "ingested_at": format_instant(self.ingested_at), "ingested_by": self.ingested_by,
-                "shredded_at": format_instant(self.shredded_at) if self.shredded_at else None, "desk": self.desk}
+                "shredded_at": _instant(self.shredded_at), "desk": self.desk,
+                "retention": {"until": _instant(self.retain_until), "set_by": self.retention_set_by,
+                              "sender_until": _instant(self.sender_retain_until),
+                              "domestic_until": _instant(self.domestic_retain_until)}}
+
+
+def _instant(t: datetime | None) -> str | None:
+    return format_instant(t) if t is not None else None
 
 
 def record_custody(session: Session, item_id: str, event: CustodyEvent) -> None:
@@ -275,6 +295,11 @@ class EvidenceService:
                 raise Conflict(f"evidence file {item_id} ({row.name}) was shredded at "
                                f"{format_instant(row.shredded_at) if row.shredded_at else '?'}",
                                code="evidence_shredded")
+            if row.retain_until is not None and row.retain_until <= now():
+                # Between the end and the retention job's next round (or while the node does not serve).
+                raise Conflict(f"the retention period of evidence file {item_id} ({row.name}) ended at "
+                               f"{format_instant(row.retain_until)}; it is no longer read and is shredded at the "
+                               "retention job's next round", code="retention_ended")
             data_key = self.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
             return self._decrypt(row.blob_id, data_key)
 
@@ -297,32 +322,68 @@ class EvidenceService:
         if not reason.strip():
             raise ValidationError("a shredding needs a reason (e.g. the retention limit that requires it)",
                                   code="reason_required")
+
+        def decide(row: EvidenceFile) -> Shredding:
+            if row.shredded_at is not None:
+                raise Conflict(f"evidence file {item_id} was already shredded at {format_instant(row.shredded_at)}",
+                               code="evidence_shredded")
+            return Shredding(reason)
+
+        shredded = self.shred_where([item_id], actor=actor, decide=decide)
+        if not shredded:
+            raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
+        return shredded[0]
+
+    def shred_where(self, item_ids: Sequence[str], *, actor: str,
+                    decide: Callable[[EvidenceFile], Shredding | None]) -> tuple[EvidenceItem, ...]:
+        """Shred, in one transaction with one KEK rotation, the files of ``item_ids`` that ``decide`` says to.
+
+        ``decide`` sees each file's row once it is locked (shredded or not) and returns why to shred it, or
+        None to leave it; an error it raises rolls everything back. Unknown ids are left out. Returns the files
+        shredded; see :meth:`shred` for what a shred destroys.
+        """
         t = now()
+        blobs: list[str] = []
+        items = []
         with self.node.db.transaction() as uow:
             # The epoch first, as every rotation does: two shreds locking their file rows first would each
             # wait for the other's row when re-wrapping all keys.
             self.vault.lock_rotation(uow.session)
-            row = uow.session.get(EvidenceFile, item_id, with_for_update=True)
-            if row is None:
-                raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
-            if row.shredded_at is not None:
-                raise Conflict(f"evidence file {item_id} was already shredded at {format_instant(row.shredded_at)}",
-                               code="evidence_shredded")
-            blob_id = row.blob_id
-            row.wrapped_key = None
-            row.kek_epoch = None
-            row.blob_id = None
-            row.shredded_at = t
-            record_custody(uow.session, item_id, CustodyEvent(
-                action="shredded", at=format_instant(t), node=self.node.state, actor=actor,
-                object_sha256=row.sha256, case=row.case_ref, detail={"file": item_id, "reason": reason[:500]}))
+            rows = uow.session.scalars(select(EvidenceFile).where(EvidenceFile.id.in_(list(item_ids)))
+                                       .order_by(EvidenceFile.id).with_for_update()).all()
+            events: list[tuple[str, CustodyEvent]] = []
+            for row in rows:
+                shredding = decide(row)
+                if shredding is None:
+                    continue
+                if row.blob_id is not None:
+                    blobs.append(row.blob_id)
+                row.wrapped_key = None
+                row.kek_epoch = None
+                row.blob_id = None
+                row.shredded_at = t
+                events.append((row.id, CustodyEvent(
+                    action="shredded", at=format_instant(t), node=self.node.state, actor=actor,
+                    object_sha256=row.sha256, case=row.case_ref,
+                    detail={**shredding.detail, "file": row.id, "reason": shredding.reason[:500]})))
+                items.append(EvidenceItem.of(row))
+            if not events:
+                return ()
+            record_custody_many(uow.session, events)
             self.vault.rotate(uow.session)
-            item = EvidenceItem.of(row)
         self.vault.destroy_retired()
-        if blob_id is not None:
+        for blob_id in blobs:
             self.store.delete(blob_id)
-        log.info("evidence shredded", file=item_id)
-        return item
+        log.info("evidence shredded", files=[item.id for item in items])
+        return tuple(items)
+
+
+@dataclass(frozen=True, slots=True)
+class Shredding:
+    """Why a file is shredded, as its ``shredded`` custody record says: the reason, and any further detail."""
+
+    reason: str
+    detail: dict[str, str] = field(default_factory=dict)
 
 
 class Readable(Protocol):

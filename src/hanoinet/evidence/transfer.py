@@ -326,6 +326,7 @@ def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at
         described = json.loads(base64.b64decode(body.head["package.json"], validate=True))
         listed = [(f["path"], f["size"], f["sha256"]) for f in described["files"]]
         parties = (described["id"], described["sender"], described["recipient"])
+        retain_until = _sender_retention(described)
     except (ValueError, KeyError, TypeError):
         raise ValidationError("the offer's package.json is not readable", code="invalid_body") from None
     # The offer must be what the package it carries says: a sender cannot make us pull more than it sealed.
@@ -344,10 +345,26 @@ def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at
         id=body.package, direction="in", peer=sender, case_ref=described.get("case") or body.package,
         created_at=received_at, expires_at=parse_instant(body.expires_at), head=json.dumps(body.head),
         signature=body.signature, capability=body.capability, pull_url=card.endpoint.rstrip("/"), status="pulling",
-        attempts=0, next_attempt_at=received_at, desk=desk))
+        attempts=0, next_attempt_at=received_at, desk=desk, retain_until=retain_until))
     for position, item in enumerate(body.files, start=1):
         uow.session.add(EvidenceOfferFile(offer_id=body.package, direction="in", position=position, path=item.path,
                                           size=item.size, sha256=item.sha256, chunk_size=item.chunk_size))
+
+
+def _sender_retention(described: dict[str, Any]) -> datetime | None:
+    """The end of the sender's retention period in ``package.json``'s use conditions; None if it set none.
+
+    A package from a sender that sets no period (or predates them) has no ``retain_until``; one that is not
+    an instant makes the offer unreadable (ValueError).
+    """
+    conditions = described.get("use_conditions")
+    value = conditions.get("retain_until") if isinstance(conditions, dict) else None
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, field="use_conditions.retain_until")
+    except ValidationError as exc:
+        raise ValueError(exc.message) from None
 
 
 inbox.on_receive(KIND, _on_offer)
@@ -516,7 +533,8 @@ class Puller:
             uow.session.add(EvidenceFile(
                 id=file_id, case_ref=offered.case_ref, name=name, media_type=None, size=item.size, sha256=item.sha256,
                 blake3=None, blob_id=writer.id, chunk_size=item.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
-                origin=offered.peer, ingested_at=t, ingested_by=f"peer:{offered.peer}", desk=offered.desk))
+                origin=offered.peer, ingested_at=t, ingested_by=f"peer:{offered.peer}", desk=offered.desk,
+                sender_retain_until=offered.retain_until, retain_until=offered.retain_until))
             uow.session.execute(update(EvidenceOfferFile).where(
                 EvidenceOfferFile.offer_id == offered.id, EvidenceOfferFile.direction == "in",
                 EvidenceOfferFile.position == item.position).values(file_id=file_id))
@@ -602,6 +620,7 @@ def list_offers(node: Node, *, limit: int = 500,
                 "package": o.id, "direction": o.direction, "peer": o.peer, "desk": o.desk, "case": o.case_ref,
                 "status": o.status,
                 "created_at": format_instant(o.created_at), "expires_at": format_instant(o.expires_at),
+                "retain_until": format_instant(o.retain_until) if o.retain_until is not None else None,
                 "error": o.error, "files": [{"path": f.path, "size": f.size, "sha256": f.sha256,
                                              "here": f.file_id is not None} for f in files]})
     return listed

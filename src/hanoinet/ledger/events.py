@@ -26,6 +26,8 @@ from hanoinet.states import StateCode
 #: What can happen to an object in custody. Later capabilities add theirs with :func:`register_action`.
 ACTIONS: set[str] = {"collected", "ingested", "sealed", "sent", "received", "opened", "exported", "shredded",
                      "redacted"}
+#: A retention period set on a file by the State that holds it (docs/privacy.md, "Retention").
+ACTIONS.add("retention_set")
 _ACTION = re.compile(r"^[a-z][a-z_]{2,31}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_INTEGER = 2**53 - 1

@@ -3,7 +3,8 @@
 Art. 36: personal data are transferred only as domestic and applicable international law allow, under the
 conditions the sending State attaches; the recipient protects them; onward transfer to a third State or an
 international organisation needs the sender's prior authorisation. Art. 40: information received is not used
-for other proceedings without prior consent. This package holds what makes that hold on a node; its first part
-is the access log (:mod:`hanoinet.privacy.access`): every read of personal data by an officer, with its reason,
-in a log the database keeps append-only (docs/privacy.md).
+for other proceedings without prior consent. This package holds what makes that hold on a node: the access
+log (:mod:`hanoinet.privacy.access`), every read of personal data by an officer, with its reason, in a log the
+database keeps append-only; and retention (:mod:`hanoinet.privacy.retention`), files shredded when the period
+the sender or this State set ends (docs/privacy.md).
 """
