@@ -19,7 +19,7 @@ from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
 from hanoinet.privacy.access import AccessEntry, query
 from tests.cli.test_cli import invoke
-from tests.support import make_node, publish, pump
+from tests.support import READ, make_node, publish, pump
 
 
 def access_rows(data: Path) -> list[AccessEntry]:
@@ -327,10 +327,12 @@ def test_a_retention_period_is_sealed_shown_and_shortened_at_home(tmp_path: Path
     data = str(tmp_path / "FRA")
     package = tmp_path / "BRA-7.zip"
     code, _, err = invoke(monkeypatch, capsys, "evidence", "package", "--case", "BRA-7", "--out", str(package),
-                          "--data", data, "--purpose", "request", "--retain-until", "2026-02-01T00:00:00Z")
+                          "--data", data, "--purpose", "request", "--reason", READ,
+                          "--retain-until", "2026-02-01T00:00:00Z")
     assert code == 2 and "must end after now" in err
     code, _, err = invoke(monkeypatch, capsys, "evidence", "package", "--case", "BRA-7", "--out", str(package),
-                          "--data", data, "--purpose", "request", "--retain-until", "2026-09-30T23:59:59+02:00")
+                          "--data", data, "--purpose", "request", "--reason", READ,
+                          "--retain-until", "2026-09-30T23:59:59+02:00")
     assert code == 0, err
     import zipfile
 
