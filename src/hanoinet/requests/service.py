@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -353,7 +353,7 @@ def check_draft(node: Node, draft: Draft) -> tuple[str, str]:
     priority = draft.priority or kind.default_priority
     problems = convention.validate_request(
         draft.kind, dict(draft.fields), priority=priority, language=draft.language,
-        declarations=card.declarations, desk_languages=target.languages,
+        declarations=card.declarations, desk_languages=target.languages, to=draft.to, sending_desk=draft.desk,
     )
     if problems:
         raise convention.ValidationFailed(problems)
@@ -374,7 +374,7 @@ def create(node: Node, principal: Principal, draft: Draft, *, send: bool = True)
         raise ValidationError(f"this node has no desk {desk!r}",
                               hint=f"desks: {', '.join(sorted(node.settings.desk_ids))}")
     principal.require_desk(desk)
-    priority, to = check_draft(node, draft)
+    priority, to = check_draft(node, replace(draft, desk=desk))
     for attempt in range(3):
         try:
             with node.db.transaction() as uow:
