@@ -626,7 +626,7 @@ _MEASURES_HELP = ("search (search or similarly access), seizure (seize or simila
 
 STORED_DATA = register(RequestKind(
     name="stored_data",
-    title="Mutual legal assistance in accessing stored electronic data",
+    title="Access to stored electronic data",
     article=STORED_DATA_ACCESS.article,
     summary="Ask another State's central authority to search or similarly access, seize or similarly secure, and "
             "disclose stored electronic data, including data it preserved on an earlier preservation request.",
@@ -671,7 +671,7 @@ _TARGET_HELP = ("The communications concerned: identifiers (account, number, IP 
 
 REAL_TIME_TRAFFIC_DATA = register(RequestKind(
     name="real_time_traffic",
-    title="Mutual legal assistance in real-time collection of traffic data",
+    title="Real-time collection of traffic data",
     article=REAL_TIME_TRAFFIC.article,
     summary="Ask another State's central authority to collect in real time the traffic data of specified "
             "communications in its territory, for a stated period and with a justification.",
@@ -699,7 +699,7 @@ REAL_TIME_TRAFFIC_DATA = register(RequestKind(
 
 CONTENT_INTERCEPTION = register(RequestKind(
     name="interception",
-    title="Mutual legal assistance in interception of content data",
+    title="Interception of content data",
     article=INTERCEPTION.article,
     summary="Ask another State's central authority to collect or record the content of specified communications, "
             "as far as the treaties and domestic law that bind it allow, for a stated period and with a "
