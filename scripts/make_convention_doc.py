@@ -67,7 +67,7 @@ def _field_rows(specs: Sequence[FieldSpec], prefix: str = "") -> list[list[str]]
     for spec in specs:
         what = spec.help
         if spec.choices:
-            what += f" One of: {', '.join(spec.choices)}."
+            what += f" {'Each item one' if spec.type == 'list' else 'One'} of: {', '.join(spec.choices)}."
         if spec.must_be_true:
             what += " Must be true."
         if spec.format is not None:

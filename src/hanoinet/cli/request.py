@@ -483,7 +483,7 @@ def _article(item: dict[str, Any]) -> str:
 def _what_to_write(f: dict[str, Any]) -> str:
     parts = [f"{f['label']}: {f['help']}"]
     if f.get("choices"):
-        parts.append(f"One of: {', '.join(f['choices'])}.")
+        parts.append(f"{'Each item one' if f['type'] == 'list' else 'One'} of: {', '.join(f['choices'])}.")
     if f.get("format"):
         parts.append(f"Must be {f['format']['description']}.")
     if f.get("before"):
