@@ -17,8 +17,9 @@ from hanoinet.convention import (
     validate_request,
     validate_result,
 )
-from hanoinet.convention.articles import MLA_CONTENTS, MLA_PRACTICE
+from hanoinet.convention.articles import CENTRAL_AUTHORITY_DESK, MLA_CONTENTS, MLA_PRACTICE, POINT_OF_CONTACT_DESK
 from hanoinet.convention.rules import check_desks
+from hanoinet.states import STANDARD_DESKS
 from tests.convention.drafts import LANGUAGES, REQUESTS
 
 MLA = [name for name, kind in REQUEST_KINDS.items() if kind.desks]
@@ -311,3 +312,8 @@ def test_the_desk_languages_apply_to_mla(kind: str) -> None:
     assert "does not accept requests in vi" in problem.message and problem.fix == "Write the request in one of: fr, en."
     [declared] = check(kind, language="es", declarations=[LANGUAGES])
     assert "fr, en" in declared.message
+
+
+def test_the_desks_the_kinds_name_are_the_standard_desks_of_every_node() -> None:
+    named = {d for kind in REQUEST_KINDS.values() for d in kind.desks}
+    assert named == {CENTRAL_AUTHORITY_DESK, POINT_OF_CONTACT_DESK} == set(STANDARD_DESKS)
