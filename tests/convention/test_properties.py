@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -170,3 +171,17 @@ def test_removing_one_required_field_is_exactly_one_problem(draft: tuple[Request
 def test_valid_results_pass(result: tuple[RequestKind, dict[str, Any]]) -> None:
     kind, data = result
     assert validate_result(kind.name, data) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_each_kind_never_raises_and_its_complete_drafts_pass(kind: str, data: st.DataObject) -> None:
+    spec = REQUEST_KINDS[kind]
+    complete = data.draw(valid_object(spec.fields))
+    desk = data.draw(st.sampled_from(spec.desks or ("247", "CA")))
+    assert validate_request(kind, complete, priority=spec.default_priority, language="en", to=f"FRA/{desk}",
+                            sending_desk=desk) == []
+    overlay = data.draw(st.dictionaries(st.sampled_from([f.name for f in spec.fields]), json_values, max_size=4))
+    problems = validate_request(kind, {**complete, **overlay}, priority=spec.default_priority, language="en",
+                                to=data.draw(json_values), sending_desk=data.draw(json_values))
+    assert all(isinstance(p, Problem) and p.message and p.fix for p in problems)
