@@ -67,9 +67,15 @@ def _field_rows(specs: Sequence[FieldSpec], prefix: str = "") -> list[list[str]]
     for spec in specs:
         what = spec.help
         if spec.choices:
-            what += f" One of: {', '.join(spec.choices)}."
+            what += f" {'Each item one' if spec.type == 'list' else 'One'} of: {', '.join(spec.choices)}."
         if spec.must_be_true:
             what += " Must be true."
+        if spec.format is not None:
+            what += f" Must be {spec.format.description}."
+        if spec.before:
+            what += f" Must come before `{prefix}{spec.before}`."
+        if spec.needs:
+            what += f" Given only with `{prefix}{spec.needs}`."
         rows.append([f"`{prefix}{spec.name}`", spec.label, _article(spec.article, spec.uncertain),
                      "yes" if spec.required else "no", spec.type, what])
         rows.extend(_field_rows(spec.fields, prefix=f"{prefix}{spec.name}."))
@@ -85,7 +91,8 @@ def _kind(kind: RequestKind) -> list[str]:
         kind.summary, "",
         f"- Priorities: {priorities}",
         f"- Preservation clock: {'yes' if kind.preservation_clock else 'no'}",
-        f"- Refusal grounds: {', '.join(f'`{g.code}`' for g in grounds_for(kind.name))}", "",
+        f"- Desks: {', '.join(f'`{d}`' for d in kind.desks) or 'any'}",
+        f"- Refusal grounds: {', '.join(f'`{g.code}`' for g in grounds_for(kind.name)) or 'none'}", "",
         "Request fields:", "",
         *_table(header, _field_rows(kind.fields)),
         "Result fields (what the requested State returns on executing it):", "",

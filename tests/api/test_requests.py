@@ -17,7 +17,8 @@ from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import OutboxMessage
 from hanoinet.node.node import Node
-from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
+from tests.convention.drafts import REQUESTS
+from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, token, two_nodes
 from tests.requests.test_service import PRESERVATION, pump, shared
 from tests.support import READ, auth
 
@@ -291,7 +292,16 @@ def test_the_convention_lists_kinds_grounds_and_offences_with_articles(net: Net)
     assert net.vnm.get("/api/v1/convention").status_code == 401
     catalogue = net.vnm.get("/api/v1/convention", headers=auth(net.officers.lan)).json()
     assert set(catalogue["kinds"]) == {"preservation", "traffic_disclosure", "emergency_disclosure",
-                                       "location_query"}
+                                       "location_query", "stored_data", "real_time_traffic", "interception",
+                                       "general_assistance", "law_enforcement", "joint_investigation",
+                                       "spontaneous_information"}
+    stored = catalogue["kinds"]["stored_data"]
+    assert stored["desks"] == ["CA"] and stored["article"] == "44"
+    link = next(f for f in stored["fields"] if f["name"] == "preservation_ref")
+    assert link["article"] == "42, 44" and link["format"]["pattern"] == "^[A-Z]{3}-[0-9]{4}-[0-9]{4,8}$"
+    deadline = next(f for f in stored["fields"] if f["name"] == "deadline")
+    assert deadline["needs"] == "deadline_reason" and deadline["article"] == "40"
+    assert catalogue["kinds"]["preservation"]["desks"] == []
     preservation = catalogue["kinds"]["preservation"]
     assert preservation["article"] == "42" and preservation["default_priority"] == "urgent"
     assert {f["name"]: f["article"] for f in preservation["fields"]}["necessity"] == "42(e)"
@@ -348,3 +358,31 @@ def test_a_preserved_at_without_offset_is_refused_naming_the_field(net: Net) -> 
     body = is_problem(net.at_fra(ref, "execute", result=preservation_result("2026-12-07 22:10")), 422, "invalid")
     assert body["problems"][0]["field"] == "preserved_at"
     assert "2026-11-23T04:00:00+01:00" in body["problems"][0]["fix"]
+
+
+def test_mla_requests_go_between_central_authorities_and_are_checked_before_sending(net: Net) -> None:
+    lawyer = token(net.nodes["VNM"], "central_authority", desk="CA", name="Tran Thi Mai")
+    document = {"kind": "stored_data", "to": "FRA/CA", "fields": REQUESTS["stored_data"]}
+
+    def post(bearer: str, **change: Any) -> Response:
+        response: Response = net.vnm.post("/api/v1/requests", json={**document, **change}, headers=auth(bearer))
+        return response
+
+    wrong_desk = is_problem(post(lawyer, to="FRA/247"), 422, "invalid")
+    assert [(p["field"], p["article"], p["fix"]) for p in wrong_desk["problems"]] == [
+        ("to", "40", "Address it to FRA/CA.")]
+    from_247 = is_problem(post(net.officers.lan), 422, "invalid")
+    assert [(p["field"], p["article"]) for p in from_247["problems"]] == [("desk", "40")]
+    language = is_problem(post(lawyer, language="vi"), 422, "invalid")
+    assert [(p["field"], p["fix"]) for p in language["problems"]] == [
+        ("language", "Write the request in one of: en, fr.")]
+    gaps = is_problem(post(lawyer, fields={**REQUESTS["stored_data"], "preservation_ref": "our March request",
+                                           "deadline": "2026-06-01T09:00:00+07:00"}), 422, "invalid")
+    assert [(p["field"], p["article"]) for p in gaps["problems"]] == [
+        ("preservation_ref", "42, 44"), ("deadline_reason", "40")]
+    assert outbox(net.nodes["VNM"]) == []
+    made = post(lawyer)
+    assert made.status_code == 201, made.text
+    assert (made.json()["requesting"], made.json()["requested"], made.json()["article"]) == ("VNM/CA", "FRA/CA", "44")
+    assert pump(net.nodes) == 1
+    assert net.show(made.json()["ref"], token=net.officers.lawyer)["state"] == "received"

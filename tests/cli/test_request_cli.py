@@ -26,7 +26,8 @@ from hanoinet.demo.network import free_port
 from hanoinet.node.node import Node
 from tests.alerts.support import policy_for
 from tests.cli.test_cli import invoke
-from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, two_nodes
+from tests.convention.drafts import REQUESTS
+from tests.requests.support import EMERGENCY, Officers, move_clock, preservation_result, token, two_nodes
 from tests.requests.test_service import PRESERVATION
 from tests.support import pump
 
@@ -355,3 +356,42 @@ def test_the_list_at_80_columns_shows_every_reference_and_case_whole(desks: Desk
         assert sum(1 for line in lines if re.search(rf"│ {re.escape(ref)} +│", line)) == 1, out
     assert sum(1 for line in lines if "│ VNM-2026-0117 │" in line) == 2, out
     assert "…" not in out  # the other columns wrap rather than hide anything
+
+
+def test_an_mla_request_is_made_and_read_with_the_cli_between_central_authorities(
+        desks: Desks, monkeypatch: pytest.MonkeyPatch) -> None:
+    lawyer = token(desks.nodes["VNM"], "central_authority", desk="CA", name="Tran Thi Mai")
+    request = {"kind": "stored_data", "to": "FRA/247", "fields": REQUESTS["stored_data"]}
+    code, _, err = invoke(monkeypatch, desks.capsys, "request", "new", "--from", desks.file("mla.json", request),
+                          "--node", desks.urls["VNM"], "--token", lawyer)
+    assert code != 0 and "Art. 40" in err and "Address it to FRA/CA." in err
+    code, out, err = invoke(monkeypatch, desks.capsys, "request", "new", "--from",
+                            desks.file("mla.json", {**request, "to": "FRA/CA"}),
+                            "--node", desks.urls["VNM"], "--token", lawyer)
+    assert code == 0, err
+    assert "Access to stored electronic data, Art. 44" in out and "FRA/CA" in out
+    ref = out.split()[1]
+    pump(desks.nodes)
+    code, out, err = invoke(monkeypatch, desks.capsys, "request", "show", ref, "--reason", READ, "--node",
+                            desks.urls["FRA"], "--token", desks.officers.lawyer)
+    assert code == 0, err
+    assert "Measures sought" in out and "• disclosure" in out and "42, 44" in out
+    monkeypatch.setattr(console.out, "width", 80)
+    code, out, err = desks.vnm("kinds")
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│ ")}
+    assert "│ Access to stored electronic" in rows["stored_data"] and "│ CA " in rows["stored_data"]
+    assert "│ any " in rows["preservation"] and "│ CA, 247 " in rows["law_enforcement"]
+    code, out, err = desks.vnm("kinds", "interception")
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│ ")}
+    assert "│ 46 " in rows["period_start"] and "│ yes " in rows["legal_basis"] and "│ no " in rows["deadline"]
+    assert "│ 40 (?) " in rows["do_not_notify"] and "Result fields" in out
+    words = " ".join(out.replace("│", " ").split())
+    assert "Before period_end." in words and "Only with deadline_reason." in words
+    assert "desks: CA" in out
+    code, _, err = desks.vnm("kinds", "extradition")
+    assert code != 0 and "stored_data" in err
+    code, out, err = desks.vnm("grounds")
+    assert code == 0, err
+    assert "stored_data" in out and "emergency_disclosure" in out  # long names fold, never cut

@@ -121,7 +121,14 @@ def test_priorities_and_clocks() -> None:
 
 
 def test_kinds() -> None:
-    assert list(REQUEST_KINDS) == ["preservation", "traffic_disclosure", "emergency_disclosure", "location_query"]
+    assert list(REQUEST_KINDS) == ["preservation", "traffic_disclosure", "emergency_disclosure", "location_query",
+                                   "stored_data", "real_time_traffic", "interception", "general_assistance",
+                                   "law_enforcement", "joint_investigation", "spontaneous_information"]
+    assert {k.name: k.desks for k in REQUEST_KINDS.values() if k.desks} == {
+        "stored_data": ("CA",), "real_time_traffic": ("CA",), "interception": ("CA",),
+        "general_assistance": ("CA",), "law_enforcement": ("CA", "247"), "joint_investigation": ("CA",),
+        "spontaneous_information": ("CA",),
+    }
     assert [k.name for k in REQUEST_KINDS.values() if k.preservation_clock] == ["preservation"]
     emergency = REQUEST_KINDS["emergency_disclosure"]
     assert emergency.priorities == ("emergency",) and emergency.default_priority == "emergency"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -57,8 +58,12 @@ instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100,
 
 def valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
     """Any value the rules must accept for a field."""
+    if spec.choices and spec.type == "list":
+        return st.lists(st.sampled_from(spec.choices), min_size=1, max_size=len(spec.choices))
     if spec.choices:
         return st.sampled_from(spec.choices)
+    if spec.format is not None:
+        return st.from_regex(spec.format.pattern, fullmatch=True).filter(lambda v: len(v) <= 100)
     if spec.type in ("text", "longtext"):
         return texts
     if spec.type == "bool":
@@ -74,10 +79,26 @@ def valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
     return valid_object(spec.fields)
 
 
+def _together(specs: tuple[FieldSpec, ...], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the rules between fields kept: a field without the one it needs left out, periods in order."""
+    for spec in specs:
+        if spec.needs and spec.needs not in data:
+            data.pop(spec.name, None)
+        if spec.before and spec.name in data and spec.before in data:
+            data[spec.name], data[spec.before] = sorted((data[spec.name], data[spec.before]))
+    return data
+
+
+def _in_order(specs: tuple[FieldSpec, ...], data: dict[str, Any]) -> bool:
+    return all(data[s.name] != data[s.before] for s in specs if s.before and s.name in data and s.before in data)
+
+
 def valid_object(specs: tuple[FieldSpec, ...]) -> st.SearchStrategy[dict[str, Any]]:
-    """A valid object: every required field and any of the optional ones."""
-    return st.fixed_dictionaries({s.name: valid_value(s) for s in specs if s.required},
-                                 optional={s.name: valid_value(s) for s in specs if not s.required})
+    """A valid object: every required field and any of the optional ones, with the rules between them kept."""
+    return st.fixed_dictionaries(
+        {s.name: valid_value(s) for s in specs if s.required},
+        optional={s.name: valid_value(s) for s in specs if not s.required},
+    ).map(lambda data: _together(specs, data)).filter(lambda data: _in_order(specs, data))
 
 
 def kind_and_draft(kind: RequestKind) -> st.SearchStrategy[tuple[RequestKind, dict[str, Any]]]:
@@ -91,17 +112,20 @@ drafts = st.sampled_from(list(REQUEST_KINDS.values())).flatmap(kind_and_draft)
        overlay=st.dictionaries(st.sampled_from(NAMES), json_values, max_size=5),
        priority=st.sampled_from(sorted(PRIORITIES)) | st.text(max_size=8),
        language=st.sampled_from(["en", "fr", "fr-CA", "vi"]) | st.text(max_size=8),
-       declarations=declarations, desk_languages=st.lists(st.sampled_from(["en", "fr", "es-419"]), max_size=3))
+       declarations=declarations, desk_languages=st.lists(st.sampled_from(["en", "fr", "es-419"]), max_size=3),
+       to=st.none() | st.sampled_from(["FRA/CA", "FRA/247", "FRA/", "CA"]) | json_values,
+       sending_desk=st.none() | st.sampled_from(["CA", "247", ""]) | json_values)
 def test_validate_request_never_raises(kind: str, fields: object, overlay: dict[str, Any], priority: str,
                                        language: str, declarations: list[Declaration],
-                                       desk_languages: list[str]) -> None:
+                                       desk_languages: list[str], to: Any, sending_desk: Any) -> None:
     # Arbitrary JSON on its own rarely reaches the field checks, so it is also laid over a valid draft.
     base: dict[str, Any] = {}
     if kind in REQUEST_KINDS:
         base = {f.name: "x" for f in REQUEST_KINDS[kind].fields}
     for candidate in (fields, {**base, **overlay}):
         problems = validate_request(kind, candidate, priority=priority, language=language,  # type: ignore[arg-type]
-                                    declarations=declarations, desk_languages=desk_languages)
+                                    declarations=declarations, desk_languages=desk_languages, to=to,
+                                    sending_desk=sending_desk)
         assert isinstance(problems, list) and all(isinstance(p, Problem) for p in problems)
         assert all(isinstance(p.message, str) and p.message and p.fix for p in problems)
 
@@ -136,10 +160,12 @@ def test_validate_consultation_never_raises_and_always_wants_reasons(kind: str, 
     assert ("reasons" in [p.field for p in problems]) == (not isinstance(reasons, str) or not reasons.strip())
 
 
-@given(drafts, st.sampled_from(sorted(PRIORITIES)))
-def test_valid_drafts_pass(draft: tuple[RequestKind, dict[str, Any]], priority: str) -> None:
+@given(drafts, st.sampled_from(sorted(PRIORITIES)), st.data())
+def test_valid_drafts_pass(draft: tuple[RequestKind, dict[str, Any]], priority: str, data: st.DataObject) -> None:
     kind, fields = draft
-    problems = validate_request(kind.name, fields, priority=priority, language="en")
+    desk = data.draw(st.sampled_from(kind.desks or ("247", "CA", "CYBER")))
+    problems = validate_request(kind.name, fields, priority=priority, language="en", to=f"FRA/{desk}",
+                                sending_desk=data.draw(st.sampled_from(kind.desks or ("247", "CA"))))
     expected = [] if priority in kind.priorities else ["priority"]
     assert [p.field for p in problems] == expected
 
@@ -158,3 +184,17 @@ def test_removing_one_required_field_is_exactly_one_problem(draft: tuple[Request
 def test_valid_results_pass(result: tuple[RequestKind, dict[str, Any]]) -> None:
     kind, data = result
     assert validate_result(kind.name, data) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_each_kind_never_raises_and_its_complete_drafts_pass(kind: str, data: st.DataObject) -> None:
+    spec = REQUEST_KINDS[kind]
+    complete = data.draw(valid_object(spec.fields))
+    desk = data.draw(st.sampled_from(spec.desks or ("247", "CA")))
+    assert validate_request(kind, complete, priority=spec.default_priority, language="en", to=f"FRA/{desk}",
+                            sending_desk=desk) == []
+    overlay = data.draw(st.dictionaries(st.sampled_from([f.name for f in spec.fields]), json_values, max_size=4))
+    problems = validate_request(kind, {**complete, **overlay}, priority=spec.default_priority, language="en",
+                                to=data.draw(json_values), sending_desk=data.draw(json_values))
+    assert all(isinstance(p, Problem) and p.message and p.fix for p in problems)

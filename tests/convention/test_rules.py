@@ -402,7 +402,9 @@ def test_describe_each_kind(kind: str) -> None:
     spec = REQUEST_KINDS[kind]
     assert [f["name"] for f in description["fields"]] == [f.name for f in spec.fields]
     assert all({"label", "article", "uncertain", "required", "type", "help"} <= set(f) for f in description["fields"])
-    assert description["grounds"], "every kind has grounds a requested State may use"
+    answered_by_result = {"joint_investigation", "spontaneous_information"}
+    assert bool(description["grounds"]) is (kind not in answered_by_result), "grounds unless answered by a result"
+    assert description["desks"] == list(spec.desks)
 
 
 def test_describe_preservation() -> None:

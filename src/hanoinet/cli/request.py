@@ -20,7 +20,8 @@ from hanoinet.cli.common import ApiClient, NodeUrlOption, TokenOption, time_colu
 from hanoinet.cli.console import out, print_json, when
 from hanoinet.errors import ValidationError
 
-app = typer.Typer(help="Cooperation requests: preservation, traffic data, emergencies (Art. 41-43).",
+app = typer.Typer(help="Cooperation requests: preservation, traffic data, emergencies (Art. 41-43) and mutual legal "
+                       "assistance (Art. 40, 44-48).",
                   no_args_is_help=True)
 
 VersionOption = typer.Option(None, "--version", help="the version you read; refused if someone changed it since")
@@ -132,8 +133,8 @@ def _prompt_fields(spec: dict[str, Any]) -> dict[str, Any]:
 
 @app.command("new")
 def new(
-    kind: str | None = typer.Option(None, help="preservation, traffic_disclosure, emergency_disclosure, "
-                                                "location_query"),
+    kind: str | None = typer.Option(None, help="the kind of request, e.g. preservation or stored_data; "
+                                                "`hanoinet request kinds` lists them"),
     to: str | None = typer.Option(None, help="the requested desk, STATE/DESK, e.g. FRA/247"),
     from_file: Path | None = typer.Option(None, "--from", help="the whole request as JSON (kind, to, fields, ...)"),
     priority: str | None = typer.Option(None, help="emergency, urgent or normal (default: the kind's)"),
@@ -480,7 +481,51 @@ def notice(ref: str,
 def grounds(node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
     """Grounds for refusal, with their articles."""
     catalogue = _client(node, token).call("GET", "/api/v1/convention")
-    table = Table("code", "article", "ground", "applies to")
+    table = Table(Column("code", overflow="fold"), "article", "ground", Column("applies to", overflow="fold"))
     for code, g in catalogue["grounds"].items():
-        table.add_row(code, g["article"], g["title"], ", ".join(g.get("kinds", [])))
+        table.add_row(code, _article(g), g["title"], ", ".join(g.get("kinds", [])) or "-")
     out.print(table)
+
+
+def _article(item: dict[str, Any]) -> str:
+    """An article reference as the catalogue gives it, with (?) where it is uncertain."""
+    return f"{item['article']} (?)" if item.get("uncertain") else str(item["article"])
+
+
+def _what_to_write(f: dict[str, Any]) -> str:
+    parts = [f"{f['label']}: {f['help']}"]
+    if f.get("choices"):
+        parts.append(f"{'Each item one' if f['type'] == 'list' else 'One'} of: {', '.join(f['choices'])}.")
+    if f.get("format"):
+        parts.append(f"Must be {f['format']['description']}.")
+    if f.get("before"):
+        parts.append(f"Before {f['before']}.")
+    if f.get("needs"):
+        parts.append(f"Only with {f['needs']}.")
+    return " ".join(parts)
+
+
+@app.command("kinds")
+def kinds(kind: str | None = typer.Argument(None, help="a kind of request, to list its fields"),
+          node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
+    """Kinds of request with their articles and desks; with KIND, the fields to write and the article of each."""
+    catalogue = _client(node, token).call("GET", "/api/v1/convention")
+    if kind is None:
+        table = Table(Column("kind", no_wrap=True), "article", Column("title", overflow="fold"), "desks")
+        for name, k in catalogue["kinds"].items():
+            table.add_row(name, _article(k), k["title"], ", ".join(k.get("desks", [])) or "any")
+        out.print(table)
+        out.print("[dim]`hanoinet request kinds KIND` lists the fields of a kind. (?): uncertain reference.[/]")
+        return
+    spec = catalogue["kinds"].get(kind)
+    if spec is None:
+        raise ValidationError(f"unknown kind {kind!r}", hint=f"kinds: {', '.join(catalogue['kinds'])}")
+    out.print(f"[bold]{spec['title']}[/] (Art. {_article(spec)}): {spec['summary']}")
+    out.print(f"desks: {', '.join(spec.get('desks', [])) or 'any'}  ·  priorities: {', '.join(spec['priorities'])} "
+              f"(default {spec['default_priority']})")
+    for title, specs in (("Request fields", spec["fields"]), ("Result fields", spec["results"])):
+        table = Table(Column("field", no_wrap=True), "article", Column("required", max_width=8), "what to write",
+                      title=title)
+        for f in specs:
+            table.add_row(f["name"], _article(f), "yes" if f["required"] else "no", _what_to_write(f))
+        out.print(table)

@@ -239,6 +239,23 @@ FIELD_TYPES: dict[str, str] = {
 
 
 @dataclass(frozen=True, slots=True)
+class TextFormat:
+    """A form a text value must have, e.g. a request reference; ``pattern`` is a regular expression."""
+
+    name: str
+    description: str
+    pattern: str
+
+
+#: The reference a node gives a request (docs/protocol.md section 10.2): the requesting State, year, number.
+REQUEST_REF = TextFormat("request_ref", "a request reference such as VNM-2026-0007",
+                         r"^[A-Z]{3}-[0-9]{4}-[0-9]{4,8}$")
+#: An IANA time zone name, or UTC.
+TIME_ZONE = TextFormat("time_zone", "an IANA time zone name such as Asia/Ho_Chi_Minh or Europe/Paris, or UTC",
+                       r"^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$")
+
+
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
     """One field of a request or of a result: what to write, and the article that asks for it."""
 
@@ -255,6 +272,12 @@ class FieldSpec:
     must_be_true: bool = False
     #: For object fields: the fields of the object.
     fields: tuple[FieldSpec, ...] = ()
+    #: For text fields: the form the value must have (e.g. a request reference).
+    format: TextFormat | None = None
+    #: For datetime fields: a sibling datetime field this one must come strictly before (a period's start).
+    before: str = ""
+    #: For optional fields: a sibling field that must be given with this one (a deadline and its reason).
+    needs: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,21 +295,40 @@ class RequestKind:
     fields: tuple[FieldSpec, ...]
     results: tuple[FieldSpec, ...]
     uncertain: bool = False
+    #: The desks that send and receive it (desk ids such as ``CA``); empty: any desk.
+    desks: tuple[str, ...] = ()
+    #: Whether the requested State must consult the requesting one before refusing or postponing it (Art. 40):
+    #: the request machine's consultation, postponement and resumption apply to it.
+    requires_consultation: bool = False
 
+
+#: The desk ids the kinds name (the standard desks every node has, see ``hanoinet.states``).
+CENTRAL_AUTHORITY_DESK = "CA"
+POINT_OF_CONTACT_DESK = "247"
+DESK_TITLES = {CENTRAL_AUTHORITY_DESK: "central authority", POINT_OF_CONTACT_DESK: "24/7 point of contact"}
 
 REQUEST_KINDS: dict[str, RequestKind] = {}
 _KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
+_DESK_ID = re.compile(r"^[A-Za-z0-9]{2,16}$")
 
 
 def _check_fields(kind: str, specs: tuple[FieldSpec, ...]) -> None:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"request kind {kind!r}: a field name appears twice in {names}")
+    by_name = {s.name: s for s in specs}
     for spec in specs:
         if (spec.type == "object") != bool(spec.fields):
             raise ValueError(f"request kind {kind!r}: field {spec.name!r} has sub-fields only if it is an object")
-        if (spec.choices and spec.type != "text") or (spec.must_be_true and spec.type != "bool"):
+        if (spec.choices and spec.type not in ("text", "list")) or (spec.must_be_true and spec.type != "bool") \
+                or (spec.format is not None and spec.type != "text") or (spec.before and spec.type != "datetime"):
             raise ValueError(f"request kind {kind!r}: field {spec.name!r} has a constraint its type cannot carry")
+        if spec.before and (spec.before not in by_name or by_name[spec.before].type != "datetime"):
+            raise ValueError(f"request kind {kind!r}: field {spec.name!r} comes before {spec.before!r}, which is "
+                             "no datetime field beside it")
+        if spec.needs and (spec.required or spec.needs not in by_name):
+            raise ValueError(f"request kind {kind!r}: field {spec.name!r} needs {spec.needs!r}: it must be "
+                             "optional and the other field beside it")
         _check_fields(kind, spec.fields)
 
 
@@ -304,6 +346,8 @@ def register(kind: RequestKind) -> RequestKind:
     if unknown or kind.default_priority not in kind.priorities:
         raise ValueError(f"request kind {kind.name!r}: priorities {kind.priorities} must be known and include "
                          f"the default {kind.default_priority!r}")
+    if len(set(kind.desks)) != len(kind.desks) or not all(_DESK_ID.fullmatch(d) for d in kind.desks):
+        raise ValueError(f"request kind {kind.name!r}: desks {kind.desks} must be distinct desk ids")
     _check_fields(kind.name, kind.fields)
     _check_fields(kind.name, kind.results)
     if kind.preservation_clock and not any(
@@ -490,6 +534,343 @@ LOCATION_QUERY = register(RequestKind(
     ),
 ))
 
+# --- Mutual legal assistance (Art. 40, 44-48) ------------------------------------------------------------
+
+#: Mutual legal assistance goes between central authorities, never through the 24/7 point of contact.
+MLA_DESKS = (CENTRAL_AUTHORITY_DESK,)
+
+_ART40 = CENTRAL_AUTHORITY.article
+_DEADLINE = "deadline"
+_DEADLINE_REASON = "deadline_reason"
+
+#: What every request for mutual legal assistance contains (Art. 40), shared by every kind that is one.
+MLA_CONTENTS: tuple[FieldSpec, ...] = (
+    FieldSpec("requesting_authority", "Requesting authority", _ART40, "text",
+              "The authority making the request: name, functions, address, and a contact person with phone and "
+              "e-mail."),
+    FieldSpec("proceeding_stage", "Stage of the matter", _ART40, "text",
+              "Whether the request relates to an investigation, a prosecution or a judicial proceeding.",
+              choices=("investigation", "prosecution", "judicial_proceeding")),
+    FieldSpec("proceeding", "Subject and nature of the matter", _ART40, "longtext",
+              "The subject and nature of the investigation, prosecution or proceeding the request relates to."),
+    FieldSpec("conducting_authority", "Authority conducting it", _ART40, "text",
+              "Name and functions of the authority conducting the investigation, prosecution or proceeding "
+              "(e.g. investigating judge, public prosecutor's office, police unit)."),
+    FieldSpec("offence", "Offence", f"{DUAL_CRIMINALITY.article}, {_ART40}", "offence",
+              f"{_OFFENCE_HELP} Dual criminality, where it applies, is judged on the conduct the facts describe."),
+    FieldSpec("facts", "Summary of the relevant facts", _ART40, "longtext",
+              "A summary of the relevant facts: what happened, when (with time zone), where, who is involved, and "
+              "the link to the requested State."),
+    FieldSpec("assistance_sought", "Assistance sought", _ART40, "longtext",
+              "Precisely what the requested State is asked to do, for each item: which data, documents, persons "
+              "or objects, and what to do with them."),
+    FieldSpec("procedure", "Particular procedure to follow", _ART40, "longtext",
+              "Any procedure the requesting State wants followed so the evidence is admissible at home, e.g. "
+              "certification of records, chain of custody, presence of its officials, an oath.", required=False),
+    FieldSpec("persons", "Persons concerned", _ART40, "longtext",
+              "Where possible: the identity, location and nationality of each person concerned (suspect, witness, "
+              "victim, account holder) and their role.", required=False),
+    FieldSpec("purpose", "Purpose", _ART40, "longtext",
+              "What the evidence, information or action is sought for. What is received may be used only for "
+              "it unless the requested State consents."),
+)
+
+#: What practitioners' templates add (Council of Europe T-CY) and the Art. 40 options of the requesting State:
+#: a deadline with its reason, and confidentiality.
+MLA_PRACTICE: tuple[FieldSpec, ...] = (
+    FieldSpec("time_zone", "Requesting authority's time zone", _ART40, "text",
+              "The time zone of the requesting authority, so the requested State knows when it can be reached.",
+              required=False, format=TIME_ZONE),
+    FieldSpec("office_hours", "Office hours", _ART40, "text",
+              "When the requesting authority can be reached, in its time zone, e.g. Mon-Fri 08:00-17:00, and "
+              "how to reach it outside those hours.", required=False),
+    FieldSpec("reply_channel", "Preferred channel for the answer", _ART40, "text",
+              "How the answer and the evidence should reach the requesting authority: through this network, or "
+              "another channel with its address (e.g. originals by diplomatic bag).", required=False),
+    FieldSpec("court_reference", "Court or prosecution reference", _ART40, "text",
+              "The file number of the court or prosecution office handling the matter.", required=False),
+    FieldSpec("earlier_requests", "Earlier requests in the same matter", _ART40, "list",
+              "Earlier preservation or mutual legal assistance requests in the same matter, one per item: kind, "
+              "reference, date and the State asked.", required=False),
+    FieldSpec(_DEADLINE, "Deadline requested", _ART40, "datetime",
+              "When the requesting State needs the assistance by. Give the reason with it.", required=False,
+              needs=_DEADLINE_REASON),
+    FieldSpec(_DEADLINE_REASON, "Reason for the deadline", _ART40, "longtext",
+              "Why the deadline matters, e.g. a trial date, a custody time limit, data about to be deleted.",
+              required=False, needs=_DEADLINE),
+    FieldSpec("confidential", "Keep the request confidential", CONFIDENTIALITY.article, "bool",
+              "True if the fact and substance of the request must be kept confidential, except as needed to "
+              "execute it; the requested State says promptly if it cannot comply.", required=False),
+    FieldSpec("do_not_notify", "Do not notify the person concerned", CONFIDENTIALITY.article, "bool",
+              "True if the person whose data are sought must not be told of the request.", required=False,
+              uncertain=True),
+)
+
+
+def _mla(*names: str) -> tuple[FieldSpec, ...]:
+    """The shared fields with these names, in the order given (for a kind that carries only some of them)."""
+    shared = {f.name: f for f in (*MLA_CONTENTS, *MLA_PRACTICE)}
+    return tuple(shared[name] for name in names)
+
+
+def _period(article: str, start: str, end: str, what: str, *, required: bool = True) -> tuple[FieldSpec, ...]:
+    """A period as two datetime fields: ``start`` must come before ``end``."""
+    return (
+        FieldSpec(start, f"Start of {what}", article, "datetime", f"When {what} begins.", required=required,
+                  before=end),
+        FieldSpec(end, f"End of {what}", article, "datetime", f"When {what} ends; after its start.",
+                  required=required),
+    )
+
+
+_STORED_MEASURES = ("search", "seizure", "disclosure")
+_MEASURES_HELP = ("search (search or similarly access), seizure (seize or similarly secure), disclosure (disclose "
+                  "the data)")
+
+STORED_DATA = register(RequestKind(
+    name="stored_data",
+    title="Access to stored electronic data",
+    article=STORED_DATA_ACCESS.article,
+    summary="Ask another State's central authority to search or similarly access, seize or similarly secure, and "
+            "disclose stored electronic data, including data it preserved on an earlier preservation request.",
+    default_priority=NORMAL,
+    priorities=_ALL_PRIORITIES,
+    preservation_clock=False,
+    desks=MLA_DESKS,
+    requires_consultation=True,
+    fields=(
+        *MLA_CONTENTS,
+        FieldSpec("measures", "Measures sought", STORED_DATA_ACCESS.article, "list",
+                  f"One or more of: {_MEASURES_HELP}.", choices=_STORED_MEASURES),
+        FieldSpec("data", "Stored data sought", STORED_DATA_ACCESS.article, "longtext",
+                  "The stored electronic data: accounts, identifiers, services, kinds of data (subscriber, "
+                  "traffic, content) and time range with time zone."),
+        FieldSpec("custodian", "Custodian or location of the data", STORED_DATA_ACCESS.article, "longtext",
+                  "Where known: the service provider or custodian holding the data, or where the ICT system is.",
+                  required=False),
+        FieldSpec("preservation_ref", "Preservation request", f"{PRESERVATION_ARTICLE.article}, "
+                  f"{STORED_DATA_ACCESS.article}", "text",
+                  "The reference of the preservation request under which the requested State preserved these data, "
+                  "if any; the preservation then lasts until this request is decided.", required=False,
+                  format=REQUEST_REF),
+        FieldSpec("expedite", "Why the data are vulnerable to loss", STORED_DATA_ACCESS.article, "longtext",
+                  "If the data are particularly vulnerable to loss or modification: why, so the request is "
+                  "expedited.", required=False),
+        *MLA_PRACTICE,
+    ),
+    results=(
+        FieldSpec("measures_taken", "Measures taken", STORED_DATA_ACCESS.article, "list",
+                  f"What was done: {_MEASURES_HELP}.", choices=_STORED_MEASURES),
+        FieldSpec("data_obtained", "Data obtained", STORED_DATA_ACCESS.article, "longtext",
+                  "What was obtained (accounts, kinds of data, time range) and how it is delivered."),
+        FieldSpec("provider", "Provider or custodian", STORED_DATA_ACCESS.article, "text",
+                  "Who held the data.", required=False),
+        FieldSpec("not_obtained", "What could not be obtained", STORED_DATA_ACCESS.article, "longtext",
+                  "Anything asked for that was not obtained, and why.", required=False),
+    ),
+))
+
+_TARGET_HELP = ("The communications concerned: identifiers (account, number, IP address), service and provider, "
+                "specified so that only they are covered.")
+
+REAL_TIME_TRAFFIC_DATA = register(RequestKind(
+    name="real_time_traffic",
+    title="Real-time collection of traffic data",
+    article=REAL_TIME_TRAFFIC.article,
+    summary="Ask another State's central authority to collect in real time the traffic data of specified "
+            "communications in its territory, for a stated period and with a justification.",
+    default_priority=NORMAL,
+    priorities=_ALL_PRIORITIES,
+    preservation_clock=False,
+    desks=MLA_DESKS,
+    requires_consultation=True,
+    fields=(
+        *MLA_CONTENTS,
+        FieldSpec("communications", "Communications concerned", REAL_TIME_TRAFFIC.article, "longtext", _TARGET_HELP),
+        *_period(REAL_TIME_TRAFFIC.article, "period_start", "period_end", "the collection"),
+        FieldSpec("justification", "Justification", REAL_TIME_TRAFFIC.article, "longtext",
+                  "Why real-time collection is needed, and why for this period."),
+        *MLA_PRACTICE,
+    ),
+    results=(
+        *_period(REAL_TIME_TRAFFIC.article, "collected_from", "collected_until", "what was collected",
+                 required=False),
+        FieldSpec("traffic_data", "Traffic data collected", REAL_TIME_TRAFFIC.article, "longtext",
+                  "What was collected and how it is delivered; say so if the collection continues."),
+        FieldSpec("provider", "Provider", REAL_TIME_TRAFFIC.article, "text", "Who carried out the collection.",
+                  required=False),
+    ),
+))
+
+CONTENT_INTERCEPTION = register(RequestKind(
+    name="interception",
+    title="Interception of content data",
+    article=INTERCEPTION.article,
+    summary="Ask another State's central authority to collect or record the content of specified communications, "
+            "as far as the treaties and domestic law that bind it allow, for a stated period and with a "
+            "justification and the legal basis at home.",
+    default_priority=NORMAL,
+    priorities=_ALL_PRIORITIES,
+    preservation_clock=False,
+    desks=MLA_DESKS,
+    requires_consultation=True,
+    fields=(
+        *MLA_CONTENTS,
+        FieldSpec("communications", "Communications concerned", INTERCEPTION.article, "longtext", _TARGET_HELP),
+        *_period(INTERCEPTION.article, "period_start", "period_end", "the interception"),
+        FieldSpec("justification", "Justification", INTERCEPTION.article, "longtext",
+                  "Why interception is needed, why other means will not do, and why for this period."),
+        FieldSpec("legal_basis", "Legal basis in the requesting State", INTERCEPTION.article, "longtext",
+                  "The provision of the requesting State's law that allows this interception, and the order "
+                  "authorising it: authority, date, reference."),
+        *MLA_PRACTICE,
+    ),
+    results=(
+        *_period(INTERCEPTION.article, "intercepted_from", "intercepted_until", "what was intercepted",
+                 required=False),
+        FieldSpec("content_data", "Content data intercepted", INTERCEPTION.article, "longtext",
+                  "What was intercepted and how it is delivered; say so if the interception continues."),
+        FieldSpec("provider", "Provider", INTERCEPTION.article, "text", "Who carried out the interception.",
+                  required=False),
+    ),
+))
+
+#: Forms of general assistance; read from the Convention at article level, the paragraph's list is recollection.
+ASSISTANCE_TYPES = ("evidence_or_statements", "service_of_documents", "search_and_seizure",
+                    "examining_objects_and_sites", "information_and_records", "locating_persons",
+                    "voluntary_appearance", "other")
+_ASSISTANCE_TYPES_HELP = (
+    "evidence_or_statements (taking evidence or statements), service_of_documents (effecting service of judicial "
+    "documents), search_and_seizure (executing searches and seizures, and freezing), examining_objects_and_sites "
+    "(examining objects and sites), information_and_records (providing information, evidentiary items, expert "
+    "evaluations, originals or certified copies of documents and records), locating_persons (identifying or "
+    "tracing persons, proceeds, property or instrumentalities), voluntary_appearance (facilitating the voluntary "
+    "appearance of persons in the requesting State), other (any other assistance the requested State's law "
+    "allows; describe it under assistance_sought)")
+
+GENERAL_ASSISTANCE = register(RequestKind(
+    name="general_assistance",
+    title="Mutual legal assistance",
+    article=CENTRAL_AUTHORITY.article,
+    summary="Ask another State's central authority for any other form of mutual legal assistance: evidence or "
+            "statements, service of documents, searches, examinations, records, locating persons, facilitating "
+            "a voluntary appearance.",
+    default_priority=NORMAL,
+    priorities=_ALL_PRIORITIES,
+    preservation_clock=False,
+    desks=MLA_DESKS,
+    requires_consultation=True,
+    fields=(
+        *MLA_CONTENTS,
+        FieldSpec("assistance_types", "Forms of assistance", _ART40, "list",
+                  f"One or more of: {_ASSISTANCE_TYPES_HELP}.", uncertain=True, choices=ASSISTANCE_TYPES),
+        *MLA_PRACTICE,
+    ),
+    results=(
+        FieldSpec("assistance_given", "Assistance given", _ART40, "longtext",
+                  "What was done and what is delivered: statements, documents, records, findings."),
+        FieldSpec("types_given", "Forms of assistance given", _ART40, "list",
+                  f"One or more of: {_ASSISTANCE_TYPES_HELP}.", required=False, uncertain=True,
+                  choices=ASSISTANCE_TYPES),
+        FieldSpec("not_given", "What could not be done", _ART40, "longtext",
+                  "Anything asked for that was not done, and why.", required=False),
+    ),
+))
+
+#: Forms of law-enforcement cooperation; the list is recollection, kept at article level.
+COOPERATION_TYPES = ("persons", "proceeds", "items", "methods", "liaison", "other")
+_COOPERATION_HELP = (
+    "persons (the identity, whereabouts and activities of persons), proceeds (the movement of proceeds of crime "
+    "or property), items (items, data or instrumentalities for analysis or investigation), methods (means and "
+    "methods used to commit offences), liaison (coordination, exchange of personnel or liaison officers), other")
+
+LAW_ENFORCEMENT_COOPERATION = register(RequestKind(
+    name="law_enforcement",
+    title="Law-enforcement cooperation",
+    article=LAW_ENFORCEMENT.article,
+    summary="Ask another State's authorities for police cooperation: locating persons and proceeds, exchanging "
+            "information and items, coordinating through liaison officers.",
+    default_priority=NORMAL,
+    priorities=_ALL_PRIORITIES,
+    preservation_clock=False,
+    # Police-to-police cooperation, not mutual legal assistance: the 24/7 point of contact may carry it too.
+    desks=(CENTRAL_AUTHORITY_DESK, POINT_OF_CONTACT_DESK),
+    fields=(
+        *MLA_CONTENTS,
+        FieldSpec("cooperation", "Forms of cooperation", LAW_ENFORCEMENT.article, "list",
+                  f"One or more of: {_COOPERATION_HELP}.", uncertain=True, choices=COOPERATION_TYPES),
+        *MLA_PRACTICE,
+    ),
+    results=(
+        FieldSpec("information", "Information provided", LAW_ENFORCEMENT.article, "longtext",
+                  "What the requested State's authorities found or provide."),
+        FieldSpec("contact", "Contact for follow-up", LAW_ENFORCEMENT.article, "text",
+                  "The officer or unit to deal with directly from now on.", required=False),
+    ),
+))
+
+JOINT_INVESTIGATION = register(RequestKind(
+    name="joint_investigation",
+    title="Proposal of a joint investigation",
+    article=JOINT_INVESTIGATIONS.article,
+    summary="Propose to another State a joint investigative body for a matter under investigation or "
+            "prosecution in both; its answer (agreed, declined, counter-proposal) is the result.",
+    default_priority=NORMAL,
+    priorities=(URGENT, NORMAL),
+    preservation_clock=False,
+    desks=MLA_DESKS,
+    fields=(
+        *MLA_CONTENTS,
+        FieldSpec("participants", "Proposed participants", JOINT_INVESTIGATIONS.article, "longtext",
+                  "The authorities proposed to take part from each State, and who would lead the team."),
+        *_period(JOINT_INVESTIGATIONS.article, "team_start", "team_end", "the joint investigation"),
+        FieldSpec("arrangement", "Basis of the joint investigation", JOINT_INVESTIGATIONS.article, "longtext",
+                  "The agreement the team would rest on, or the case-by-case arrangement proposed.",
+                  required=False, uncertain=True),
+        *MLA_PRACTICE,
+    ),
+    results=(
+        FieldSpec("answer", "Answer", JOINT_INVESTIGATIONS.article, "text",
+                  "agreed, declined or counter_proposal.", choices=("agreed", "declined", "counter_proposal")),
+        FieldSpec("terms", "Terms or reasons", JOINT_INVESTIGATIONS.article, "longtext",
+                  "The terms agreed, the counter-proposal, or why the proposal is declined."),
+        FieldSpec("contact", "Contact for the team", JOINT_INVESTIGATIONS.article, "text",
+                  "Who speaks for the requested State in the team.", required=False),
+    ),
+))
+
+SPONTANEOUS = register(RequestKind(
+    name="spontaneous_information",
+    title="Information sent without a request",
+    article=SPONTANEOUS_INFORMATION.article,
+    summary="Send another State's central authority information that could help its inquiries or proceedings, or "
+            "lead it to make a request, with the conditions it must respect.",
+    default_priority=NORMAL,
+    priorities=_ALL_PRIORITIES,
+    preservation_clock=False,
+    desks=MLA_DESKS,
+    fields=(
+        *_mla("requesting_authority", "offence", "facts"),
+        FieldSpec("information", "Information", SPONTANEOUS_INFORMATION.article, "longtext",
+                  "The information sent: what it is and where it comes from."),
+        FieldSpec("relevance", "Why it is sent", SPONTANEOUS_INFORMATION.article, "longtext",
+                  "Why it could help the receiving State's inquiries or proceedings, or lead it to make a request."),
+        FieldSpec("use_conditions", "Conditions of use", SPONTANEOUS_INFORMATION.article, "longtext",
+                  "Any conditions the receiving State must respect: what the information may not be used for, to "
+                  "whom it may not be disclosed, for how long it may be kept.", required=False),
+        *_mla("persons", "time_zone", "office_hours", "reply_channel", "court_reference", "earlier_requests",
+              "confidential"),
+    ),
+    results=(
+        FieldSpec("conditions_accepted", "Conditions respected", SPONTANEOUS_INFORMATION.article, "bool",
+                  "Whether the receiving State can respect the conditions; if not, it says so before it uses the "
+                  "information."),
+        FieldSpec("note", "Note", SPONTANEOUS_INFORMATION.article, "longtext",
+                  "What the receiving State does with the information, or why it cannot respect the conditions.",
+                  required=False),
+    ),
+))
+
 # --- Refusal grounds -------------------------------------------------------------------------------------
 
 
@@ -516,13 +897,20 @@ class NotAGround:
 
 
 #: Why the grounds apply to the kinds they do: a reading to confirm against the official text.
-GROUNDS_NOTE = (f"The grounds of Art. {CENTRAL_AUTHORITY.article} are written for mutual legal assistance; the node "
+GROUNDS_NOTE = (f"The grounds of Art. {CENTRAL_AUTHORITY.article} are written for mutual legal assistance (Art. "
+                f"{CENTRAL_AUTHORITY.article}, {STORED_DATA_ACCESS.article}-{INTERCEPTION.article}); the node also "
                 f"applies them to the assistance given through the 24/7 network (Art. {POINT_OF_CONTACT.article}, "
-                f"{TRAFFIC_DISCLOSURE_ARTICLE.article}). Preservation (Art. {PRESERVATION_ARTICLE.article}) may be "
+                f"{TRAFFIC_DISCLOSURE_ARTICLE.article}) and to law-enforcement cooperation (Art. "
+                f"{LAW_ENFORCEMENT.article}). Preservation (Art. {PRESERVATION_ARTICLE.article}) may be "
                 "refused only for prejudice to essential interests or, where the requested State made the "
-                "reservation, for want of dual criminality.")
+                "reservation, for want of dual criminality. A joint investigation proposal (Art. "
+                f"{JOINT_INVESTIGATIONS.article}) and information sent without a request have no ground: the "
+                "receiving State answers them with their result.")
 
-_ASSISTANCE_KINDS = (TRAFFIC_DISCLOSURE.name, EMERGENCY_DISCLOSURE.name, LOCATION_QUERY.name)
+#: The kinds that are mutual legal assistance proper, refused only on the grounds of Art. 40.
+MLA_KINDS = (STORED_DATA.name, REAL_TIME_TRAFFIC_DATA.name, CONTENT_INTERCEPTION.name, GENERAL_ASSISTANCE.name)
+_ASSISTANCE_KINDS = (TRAFFIC_DISCLOSURE.name, EMERGENCY_DISCLOSURE.name, LOCATION_QUERY.name, *MLA_KINDS,
+                     LAW_ENFORCEMENT_COOPERATION.name)
 
 DUAL_CRIMINALITY_NOT_MET = "dual_criminality_not_met"
 

@@ -12,15 +12,19 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from hanoinet.clock import format_instant, parse_instant, parse_rfc3339
 from hanoinet.convention.articles import (
     ACCEPTED_LANGUAGES,
     ACKNOWLEDGEMENT_NOTE,
+    CENTRAL_AUTHORITY,
+    CENTRAL_AUTHORITY_DESK,
     CERTAINTY,
     CONSULT_BEFORE_REFUSING,
     CONVENTION_OFFENCES,
+    DESK_TITLES,
     DUAL_CRIMINALITY_NOT_MET,
     DUAL_CRIMINALITY_REQUIRED,
     DUAL_CRIMINALITY_STATEMENT,
@@ -202,6 +206,9 @@ def _check_value(path: str, spec: FieldSpec, value: object) -> list[Problem]:
         if spec.choices and value not in spec.choices:
             return [Problem(path, spec.article, f"{spec.label} must be one of {', '.join(spec.choices)}, "
                             f"not {value!r}", f"Write one of {', '.join(spec.choices)}.")]
+        if spec.format is not None and isinstance(value, str) and not re.fullmatch(spec.format.pattern, value):
+            return [Problem(path, spec.article, f"{spec.label} must be {spec.format.description}, not {value!r}",
+                            _fill_in(spec))]
         return []
     if spec.type == "bool":
         if not isinstance(value, bool):
@@ -235,9 +242,16 @@ def _check_value(path: str, spec: FieldSpec, value: object) -> list[Problem]:
         if len(value) > MAX_ITEMS:
             return [Problem(path, spec.article, f"{spec.label} has {len(value)} items; at most {MAX_ITEMS} are "
                             "accepted", "Keep the items that matter; put the rest in a text field.")]
-        items = (_text_problem(f"{path}[{i}]", item, article=spec.article, label=f"Item {i} of {spec.label}",
-                               limit=MAX_TEXT, fix=_fill_in(spec)) for i, item in enumerate(value))
-        return [p for p in items if p is not None]
+        items = [_text_problem(f"{path}[{i}]", item, article=spec.article, label=f"Item {i} of {spec.label}",
+                               limit=MAX_TEXT, fix=_fill_in(spec)) for i, item in enumerate(value)]
+        problems = [p for p in items if p is not None]
+        if spec.choices:
+            problems.extend(
+                Problem(f"{path}[{i}]", spec.article, f"Item {i} of {spec.label} must be one of "
+                        f"{', '.join(spec.choices)}, not {item!r}", f"Write one of {', '.join(spec.choices)}.")
+                for i, (item, problem) in enumerate(zip(value, items, strict=True))
+                if problem is None and item not in spec.choices)
+        return problems
     return _check_fields(spec.fields, value, prefix=f"{path}.", article=spec.article)
 
 
@@ -259,6 +273,37 @@ def _check_fields(specs: Sequence[FieldSpec], data: object, *, prefix: str, arti
             problems.extend(_check_value(path, spec, data[spec.name]))
         elif spec.required:
             problems.append(Problem(path, spec.article, f"{spec.label} is missing", f"Add {spec.name}. {spec.help}"))
+    problems.extend(_check_together(specs, data, prefix))
+    return problems
+
+
+def _instant(spec: FieldSpec, value: object) -> datetime | None:
+    """A present, valid datetime value (an invalid one is reported by the field's own check)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_instant(value, field=spec.label)
+    except ValidationError:
+        return None
+
+
+def _check_together(specs: Sequence[FieldSpec], data: Mapping[Any, object], prefix: str) -> list[Problem]:
+    """Rules between fields: a period's start before its end, a field given without the one it needs."""
+    by_name = {s.name: s for s in specs}
+    problems: list[Problem] = []
+    for spec in specs:
+        if spec.before and spec.name in data and spec.before in data:
+            end = by_name[spec.before]
+            first, then = _instant(spec, data[spec.name]), _instant(end, data[end.name])
+            if first is not None and then is not None and then <= first:
+                problems.append(Problem(f"{prefix}{end.name}", end.article,
+                                        f"{end.label} must come after {spec.label.lower()} ({data[spec.name]})",
+                                        f"Write an end after the start. {end.help}"))
+        if spec.needs and spec.name in data and spec.needs not in data:
+            other = by_name[spec.needs]
+            problems.append(Problem(f"{prefix}{other.name}", other.article,
+                                    f"{other.label} is missing: it is given with {spec.label.lower()}",
+                                    f"Add {other.name}, or leave out {spec.name}. {other.help}"))
     return problems
 
 
@@ -336,6 +381,35 @@ def _unknown_kind(kind: object) -> Problem:
     return Problem("kind", "", f"{kind!r} is not a kind of request", f"Use one of: {', '.join(REQUEST_KINDS)}.")
 
 
+def _desks(kind: RequestKind) -> str:
+    names = [f"{d} ({DESK_TITLES[d]})" if d in DESK_TITLES else d for d in kind.desks]
+    return " or ".join(names)
+
+
+def check_desks(kind: str, *, to: object = None, sending_desk: object = None) -> list[Problem]:
+    """Whether a request of ``kind`` may go to the desk address ``to`` and leave from ``sending_desk``.
+
+    Mutual legal assistance goes from central authority to central authority: a kind that names its desks
+    (``RequestKind.desks``) is refused anywhere else, naming the desk to use. ``None`` skips a side.
+    """
+    spec = REQUEST_KINDS.get(kind) if isinstance(kind, str) else None
+    if spec is None or not spec.desks:
+        return []
+    article = CENTRAL_AUTHORITY.article if CENTRAL_AUTHORITY_DESK in spec.desks else spec.article
+    problems: list[Problem] = []
+    if isinstance(to, str):
+        state, _, desk = to.partition("/")
+        if desk not in spec.desks:
+            problems.append(Problem(
+                "to", article, f"a {spec.name} request goes to the requested State's {_desks(spec)} desk, not to "
+                f"desk {desk or to!r}", f"Address it to {' or '.join(f'{state}/{d}' for d in spec.desks)}."))
+    if isinstance(sending_desk, str) and sending_desk not in spec.desks:
+        problems.append(Problem(
+            "desk", article, f"a {spec.name} request is sent by the {_desks(spec)} desk, not by desk {sending_desk}",
+            f"Send it from desk {' or '.join(spec.desks)}, or ask an officer of that desk to."))
+    return problems
+
+
 def validate_request(
     kind: str,
     fields: Mapping[str, object],
@@ -344,11 +418,15 @@ def validate_request(
     language: str,
     declarations: Sequence[Declaration] = (),
     desk_languages: Sequence[str] = (),
+    to: str | None = None,
+    sending_desk: str | None = None,
 ) -> list[Problem]:
     """Every problem with a draft request, or ``[]`` when it may be sent.
 
     ``declarations`` are the requested State's (from its member card) and ``desk_languages`` the languages of
-    the requested desk. Never raises on malformed input: what is wrong is a :class:`Problem`.
+    the requested desk; ``to`` (``STATE/DESK``) and ``sending_desk``, when given, are checked against the desks
+    the kind goes between (:func:`check_desks`). Never raises on malformed input: what is wrong is a
+    :class:`Problem`.
     """
     spec = REQUEST_KINDS.get(kind) if isinstance(kind, str) else None
     problems = [] if spec is not None else [_unknown_kind(kind)]
@@ -359,6 +437,7 @@ def validate_request(
         problems.append(Problem("priority", spec.article, f"a {spec.name} request cannot be {priority}",
                                 f"Use {' or '.join(spec.priorities)} (default {spec.default_priority})."))
     problems.extend(_check_language(language, declarations, desk_languages))
+    problems.extend(check_desks(kind, to=to, sending_desk=sending_desk))
     if spec is not None:
         problems.extend(_check_fields(spec.fields, fields, prefix="", article=spec.article))
         problems.extend(_check_dual_criminality_statement(spec, fields, declarations))
@@ -425,7 +504,11 @@ def validate_refusal(
     problems = [] if spec is not None else [_unknown_kind(kind)]
     found = REFUSAL_GROUNDS.get(ground) if isinstance(ground, str) else None
     usable = ", ".join(g.code for g in grounds_for(kind)) if spec is not None else ", ".join(REFUSAL_GROUNDS)
-    if found is None:
+    if spec is not None and not usable:
+        problems.append(Problem("ground", spec.article, f"a {spec.name} request is not refused on a ground",
+                                "Answer it with its result instead (execute): the result can decline it, with "
+                                "reasons."))
+    elif found is None:
         not_a_ground = NOT_GROUNDS.get(ground) if isinstance(ground, str) else None
         if not_a_ground is not None:
             problems.append(Problem("ground", not_a_ground.article,
@@ -528,6 +611,13 @@ def _field_json(spec: FieldSpec) -> dict[str, Any]:
         data["must_be_true"] = True
     if spec.fields:
         data["fields"] = [_field_json(f) for f in spec.fields]
+    if spec.format is not None:
+        data["format"] = {"name": spec.format.name, "description": spec.format.description,
+                          "pattern": spec.format.pattern}
+    if spec.before:
+        data["before"] = spec.before
+    if spec.needs:
+        data["needs"] = spec.needs
     return data
 
 
@@ -544,6 +634,7 @@ def describe(kind: str) -> dict[str, Any]:
     return {
         "name": spec.name, "title": spec.title, "article": spec.article, "uncertain": spec.uncertain,
         "summary": spec.summary, "default_priority": spec.default_priority, "priorities": list(spec.priorities),
+        "desks": list(spec.desks),
         "preservation_clock": spec.preservation_clock,
         "fields": [_field_json(f) for f in spec.fields],
         "results": [_field_json(f) for f in spec.results],

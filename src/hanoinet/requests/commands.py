@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -105,7 +105,7 @@ def check_draft(node: Node, draft: Draft) -> tuple[str, str]:
     priority = draft.priority or kind.default_priority
     problems = convention.validate_request(
         draft.kind, dict(draft.fields), priority=priority, language=draft.language,
-        declarations=card.declarations, desk_languages=target.languages,
+        declarations=card.declarations, desk_languages=target.languages, to=draft.to, sending_desk=draft.desk,
     )
     if problems:
         raise convention.ValidationFailed(problems)
@@ -126,7 +126,7 @@ def create(node: Node, principal: Principal, draft: Draft, *, send: bool = True)
         raise ValidationError(f"this node has no desk {desk!r}",
                               hint=f"desks: {', '.join(sorted(node.settings.desk_ids))}")
     principal.require_desk(desk)
-    priority, to = check_draft(node, draft)
+    priority, to = check_draft(node, replace(draft, desk=desk))
     for attempt in range(3):
         try:
             with node.db.transaction() as uow:
@@ -171,7 +171,7 @@ def edit(node: Node, principal: Principal, ref: str, draft: Draft, *, version: i
         if draft.desk is not None and draft.desk != our_desk(row):
             raise ValidationError(f"request {row.ref} is sent by desk {our_desk(row)}; a draft keeps its desk",
                                   hint="make a new request from the other desk")
-        priority, to = check_draft(node, draft)
+        priority, to = check_draft(node, replace(draft, desk=our_desk(row)))
         values = dict(draft.fields)
         before = json.loads(row.fields)
         changed = sorted([name for name in set(before) | set(values) if before.get(name) != values.get(name)]
@@ -243,7 +243,8 @@ def act_as(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action
                minimum_days=convention.PRESERVATION_CLOCK.minimum.days)
     if action is Action.SEND:
         check_draft(node, Draft(kind=row.kind, to=row.requested, fields=json.loads(row.fields),
-                                language=row.language, priority=row.priority, case=row.case_ref))
+                                language=row.language, priority=row.priority, case=row.case_ref,
+                                desk=our_desk(row)))
         payload_data: dict[str, Any] = {
             "kind": row.kind, "priority": row.priority, "language": row.language, "fields": json.loads(row.fields),
         }
