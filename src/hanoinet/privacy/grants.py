@@ -39,10 +39,9 @@ def grants(session: Session, sha256s: Sequence[str]) -> list[Grant]:
             for sha256, package, peer, use, target in rows]
 
 
-def enforce(session: Session, rows: Sequence[EvidenceFile], use: Use, own_state: str, *,
-            data: str | None = None) -> None:
+def enforce(session: Session, rows: Sequence[EvidenceFile], use: Use, own_state: str) -> None:
     """Refuse (``403 consent_required``) a ``use`` of received files that their originating State has not
     consented to; this State's own files are never refused."""
     items = [item for row in rows if (item := received(row, own_state)) is not None]
     if items:
-        require(items, use, grants(session, [item.sha256 for item in items]), data=data)
+        require(items, use, grants(session, [item.sha256 for item in items]))

@@ -103,11 +103,11 @@ def refused(items: Sequence[Received], use: Use, grants: Iterable[Grant]) -> lis
     return [item for item in items if not allowed(item, use, held)]
 
 
-def require(items: Sequence[Received], use: Use, grants: Iterable[Grant], *, data: str | None = None) -> None:
+def require(items: Sequence[Received], use: Use, grants: Iterable[Grant]) -> None:
     """Refuse with ``403 consent_required`` if any item's ``use`` needs a consent not recorded.
 
     The refusal names the State(s) that must consent, the use, the items, and the exact command and API call
-    that ask for it (``data``: the data directory to name in the command, if known).
+    that ask for it.
     """
     missing = refused(items, use, grants)
     if not missing:
@@ -123,8 +123,6 @@ def require(items: Sequence[Received], use: Use, grants: Iterable[Grant], *, dat
         option = "--case" if use.kind == "case" else "--to"
         command = ["hanoinet", "evidence", "consent", "request", *(a for i in ids for a in ("--file", i)),
                    option, use.target, "--reason", "WHY"]
-        if data is not None:
-            command += ["--data", data]
         body = json.dumps({"files": ids, "use": use.kind, "target": use.target, "reason": "..."})
         asks.append(f"{shlex.join(command)} (or POST /api/v1/evidence/consents with {body})")
     raise Forbidden(
