@@ -23,19 +23,14 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_FILE_COLUMNS = (
-    sa.Column("origin_sender", sa.String(length=40), nullable=True),
-    sa.Column("origin_package", sa.String(length=36), nullable=True),
-    sa.Column("origin_case", sa.String(length=128), nullable=True),
-    sa.Column("purpose", sa.Text(), nullable=True),
-    sa.Column("use_conditions", sa.Text(), nullable=True),
-)
+_FILE_COLUMNS = (("origin_sender", sa.String(length=40)), ("origin_package", sa.String(length=36)),
+                 ("origin_case", sa.String(length=128)), ("purpose", sa.Text()), ("use_conditions", sa.Text()))
 
 
 def upgrade() -> None:
     with op.batch_alter_table("evidence_files") as batch_op:
-        for column in _FILE_COLUMNS:
-            batch_op.add_column(column.copy())
+        for name, type_ in _FILE_COLUMNS:
+            batch_op.add_column(sa.Column(name, type_, nullable=True))
     with op.batch_alter_table("evidence_offers") as batch_op:
         batch_op.add_column(sa.Column("peer_desk", sa.String(length=16), nullable=True))
     op.create_table(
@@ -95,5 +90,5 @@ def downgrade() -> None:
     with op.batch_alter_table("evidence_offers") as batch_op:
         batch_op.drop_column("peer_desk")
     with op.batch_alter_table("evidence_files") as batch_op:
-        for column in reversed(_FILE_COLUMNS):
-            batch_op.drop_column(column.name)
+        for name, _ in reversed(_FILE_COLUMNS):
+            batch_op.drop_column(name)
