@@ -21,7 +21,7 @@ from hanoinet.db.models import Alarm, ConsentItem, EvidenceCustody, LedgerEntry,
 from hanoinet.errors import HanoinetError
 from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions, seal
-from hanoinet.evidence.service import EvidenceService, EvidenceItem
+from hanoinet.evidence.service import EvidenceItem, EvidenceService
 from hanoinet.ledger.log import Sequencer
 from hanoinet.network import outbox
 from hanoinet.node.node import Node
@@ -198,6 +198,7 @@ def test_use_in_another_case_needs_consent_for_that_case_and_a_refusal_keeps_it_
     code, out, err = invoke(monkeypatch, capsys, "evidence", "consent", "request", "--file", first, "--file", second,
                             "--case", "FRA-2026-7", "--reason", "the same suspect in a French case", "--data", data)
     assert code == 0, err
+    assert "asked BRA/247 to consent to use in case FRA-2026-7 of 2 file(s)" in out
     assert pump(world.nodes) == 1
     [asked] = consent.list_requests(world.bra)
     # Brazil consents for the first file only, and refuses the second.

@@ -27,13 +27,14 @@ def _grant(item: Received, use: Use) -> Grant:
 
 
 @given(_ITEMS, st.lists(st.builds(Grant, sha256=_HEX, package=_PACKAGES, state=_STATES, use=_USES), max_size=5))
-def test_the_original_case_is_always_allowed(item: Received, grants: list[Grant]) -> None:
+def test_the_original_case_and_the_way_back_are_always_allowed(item: Received, grants: list[Grant]) -> None:
     assert allowed(item, Use("case", item.case), grants)
+    assert allowed(item, Use("transfer", item.origin), grants)
 
 
 @given(_ITEMS, _USES)
 def test_any_other_use_needs_a_consent_and_an_exact_one_allows_it(item: Received, use: Use) -> None:
-    if use == Use("case", item.case):
+    if use in (Use("case", item.case), Use("transfer", item.origin)):
         return
     assert not allowed(item, use, [])
     assert allowed(item, use, [_grant(item, use)])
@@ -42,7 +43,7 @@ def test_any_other_use_needs_a_consent_and_an_exact_one_allows_it(item: Received
 @given(_ITEMS, _USES, st.sampled_from(["sha256", "package", "state", "kind", "target"]), st.data())
 def test_a_consent_differing_in_anything_allows_nothing(item: Received, use: Use, field: str,
                                                         data: st.DataObject) -> None:
-    if use == Use("case", item.case):
+    if use in (Use("case", item.case), Use("transfer", item.origin)):
         return
     grant = _grant(item, use)
     if field == "sha256":

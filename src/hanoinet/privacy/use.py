@@ -89,9 +89,10 @@ class Grant:
 
 
 def allowed(item: Received, use: Use, grants: Iterable[Grant]) -> bool:
-    """Whether ``use`` of ``item`` is allowed: the original case, or a consent of the originating State for
-    exactly this item, this use and this case or recipient."""
-    if use.kind == "case" and use.target == item.case:
+    """Whether ``use`` of ``item`` is allowed: the original case, a transfer back to the State that sent it (no
+    third State learns anything), or a consent of the originating State for exactly this item, this use and
+    this case or recipient."""
+    if use == Use("case", item.case) or use == Use("transfer", item.origin):
         return True
     return any(g.sha256 == item.sha256 and g.package == item.package and g.state == item.origin and g.use == use
                for g in grants)
