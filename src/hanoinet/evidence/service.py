@@ -42,7 +42,7 @@ from hanoinet.privacy.use import Use
 from hanoinet.text import refused_character
 
 log = structlog.get_logger("hanoinet.evidence")
-REFILED = register_action("refiled")
+register_action("refiled")
 
 #: Read and hand on the plaintext in blocks of this size: large enough for the hash and cipher to run at
 #: full speed, small enough that the blocks in flight stay a few MiB.

@@ -45,10 +45,8 @@ log = structlog.get_logger("hanoinet.privacy.consent")
 
 REQUEST_KIND = "consent.request"
 ANSWER_KIND = "consent.answer"
-REQUESTED = register_action("consent_requested")
-GRANTED = register_action("consent_granted")
-REFUSED = register_action("consent_refused")
-ANSWER_REFUSED = register_action("consent_answer_refused")
+for _action in ("consent_requested", "consent_granted", "consent_refused", "consent_answer_refused"):
+    register_action(_action)
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -175,10 +173,11 @@ def request(node: Node, *, file_ids: Sequence[str], use: Use, reason: str, actor
         for item in items:
             uow.session.add(ConsentItem(request_id=request_id, direction="out", sha256=item.sha256,
                                         package=item.package or "", file_id=item.file_id, status="asked"))
+        cases = {row.id: row.case_ref for row in rows}
         record_custody_many(uow.session, [(item.file_id, CustodyEvent(
-            action=REQUESTED, at=format_instant(t), node=node.state, actor=actor, object_sha256=item.sha256,
-            case=rows[0].case_ref, detail={"file": item.file_id, "request": request_id, "to": origin,
-                                           "use": use.kind, "target": use.target})) for item in items])
+            action="consent_requested", at=format_instant(t), node=node.state, actor=actor, object_sha256=item.sha256,
+            case=cases[item.file_id], detail={"file": item.file_id, "request": request_id, "to": origin,
+                                              "use": use.kind, "target": use.target})) for item in items])
         body = ConsentRequestBody(request=request_id, use=use.kind, target=use.target, reason=reason,
                                   items=[ConsentSubject(sha256=i.sha256, package=i.package or "") for i in items])
         message = outbox.enqueue(node, uow, sender_desk=desk, recipient=address, kind=REQUEST_KIND,
@@ -226,7 +225,7 @@ def _on_answer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_a
                     desk=asked.desk if asked is not None else None,
                     detail={"message_id": payload.id, "request": body.request, "from": payload.sender})
         ledger.record(session, CustodyEvent(
-            action=ANSWER_REFUSED, at=t, node=node.state, actor=f"peer:{sender}", case=payload.case,
+            action="consent_answer_refused", at=t, node=node.state, actor=f"peer:{sender}", case=payload.case,
             detail={"request": body.request, "message_id": payload.id, "from": sender, "code": code}))
         log.warning("consent answer refused", code=code, request=body.request, sender=payload.sender)
         return
@@ -237,19 +236,26 @@ def _on_answer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_a
         item = items[key]
         item.status, item.conditions, item.answer_reason = status, json.dumps(body.conditions), body.reason
         item.answered_at, item.answered_by = received_at, f"peer:{sender}"
-        if item.file_id is not None:
-            events.append((item.file_id, _answer_event(node, item, asked, at=t, actor=f"peer:{sender}",
-                                                        case=payload.case)))
+        if (event := _answer_event(session, node, item, asked, at=t, actor=f"peer:{sender}")) is not None:
+            events.append(event)
     record_custody_many(session, events)
 
 
-def _answer_event(node: Node, item: ConsentItem, asked: ConsentRequest, *, at: str, actor: str,
-                  case: str | None) -> CustodyEvent:
-    return CustodyEvent(
-        action=GRANTED if item.status == "granted" else REFUSED, at=at, node=node.state, actor=actor,
-        object_sha256=item.sha256, case=case,
-        detail={"file": item.file_id or "", "request": asked.id, "use": asked.use, "target": asked.target,
-                "requested_by_state": asked.peer if asked.direction == "in" else node.state})
+def _answer_event(session: Session, node: Node, item: ConsentItem, asked: ConsentRequest, *, at: str,
+                  actor: str) -> tuple[str, CustodyEvent] | None:
+    """The ``consent_granted`` or ``consent_refused`` record of the local file an answered item names."""
+    row = session.get(EvidenceFile, item.file_id) if item.file_id is not None else None
+    if row is None:
+        return None
+    detail: dict[str, str | int | bool] = {"file": row.id, "request": asked.id, "use": asked.use,
+                                           "target": asked.target}
+    if item.status == "granted":
+        event = CustodyEvent(action="consent_granted", at=at, node=node.state, actor=actor,
+                             object_sha256=item.sha256, case=row.case_ref, detail=detail)
+    else:
+        event = CustodyEvent(action="consent_refused", at=at, node=node.state, actor=actor,
+                             object_sha256=item.sha256, case=row.case_ref, detail=detail)
+    return row.id, event
 
 
 # -- answering (the originating State) ------------------------------------------------------------------
@@ -262,28 +268,30 @@ def _on_request(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_
     session = uow.session
     if session.get(ConsentRequest, (body.request, "in")) is not None:
         raise Conflict(f"consent request {body.request} was already received", code="consent_request_exists")
-    originals = []
+    originals: list[tuple[ConsentSubject, EvidenceFile]] = []
     for item in body.items:
         file_id = session.scalar(select(EvidenceOfferFile.file_id).join(
             EvidenceOffer, (EvidenceOffer.id == EvidenceOfferFile.offer_id)
             & (EvidenceOffer.direction == EvidenceOfferFile.direction)).where(
             EvidenceOfferFile.offer_id == item.package, EvidenceOfferFile.direction == "out",
             EvidenceOfferFile.sha256 == item.sha256, EvidenceOffer.peer == sender))
-        if file_id is None:
+        original = session.get(EvidenceFile, file_id) if file_id is not None else None
+        if original is None:
             raise EnvelopeRefused(f"consent request {body.request} names an item this State never sent to {sender} "
                                   f"(SHA-256 {item.sha256} in package {item.package})", code="consent_unknown_item")
-        originals.append((item, file_id))
+        originals.append((item, original))
     session.add(ConsentRequest(id=body.request, direction="in", peer=sender, peer_address=payload.sender, desk=desk,
                                use=body.use, target=body.target, reason=body.reason, requested_at=received_at,
                                requested_by=f"peer:{sender}"))
-    for item, file_id in originals:
+    for item, original in originals:
         session.add(ConsentItem(request_id=body.request, direction="in", sha256=item.sha256, package=item.package,
-                                file_id=file_id, status="asked"))
+                                file_id=original.id, status="asked"))
     t = format_instant(received_at)
-    record_custody_many(session, [(file_id, CustodyEvent(
-        action=REQUESTED, at=t, node=node.state, actor=f"peer:{sender}", object_sha256=item.sha256, case=payload.case,
-        detail={"file": file_id, "request": body.request, "from": sender, "use": body.use, "target": body.target}))
-        for item, file_id in originals])
+    record_custody_many(session, [(original.id, CustodyEvent(
+        action="consent_requested", at=t, node=node.state, actor=f"peer:{sender}", object_sha256=item.sha256,
+        case=original.case_ref, detail={"file": original.id, "request": body.request, "from": sender,
+                                        "use": body.use, "target": body.target}))
+        for item, original in originals])
 
 
 def answer(node: Node, request_id: str, *, granted: bool, reason: str, actor: str,
@@ -321,8 +329,8 @@ def answer(node: Node, request_id: str, *, granted: bool, reason: str, actor: st
         for item in items:
             item.status, item.conditions, item.answer_reason = status, json.dumps(list(conditions)), reason
             item.answered_at, item.answered_by = t, actor
-        record_custody_many(uow.session, [(item.file_id, _answer_event(
-            node, item, asked, at=format_instant(t), actor=actor, case=None)) for item in items if item.file_id])
+        record_custody_many(uow.session, [event for item in items if (event := _answer_event(
+            uow.session, node, item, asked, at=format_instant(t), actor=actor)) is not None])
         body = ConsentAnswerBody(request=request_id, granted=granted, conditions=list(conditions), reason=reason,
                                  items=[ConsentSubject(sha256=i.sha256, package=i.package) for i in items])
         message = outbox.enqueue(node, uow, sender_desk=asked.desk or node.settings.desks[0].id,
