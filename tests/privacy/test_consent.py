@@ -25,6 +25,7 @@ from hanoinet.evidence.service import EvidenceItem, EvidenceService
 from hanoinet.ledger.log import Sequencer
 from hanoinet.network import outbox
 from hanoinet.node.node import Node
+from hanoinet.node.officers import add_officer
 from hanoinet.privacy import consent
 from hanoinet.privacy.use import Use
 from tests.cli.test_cli import invoke
@@ -95,6 +96,15 @@ def test_received_evidence_knows_its_sender_case_purpose_and_conditions(world: W
             "onward_transfer": "only with the prior written consent of the sending State"}
     # Its own evidence, on the sending node, says nothing of the kind.
     assert all(i.received is None for i in world.sender.list(CASE))
+
+
+def test_the_file_list_shows_what_received_evidence_was_given_for(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = invoke(monkeypatch, capsys, "evidence", "list", "--data", str(world.fra.settings.data_dir))
+    assert code == 0
+    assert out.count(f"from      BRA/247, package {world.package}") == 2
+    assert out.count(f"given for case {CASE}: {PURPOSE}") == 2
+    assert out.count("condition no disclosure to the press") == 2
 
 
 def test_onward_transfer_and_other_use_are_refused_through_every_interface_until_consent(
@@ -201,9 +211,19 @@ def test_use_in_another_case_needs_consent_for_that_case_and_a_refusal_keeps_it_
     assert "asked BRA/247 to consent to use in case FRA-2026-7 of 2 file(s)" in out
     assert pump(world.nodes) == 1
     [asked] = consent.list_requests(world.bra)
-    # Brazil consents for the first file only, and refuses the second.
-    consent.answer(world.bra, asked["request"], granted=True, reason="fine", actor="officer:2",
-                   sha256s=[world.received[0].sha256])
+    # Brazil consents for the first file only (through its API, at the desk asked), and refuses the second.
+    bra_app = create_app(world.bra, background=False)
+    bra_app.state.evidence = world.sender
+    with TestClient(bra_app, base_url=world.bra.settings.endpoint) as client:
+        path = f"/api/v1/evidence/consents/{asked['request']}/answer"
+        body = {"granted": True, "reason": "fine", "items": [world.received[0].sha256]}
+        with world.bra.db.transaction() as uow:
+            _, other_desk = add_officer(uow.session, name="CA lawyer", role="central_authority", desk="CA",
+                                        desks=world.bra.settings.desk_ids)
+        assert client.get("/api/v1/evidence/consents", headers=auth(other_desk)).json() == []
+        assert client.post(path, headers=auth(other_desk), json=body).status_code == 404
+        answered = client.post(path, headers=auth(officer_token(world.bra, "central_authority")), json=body)
+        assert answered.status_code == 200, answered.text
     consent.answer(world.bra, asked["request"], granted=False, reason="it names a protected witness",
                    actor="officer:2", sha256s=[world.received[1].sha256])
     with pytest.raises(HanoinetError) as caught:  # an item answered once is not answered again

@@ -108,6 +108,12 @@ def list_files(
                              ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
                              ("ingested", when(i.ingested_at, zone))):
             out.print(f"  {label:<9} {value}", markup=False)
+        if i.received is not None:  # its use is limited to what it was given for (docs/privacy.md)
+            out.print(f"  {'from':<9} {i.received.sender}, package {i.received.package or 'unknown'}", markup=False)
+            out.print(f"  {'given for':<9} case {i.received.case}: {i.received.purpose or 'purpose not recorded'}",
+                      markup=False)
+            for condition in i.received.conditions:
+                out.print(f"  {'condition':<9} {condition}", markup=False)
 
 
 @app.command("package")
