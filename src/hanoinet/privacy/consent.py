@@ -192,7 +192,8 @@ def _sender_address(rows: Sequence[EvidenceFile], origin: str) -> str:
     senders = sorted({row.origin_sender for row in rows if row.origin_sender and "/" in row.origin_sender})
     if not senders:
         raise ValidationError(f"this node does not record which desk of {origin} sent the files",
-                              hint=f"name the desk to ask: --to {origin}/DESK", code="consent_address_required")
+                              hint=f"name the desk to ask: --ask {origin}/DESK (API: \"to\")",
+                              code="consent_address_required")
     return senders[0]
 
 
@@ -200,7 +201,8 @@ def _on_answer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_a
     body = ConsentAnswerBody.model_validate(payload.body)
     sender, _ = split_address(payload.sender)
     session = uow.session
-    asked = session.get(ConsentRequest, (body.request, "out"))
+    # Locked: two answers to one request, received at once, must not both find its items still asked.
+    asked = session.get(ConsentRequest, (body.request, "out"), with_for_update=True)
     items = {} if asked is None else {(i.sha256, i.package): i for i in session.scalars(select(ConsentItem).where(
         ConsentItem.request_id == body.request, ConsentItem.direction == "out"))}
     named = [(i.sha256, i.package) for i in body.items]
