@@ -20,6 +20,7 @@ CORE = [
     "ledger/bundle.py", "ledger/witness.py", "hashbank/kinds.py", "hashbank/index.py", "hashbank/pdq.py",
     "hashbank/takedown_rules.py", "ledger/names.py", "evidence/layout.py", "evidence/verify.py", "evidence/report.py",
     "privacy/reasons.py",
+    "privacy/use.py",
 ]
 EDGES = ("hanoinet.db", "hanoinet.api", "hanoinet.cli", "hanoinet.node", "hanoinet.demo",
          "hanoinet.network.outbox", "hanoinet.network.inbox", "hanoinet.network.delivery",

@@ -202,6 +202,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
         ("200 200 200 200 200 403 403", "200 200 200 200 200 403 403"),
     ("GET", "/api/v1/evidence/{file_id}"):
         ("200 200 200 200 200 403 403", "404 404 404 200 200 403 403"),
+    ("GET", "/api/v1/evidence/consents"):
+        ("200 200 200 200 200 403 403", "200 200 200 200 200 403 403"),
     ("GET", "/api/v1/evidence/offers"):
         ("200 200 200 200 200 403 403", "200 200 200 200 200 403 403"),
     ("GET", "/api/v1/evidence/offers/{package_id}/package"):
@@ -242,6 +244,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
         ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
     ("POST", "/api/v1/directory"):
         ("403 403 403 403 400 403 403", "403 403 403 403 400 403 403"),
+    ("POST", "/api/v1/evidence/consents"):
+        ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
+    ("POST", "/api/v1/evidence/consents/{request_id}/answer"):
+        ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
     ("POST", "/api/v1/evidence/offers"):
         ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
     ("POST", "/api/v1/evidence/retention"):
@@ -250,6 +256,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
         ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
     ("POST", "/api/v1/evidence/uploads/{upload_id}/complete"):
         ("409 403 403 403 409 403 403", "403 403 403 403 409 403 403"),
+    ("POST", "/api/v1/evidence/{file_id}/refile"):
+        ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
     ("POST", "/api/v1/hashbank/reports"):
         ("403 403 403 403 403 403 403", "403 403 403 403 403 403 403"),
     ("POST", "/api/v1/hashbank/reports/{report_id}/false-positive"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -27,7 +27,8 @@ from hanoinet.evidence.service import EvidenceService
 from hanoinet.evidence.uploads import MAX_PIECE, Uploads
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
-from hanoinet.privacy import retention
+from hanoinet.privacy import consent, retention
+from hanoinet.privacy.use import check_use
 
 router = APIRouter(route_class=CheckedRoute, tags=["evidence"])
 
@@ -91,6 +92,40 @@ class DomesticRetention(BaseModel):
     files: list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]] | None = Field(
         default=None, min_length=1, max_length=10_000, description="file ids; or give case")
     case: Line | None = Field(default=None, max_length=128, description="every file held in this case")
+class Refiling(BaseModel):
+    """The case to file evidence under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: Line = Field(max_length=128, description="the case reference")
+
+
+class NewConsentRequest(BaseModel):
+    """A request to the originating State for consent to another use of evidence it sent (docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]] = Field(
+        min_length=1, max_length=1000, description="ids of received evidence files, all from the same State")
+    use: Literal["case", "transfer"] = Field(description="case: use in another case; transfer: send it on")
+    target: Line = Field(max_length=128, description="the case reference, or the recipient: a State (ISO 3166-1 "
+                         "alpha-3) or org:NAME for an international organisation")
+    reason: str = Field(min_length=1, max_length=5000, description="why the evidence is needed for this use")
+    to: Line | None = Field(default=None, max_length=40, description="the desk to ask, STATE/DESK (default: the "
+                            "desk that sent the files)")
+
+
+class ConsentAnswer(BaseModel):
+    """The answer to a consent request received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    granted: bool
+    reason: str = Field(min_length=1, max_length=5000, description="why (required for a refusal too, Art. 40)")
+    conditions: list[Annotated[Line, Field(min_length=1, max_length=2000)]] = Field(
+        default_factory=list, max_length=50, description="conditions of the consent")
+    items: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] | None = Field(
+        default=None, description="SHA-256 of the items answered; default: every item still asked")
 
 
 @router.get("/api/v1/evidence", summary="Evidence files held by this node")
@@ -99,6 +134,45 @@ def list_evidence(officer: Officer, request: Request,
     """Oldest first, the officer's desk only (every desk for supervisors and admins); shredded files stay listed
     with the time they were shredded."""
     return [i.as_json() for i in _service(request).list(case, readable=officer.can_read_desk)]
+
+
+@router.post("/api/v1/evidence/{file_id}/refile", summary="File evidence under another case",
+             responses=problem_responses({403: "a received file's originating State has not consented to its use in "
+                                               "that case (consent_required)"}))
+def refile(file_id: _ID, body: Refiling, officer: Officer, request: Request) -> dict[str, object]:
+    """A file received from another State goes to another case only with that State's consent."""
+    officer.require_role(*_HANDLERS)
+    return _service(request).refile(file_id, case=body.case, actor=officer.actor,
+                                    handles=officer.can_act_for_desk).as_json()
+
+
+@router.post("/api/v1/evidence/consents", status_code=201,
+             summary="Ask the originating State to consent to another use of evidence it sent")
+def request_consent(body: NewConsentRequest, officer: Officer, request: Request) -> dict[str, object]:
+    """Sends a ``consent.request`` envelope; the answer is listed by ``GET /api/v1/evidence/consents``."""
+    officer.require_role(*_HANDLERS)
+    asked = consent.request(_service(request).node, file_ids=body.files, use=check_use(body.use, body.target),
+                            reason=body.reason, actor=officer.actor, desk=officer.desk, to=body.to,
+                            handles=officer.can_act_for_desk)
+    return {"request": asked.request_id, "message_id": asked.message_id, "to": asked.to, "items": asked.items}
+
+
+@router.get("/api/v1/evidence/consents", summary="Consent requests sent and received, newest first")
+def list_consents(officer: Officer, request: Request) -> list[dict[str, Any]]:
+    """The officer's desk's requests (every desk's for supervisors and admins), each item with its answer."""
+    return consent.list_requests(_service(request).node, readable=officer.can_read_desk)
+
+
+@router.post("/api/v1/evidence/consents/{request_id}/answer",
+             summary="Grant or refuse a consent request received from another State",
+             responses=problem_responses({409: "the items were already answered (consent_answered)"}))
+def answer_consent(request_id: _PACKAGE, body: ConsentAnswer, officer: Officer, request: Request) -> dict[str, object]:
+    """Sends a ``consent.answer`` envelope to the requesting desk."""
+    officer.require_role(*_HANDLERS)
+    message_id = consent.answer(_service(request).node, request_id, granted=body.granted, reason=body.reason,
+                                conditions=body.conditions, sha256s=body.items, actor=officer.actor,
+                                handles=officer.can_act_for_desk)
+    return {"request": request_id, "message_id": message_id, "granted": body.granted}
 
 
 @router.post("/api/v1/evidence/uploads", status_code=201, summary="Start a resumable upload")

@@ -154,6 +154,12 @@ def list_files(
                              ("name", i.name), ("size", f"{i.size:,} bytes"), ("sha256", i.sha256),
                              ("ingested", when(i.ingested_at, zone)), ("retention", _retention(i, zone))):
             out.print(f"  {label:<9} {value}", markup=False)
+        if i.received is not None:  # its use is limited to what it was given for (docs/privacy.md)
+            out.print(f"  {'from':<9} {i.received.sender}, package {i.received.package or 'unknown'}", markup=False)
+            out.print(f"  {'given for':<9} case {i.received.case}: {i.received.purpose or 'purpose not recorded'}",
+                      markup=False)
+            for condition in i.received.conditions:
+                out.print(f"  {'condition':<9} {condition}", markup=False)
 
 
 def _retention(item: EvidenceItem, zone: tzinfo) -> str:
@@ -383,6 +389,120 @@ def _verify_command(data: Path, package_file: Path) -> str:
     except ConfigurationError as exc:  # the package is written all the same: say how to get an anchor
         return f"(no command: {exc.message}; {exc.hint})"
     return f"hanoinet verify {shlex.quote(str(package_file))} --trust {fingerprint}"
+
+
+@app.command("refile")
+def refile(
+    file_id: str = typer.Argument(..., help="the evidence file's id (`hanoinet evidence list`)"),
+    case: str = typer.Option(..., "--case", help="the case to file it under"),
+    data: Path = DataOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """File evidence under another case; a file received from another State needs that State's consent."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.evidence.service import EvidenceService
+
+    node = open_node(data)
+    try:
+        item = EvidenceService(node).refile(file_id, case=case, actor=_actor(actor))
+    finally:
+        node.close()
+    out.print(f"filed {item.name} ({item.id}) under case {item.case}")
+
+
+consent_app = typer.Typer(help="Consent of the originating State to use received evidence in another case or send "
+                          "it on (docs/privacy.md).", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("request")
+def consent_request(
+    file_id: list[str] = typer.Option(..., "--file", help="a received evidence file's id (repeat)"),
+    case: str | None = typer.Option(None, "--case", help="the case to use the files in"),
+    to: str | None = typer.Option(None, "--to", help="the State (ISO 3166-1 alpha-3) or org:NAME to send them on to"),
+    reason: str = typer.Option(..., "--reason", help="why the evidence is needed for this use"),
+    ask: str | None = typer.Option(None, "--ask", help="the desk to ask, STATE/DESK (default: the desk that sent "
+                                   "the files)"),
+    desk: str | None = typer.Option(None, "--desk", help="the asking desk (default: the node's first desk)"),
+    data: Path = DataOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Ask the State that sent the files to consent to their use in another case (--case) or their onward
+    transfer (--to); the answer arrives as an envelope (`hanoinet evidence consent list`)."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.privacy import consent
+    from hanoinet.privacy.use import check_use
+
+    if (case is None) == (to is None):
+        raise ValidationError("give either --case (use in another case) or --to (onward transfer)",
+                              code="bad_use")
+    use = check_use("case", case) if case is not None else check_use("transfer", to or "")
+    node = open_node(data)
+    try:
+        asked = consent.request(node, file_ids=file_id, use=use, reason=reason, actor=_actor(actor),
+                                desk=desk or node.settings.desks[0].id, to=ask)
+    finally:
+        node.close()
+    out.print(f"asked {asked.to} to consent to {use.describe()} of {asked.items} file(s) (request "
+              f"{asked.request_id}); the answer is shown by `hanoinet evidence consent list`")
+
+
+@consent_app.command("answer")
+def consent_answer(
+    request_id: str = typer.Argument(..., help="the consent request's id (`hanoinet evidence consent list`)"),
+    grant: bool = typer.Option(..., "--grant/--refuse", help="grant or refuse the consent"),
+    reason: str = typer.Option(..., "--reason", help="why (a refusal must give reasons, Art. 40)"),
+    condition: list[str] = typer.Option([], "--condition", help="a condition of the consent (repeat)"),
+    item: list[str] = typer.Option([], "--item", help="only the item with this SHA-256 (repeat; default: every "
+                                   "item still asked)"),
+    data: Path = DataOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Grant or refuse a consent request another State sent about evidence this State gave it."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.privacy import consent
+
+    node = open_node(data)
+    try:
+        consent.answer(node, request_id, granted=grant, reason=reason, conditions=condition,
+                       sha256s=item or None, actor=_actor(actor))
+    finally:
+        node.close()
+    out.print(f"{'granted' if grant else 'refused'} consent request {request_id}; the answer is on its way")
+
+
+@consent_app.command("list")
+def consent_list(data: Path = DataOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Consent requests sent (out) and received (in), newest first, with each item's answer."""
+    from hanoinet.cli.node import open_node
+    from hanoinet.privacy import consent
+
+    node = open_node(data)
+    try:
+        listed = consent.list_requests(node)
+    finally:
+        node.close()
+    if as_json:
+        print_json(listed)
+        return
+    zone = node_zone(data)
+    out.print(f"{len(listed)} consent request(s)")
+    for r in listed:
+        use = f"use in case {r['target']}" if r["use"] == "case" else f"transfer to {r['target']}"
+        way = f"to {r['peer_address']}" if r["direction"] == "out" else f"from {r['peer_address']}"
+        out.print(f"\n{r['request']}  {r['direction']} {way}  {r['status']}", markup=False)
+        for label, value in (("use", use), ("reason", r["reason"]), ("asked", when(r["requested_at"], zone)),
+                             ("desk", r["desk"] or "none")):
+            out.print(f"  {label:<7} {value}", markup=False)
+        for i in r["items"]:
+            out.print(f"  item    {i['sha256']}  {i['status']}", markup=False)
+            if i["reason"]:
+                conditions = "; ".join(i["conditions"]) or "none"
+                out.print(f"          {i['answered_by']}: {i['reason']} (conditions: {conditions})", markup=False)
+    pending = [r for r in listed if r["direction"] == "in" and r["status"] == "asked"]
+    if pending:
+        out.print(f"\nTo answer: hanoinet evidence consent answer {pending[0]['request']} --grant|--refuse "
+                  "--reason TEXT", markup=False)
 
 
 @app.command("shred")

@@ -433,6 +433,14 @@ class EvidenceFile(Base):
     domestic_retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: The earlier of the two: when the retention job shreds the file (docs/privacy.md, "Retention").
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: A file received from another State (docs/privacy.md): the sending address (``STATE/desk``, or the State
+    #: alone for files received before it was recorded), the package it came in, the case it was given for, and
+    #: the purpose and use conditions (JSON, as in ``package.json``) its package set. None for our own files.
+    origin_sender: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    origin_package: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    origin_case: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
+    use_conditions: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class EvidenceCustody(Base):
@@ -475,6 +483,50 @@ class EvidenceOffer(Base):
     desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: Incoming offers: the end of the retention period in the package's use conditions, if the sender set one.
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Incoming offers: the sending desk, to which consent requests about its files go.
+    peer_desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class ConsentRequest(Base):
+    """A request for consent to use received evidence beyond its purpose (docs/privacy.md): ``out`` when this
+    node asked the originating State, ``in`` when another State asked this one."""
+
+    __tablename__ = "consent_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    #: The other State: the originating State asked (out), or the State asking (in).
+    peer: Mapped[str] = mapped_column(String(3))
+    #: The other side's desk address (``STATE/desk``): where the request went, or where the answer goes.
+    peer_address: Mapped[str] = mapped_column(String(40))
+    desk: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: ``case`` (use in another case) or ``transfer`` (onward transfer), and the case or recipient.
+    use: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    requested_by: Mapped[str] = mapped_column(String(100))
+
+
+class ConsentItem(Base):
+    """One item of a consent request, by content hash and the package it travelled in, and its answer."""
+
+    __tablename__ = "consent_items"
+    __table_args__ = (Index("ix_consent_items_sha256", "sha256"),)
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    package: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: The local evidence file: the received copy (out), or the original that was sent (in).
+    file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: ``asked``, ``granted`` or ``refused``.
+    status: Mapped[str] = mapped_column(String(16))
+    #: The answer's conditions (JSON list of strings) and reason.
+    conditions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class EvidenceOfferFile(Base):

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from hanoinet.clock import format_instant, now, parse_instant
 from hanoinet.crypto import jose
 from hanoinet.crypto.canonical import canonical_json
-from hanoinet.db.models import EvidenceCustody, LedgerCheckpoint, LedgerCosignature, LedgerEntry
+from hanoinet.db.models import EvidenceCustody, EvidenceFile, LedgerCheckpoint, LedgerCosignature, LedgerEntry
 from hanoinet.errors import Conflict, TransportError, ValidationError
 from hanoinet.evidence.canonzip import CanonicalZipWriter
 from hanoinet.evidence.caseuco import ManifestAction, ManifestFile, build_manifest
@@ -39,6 +39,8 @@ from hanoinet.evidence.layout import CONTENTS_TYP, HEAD, MEDIA_TYPE, PACKAGE_TYP
 from hanoinet.evidence.service import EvidenceItem, EvidenceService, check_case, package_path, record_custody_many
 from hanoinet.ledger import log as ledger
 from hanoinet.ledger.events import CustodyEvent, parse_record
+from hanoinet.privacy import grants
+from hanoinet.privacy.use import Use
 from hanoinet.states import check_state
 
 
@@ -114,6 +116,13 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
     if not items:
         raise ValidationError(f"case {case!r} holds no evidence on this node", hint="add files with "
                               "`hanoinet evidence add FILE --case REF`", code="case_empty")
+    with node.db.transaction(readonly=True) as uow:
+        rows = [row for i in items if (row := uow.session.get(EvidenceFile, i.id)) is not None]
+        # Received files: in the case they were given for (or one consented to), and to no other State or
+        # organisation than with their originating State's consent (docs/privacy.md).
+        grants.enforce(uow.session, rows, Use("case", case), node.state)
+        if recipient is not None and recipient != node.state:
+            grants.enforce(uow.session, rows, Use("transfer", recipient), node.state)
     package_id = str(uuid.uuid4())
     created = now()
     with node.db.transaction() as uow:

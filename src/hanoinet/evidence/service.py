@@ -11,6 +11,7 @@ complete; a failure that is not a crash deletes that blob.
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import re
 import threading
@@ -34,11 +35,14 @@ from hanoinet.evidence.blobs import BlobStore, open_store
 from hanoinet.evidence.canonzip import name_problem
 from hanoinet.evidence.datakeys import KeyVault
 from hanoinet.ledger import log as ledger
-from hanoinet.ledger.events import CustodyEvent
+from hanoinet.ledger.events import CustodyEvent, register_action
 from hanoinet.node.node import Node
+from hanoinet.privacy import grants
+from hanoinet.privacy.use import Use
 from hanoinet.text import refused_character
 
 log = structlog.get_logger("hanoinet.evidence")
+register_action("refiled")
 
 #: Read and hand on the plaintext in blocks of this size: large enough for the hash and cipher to run at
 #: full speed, small enough that the blocks in flight stay a few MiB.
@@ -117,13 +121,22 @@ class EvidenceItem:
     retain_until: datetime | None = None
     sender_retain_until: datetime | None = None
     domestic_retain_until: datetime | None = None
+    #: For a file received from another State (docs/privacy.md): what it was given for; None for our own.
+    received: ReceivedFrom | None = None
 
     @classmethod
     def of(cls, row: EvidenceFile) -> EvidenceItem:
         """From its database row."""
+        received = None
+        if row.origin_sender is not None:
+            conditions = json.loads(row.use_conditions) if row.use_conditions else {}
+            received = ReceivedFrom(sender=row.origin_sender, package=row.origin_package,
+                                    case=row.origin_case or row.case_ref, purpose=row.purpose,
+                                    conditions=tuple(str(c) for c in conditions.get("conditions", ())),
+                                    onward_transfer=conditions.get("onward_transfer"))
         return cls(row.id, row.case_ref, row.name, row.size, row.sha256, row.blake3, row.media_type, row.origin,
                    row.ingested_at, row.ingested_by, row.shredded_at, row.desk, row.retain_until,
-                   row.sender_retain_until, row.domestic_retain_until)
+                   row.sender_retain_until, row.domestic_retain_until, received)
 
     @property
     def retention_set_by(self) -> str | None:
@@ -140,11 +153,31 @@ class EvidenceItem:
                 "shredded_at": _instant(self.shredded_at), "desk": self.desk,
                 "retention": {"until": _instant(self.retain_until), "set_by": self.retention_set_by,
                               "sender_until": _instant(self.sender_retain_until),
-                              "domestic_until": _instant(self.domestic_retain_until)}}
+                              "domestic_until": _instant(self.domestic_retain_until)},
+                "received": self.received.as_json() if self.received is not None else None}
 
 
 def _instant(t: datetime | None) -> str | None:
     return format_instant(t) if t is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFrom:
+    """What a file received from another State was given for: its use is limited to it (docs/privacy.md)."""
+
+    #: The sending desk's address (``STATE/desk``; the State alone for files received before it was recorded).
+    sender: str
+    package: str | None
+    #: The case it was given for (the sender's reference): using it there is its purpose.
+    case: str
+    purpose: str | None
+    conditions: tuple[str, ...]
+    onward_transfer: str | None
+
+    def as_json(self) -> dict[str, object]:
+        """For the API and ``--json``."""
+        return {"sender": self.sender, "package": self.package, "case": self.case, "purpose": self.purpose,
+                "conditions": list(self.conditions), "onward_transfer": self.onward_transfer}
 
 
 def record_custody(session: Session, item_id: str, event: CustodyEvent) -> None:
@@ -308,6 +341,33 @@ class EvidenceService:
         for piece in self.store.read(blob_id, piece=BLOCK):
             yield from decryptor.update(piece)
         yield decryptor.finish()
+
+    # -- re-filing ---------------------------------------------------------------------------------------
+
+    def refile(self, item_id: str, *, case: str, actor: str,
+               handles: Callable[[str | None], bool] | None = None) -> EvidenceItem:
+        """File evidence under another case; the custody log records it.
+
+        A file received from another State may go only to the case it was given for, unless that State
+        consented to its use in ``case`` (``403 consent_required`` otherwise, docs/privacy.md). With
+        ``handles``, a file of a desk it refuses is answered as if it did not exist.
+        """
+        check_case(case)
+        t = now()
+        with self.node.db.transaction() as uow:
+            row = uow.session.get(EvidenceFile, item_id, with_for_update=True)
+            if row is None or (handles is not None and not handles(row.desk)):
+                raise NotFound(f"no evidence file {item_id} on this node", code="evidence_not_found")
+            if row.case_ref == case:
+                raise Conflict(f"evidence file {item_id} is already filed under case {case}", code="same_case")
+            grants.enforce(uow.session, [row], Use("case", case), self.node.state)
+            before, row.case_ref = row.case_ref, case
+            record_custody(uow.session, item_id, CustodyEvent(
+                action="refiled", at=format_instant(t), node=self.node.state, actor=actor, object_sha256=row.sha256,
+                case=case, detail={"file": item_id, "from_case": before}))
+            item = EvidenceItem.of(row)
+        log.info("evidence refiled", file=item_id, case=case)
+        return item
 
     # -- shredding ---------------------------------------------------------------------------------------
 

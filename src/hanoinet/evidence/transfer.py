@@ -155,13 +155,6 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
         raise Forbidden(f"{len(others)} file(s) of case {case} belong to another desk than {desk}; only that desk "
                         "may send them", code="other_desk",
                         hint="send only your desk's files (files: their ids), or ask the desk that holds them")
-    foreign = [i for i in chosen if i.origin != node.state]
-    if foreign:
-        origins = ", ".join(sorted({i.origin for i in foreign}))
-        raise Forbidden(f"{len(foreign)} file(s) of case {case} came from other States ({origins}); sending them on "
-                        "needs the consent of the State that sent them (Art. 40)",
-                        hint="send only this State's own files (--file), or seal a package for a court instead",
-                        code="onward_transfer")
     prepared = prepare(service, case=case, actor=actor, conditions=conditions, recipient=state, file_ids=file_ids,
                        witness_wait=witness_wait, min_witnesses=min_witnesses)
     expires = t + OFFER_LIFETIME
@@ -318,7 +311,7 @@ def _parse_range(value: str, total: int) -> tuple[int, int]:
 
 def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at: datetime) -> None:
     body = OfferBody.model_validate(payload.body)
-    sender, _ = split_address(payload.sender)
+    sender, sender_desk = split_address(payload.sender)
     _, desk = split_address(payload.recipient)
     if set(body.head) != set(HEAD):
         raise ValidationError(f"an evidence offer's head must hold exactly {', '.join(HEAD)}", code="invalid_body")
@@ -345,7 +338,7 @@ def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at
         id=body.package, direction="in", peer=sender, case_ref=described.get("case") or body.package,
         created_at=received_at, expires_at=parse_instant(body.expires_at), head=json.dumps(body.head),
         signature=body.signature, capability=body.capability, pull_url=card.endpoint.rstrip("/"), status="pulling",
-        attempts=0, next_attempt_at=received_at, desk=desk, retain_until=retain_until))
+        attempts=0, next_attempt_at=received_at, desk=desk, retain_until=retain_until, peer_desk=sender_desk))
     for position, item in enumerate(body.files, start=1):
         uow.session.add(EvidenceOfferFile(offer_id=body.package, direction="in", position=position, path=item.path,
                                           size=item.size, sha256=item.sha256, chunk_size=item.chunk_size))
@@ -528,13 +521,16 @@ class Puller:
         file_id = os.urandom(16).hex()
         t = now()
         name = _sent_name(offered, item.path)
+        purpose, conditions = _use_conditions(offered)
         with self.node.db.transaction() as uow:
             epoch, wrapped = self.service.vault.wrap(uow.session, file_id, data_key)
             uow.session.add(EvidenceFile(
                 id=file_id, case_ref=offered.case_ref, name=name, media_type=None, size=item.size, sha256=item.sha256,
                 blake3=None, blob_id=writer.id, chunk_size=item.chunk_size, wrapped_key=wrapped, kek_epoch=epoch,
                 origin=offered.peer, ingested_at=t, ingested_by=f"peer:{offered.peer}", desk=offered.desk,
-                sender_retain_until=offered.retain_until, retain_until=offered.retain_until))
+                sender_retain_until=offered.retain_until, retain_until=offered.retain_until,
+                origin_sender=f"{offered.peer}/{offered.peer_desk}" if offered.peer_desk else offered.peer,
+                origin_package=offered.id, origin_case=offered.case_ref, purpose=purpose, use_conditions=conditions))
             uow.session.execute(update(EvidenceOfferFile).where(
                 EvidenceOfferFile.offer_id == offered.id, EvidenceOfferFile.direction == "in",
                 EvidenceOfferFile.position == item.position).values(file_id=file_id))
@@ -577,6 +573,14 @@ def _size_or_zero(path: Path) -> int:
 def _printable(text: str) -> str:
     """Peer-supplied text as it may be shown to officers: control characters replaced."""
     return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _use_conditions(offered: EvidenceOffer) -> tuple[str | None, str | None]:
+    """The purpose and the use conditions (JSON) the sender's package sets, as ``package.json`` holds them."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        conditions = json.loads(base64.b64decode(json.loads(offered.head)["package.json"]))["use_conditions"]
+        return str(conditions["purpose"]), json.dumps(conditions, sort_keys=True, ensure_ascii=False)
+    return None, None
 
 
 def _sent_name(offered: EvidenceOffer, path: str) -> str:

@@ -5,6 +5,8 @@ conditions the sending State attaches; the recipient protects them; onward trans
 international organisation needs the sender's prior authorisation. Art. 40: information received is not used
 for other proceedings without prior consent. This package holds what makes that hold on a node: the access
 log (:mod:`hanoinet.privacy.access`), every read of personal data by an officer, with its reason, in a log the
-database keeps append-only; and retention (:mod:`hanoinet.privacy.retention`), files shredded when the period
-the sender or this State set ends (docs/privacy.md).
+database keeps append-only; retention (:mod:`hanoinet.privacy.retention`), files shredded when the period the
+sender or this State set ends; and the use of received evidence (:mod:`hanoinet.privacy.use`,
+:mod:`hanoinet.privacy.consent`): only for its purpose, or with the consent of the State that sent it
+(docs/privacy.md).
 """
