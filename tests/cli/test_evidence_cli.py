@@ -42,7 +42,7 @@ def test_add_package_verify_and_shred(data_dir: Path, tmp_path: Path, monkeypatc
     image = tmp_path / "disk.img"
     image.write_bytes(os.urandom(1_500_000))
     code, out, err = invoke(monkeypatch, capsys, "evidence", "add", str(log), str(image), "--case", "BRA-7",
-                            "--data", str(data_dir), "--actor", "officer:3")
+                            "--data", str(data_dir), "--actor", "operator:examiner3")
     assert code == 0, err
     import hashlib
 
@@ -263,7 +263,7 @@ def test_list_at_80_columns_shows_every_id_and_hash_whole(data_dir: Path, tmp_pa
     image = tmp_path / "disk-image-of-the-suspects-laptop-seized-on-2026-11-23.img"
     image.write_bytes(os.urandom(100_000))
     code, _, err = invoke(monkeypatch, capsys, "evidence", "add", str(log), str(image), "--case",
-                          "BRA-PF-2026-0311", "--data", str(data_dir), "--actor", "officer:3")
+                          "BRA-PF-2026-0311", "--data", str(data_dir), "--actor", "operator:examiner3")
     assert code == 0, err
     code, out, _ = invoke(monkeypatch, capsys, "evidence", "list", "--data", str(data_dir), "--json")
     listed = json.loads(out)
@@ -353,3 +353,14 @@ def test_a_retention_period_is_sealed_shown_and_shortened_at_home(tmp_path: Path
     pin(monkeypatch, datetime(2026, 7, 1, tzinfo=UTC))
     code, out, _ = invoke(monkeypatch, capsys, "evidence", "show", item.id, "--data", data)
     assert code == 0 and "ended 2026-06-30 10:00 UTC (domestic period); no longer readable" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("actor", ["officer:1", "peer:BRA", "platform:3", "operator:a b", "operator:" + "x" * 81])
+def test_an_actor_cannot_speak_for_an_account_or_a_state(data_dir: Path, tmp_path: Path, actor: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    evidence = tmp_path / "e.log"
+    evidence.write_bytes(b"203.0.113.7\n")
+    code, _, err = invoke(monkeypatch, capsys, "evidence", "add", str(evidence), "--case", "BRA-7",
+                          "--data", str(data_dir), "--actor", actor)
+    assert code == 2 and "is not an operator's name" in err and "operator:jdupont" in err

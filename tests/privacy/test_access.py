@@ -237,7 +237,12 @@ def test_a_missing_or_empty_reason_is_refused_saying_what_to_add() -> None:
         assert refused.value.code == "reason_required" and "--reason TEXT" in refused.value.hint
     assert check_reason("  answering FRA-2026-0012 ", add="x") == "answering FRA-2026-0012"
     assert check_reason("trả lời yêu cầu FRA-2026-0012", add="x") == "trả lời yêu cầu FRA-2026-0012"
-    for bad, code in (("two\nlines", "invalid_text"), ("x" * (MAX_REASON + 1), "reason_too_long")):
+    assert check_reason("الرد على الطلب FRA-2026-0012", add="x")  # right-to-left text needs no controls
+    invisible = ("\u200b", "\ufeff\u3164", "\u2800 \u200b", "\U000e0041\U000e0042")  # no letter, no digit
+    spoofed = ("\u202eroF yadot", "audit \u2066x\u2069")  # reads otherwise than it is written
+    for bad, code in (("two\nlines", "invalid_text"), ("x" * (MAX_REASON + 1), "reason_too_long"),
+                      *((blank, "reason_required") for blank in invisible),
+                      *((reversed_, "invalid_text") for reversed_ in spoofed)):
         with pytest.raises(ValidationError) as refused:
             check_reason(bad, add="x")
         assert refused.value.code == code

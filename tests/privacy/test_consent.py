@@ -254,7 +254,7 @@ def _answer_from(node: Node, to: str, body: dict[str, object]) -> None:
                        actor="officer:9")
 
 
-@pytest.mark.parametrize("wrong", ["state", "item", "request"])
+@pytest.mark.parametrize("wrong", ["state", "desk", "item", "request"])
 def test_an_answer_for_the_wrong_item_from_the_wrong_state_or_to_no_request_is_refused_and_recorded(
         world: World, wrong: str) -> None:
     fra = world.fra
@@ -266,6 +266,10 @@ def test_an_answer_for_the_wrong_item_from_the_wrong_state_or_to_no_request_is_r
                                "reason": "yes"}
     if wrong == "state":  # Viet Nam, the would-be recipient, answers in Brazil's place
         _answer_from(world.vnm, "FRA/247", body)
+    elif wrong == "desk":  # Brazil's central authority answers a request put to Brazil's 24/7 desk
+        with world.bra.db.transaction() as uow:
+            outbox.enqueue(world.bra, uow, sender_desk="CA", recipient="FRA/247", kind=consent.ANSWER_KIND,
+                           body=body, actor="officer:9")
     elif wrong == "item":  # Brazil answers for the other file, which France did not ask about
         body["items"] = [{"sha256": world.received[1].sha256, "package": world.package}]
         _answer_from(world.bra, "FRA/247", body)
@@ -273,7 +277,8 @@ def test_an_answer_for_the_wrong_item_from_the_wrong_state_or_to_no_request_is_r
         body["request"] = str(uuid.uuid4())
         _answer_from(world.bra, "FRA/247", body)
     assert pump(world.nodes) == 1
-    code = {"state": "consent_wrong_state", "item": "consent_unknown_item", "request": "consent_unknown_request"}[wrong]
+    code = {"state": "consent_wrong_state", "desk": "consent_wrong_desk", "item": "consent_unknown_item",
+            "request": "consent_unknown_request"}[wrong]
     with fra.db.transaction(readonly=True) as uow:
         assert uow.session.scalars(select(Alarm.code)).all() == [code]
         assert set(uow.session.scalars(select(ConsentItem.status))) == {"asked"}
@@ -314,3 +319,24 @@ def test_a_request_is_refused_before_sending_when_it_cannot_be_right(world: Worl
     with fra.db.transaction(readonly=True) as uow:
         assert not uow.session.scalars(select(EvidenceCustody).where(
             EvidenceCustody.action == "consent_requested")).all()
+
+
+def test_received_evidence_cannot_be_offered_to_its_own_state_to_come_back_as_its_own(world: World) -> None:
+    # Offered to France's other desk, the copies would come back with France as their origin: own evidence,
+    # free of Brazil's purpose, conditions and consent.
+    with pytest.raises(HanoinetError) as caught:
+        transfer.offer(world.receiver, case=CASE, to="FRA/CA", desk="247", actor="officer:1",
+                       conditions=UseConditions(purpose="internal"))
+    assert caught.value.code == "offer_to_self"
+    with _fra_api(world) as client:
+        answer = client.post("/api/v1/evidence/offers", headers=auth(officer_token(world.fra, "duty_officer")),
+                             json={"case": CASE, "to": "FRA/CA", "purpose": "internal"})
+    assert answer.status_code == 422 and answer.json()["code"] == "offer_to_self"
+
+
+def test_a_copy_of_received_content_cannot_be_taken_in_as_own_evidence(world: World) -> None:
+    data = b"".join(world.receiver.plaintext(world.received[0].id))
+    with pytest.raises(HanoinetError) as caught:
+        world.receiver.ingest(io.BytesIO(data), name="copy.mbox", case="FRA-LAUNDER-1", actor="officer:1")
+    assert caught.value.code == "received_content" and "BRA" in caught.value.message
+    assert [i.name for i in world.receiver.list("FRA-LAUNDER-1")] == []

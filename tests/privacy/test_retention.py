@@ -316,3 +316,27 @@ def test_the_serving_nodes_retention_job_shreds_at_its_first_round(
     assert service.get(ended.id).shredded_at == T0 + DAY
     assert service.get(kept.id).shredded_at is None
     node.close()
+
+
+def test_a_package_of_files_with_an_end_carries_that_end_and_never_a_later_one(pair: tuple[Node, Node],
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from hanoinet.evidence.package import _held_retention, prepare
+
+    bra, fra = pair
+    end = T0 + timedelta(days=3)
+    _receive(bra, fra, {"mail.mbox": b"m" * 3000}, end)
+    receiver = EvidenceService(fra)
+    items = receiver.list(CASE)
+    # Sealed again without an end (for France's court, or on to a State Brazil consented to): the files' own end
+    # goes with them; an earlier one is kept; a later one is refused before anything is sealed.
+    assert _held_retention(items, UseConditions(purpose="court")).retain_until == end
+    earlier = UseConditions(purpose="court", retain_until=end - timedelta(days=1))
+    assert _held_retention(items, earlier) == earlier
+    with pytest.raises(ValidationError) as later:
+        prepare(receiver, case=CASE, actor="officer:1",
+                conditions=UseConditions(purpose="court", retain_until=end + timedelta(days=365)))
+    assert later.value.code == "retention_longer_than_held"
+    pin(monkeypatch, end + timedelta(minutes=1))  # past the end, before the retention job's round
+    with pytest.raises(Conflict) as ended:
+        prepare(receiver, case=CASE, actor="officer:1", conditions=UseConditions(purpose="court"))
+    assert ended.value.code == "retention_ended"

@@ -147,7 +147,9 @@ def refile(file_id: _ID, body: Refiling, officer: Officer, request: Request) -> 
 
 
 @router.post("/api/v1/evidence/consents", status_code=201,
-             summary="Ask the originating State to consent to another use of evidence it sent")
+             summary="Ask the originating State to consent to another use of evidence it sent",
+             responses=problem_responses({404: "a file named is not held here, or not at your desk "
+                                               "(evidence_not_found)"}))
 def request_consent(body: NewConsentRequest, officer: Officer, request: Request) -> dict[str, object]:
     """Sends a ``consent.request`` envelope; the answer is listed by ``GET /api/v1/evidence/consents``."""
     officer.require_role(*_HANDLERS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -17,7 +19,7 @@ import typer
 from rich.table import Column
 
 from hanoinet.cli.console import err
-from hanoinet.errors import ConfigurationError, HanoinetError, TransportError
+from hanoinet.errors import ConfigurationError, HanoinetError, TransportError, ValidationError
 
 if TYPE_CHECKING:
     from hanoinet.db.database import Database, UnitOfWork
@@ -198,3 +200,24 @@ def _detail(problem: dict[str, Any]) -> str:
 
 NodeUrlOption = typer.Option(None, "--node", help="URL of the running node (or HANOINET_NODE)")
 TokenOption = typer.Option(None, "--token", help="API token (better: HANOINET_TOKEN)")
+
+
+#: How a person running a command on the data directory is named with --actor: ``role:name`` (operator:jdupont,
+#: advocate:hotline), but never as an API account (officer:N), a peer State (peer:XXX) or the node itself.
+_OPERATOR = re.compile(r"^(?!officer:|peer:|platform:)[a-z]{2,20}:[A-Za-z0-9._@-]{1,80}$")
+
+
+def operator_actor(given: str | None) -> str:
+    """Who runs a command on the node's data directory, as the custody and access logs record it.
+
+    Default ``operator:<login name>``. A given ``--actor`` is ``role:name`` too, and never ``officer:N``,
+    ``peer:STATE`` or ``platform:N``: those are accounts and States the node records for itself, which a
+    command run on the data directory cannot speak for.
+    """
+    if given is None:
+        return f"operator:{getpass.getuser()}"
+    if not _OPERATOR.fullmatch(given):
+        raise ValidationError(f"--actor {given!r} is not an operator's name",
+                              hint="write ROLE:NAME in letters, digits and . _ @ -, e.g. operator:jdupont; "
+                                   "officers act through the API with their own token")
+    return given

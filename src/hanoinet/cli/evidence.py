@@ -6,7 +6,6 @@ The ``evidence`` commands work on the node's data directory (``--data``), as the
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import datetime, timedelta
 from functools import partial
@@ -17,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from hanoinet.cli.common import DataOption, node_zone
+from hanoinet.cli.common import DataOption, node_zone, operator_actor
 from hanoinet.cli.console import err, out, print_json, when
 from hanoinet.errors import ValidationError
 
@@ -42,9 +41,6 @@ EXPORT_REASON = "<why you read it>"
 ReasonOption = typer.Option(..., "--reason", help="why you read the files (required): the request you answer, "
                             "the case you work on; kept in the access log (docs/privacy.md)")
 
-
-def _actor(given: str | None) -> str:
-    return given or f"operator:{getpass.getuser()}"
 
 
 def _reason(given: str) -> str:
@@ -115,7 +111,7 @@ def add(
         with _progress() as bar:
             for path in files:
                 task = bar.add_task(path.name, total=os.path.getsize(path))
-                item = service.ingest_path(path, case=case, actor=_actor(actor), desk=desk,
+                item = service.ingest_path(path, case=case, actor=operator_actor(actor), desk=desk,
                                            progress=partial(bar.advance, task))
                 added.append(item)
                 if not as_json:
@@ -225,7 +221,7 @@ def retain(
     end = parse_rfc3339(until, field="--until")
     node = open_node(data)
     try:
-        items = set_domestic(EvidenceService(node), until=end, actor=_actor(actor), reason=reason,
+        items = set_domestic(EvidenceService(node), until=end, actor=operator_actor(actor), reason=reason,
                              file_ids=file_id or None, case=case)
     finally:
         node.close()
@@ -266,12 +262,12 @@ def package(
         total = sum(i.size for i in service.list(case) if not file_id or i.id in file_id)
         with _progress() as bar:
             task = bar.add_task("sealing", total=total)
-            sealed = seal(service, case=case, out=to, actor=_actor(actor), recipient=recipient,
+            sealed = seal(service, case=case, out=to, actor=operator_actor(actor), recipient=recipient,
                           conditions=UseConditions(purpose=purpose, conditions=tuple(condition),
                                                    retain_until=_sender_end(retain_until)),
                           file_ids=file_id or None, witness_wait=wait_witnesses, min_witnesses=min_witnesses,
                           progress=partial(bar.advance, task))
-        _record_reads(node, to, _actor(actor), why, "hanoinet evidence package",
+        _record_reads(node, to, operator_actor(actor), why, "hanoinet evidence package",
                       [Item(ItemKind.EVIDENCE_FILE, item.id, item.case) for _, item in sealed.files])
     finally:
         node.close()
@@ -308,7 +304,7 @@ def send(
     node = open_node(data)
     try:
         offered = offer(EvidenceService(node), case=case, to=to, desk=desk or node.settings.desks[0].id,
-                        actor=_actor(actor), conditions=UseConditions(
+                        actor=operator_actor(actor), conditions=UseConditions(
                             purpose=purpose, conditions=tuple(condition), retain_until=_sender_end(retain_until)),
                         file_ids=file_id or None, witness_wait=wait_witnesses, min_witnesses=min_witnesses)
     finally:
@@ -369,8 +365,8 @@ def export(
     why = _reason(reason)
     node = open_node(data)
     try:
-        rebuild_package(EvidenceService(node), package_id, to, actor=_actor(actor))
-        _record_reads(node, to, _actor(actor), why, "hanoinet evidence export", received_package=package_id)
+        rebuild_package(EvidenceService(node), package_id, to, actor=operator_actor(actor))
+        _record_reads(node, to, operator_actor(actor), why, "hanoinet evidence export", received_package=package_id)
     finally:
         node.close()
     out.print(f"wrote package {package_id} to {to}; verify it against the Secretariat's key this node pins:")
@@ -404,7 +400,7 @@ def refile(
 
     node = open_node(data)
     try:
-        item = EvidenceService(node).refile(file_id, case=case, actor=_actor(actor))
+        item = EvidenceService(node).refile(file_id, case=case, actor=operator_actor(actor))
     finally:
         node.close()
     out.print(f"filed {item.name} ({item.id}) under case {item.case}")
@@ -439,7 +435,7 @@ def consent_request(
     use = check_use("case", case) if case is not None else check_use("transfer", to or "")
     node = open_node(data)
     try:
-        asked = consent.request(node, file_ids=file_id, use=use, reason=reason, actor=_actor(actor),
+        asked = consent.request(node, file_ids=file_id, use=use, reason=reason, actor=operator_actor(actor),
                                 desk=desk or node.settings.desks[0].id, to=ask)
     finally:
         node.close()
@@ -465,7 +461,7 @@ def consent_answer(
     node = open_node(data)
     try:
         consent.answer(node, request_id, granted=grant, reason=reason, conditions=condition,
-                       sha256s=item or None, actor=_actor(actor))
+                       sha256s=item or None, actor=operator_actor(actor))
     finally:
         node.close()
     out.print(f"{'granted' if grant else 'refused'} consent request {request_id}; the answer is on its way")
@@ -524,7 +520,7 @@ def shred(
         if not yes and not typer.confirm(f"Shred {item.name} ({item.size:,} bytes, case {item.case})? "
                                          "This cannot be undone"):
             raise typer.Exit(1)
-        service.shred(file_id, actor=_actor(actor), reason=reason)
+        service.shred(file_id, actor=operator_actor(actor), reason=reason)
     finally:
         node.close()
     out.print(f"shredded {item.name} ({item.sha256}); its key is destroyed on this node. Node backup archives "
@@ -549,7 +545,7 @@ def sweep(
     node = open_node(data)
     try:
         sweeper = Sweeper(EvidenceService(node), age=timedelta(seconds=older_than) if older_than else None)
-        report = sweeper.sweep(dry_run=dry_run, actor=_actor(actor))
+        report = sweeper.sweep(dry_run=dry_run, actor=operator_actor(actor))
     finally:
         node.close()
     if as_json:

@@ -6,7 +6,6 @@ the node holds the hashes. Platforms use the API (docs/hashbank.md).
 
 from __future__ import annotations
 
-import getpass
 import re
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from hanoinet.cli.common import DataOption, node_zone, open_database, time_column, transaction
+from hanoinet.cli.common import DataOption, node_zone, open_database, operator_actor, time_column, transaction
 from hanoinet.cli.console import err, out, print_json, when
 from hanoinet.errors import ValidationError
 
@@ -34,9 +33,6 @@ CategoryOption = typer.Option(..., "--category", help="art14: child sexual abuse
 ActorOption = typer.Option(None, "--actor", help="who does this, for the audit trail (default: operator:<login>)")
 JsonOption = typer.Option(False, "--json", help="print JSON")
 
-
-def _actor(given: str | None) -> str:
-    return given or f"operator:{getpass.getuser()}"
 
 
 def _new_hash(argument: str, quality: int | None, category: str) -> bank.NewHash:
@@ -73,7 +69,7 @@ def add(
     settings = load_settings(data)
     new = [_new_hash(item, quality, bank.check_category(category)) for item in items]
     with transaction(data) as uow:
-        added = bank.add(uow.session, settings.state, new, actor=_actor(actor))
+        added = bank.add(uow.session, settings.state, new, actor=operator_actor(actor))
     if as_json:
         print_json([e.as_json(with_hash=True) for e in added])
         return
@@ -95,7 +91,7 @@ def withdraw(
 
     settings = load_settings(data)
     with transaction(data) as uow:
-        withdrawn = bank.withdraw(uow.session, settings.state, entries, actor=_actor(actor))
+        withdrawn = bank.withdraw(uow.session, settings.state, entries, actor=operator_actor(actor))
     for entry in withdrawn:
         out.print(f"{entry.entry_id}  withdrawn")
 
@@ -197,7 +193,7 @@ def platform_add(
     from hanoinet.hashbank import platforms
 
     with transaction(data) as uow:
-        row, token = platforms.register(uow.session, name=name, email=email, actor=_actor(actor))
+        row, token = platforms.register(uow.session, name=name, email=email, actor=operator_actor(actor))
         name = row.name
     err.print(f"Platform {name!r} registered. Token (shown once, give it to the platform privately):")
     sys.stdout.write(token + "\n")
@@ -209,7 +205,7 @@ def platform_token(name: str = typer.Argument(...), data: Path = DataOption, act
     from hanoinet.hashbank import platforms
 
     with transaction(data) as uow:
-        token = platforms.new_token(uow.session, name, actor=_actor(actor))
+        token = platforms.new_token(uow.session, name, actor=operator_actor(actor))
     err.print(f"New token for {name!r} (shown once):")
     sys.stdout.write(token + "\n")
 
@@ -221,7 +217,7 @@ def platform_disable(name: str = typer.Argument(...), data: Path = DataOption,
     from hanoinet.hashbank import platforms
 
     with transaction(data) as uow:
-        platforms.disable(uow.session, name, actor=_actor(actor))
+        platforms.disable(uow.session, name, actor=operator_actor(actor))
     out.print(f"Platform {name!r} is disabled; its token no longer works.")
 
 

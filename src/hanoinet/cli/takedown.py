@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hanoinet.cli.common import DataOption, node_zone, open_database
+from hanoinet.cli.common import DataOption, node_zone, open_database, operator_actor
 from hanoinet.cli.console import err, out, print_json, when
-from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
+from hanoinet.cli.hashes import ActorOption, JsonOption
 from hanoinet.cli.node import open_node
 from hanoinet.errors import ValidationError
 from hanoinet.hashbank.takedown_rules import MAX_LIST
@@ -88,7 +88,7 @@ def review(
     try:
         with node.db.transaction() as uow:
             made = takedown.review(node, uow, report_id, decision="confirm" if confirm else "reject",
-                                   actor=_actor(actor), note=note)
+                                   actor=operator_actor(actor), note=note)
     finally:
         node.close()
     if made.due_at is not None:
@@ -112,7 +112,7 @@ def release(
     database = open_database(data)
     try:
         with database.transaction() as uow:
-            standing, moved = takedown.release(uow, entry, actor=_actor(actor), note=note)
+            standing, moved = takedown.release(uow, entry, actor=operator_actor(actor), note=note)
     finally:
         database.dispose()
     out.print(f"entry {entry} released (trust {standing.trust:.3f}); {moved} report(s) pending review again")

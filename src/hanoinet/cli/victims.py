@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hanoinet.cli.common import DataOption, node_zone, open_database
+from hanoinet.cli.common import DataOption, node_zone, open_database, operator_actor
 from hanoinet.cli.console import err, out, print_json, when
-from hanoinet.cli.hashes import ActorOption, JsonOption, _actor
+from hanoinet.cli.hashes import ActorOption, JsonOption
 from hanoinet.errors import ConfigurationError, ValidationError
 from hanoinet.victims.languages import LANGUAGES
 
@@ -85,7 +85,7 @@ def submit(
     try:
         with database.transaction() as uow:
             created = cases.create(uow.session, settings.state, category=chosen, language=language, images=images,
-                                   created_by=_actor(actor))
+                                   created_by=operator_actor(actor))
     finally:
         database.dispose()
     if as_json:
@@ -154,7 +154,8 @@ def withdraw(
     try:
         after = cases.with_open_case(
             database, number, secret,
-            lambda session, case: cases.withdraw(session, settings.state, case, image or None, actor=_actor(actor)))
+            lambda session, case: cases.withdraw(session, settings.state, case, image or None,
+                                                 actor=operator_actor(actor)))
     finally:
         database.dispose()
     _show(after, as_json, data)

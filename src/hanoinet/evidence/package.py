@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -88,6 +88,31 @@ class Prepared:
     warnings: tuple[str, ...] = field(default=())
 
 
+def _held_retention(items: Sequence[EvidenceItem], conditions: UseConditions) -> UseConditions:
+    """The conditions a package goes out under, bound by the retention periods of the files it holds.
+
+    Data this State must destroy by a date cannot be handed on to be kept longer (Art. 36): the package's end
+    is the earliest end of its files unless an earlier one is given; a later one is refused, and so is a file
+    whose period has already ended (it waits only for the retention job to be shredded).
+    """
+    ends = [i.retain_until for i in items if i.retain_until is not None]
+    if not ends:
+        return conditions
+    held_until = min(ends)
+    if held_until <= now():
+        ended = [i.name for i in items if i.retain_until is not None and i.retain_until <= now()]
+        raise Conflict(f"the retention period of {', '.join(ended)} has ended: it is to be shredded, not sent",
+                       code="retention_ended", hint="leave these files out (--file) and send the others")
+    if conditions.retain_until is None:
+        return replace(conditions, retain_until=held_until)
+    if conditions.retain_until > held_until:
+        raise ValidationError(
+            f"the files must be destroyed by {format_instant(held_until)}; a package cannot let the recipient keep "
+            f"them until {format_instant(conditions.retain_until)}", code="retention_longer_than_held",
+            hint=f"give an end no later than {format_instant(held_until)}, or none (that end is then used)")
+    return conditions
+
+
 def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseConditions,
             recipient: str | None = None, file_ids: Sequence[str] | None = None, witness_wait: float = 0.0,
             min_witnesses: int = 0, sequence_timeout: float = 30.0) -> Prepared:
@@ -123,6 +148,7 @@ def prepare(service: EvidenceService, *, case: str, actor: str, conditions: UseC
         grants.enforce(uow.session, rows, Use("case", case), node.state)
         if recipient is not None and recipient != node.state:
             grants.enforce(uow.session, rows, Use("transfer", recipient), node.state)
+    conditions = _held_retention(items, conditions)
     package_id = str(uuid.uuid4())
     created = now()
     with node.db.transaction() as uow:

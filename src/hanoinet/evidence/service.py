@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from hanoinet.clock import format_instant, now
 from hanoinet.db.models import EvidenceCustody, EvidenceFile
-from hanoinet.errors import Conflict, NotFound, ValidationError
+from hanoinet.errors import Conflict, Forbidden, NotFound, ValidationError
 from hanoinet.evidence import stream
 from hanoinet.evidence.blobs import BlobStore, open_store
 from hanoinet.evidence.canonzip import name_problem
@@ -259,6 +259,14 @@ class EvidenceService:
         digest = sha256.hexdigest()
         try:
             with self.node.db.transaction() as uow:
+                came_from = grants.received_copy(uow.session, digest, self.node.state)
+                if came_from is not None:
+                    raise Forbidden(
+                        f"this content was received from another State ({came_from}): a copy of it cannot be "
+                        "taken in as this State's own evidence, free of the purpose and conditions it was given "
+                        "under (Art. 36, 40)", code="received_content",
+                        hint="use the received file itself: `hanoinet evidence list` shows it; to use it in "
+                             "another case or send it on, ask its State's consent (docs/privacy.md)")
                 epoch, wrapped = self.vault.wrap(uow.session, item_id, data_key)
                 row = EvidenceFile(id=item_id, case_ref=case, name=name, media_type=media_type, size=size,
                                    sha256=digest, blake3=blake3.hexdigest() if blake3 is not None else None,

@@ -146,6 +146,11 @@ def offer(service: EvidenceService, *, case: str, to: str, desk: str, actor: str
     """
     node = service.node
     state, _ = split_address(to)
+    if state == node.state:
+        raise ValidationError(
+            f"evidence is offered to another State; {to} is this node's own State", code="offer_to_self",
+            hint="to hand files to another desk of this node, file them there (`hanoinet evidence refile`); "
+                 "received files keep their purpose and conditions")
     directory = node.require_directory()
     t = now()
     directory.encryption_key(state, t)  # refuses a State the directory gives no key for, before sealing
@@ -245,6 +250,7 @@ def authorize_pull(service: EvidenceService, package_id: str, position: int, *, 
         row = uow.session.get(EvidenceFile, item.file_id)
         if row is None or row.blob_id is None:
             raise NotFound(f"file {position} of offer {package_id} was shredded", code="evidence_shredded")
+        _check_not_ended(row, package_id, position)
         blob_id = row.blob_id
     total = stream.ciphertext_size(item.size, item.chunk_size)
     start, end = _parse_range(headers.get("range", ""), total)
@@ -270,10 +276,18 @@ def offered_keys(service: EvidenceService, package_id: str, *, method: str, url:
             row = uow.session.get(EvidenceFile, item.file_id)
             if row is None or row.wrapped_key is None or row.kek_epoch is None:
                 raise NotFound(f"file {item.position} of offer {package_id} was shredded", code="evidence_shredded")
+            _check_not_ended(row, package_id, item.position)
             data_key = service.vault.unwrap(row.id, row.kek_epoch, row.wrapped_key)
             keys.append({"position": item.position, "key": jose.encrypt(
                 data_key, recipient_key.public_key(), kid=recipient_key.kid, cty=KEY_CTY)})
     return {"package": package_id, "keys": keys}
+
+
+def _check_not_ended(row: EvidenceFile, package_id: str, position: int) -> None:
+    """A file whose retention period has ended is not served, even before the retention job shreds it."""
+    if row.retain_until is not None and row.retain_until <= now():
+        raise NotFound(f"file {position} of offer {package_id} is past the end of its retention period and is "
+                       "being shredded", code="evidence_shredded")
 
 
 def _own_capability(node: Node, compact: str) -> dict[str, Any]:
@@ -313,6 +327,8 @@ def _on_offer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_at
     body = OfferBody.model_validate(payload.body)
     sender, sender_desk = split_address(payload.sender)
     _, desk = split_address(payload.recipient)
+    if sender == node.state:  # a copy to oneself would come back as this State's own evidence
+        raise ValidationError("an evidence offer comes from another State, not from this node", code="invalid_body")
     if set(body.head) != set(HEAD):
         raise ValidationError(f"an evidence offer's head must hold exactly {', '.join(HEAD)}", code="invalid_body")
     try:

@@ -213,6 +213,10 @@ def _on_answer(node: Node, uow: UnitOfWork, payload: EnvelopePayload, received_a
     elif sender != asked.peer:
         problem = ("consent_wrong_state", f"{payload.sender} answered consent request {body.request}, which asked "
                    f"{asked.peer}: only the State that sent the evidence can consent")
+    elif payload.sender != asked.peer_address:
+        # The desk asked answers, not another desk of the same State (which would not hold the files).
+        problem = ("consent_wrong_desk", f"{payload.sender} answered consent request {body.request}, which asked "
+                   f"{asked.peer_address}: only the desk asked can answer")
     elif unknown := [sha for sha, package in named if (sha, package) not in items]:
         problem = ("consent_unknown_item", f"{payload.sender}'s answer to consent request {body.request} names "
                    f"{len(unknown)} item(s) the request did not ask about (SHA-256 {', '.join(unknown[:3])})")

@@ -12,16 +12,43 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hanoinet.db.models import ConsentItem, ConsentRequest, EvidenceFile
+from hanoinet.db.models import ConsentItem, ConsentRequest, EvidenceFile, EvidenceOffer, EvidenceOfferFile
 from hanoinet.privacy.use import Grant, Received, Use, require
 
 
 def received(row: EvidenceFile, own_state: str) -> Received | None:
-    """The received facts of an evidence file; None for this State's own evidence."""
-    if row.origin == own_state:
+    """The received facts of an evidence file; None for this State's own evidence.
+
+    A file that came in a package (``origin_package``) is received whatever its recorded origin: nothing may
+    turn received evidence into this State's own.
+    """
+    if row.origin == own_state and row.origin_package is None:
         return None
     return Received(file_id=row.id, sha256=row.sha256, origin=row.origin, package=row.origin_package,
                     case=row.origin_case or row.case_ref, purpose=row.purpose)
+
+
+def received_copy(session: Session, sha256: str, own_state: str) -> str | None:
+    """Where content with this SHA-256 came from, if this node received it from another State (a file pulled,
+    shredded or not, or one of an incoming offer): ``"BRA, package <id>"``; None if it never did.
+
+    Ingesting it again would make a copy of received evidence this State's own, free of its purpose, its
+    consent and its retention period.
+    """
+    held = session.execute(
+        select(EvidenceFile.origin, EvidenceFile.origin_package)
+        .where(EvidenceFile.sha256 == sha256,
+               (EvidenceFile.origin != own_state) | EvidenceFile.origin_package.is_not(None))
+        .limit(1)).first()
+    if held is not None:
+        return f"{held[0]}, package {held[1]}" if held[1] else str(held[0])
+    offered = session.execute(
+        select(EvidenceOffer.peer, EvidenceOffer.id)
+        .join(EvidenceOfferFile, (EvidenceOfferFile.offer_id == EvidenceOffer.id)
+              & (EvidenceOfferFile.direction == EvidenceOffer.direction))
+        .where(EvidenceOffer.direction == "in", EvidenceOfferFile.sha256 == sha256)
+        .limit(1)).first()
+    return f"{offered[0]}, package {offered[1]}" if offered is not None else None
 
 
 def grants(session: Session, sha256s: Sequence[str]) -> list[Grant]:
