@@ -564,8 +564,8 @@ class Demo:
         held = [i for i in self.call("BRA", "beatriz", "GET", "/api/v1/evidence") if i["received"]
                 and i["received"]["package"] == package]
         self.check(len(held) == len(files), f"Brazil holds the {len(held)} files, received from VNM/CA")
-        return {"refused_before_consent": blocked, "refusal": problem.get("code"), "consent": request,
-                "consent_status": "granted" if granted else "not granted", "package": package,
+        return {"refused_before_consent": blocked, "refusal": problem.get("code"), "consent_request": request,
+                "consent": "granted" if granted else "not granted", "package": package,
                 "delivered_to_BRA": delivered and len(held) == len(files)}
 
     def post_public(self, state: str, path: str, body: dict[str, Any]) -> Any:
