@@ -8,8 +8,11 @@ disclosure request (Art. 41) follows; one request is refused with a ground, one 
 records it preserved as a sealed evidence package, which Viet Nam pulls and verifies offline. Then a victim in
 Viet Nam submits the hashes of two intimate images (Art. 16); copies surface on a platform registered in France,
 which matches one, a French reviewer confirms, the platform removes it, and the victim's status page shows it;
-the victim withdraws the other hash and it stops matching everywhere. Everything goes through real node
-processes and their HTTP APIs, as officers, platforms and victims would use them.
+the victim withdraws the other hash and it stops matching everywhere. Finally Viet Nam's central authority asks
+France's for the data France preserved (Art. 44, mutual legal assistance): France asks for a missing item, gets
+it, executes and returns an evidence package for that request only; Viet Nam's attempt to send it on to Brazil
+is refused until France consents by envelope (Art. 36, 40). Everything goes through real node processes and
+their HTTP APIs, as officers, platforms and victims would use them.
 """
 
 from __future__ import annotations
@@ -42,12 +45,13 @@ from hanoinet.crypto.keys import thumbprint
 from hanoinet.demo.mailsink import MailSink
 from hanoinet.demo.network import LocalNetwork
 from hanoinet.evidence.report import render_html
-from hanoinet.evidence.verify import verify_package
+from hanoinet.evidence.verify import Report, verify_package
 from hanoinet.hashbank import pdq
 from hanoinet.ledger.bundle import verify_bundle
 
 #: Why the officers read the requests and the evidence of the story (each read is in their node's access log).
 READ = "the Bach Mai hospital ransomware case"
+NAMES = {"VNM": "Viet Nam", "FRA": "France", "BRA": "Brazil"}
 ZONES = {"VNM": "Asia/Ho_Chi_Minh", "FRA": "Europe/Paris", "BRA": "America/Sao_Paulo"}
 BRA_RESERVATION = (
     'declarations = [{ article = "42", kind = "reservation", effect = "dual_criminality_required", '
@@ -55,6 +59,11 @@ BRA_RESERVATION = (
     'text = "Brazil may require dual criminality for preservation of data on offences other than Art. 7-11." }]'
 )
 AUTHORITY = "Viet Nam, Ministry of Public Security, A05 cyber unit, 24/7 desk +84 24 0000 0000"
+#: Viet Nam's central authority, the requesting authority of the MLA request (Art. 40).
+CENTRAL_AUTHORITY = ("Viet Nam, Ministry of Public Security, Department of International Cooperation (central "
+                     "authority), 44 Yet Kieu, Hanoi; contact Pham Thu Ha, +84 24 0000 0001, ha@ca.vnm.invalid")
+#: France's case under which its central authority executes the request and seals the evidence.
+FRA_CASE = "FRA-BEPI-2026-0452"
 FACTS = ("Since 02:10 the Bach Mai hospital network in Hanoi is encrypted by ransomware; emergency and ICU systems "
          "are down. The malware reports to a command server at 203.0.113.7.")
 
@@ -80,6 +89,8 @@ class Demo:
         self.holders: dict[str, str] = {}
         self.failures: list[str] = []
         self.refs: dict[str, str] = {}
+        #: Who reads a request on each side when it is not the 24/7 desk's (the MLA request: the CA desks).
+        self.readers: dict[str, dict[str, str]] = {}
 
     # -- output and checks ---------------------------------------------------------------------------------
 
@@ -154,9 +165,12 @@ class Demo:
                   ("FRA", "claire", "Claire Dubois", "supervisor"), ("FRA", "fra-admin", "Luc Moreau", "admin"),
                   ("BRA", "joao", "Joao Silva", "duty_officer"), ("BRA", "ana", "Ana Souza", "supervisor"),
                   ("BRA", "bra-admin", "Pedro Lima", "admin")]
-        for state, key, name, role in people:
-            self.tokens[key] = self.net.add_officer(state, name, role, "247", email=f"{key}@{state.lower()}.invalid")
-            self.holders[key] = f"{state}, desk {state}/247, {role} ({name})"
+        lawyers = [("VNM", "ha", "Pham Thu Ha"), ("FRA", "elise", "Elise Garnier"), ("BRA", "beatriz", "Beatriz Costa")]
+        desks = [(state, key, name, role, "247") for state, key, name, role in people]
+        desks += [(state, key, name, "central_authority", "CA") for state, key, name in lawyers]
+        for state, key, name, role, desk in desks:
+            self.tokens[key] = self.net.add_officer(state, name, role, desk, email=f"{key}@{state.lower()}.invalid")
+            self.holders[key] = f"{state}, desk {state}/{desk}, {role} ({name})"
         for state in self.net.members:
             self.net.start(state)
             self.say(state, f"node serving at {self.net.members[state].url}, polling {self.net.directory_url}")
@@ -325,15 +339,7 @@ class Demo:
         files = {"nuvemhost-connections-198.51.100.23.log": _connection_log(),
                  "vps-198.51.100.23-disk-sample.img": os.urandom(6 * 1024 * 1024 + 12345)}
         for name, data in files.items():
-            upload = self.call("BRA", "joao", "POST", "/api/v1/evidence/uploads",
-                               json={"case": case, "name": name, "size": len(data)})
-            piece = 2 * 1024 * 1024
-            for offset in range(0, len(data), piece):
-                self.call("BRA", "joao", "PUT", f"/api/v1/evidence/uploads/{upload['id']}",
-                          content=data[offset:offset + piece], headers={"upload-offset": str(offset)})
-            item = self.call("BRA", "joao", "POST", f"/api/v1/evidence/uploads/{upload['id']}/complete")
-            self.check(item["sha256"] == hashlib.sha256(data).hexdigest(),
-                       f"{name} ingested in pieces, encrypted at rest, SHA-256 {item['sha256'][:16]}...")
+            self._upload("BRA", "joao", case, name, data)
         ref = self.refs["preservation-bra"]
         offered = self.call("BRA", "joao", "POST", "/api/v1/evidence/offers", json={
             "case": case, "to": "VNM/247", "wait_witnesses": 20, "min_witnesses": 1,
@@ -341,27 +347,45 @@ class Demo:
             "conditions": ["Not to be disclosed to the public before trial"]})
         package = offered["package"]
         self.say("BRA", f"Joao seals {len(files)} files into package {package} and offers it to VNM/247")
+        report = self._pull_and_verify("VNM", "lan", package)
+        self.check(report.ok, "the package verifies offline: layout, signature, hashes, custody proofs, directory")
+        self.check(bool(report.witnesses), f"its checkpoint is cosigned by {', '.join(report.witnesses) or 'nobody'}")
+        return {"files": len(files), "bytes": sum(len(d) for d in files.values()), "package_valid": report.ok,
+                "witnesses": report.witnesses}
+
+    def _upload(self, state: str, who: str, case: str, name: str, data: bytes) -> None:
+        """Upload one file in pieces of 2 MiB, as the console does, and check the node's hash of it."""
+        upload = self.call(state, who, "POST", "/api/v1/evidence/uploads",
+                           json={"case": case, "name": name, "size": len(data)})
+        piece = 2 * 1024 * 1024
+        for offset in range(0, len(data), piece):
+            self.call(state, who, "PUT", f"/api/v1/evidence/uploads/{upload['id']}",
+                      content=data[offset:offset + piece], headers={"upload-offset": str(offset)})
+        item = self.call(state, who, "POST", f"/api/v1/evidence/uploads/{upload['id']}/complete")
+        self.check(item["sha256"] == hashlib.sha256(data).hexdigest(),
+                   f"{name} ingested in pieces, encrypted at rest, SHA-256 {item['sha256'][:16]}...")
+
+    def _pull_and_verify(self, state: str, who: str, package: str) -> Report:
+        """Wait until ``state``'s node has pulled ``package``, download it for the court and verify it offline."""
         pulled = self.net.wait_until(lambda: any(
             o["package"] == package and o["status"] == "complete"
-            for o in self.call("VNM", "lan", "GET", "/api/v1/evidence/offers")), timeout=60)
-        self.check(pulled, "Viet Nam's node pulled every file with signed, ranged requests and checked each chunk")
+            for o in self.call(state, who, "GET", "/api/v1/evidence/offers")), timeout=60)
+        self.check(pulled, f"{NAMES[state]}'s node pulled every file with signed, ranged requests and checked "
+                           "each chunk")
         folder = self.net.root / "evidence"
         folder.mkdir(exist_ok=True)
         path = folder / f"{package}.zip"
-        response = httpx.get(f"{self.net.members['VNM'].url}/api/v1/evidence/offers/{package}/package", timeout=60,
-                             headers={"authorization": f"Bearer {self.tokens['lan']}"}, params={"reason": READ})
+        response = httpx.get(f"{self.net.members[state].url}/api/v1/evidence/offers/{package}/package", timeout=60,
+                             headers={"authorization": f"Bearer {self.tokens[who]}"}, params={"reason": READ})
         response.raise_for_status()
         path.write_bytes(response.content)
         authority = thumbprint(json.loads((self.net.authority / "authority.jwk").read_text(encoding="utf-8")))
         with path.open("rb") as source:
             report = verify_package(source, name=path.name, trust=[authority])
         (folder / f"{package}.html").write_text(render_html(report), encoding="utf-8")
-        self.check(report.ok, "the package verifies offline: layout, signature, hashes, custody proofs, directory")
-        self.check(bool(report.witnesses), f"its checkpoint is cosigned by {', '.join(report.witnesses) or 'nobody'}")
-        self.say("VNM", f"package and the court's report are in {folder}/; check it again with: "
-                        f"hanoinet verify {path} --trust {authority}")
-        return {"files": len(files), "bytes": sum(len(d) for d in files.values()), "package_valid": report.ok,
-                "witnesses": report.witnesses}
+        self.say(state, f"package and the court's report are in {folder}/; check it again with: "
+                        f"{program()} verify {path} --trust {authority}")
+        return report
 
     def victim(self) -> dict[str, Any]:
         """A victim in Viet Nam, a platform in France: matching, review, removal, status, withdrawal (Art. 16, 34)."""
@@ -427,6 +451,123 @@ class Demo:
         self.check(bool(matched("FRA", upload)), "the other image still matches")
         return {"case": number, "removed": removed(), "withdrawn_everywhere": gone}
 
+    def mutual_legal_assistance(self) -> dict[str, Any]:
+        """Art. 44 from Viet Nam's central authority to France's, for the data France preserved (Art. 42, 44)."""
+        self.step("10. Viet Nam's central authority asks France for the data (Art. 44)")
+        preserved = self.refs["preservation-fra"]
+        created = self.call("VNM", "ha", "POST", "/api/v1/requests", json={
+            "kind": "stored_data", "to": "FRA/CA", "case": "VNM-HN-2026-0117", "fields": {
+                "requesting_authority": CENTRAL_AUTHORITY, "proceeding_stage": "investigation",
+                "proceeding": "Criminal investigation of the ransomware attack on Bach Mai hospital: illegal access "
+                              "and interference with computer systems and data (Art. 7, 9, 10), extortion.",
+                "conducting_authority": "People's Procuracy of Hanoi, with the A05 cyber unit of the Ministry of "
+                                        "Public Security",
+                "offence": {"article": "9"}, "facts": FACTS + " The command server is rented from ExampleHost SAS "
+                "in France, which preserved its logs at Viet Nam's request.",
+                "assistance_sought": "Search ExampleHost's systems for the data preserved under "
+                                     f"{preserved}, seize them, and disclose them with the account's subscriber "
+                                     "record, as a sealed evidence package.",
+                "procedure": "Records certified by the provider; chain of custody kept by the node.",
+                "persons": "Holder of the ExampleHost account 'k.volkov' (identity unknown; suspect).",
+                "purpose": "Evidence for the prosecution of the Bach Mai hospital ransomware case in Hanoi.",
+                "measures": ["search", "seizure", "disclosure"],
+                "data": "Connection and access logs of server 203.0.113.7 from 2026-11-22 00:00 UTC, and the "
+                        "subscriber record of the account that rents it.",
+                "custodian": "ExampleHost SAS, Roubaix (AS64500)", "preservation_ref": preserved,
+                "time_zone": "Asia/Ho_Chi_Minh", "court_reference": "VKS-HN 117/2026"}})
+        ref = self.refs["mla-fra"] = created["ref"]
+        self.readers[ref] = {"VNM": "ha", "FRA": "elise"}
+        self.say("VNM", f"Ha sends {ref} ({created['kind_title']}) to FRA/CA, naming preservation {preserved}")
+        self.act("VNM", "lan", preserved, "follow_up", mla_ref=ref)
+        self.say("VNM", f"Lan marks {preserved} followed up by {ref}: the data stay preserved until it is decided")
+        self.check(self.wait_state("FRA", "elise", ref, "received"), f"{ref} received by France's central authority")
+        linked = {f["name"]: f["value"] for f in self.request("FRA", "elise", ref)["fields"]}.get("preservation_ref")
+        self.check(linked == preserved, f"France sees the link to preservation {preserved}")
+        self.act("FRA", "elise", ref, "acknowledge")
+        question = ("The request names no court order for the search. Please give the date and number of the "
+                    "order, and the ExampleHost account identifier.")
+        self.act("FRA", "elise", ref, "clarify", question=question)
+        self.say("FRA", "Elise acknowledges and asks for what is missing: the court order and the account")
+        self.check(self.wait_state("VNM", "ha", ref, "clarification_requested"), "Viet Nam sees France's question")
+        self.act("VNM", "ha", ref, "answer", answer="Order no. 117/QD-VKS of the People's Procuracy of Hanoi, "
+                 "2026-11-23; ExampleHost customer EH-448812, login 'k.volkov'.")
+        self.check(self.wait_state("FRA", "elise", ref, "clarification_answered"), "France holds the answer")
+        self.say("VNM", "Ha answers; France goes on")
+        case_files = {"examplehost-203.0.113.7-connections.log": _connection_log(),
+                      "examplehost-EH-448812-subscriber.txt": b"customer: EH-448812\nlogin: k.volkov\n"
+                      b"registered: 2026-10-02T08:14:00Z\npayment: prepaid card\nservers: 203.0.113.7\n"}
+        for name, data in case_files.items():
+            self._upload("FRA", "elise", FRA_CASE, name, data)
+        self.act("FRA", "elise", ref, "execute", result={
+            "measures_taken": ["search", "seizure", "disclosure"], "provider": "ExampleHost SAS",
+            "data_obtained": f"The preserved connection logs and the subscriber record of EH-448812, sent as an "
+                             f"evidence package for {ref}."})
+        self.check(self.wait_state("VNM", "ha", ref, "executed"), f"{ref} executed; both sides agree")
+        purpose = f"Evidence answering {ref}, for the investigation of case VNM-HN-2026-0117 only"
+        offered = self.call("FRA", "elise", "POST", "/api/v1/evidence/offers", json={
+            "case": FRA_CASE, "to": "VNM/CA", "wait_witnesses": 20, "min_witnesses": 1, "purpose": purpose,
+            "conditions": ["Not to be disclosed to the public before trial"]})
+        package = offered["package"]
+        self.say("FRA", f"Elise seals {len(case_files)} files into package {package} for {ref}, offered to VNM/CA")
+        report = self._pull_and_verify("VNM", "ha", package)
+        self.check(report.ok, "Viet Nam pulls France's package and it verifies offline")
+        conditions = report.package.get("use_conditions") or {}
+        self.check(conditions.get("purpose") == purpose, f"its use conditions name the request: {purpose}")
+        received = self.call("VNM", "ha", "GET", "/api/v1/evidence", params={"case": FRA_CASE})
+        self.check(len(received) == len(case_files) and all(
+            i["received"] and ref in i["received"]["purpose"] for i in received),
+            f"Viet Nam holds {len(received)} files, each limited to the purpose of {ref}")
+        shown = self.request("VNM", "ha", ref)
+        asked = [e["what"] for e in shown["timeline"] if e["what"] in ("clarify", "answer")]
+        return {"request": ref, "state": shown["state"], "preservation": preserved,
+                "clarified": asked == ["clarify", "answer"], "package": package, "files": len(received),
+                "package_verified": report.ok, "purpose_names_request": conditions.get("purpose") == purpose}
+
+    def onward_transfer(self, mla: dict[str, Any]) -> dict[str, Any]:
+        """Viet Nam wants France's evidence to reach Brazil: refused until France consents (Art. 36, 40)."""
+        self.step("11. Sending France's evidence on to Brazil needs consent (Art. 36)")
+        files = [i["id"] for i in self.call("VNM", "ha", "GET", "/api/v1/evidence", params={"case": FRA_CASE})]
+        offer = {"case": FRA_CASE, "to": "BRA/CA", "wait_witnesses": 20, "min_witnesses": 1,
+                 "purpose": f"Evidence received from France for {mla['request']}, sent on with France's consent "
+                            "for Brazil's investigation of the NuvemHost server 198.51.100.23",
+                 "conditions": ["Not to be disclosed to the public before trial"]}
+        refused = self.attempt("VNM", "ha", "POST", "/api/v1/evidence/offers", json=offer)
+        problem = refused.json() if refused.status_code == 403 else {}
+        blocked = problem.get("code") == "consent_required"
+        self.check(blocked, f"Ha's offer to BRA/CA is refused: {problem.get('code', refused.status_code)}")
+        if problem:
+            self.say("VNM", f"the node says: {problem.get('detail')}")
+        asked = self.call("VNM", "ha", "POST", "/api/v1/evidence/consents", json={
+            "files": files, "use": "transfer", "target": "BRA",
+            "reason": "Brazil investigates the NuvemHost server that administered the command server; the "
+                      "ExampleHost logs show its sessions."})
+        request = asked["request"]
+        self.say("VNM", f"Ha asks {asked['to']} for consent {request} to send {len(files)} files to BRA")
+
+        def consent(state: str, who: str) -> dict[str, Any] | None:
+            return next((c for c in self.call(state, who, "GET", "/api/v1/evidence/consents")
+                         if c["request"] == request), None)
+        arrived = self.net.wait_until(lambda: consent("FRA", "elise") is not None, timeout=30)
+        self.check(arrived, f"France's central authority sees consent request {request}")
+        self.call("FRA", "elise", "POST", f"/api/v1/evidence/consents/{request}/answer", json={
+            "granted": True, "reason": "Brazil's investigation concerns the same attack.",
+            "conditions": ["For Brazil's criminal investigation of the same attack only"]})
+        self.say("FRA", "Elise grants it, for Brazil's investigation of the same attack only")
+        granted = self.net.wait_until(lambda: (consent("VNM", "ha") or {}).get("status") == "granted", timeout=30)
+        self.check(granted, "Viet Nam's node records France's consent")
+        package = self.call("VNM", "ha", "POST", "/api/v1/evidence/offers", json=offer)["package"]
+        self.say("VNM", f"Ha sends the files on to BRA/CA as package {package}")
+        delivered = self.net.wait_until(lambda: any(
+            o["package"] == package and o["status"] == "complete"
+            for o in self.call("BRA", "beatriz", "GET", "/api/v1/evidence/offers")), timeout=60)
+        self.check(delivered, "Brazil's node pulled every file of the package")
+        held = [i for i in self.call("BRA", "beatriz", "GET", "/api/v1/evidence") if i["received"]
+                and i["received"]["package"] == package]
+        self.check(len(held) == len(files), f"Brazil holds the {len(held)} files, received from VNM/CA")
+        return {"refused_before_consent": blocked, "refusal": problem.get("code"), "consent_request": request,
+                "consent": "granted" if granted else "not granted", "package": package,
+                "delivered_to_BRA": delivered and len(held) == len(files)}
+
     def post_public(self, state: str, path: str, body: dict[str, Any]) -> Any:
         """A call without a token, as the victims' page makes it."""
         answer = httpx.post(self.net.members[state].url + path, json=body, timeout=30)
@@ -439,7 +580,7 @@ class Demo:
 
     def custody(self) -> int:
         """Every node's custody log covers what it sent and received, and one record proves itself offline."""
-        self.step("10. Custody logs: every envelope and evidence file is a custody event under a signed checkpoint")
+        self.step("12. Custody logs: every envelope and file, under signed checkpoints")
         admins = {"VNM": "vnm-admin", "FRA": "fra-admin", "BRA": "bra-admin"}
         total = 0
         for state, who in admins.items():
@@ -488,9 +629,9 @@ class Demo:
         lost = [m["message_id"] for m in sent if m["message_id"] not in held]
         final: dict[str, int] = {}
         for ref in self.refs.values():
-            state = self.request("VNM", "lan", ref)["state"]
+            state = self.request("VNM", self._reader("VNM", ref), ref)["state"]
             final[state] = final.get(state, 0) + 1
-        agreed = all(self._history("VNM", "lan", ref) == self._history(*self._peer(ref), ref)
+        agreed = all(self._history("VNM", self._reader("VNM", ref), ref) == self._history(*self._peer(ref), ref)
                      for ref in self.refs.values())
         self.check(agreed, "both nodes of every request hold the same history, event for event")
         self.check(not lost, f"every envelope sent is in its recipient's inbox ({len(held)} held)")
@@ -498,9 +639,13 @@ class Demo:
                 "receipts": receipts, "alerts": len(self.mail.messages), "requests": dict(sorted(final.items())),
                 "lost": len(lost), "checks_failed": len(self.failures)}
 
+    def _reader(self, state: str, ref: str) -> str:
+        """The officer who reads ``ref`` on ``state``'s node: its desk's."""
+        return self.readers.get(ref, {}).get(state) or {"VNM": "lan", "FRA": "camille", "BRA": "joao"}[state]
+
     def _peer(self, ref: str) -> tuple[str, str]:
-        to = self.request("VNM", "lan", ref)["requested"].split("/")[0]
-        return to, "camille" if to == "FRA" else "joao"
+        to = self.request("VNM", self._reader("VNM", ref), ref)["requested"].split("/")[0]
+        return to, self._reader(to, ref)
 
     def _history(self, state: str, who: str, ref: str) -> list[tuple[Any, ...]]:
         return [(e["what"], e["side"], e.get("seq"), e["at"], e["applied"], e["state"])
@@ -522,6 +667,9 @@ class Demo:
         if "preservation-fra" in self.refs:
             self.console.print(f"  HANOINET_NODE={self.net.members['VNM'].url} HANOINET_TOKEN={self.tokens['lan']} "
                                f"{program()} request show {self.refs['preservation-fra']} --reason '{READ}'")
+        if "mla-fra" in self.refs:
+            self.console.print(f"  HANOINET_NODE={fra} HANOINET_TOKEN={self.tokens['elise']} "
+                               f"{program()} request show {self.refs['mla-fra']} --reason '{READ}'")
         self.console.print(f"The victims' page: {self.net.members['VNM'].url}/victims/ (in a browser on this machine)")
         self.console.print("The nodes keep running; press Ctrl-C (or send SIGTERM) to stop them.")
         while True:
@@ -616,9 +764,12 @@ def _play(root: Path, *, keep: bool, as_json: bool, console: Console) -> int:
         demo.attacks()
         evidence = demo.evidence()
         victim = demo.victim()
+        mla = demo.mutual_legal_assistance()
+        onward = demo.onward_transfer(mla)
         custody = demo.custody()
-        demo.step("11. Summary")
-        outcome = {**demo.summary(), "custody_entries": custody, "evidence": evidence, "victim": victim}
+        demo.step("13. Summary")
+        outcome = {**demo.summary(), "custody_entries": custody, "evidence": evidence, "victim": victim,
+                   "mla": mla, "onward_transfer": onward}
         if not as_json:
             console.print(f"Node data and logs are in {root}/")
             if not keep:
