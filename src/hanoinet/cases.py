@@ -194,16 +194,16 @@ def _files(session: Session, principal: Principal, case: str) -> tuple[list[dict
 def _custody(session: Session, file_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Per file: how many custody records, and the newest :data:`LATEST_CUSTODY` (action, actor, time)."""
     counts = dict(session.execute(select(EvidenceCustody.file_id, func.count()).where(
-        EvidenceCustody.file_id.in_(file_ids)).group_by(EvidenceCustody.file_id)).tuples().all())
+        EvidenceCustody.file_id.in_(file_ids)).group_by(EvidenceCustody.file_id)).all())
     latest = {file_id: list(session.scalars(select(EvidenceCustody).where(EvidenceCustody.file_id == file_id)
                                             .order_by(EvidenceCustody.id.desc()).limit(LATEST_CUSTODY)))
               for file_id in file_ids}
     entries = [e.entry for events in latest.values() for e in events]
     records = dict(session.execute(select(LedgerEntry.entry, LedgerEntry.record)
-                                   .where(LedgerEntry.entry.in_(entries))).tuples().all())
+                                   .where(LedgerEntry.entry.in_(entries))).all())
     records |= dict(session.execute(select(LedgerQueued.entry, LedgerQueued.record)
                                     .where(LedgerQueued.entry.in_([e for e in entries if e not in records])))
-                    .tuples().all())
+                    .all())
     return {file_id: {"count": counts.get(file_id, 0), "latest": [
         {"action": e.action, "actor": _actor(records.get(e.entry)), "at": format_instant(e.at)} for e in events]}
         for file_id, events in latest.items()}
