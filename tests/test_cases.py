@@ -175,7 +175,9 @@ def test_the_requested_state_sees_the_same_case_from_its_side(world: World) -> N
         {"requested"}
     [original] = shown["evidence"]
     assert original["id"] == world.made["original"] and original["received"] is None
-    assert [e["action"] for e in original["custody"]["latest"]][0] == "consent_requested"
+    custody = original["custody"]
+    assert custody["latest"][0]["action"] == "consent_requested" and custody["latest"][-1]["action"] == "ingested"
+    assert custody["count"] == len(custody["latest"]) <= cases.LATEST_CUSTODY
     [package] = shown["packages"]
     assert (package["direction"], package["peer"], package["verified"]) == ("sent", "VNM", None)
     [asked] = shown["consents"]
@@ -223,6 +225,11 @@ def test_links_are_followed_both_ways_and_bounded(world: World, monkeypatch: pyt
     monkeypatch.setattr(cases, "MAX_DEPTH", 4)
     monkeypatch.setattr(cases, "MAX_LINKED", 1)
     assert len(cases.show(vnm, chief, "VNM-FURTHER")["requests"]) == 2
+    # Custody: every record counted, the newest shown.
+    monkeypatch.setattr(cases, "LATEST_CUSTODY", 1)
+    received = next(e for e in cases.show(vnm, chief, CASE)["evidence"] if e["id"] == world.made["received"])
+    assert received["custody"]["count"] == 2 and [e["action"] for e in received["custody"]["latest"]] == \
+        ["consent_requested"]
 
 
 def test_the_api_takes_a_reason_and_records_one_read_of_the_case(world: World) -> None:
