@@ -44,8 +44,8 @@ def show(case: str = typer.Argument(..., help="the case reference"), reason: str
     for r in c["requests"]:
         direction = "IN from" if r["side"] == "requested" else "OUT to"
         marks = " CONFIDENTIAL" * r["confidential"] + " DO-NOT-NOTIFY-USER" * r["do_not_notify"]
-        clocks = "\n".join(f"{k['label']}: {k['status']}" + (f", due {when(k['due'], zone)}" if k["due"] else "")
-                           for k in r["clocks"])
+        clocks = "\n".join(f"{k['name'].replace('_', ' ')}: {k['status']}"
+                           + (f", due {when(k['due'], zone)}" if k["due"] else "") for k in r["clocks"])
         requests.add_row(f"{r['ref']}\n{r['case'] or ''}", f"{r['kind_title']} (Art. {r['article']}){marks}\n"
                          f"[dim]{r['linked']}[/]", f"{direction} {r['other']}\n{r['state']}", clocks)
     out.print(requests)
