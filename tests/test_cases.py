@@ -19,7 +19,7 @@ from hanoinet.api.app import create_app
 from hanoinet.clock import format_instant, now
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import RequestRecord
-from hanoinet.errors import NotFound
+from hanoinet.errors import Forbidden, NotFound
 from hanoinet.evidence import transfer
 from hanoinet.evidence.package import UseConditions
 from hanoinet.evidence.service import EvidenceService
@@ -163,7 +163,7 @@ def test_the_requesting_state_sees_the_whole_case_with_its_links(world: World) -
     [asked] = shown["consents"]
     assert (asked["request"], asked["direction"], asked["use"], asked["target"], asked["status"]) == \
         (world.made["consent"], "sent", "transfer", "BRA", "asked")
-    assert shown["more"] == {"evidence": False, "packages": False, "consents": False}
+    assert shown["more"] == {"requests": False, "evidence": False, "packages": False, "consents": False}
 
 
 def test_the_requested_state_sees_the_same_case_from_its_side(world: World) -> None:
@@ -203,6 +203,9 @@ def test_another_desk_sees_nothing_of_what_is_not_its_own(world: World) -> None:
     with pytest.raises(NotFound) as unknown:
         cases.show(vnm, world.who("VNM", "chief"), "VNM-NO-SUCH-CASE")
     assert unknown.value.message == refused.value.message.replace(CA_CASE, "VNM-NO-SUCH-CASE")
+    advocate = Principal(id=99, name="Advocate", role=Role.ADVOCATE, desk="CA")
+    with pytest.raises(Forbidden):
+        cases.show(vnm, advocate, CA_CASE)
     lawyer = cases.show(vnm, world.who("VNM", "lawyer"), CA_CASE)
     assert [e["id"] for e in lawyer["evidence"]] == [world.made["alone"]] and lawyer["requests"] == []
     # The central authority follows links from its own requests, never through the 24/7 desk's preservation.
@@ -225,6 +228,12 @@ def test_links_are_followed_both_ways_and_bounded(world: World, monkeypatch: pyt
     monkeypatch.setattr(cases, "MAX_DEPTH", 4)
     monkeypatch.setattr(cases, "MAX_LINKED", 1)
     assert len(cases.show(vnm, chief, "VNM-FURTHER")["requests"]) == 2
+    monkeypatch.setattr(cases, "MAX_ITEMS", 1)
+    cut = cases.show(vnm, chief, "VNM-OTHER")
+    assert cut["more"]["requests"] and [r["linked"] for r in cut["requests"]].count("filed under the case") == 1
+    cut = cases.show(vnm, chief, CASE)
+    assert cut["more"]["evidence"] and len(cut["evidence"]) == 1 and not cut["more"]["packages"]
+    monkeypatch.setattr(cases, "MAX_ITEMS", 500)
     # Custody: every record counted, the newest shown.
     monkeypatch.setattr(cases, "LATEST_CUSTODY", 1)
     received = next(e for e in cases.show(vnm, chief, CASE)["evidence"] if e["id"] == world.made["received"])

@@ -47,7 +47,7 @@ from hanoinet.db.models import (
     RequestEventRecord,
     RequestRecord,
 )
-from hanoinet.errors import NotFound
+from hanoinet.errors import Forbidden, NotFound
 from hanoinet.evidence.service import EvidenceItem, check_case
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
@@ -61,7 +61,8 @@ MAX_LINKED = 50
 MAX_DEPTH = 4
 #: The newest custody records shown per file (all are counted).
 LATEST_CUSTODY = 5
-#: At most this many files, packages and consent requests are shown; ``more`` says when there are others.
+#: At most this many requests filed under the case, files, packages and consent requests are shown; ``more``
+#: says when there are others.
 MAX_ITEMS = 500
 #: A request's reference as the node gives it (docs/protocol.md section 10.2), inside free text.
 _REF = re.compile(r"\b[A-Z]{3}-[0-9]{4}-[0-9]{4,8}\b")
@@ -72,9 +73,12 @@ _LINK_FIELDS = ("preservation_ref", "earlier_requests")
 def show(node: Node, principal: Principal, case: str) -> dict[str, Any]:
     """Everything of ``case`` the officer may read; ``case_not_found`` if that is nothing."""
     check_case(case)
+    if principal.confined:
+        raise Forbidden(f"role {principal.role} reads no desk's work",
+                        hint="ask the node operator for an account with a desk role")
     with node.db.transaction(readonly=True) as uow:
         session = uow.session
-        requests = _requests(node, session, principal, case)
+        requests, more_requests = _requests(node, session, principal, case)
         files, more_files = _files(session, principal, case)
         offers, more_offers = _offers(session, principal, case, [f["id"] for f in files])
         consents, more_consents = _consents(session, principal, case, [f["id"] for f in files])
@@ -84,18 +88,25 @@ def show(node: Node, principal: Principal, case: str) -> dict[str, Any]:
                        hint="check the case reference; `hanoinet request list` shows your desk's requests and "
                             "their cases")
     return {"case": case, "requests": requests, "evidence": files, "packages": offers, "consents": consents,
-            "more": {"evidence": more_files, "packages": more_offers, "consents": more_consents}}
+            "more": {"requests": more_requests, "evidence": more_files, "packages": more_offers,
+                     "consents": more_consents}}
 
 
 # -- requests -------------------------------------------------------------------------------------------
 
 
-def _requests(node: Node, session: Session, principal: Principal, case: str) -> list[dict[str, Any]]:
+def _requests(node: Node, session: Session, principal: Principal,
+              case: str) -> tuple[list[dict[str, Any]], bool]:
     """The case's requests, then those linked to them, breadth first, each with how it came in."""
     found: dict[str, tuple[RequestRecord, str]] = {}
-    frontier = [row for row in session.scalars(select(RequestRecord).where(RequestRecord.case_ref == case)
-                                               .order_by(RequestRecord.created_at, RequestRecord.ref))
-                if _readable(principal, row)]
+    query = select(RequestRecord).where(RequestRecord.case_ref == case)
+    if not principal.reads_every_desk:
+        # In the query, so that the limit counts only what the officer may see.
+        ours = f"{node.state}/{principal.desk}"
+        query = query.where(((RequestRecord.side == Side.REQUESTING.value) & (RequestRecord.requesting == ours))
+                            | ((RequestRecord.side == Side.REQUESTED.value) & (RequestRecord.requested == ours)))
+    filed = list(session.scalars(query.order_by(RequestRecord.created_at, RequestRecord.ref).limit(MAX_ITEMS + 1)))
+    frontier = [row for row in filed[:MAX_ITEMS] if _readable(principal, row)]
     for row in frontier:
         found[row.ref] = (row, "filed under the case")
     linked = 0
@@ -111,7 +122,7 @@ def _requests(node: Node, session: Session, principal: Principal, case: str) -> 
         frontier = following
         if not frontier:
             break
-    return [_request(node, session, row, how) for row, how in found.values()]
+    return [_request(node, session, row, how) for row, how in found.values()], len(filed) > MAX_ITEMS
 
 
 def _readable(principal: Principal, row: RequestRecord) -> bool:
