@@ -163,8 +163,8 @@ def call(matrix: Matrix, method: str, path: str, role: Role, where: str) -> tupl
     """Call the route as ``role`` of desk 247 on desk ``where``'s objects (``own`` 247's, ``other`` CA's)."""
     desk = "247" if where == "own" else "CA"
     made = matrix.objects[desk]
-    values = {"message_id": made.message_id, "ref": made.ref, "upload_id": made.upload_id, "file_id": made.file_id,
-              "package_id": made.package_in, "index": str(made.entry), "action": "acknowledge",
+    values = {"case": made.case, "message_id": made.message_id, "ref": made.ref, "upload_id": made.upload_id,
+              "file_id": made.file_id, "package_id": made.package_in, "index": str(made.entry), "action": "acknowledge",
               "entry": "0193a1b2-0000-7000-8000-000000000000", "path": "0/000"}
     if method != "GET" and "{upload_id}" in path:
         values["upload_id"] = fresh_upload(matrix, desk)
@@ -194,6 +194,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
         ("200 200 403 200 200 403 403", "200 200 403 200 200 403 403"),
     ("GET", "/api/v1/audit"):
         ("403 403 403 403 200 403 403", "403 403 403 403 200 403 403"),
+    ("GET", "/api/v1/cases/{case:path}"):
+        ("200 200 200 200 200 403 403", "404 404 404 200 200 403 403"),
     ("GET", "/api/v1/convention"):
         ("200 200 200 200 200 403 403", "200 200 200 200 200 403 403"),
     ("GET", "/api/v1/directory"):

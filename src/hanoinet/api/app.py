@@ -21,6 +21,7 @@ from hanoinet.api import (
     accesslog,
     alarms,
     apidocs,
+    cases,
     evidence,
     federation,
     hashbank,
@@ -141,6 +142,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(alarms.router)
     app.include_router(rota.router)
     app.include_router(requests.router)
+    app.include_router(cases.router)
     app.include_router(ledger.router)
     app.include_router(evidence.router)
     app.include_router(privacy.router)

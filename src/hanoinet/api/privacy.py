@@ -40,8 +40,9 @@ def require_reason(reason: str | None) -> str:
 
 
 def via(request: Request) -> str:
-    """The route of ``request`` as declared: ``GET /api/v1/requests/{ref}``."""
-    return f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
+    """The route of ``request`` as declared and documented: ``GET /api/v1/requests/{ref}`` (a parameter's
+    converter left out: ``/api/v1/cases/{case}``, not ``{case:path}``)."""
+    return f"{request.method} {getattr(request.scope.get('route'), 'path_format', request.url.path)}"
 
 
 def record_reads(request: Request, officer: Principal, reason: str, items: Iterable[Item] = (), *,

@@ -8,6 +8,7 @@ import typer
 
 from hanoinet.cli import (
     alarms,
+    case,
     directory,
     evidence,
     hashes,
@@ -33,6 +34,7 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(message.app, name="message")
 app.add_typer(rota.app, name="rota")
 app.add_typer(request.app, name="request")
+app.add_typer(case.app, name="case")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(hashes.app, name="hashes")

@@ -47,6 +47,7 @@ class ItemKind(StrEnum):
     REQUEST = "request"  # one request's full view; the item is its reference
     EVIDENCE_FILE = "evidence_file"  # an evidence file's content; the item is the file's id
     ACCESS_LOG = "access_log"  # a query of this log; the item is the query's filters
+    CASE = "case"  # one case's view: its requests, evidence, packages, custody, consents; the item is the case
 
 
 class Item(NamedTuple):
