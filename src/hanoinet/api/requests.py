@@ -76,8 +76,14 @@ class ActionBody(BaseModel):
     question: str | None = Field(default=None, max_length=20_000, description="clarify")
     answer: str | None = Field(default=None, max_length=20_000, description="answer")
     result: dict[str, Any] | None = Field(default=None, description="execute, partially_execute")
-    ground: Line | None = Field(default=None, description="refuse: a ground code from /api/v1/convention")
-    reasons: str | None = Field(default=None, max_length=20_000, description="refuse: the reasons, required")
+    ground: Line | None = Field(default=None, description="refuse, consult: a ground code from /api/v1/convention")
+    reasons: str | None = Field(default=None, max_length=20_000,
+                                description="refuse, consult, postpone: the reasons, required")
+    considering: Line | None = Field(default=None, description="consult: refusal or postponement")
+    reply_by: Line | None = Field(default=None, description="consult: instant by which the requesting State may "
+                                                            "reply, with its offset")
+    reply: str | None = Field(default=None, max_length=20_000, description="reply: the reply to a consultation")
+    until: Line | None = Field(default=None, description="postpone: instant until which execution is postponed")
     reason: str | None = Field(default=None, max_length=20_000, description="withdraw, extend, release")
     notice: Line | None = Field(default=None, description="notice: will_not_secure or threatens_confidentiality")
     text: str | None = Field(default=None, max_length=20_000, description="notice")

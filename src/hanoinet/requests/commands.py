@@ -33,7 +33,7 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 from hanoinet.requests.inbound import SKEW, check_data
-from hanoinet.requests.machine import Action, Side, State, next_event
+from hanoinet.requests.machine import Action, Side, State, next_event, requires_consultation
 from hanoinet.requests.messages import KIND, RequestEventBody
 from hanoinet.requests.records import (
     ACTING_ROLES,
@@ -238,9 +238,10 @@ def act_as(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action
     events = events_of(session, row.id)
     kind = kind_of(row.kind)
     received = format_instant(row.received_at) if row.received_at else None
+    consultation = requires_consultation(row.kind)
     # Whether the action is allowed at all comes first: no point listing data problems of an illegal act.
     next_event(events, side, action, at=now(), preservation=kind.preservation_clock, received_at=received,
-               minimum_days=convention.PRESERVATION_CLOCK.minimum.days)
+               minimum_days=convention.PRESERVATION_CLOCK.minimum.days, consultation=consultation)
     if action is Action.SEND:
         check_draft(node, Draft(kind=row.kind, to=row.requested, fields=json.loads(row.fields),
                                 language=row.language, priority=row.priority, case=row.case_ref,
@@ -255,7 +256,7 @@ def act_as(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action
     event = next_event(
         events, side, action, at=t, by=f"{actor.name} ({actor.role})", data=payload_data,
         preservation=kind.preservation_clock, minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
-        received_at=received,
+        received_at=received, consultation=consultation,
     )
     body = RequestEventBody.model_validate({
         "request": row.id, "ref": row.ref, "side": side.value, "seq": event.seq, "seen": event.seen,

@@ -24,7 +24,7 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 from hanoinet.requests import clocks
-from hanoinet.requests.machine import Action, History, Side, State, available
+from hanoinet.requests.machine import Action, History, Side, State, available, requires_consultation
 from hanoinet.requests.records import (
     ACTING_ROLES,
     PRESERVED_STATES,
@@ -44,6 +44,7 @@ def _clocks(node: Node, row: RequestRecord, history: History, t: datetime) -> li
         history, t, ack_target=ack_target(node, row),
         warnings=WARNING_DAYS,
         preservation_article=convention.PRESERVATION_CLOCK.article,
+        procedure_article=convention.CONSULT_BEFORE_REFUSING.article,
     )
 
 
@@ -123,7 +124,7 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
     result = {**summary(row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
               "timeline": _timeline(session, row, history),
               "clocks": [c.to_json(t) for c in _clocks(node, row, history, t)],
-              "allowed": _allowed_now(history, our_side, kind, viewer, our_desk(row)),
+              "allowed": _allowed_now(history, our_side, row.kind, viewer, our_desk(row), t=t),
               "result": _last_data(history, Action.EXECUTE, "result") or
               _last_data(history, Action.PARTIALLY_EXECUTE, "result"),
               "refusal": _last_data(history, Action.REFUSE, None),
@@ -152,9 +153,10 @@ def _readable(spec: convention.FieldSpec, value: Any) -> str:
     return str(value)
 
 
-def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None,
-                 desk: str) -> list[str]:
-    options = available(history, side, preservation=kind.preservation_clock)
+def _allowed_now(history: History, side: Side, kind: str, viewer: Principal | None, desk: str, *,
+                 t: datetime) -> list[str]:
+    options = available(history, side, preservation=kind_of(kind).preservation_clock,
+                        consultation=requires_consultation(kind), at=t)
     if viewer is not None and viewer.role not in ACTING_ROLES:
         supervising = viewer.role is Role.SUPERVISOR and viewer.desk == desk
         return ["acknowledge"] if supervising and Action.ACKNOWLEDGE in options else []

@@ -1,0 +1,157 @@
+"""The Art. 40 procedure between two nodes, through the service: consultation, refusal, postponement, four eyes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hanoinet.clock import format_instant, now
+from hanoinet.convention import ValidationFailed
+from hanoinet.crypto.keys import KeyPair
+from hanoinet.errors import Conflict, Forbidden
+from hanoinet.node.node import Node
+from hanoinet.node.officers import Principal, Role, add_officer
+from hanoinet.requests import commands, views
+from hanoinet.requests.machine import Action
+from tests.convention.drafts import REQUESTS
+from tests.requests.test_service import travel
+from tests.support import make_node, publish, pump
+
+LAN = Principal(id=1, name="Nguyen Thi Lan", role=Role.DUTY_OFFICER, desk="247")
+PAUL = Principal(id=2, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
+CHIEF = Principal(id=3, name="Claire Chief", role=Role.SUPERVISOR, desk="CA")
+MAI = Principal(id=4, name="Mai", role=Role.CENTRAL_AUTHORITY, desk="CA")
+BOSS = Principal(id=5, name="Bao Boss", role=Role.SUPERVISOR, desk="247")
+
+
+@pytest.fixture
+def pair(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -> dict[str, Node]:
+    """Viet Nam's and France's nodes, each with a duty officer, two lawyers and two supervisors."""
+    vnm = make_node(tmp_path, "VNM", authority, database_url=database_urls())
+    fra = make_node(tmp_path, "FRA", authority, database_url=database_urls())
+    publish([vnm, fra], authority)
+    for node in (vnm, fra):
+        with node.db.transaction() as uow:
+            for p in (LAN, PAUL, CHIEF, MAI, BOSS):
+                add_officer(uow.session, name=p.name, role=p.role.value, desk=p.desk, desks={"247", "CA"})
+    return {"VNM": vnm, "FRA": fra}
+
+
+def received(pair: dict[str, Node], fields: dict[str, Any] | None = None) -> str:
+    """A stored-data request from Viet Nam that France's central authority has acknowledged; its reference."""
+    draft = commands.Draft(kind="stored_data", to="FRA/CA", fields=fields or REQUESTS["stored_data"],
+                           case="VNM-CASE-44")
+    ref: str = commands.create(pair["VNM"], PAUL, draft)["ref"]
+    pump(pair)
+    commands.act(pair["FRA"], PAUL, ref, Action.ACKNOWLEDGE, {})
+    pump(pair)
+    return ref
+
+
+def later(**delta: float) -> str:
+    return format_instant(now() + timedelta(**delta))
+
+
+def both(pair: dict[str, Node], ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    pump(pair)
+    return views.show(pair["VNM"], PAUL, ref), views.show(pair["FRA"], PAUL, ref)
+
+
+def test_consulted_then_refused_on_the_ground_consulted_on(pair: dict[str, Node],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = received(pair)
+    travel(monkeypatch, timedelta(0))
+    commands.act(pair["FRA"], PAUL, ref, Action.CONSULT,
+                 {"considering": "refusal", "ground": "prejudice_sovereignty",
+                  "reasons": "The data concern a matter of State security.", "reply_by": later(days=10)})
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "consultation_open"
+    assert "reply" in ours["allowed"] and "refuse" not in theirs["allowed"]
+    consultation = next(c for c in theirs["clocks"] if c["name"] == "consultation")
+    assert consultation["status"] == "running" and consultation["article"] == "40"
+    commands.act(pair["VNM"], PAUL, ref, Action.REPLY, {"reply": "We accept conditions on its use."})
+    pump(pair)
+    with pytest.raises(Conflict) as early:
+        commands.act(pair["FRA"], PAUL, ref, Action.REFUSE, {"ground": "discrimination", "reasons": "Other."})
+    assert "consult" in early.value.message
+    commands.act(pair["FRA"], PAUL, ref, Action.REFUSE,
+                 {"ground": "prejudice_sovereignty", "reasons": "The conditions offered do not suffice."})
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "refused"
+    assert ours["refusal"]["ground"] == "prejudice_sovereignty"
+    assert [e["what"] for e in ours["timeline"] if e["what"] != "received"] == \
+        [e["what"] for e in theirs["timeline"] if e["what"] != "received"]
+
+
+def test_a_refusal_without_consultation_is_refused_saying_to_consult_first(pair: dict[str, Node]) -> None:
+    ref = received(pair)
+    with pytest.raises(Conflict) as refused:
+        commands.act(pair["FRA"], PAUL, ref, Action.REFUSE,
+                     {"ground": "prejudice_sovereignty", "reasons": "State security."})
+    assert refused.value.message.startswith("before refusing the requested State must consult the requesting "
+                                            "State (Art. 40): consult (considering refusal")
+    assert "consult" in (refused.value.hint or "")
+    assert views.show(pair["FRA"], PAUL, ref)["state"] == "acknowledged"
+
+
+def test_a_consultation_on_a_ground_the_kind_cannot_cite_is_refused_before_sending(pair: dict[str, Node]) -> None:
+    ref = received(pair)
+    with pytest.raises(ValidationFailed) as refused:
+        commands.act(pair["FRA"], PAUL, ref, Action.CONSULT,
+                     {"considering": "refusal", "ground": "no_such_ground", "reasons": "x",
+                      "reply_by": later(days=10)})
+    assert [(p.field, p.article) for p in refused.value.problems] == [("ground", "35, 40")]
+    assert views.show(pair["FRA"], PAUL, ref)["state"] == "acknowledged"
+
+
+def test_postponed_then_resumed_by_an_officer(pair: dict[str, Node], monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = received(pair)
+    travel(monkeypatch, timedelta(0))
+    commands.act(pair["FRA"], PAUL, ref, Action.CONSULT,
+                 {"considering": "postponement", "reasons": "A domestic trial uses the same server.",
+                  "reply_by": later(days=5)})
+    pump(pair)
+    commands.act(pair["VNM"], PAUL, ref, Action.REPLY, {"reply": "Agreed, if it lasts less than a month."})
+    pump(pair)
+    commands.act(pair["FRA"], PAUL, ref, Action.POSTPONE,
+                 {"reasons": "The domestic trial needs the server.", "until": later(days=20)})
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "postponed"
+    assert next(c for c in ours["clocks"] if c["name"] == "postponement")["status"] == "running"
+    commands.act(pair["FRA"], PAUL, ref, Action.RESUME, {})
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "in_progress"
+
+
+def test_crossing_refusal_and_withdrawal_end_the_same_on_both_nodes(pair: dict[str, Node],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = received(pair)
+    travel(monkeypatch, timedelta(0))
+    commands.act(pair["FRA"], PAUL, ref, Action.CONSULT,
+                 {"considering": "refusal", "ground": "prejudice_sovereignty", "reasons": "State security.",
+                  "reply_by": later(days=1)})
+    pump(pair)
+    travel(monkeypatch, timedelta(days=2))  # the reply-by date passed without a reply
+    commands.act(pair["FRA"], PAUL, ref, Action.REFUSE,
+                 {"ground": "prejudice_sovereignty", "reasons": "No reply came."})
+    commands.act(pair["VNM"], PAUL, ref, Action.WITHDRAW, {"reason": "The suspect confessed."})
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "refused"
+    assert [(e["what"], e["applied"]) for e in ours["timeline"] if e["what"] != "received"] == \
+        [(e["what"], e["applied"]) for e in theirs["timeline"] if e["what"] != "received"]
+    assert next(e for e in theirs["timeline"] if e["what"] == "withdraw")["applied"] is False
+
+
+def test_the_other_kinds_have_no_consultation(pair: dict[str, Node]) -> None:
+    draft = commands.Draft(kind="preservation", to="FRA/247", fields=REQUESTS["preservation"])
+    ref = commands.create(pair["VNM"], LAN, draft)["ref"]
+    pump(pair)
+    with pytest.raises(Conflict) as refused:
+        commands.act(pair["FRA"], LAN, ref, Action.CONSULT, {"considering": "postponement", "reasons": "x",
+                                                             "reply_by": later(days=1)})
+    assert "mutual legal assistance" in refused.value.message
+    assert isinstance(refused.value, Conflict) and not isinstance(refused.value, Forbidden)
