@@ -16,7 +16,7 @@ from hanoinet.errors import Conflict, Forbidden
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, add_officer
 from hanoinet.requests import commands, views
-from hanoinet.requests.machine import Action
+from hanoinet.requests.machine import Action, ApprovalRequired
 from tests.convention.drafts import REQUESTS
 from tests.requests.test_service import travel
 from tests.support import make_node, publish, pump
@@ -155,3 +155,50 @@ def test_the_other_kinds_have_no_consultation(pair: dict[str, Node]) -> None:
                                                              "reply_by": later(days=1)})
     assert "mutual legal assistance" in refused.value.message
     assert isinstance(refused.value, Conflict) and not isinstance(refused.value, Forbidden)
+
+
+def test_four_eyes_author_and_non_supervisor_cannot_approve_an_edit_voids_it(pair: dict[str, Node]) -> None:
+    vnm = pair["VNM"]
+    vnm.settings.approval_required_kinds.append("stored_data")
+    draft = commands.Draft(kind="stored_data", to="FRA/CA", fields=REQUESTS["stored_data"], case="VNM-CASE-44")
+    with pytest.raises(ApprovalRequired) as at_once:
+        commands.create(vnm, PAUL, draft)
+    assert "hanoinet request approve" in (at_once.value.hint or "")
+    ref = commands.create(vnm, PAUL, draft, send=False)["ref"]
+    with pytest.raises(ApprovalRequired) as unapproved:
+        commands.act(vnm, PAUL, ref, Action.SEND, {})
+    assert unapproved.value.http_status == 403 and unapproved.value.code == "approval_required"
+    assert unapproved.value.hint == (f"a supervisor of desk CA other than the request's author approves it "
+                                     f"(`hanoinet request approve {ref}`), then send it")
+    with pytest.raises(ApprovalRequired) as lawyer:
+        commands.approve_draft(vnm, MAI, ref)
+    assert lawyer.value.message.startswith("Mai is a central authority: only a supervisor may approve")
+    with pytest.raises(Forbidden) as other_desk:
+        commands.approve_draft(vnm, BOSS, ref)
+    assert "desk CA" in (other_desk.value.hint or "")
+    approved = commands.approve_draft(vnm, CHIEF, ref)
+    assert approved["approval"]["name"] == "Claire Chief" and approved["approval_required"] is True
+    assert [e["what"] for e in approved["timeline"]] == ["approved"]
+    changed = dict(REQUESTS["stored_data"], facts=REQUESTS["stored_data"]["facts"] + " More.")
+    edited = commands.edit(vnm, PAUL, ref, commands.Draft(kind="stored_data", to="FRA/CA", fields=changed,
+                                                          case="VNM-CASE-44"))
+    assert edited["approval"] is None
+    with pytest.raises(ApprovalRequired):
+        commands.act(vnm, PAUL, ref, Action.SEND, {})
+    commands.approve_draft(vnm, CHIEF, ref)
+    sent = commands.act(vnm, PAUL, ref, Action.SEND, {})
+    assert sent["state"] == "sent"
+    ours, theirs = both(pair, ref)
+    assert theirs["state"] == "received"
+    assert ours["approval"] == theirs["approval"] and theirs["approval"]["name"] == "Claire Chief"
+    assert [e["what"] for e in theirs["timeline"]][:2] == ["approved", "send"]
+
+
+def test_the_author_cannot_approve_their_own_draft(pair: dict[str, Node]) -> None:
+    vnm = pair["VNM"]
+    vnm.settings.approval_required_kinds.append("stored_data")
+    draft = commands.Draft(kind="stored_data", to="FRA/CA", fields=REQUESTS["stored_data"], case="VNM-CASE-44")
+    ref = commands.create(vnm, PAUL, draft, send=False)["ref"]
+    with pytest.raises(ApprovalRequired):
+        commands.approve_draft(vnm, PAUL, ref)
+    assert views.show(vnm, PAUL, ref)["approval"] is None

@@ -134,6 +134,22 @@ def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request
     return commands.edit(_node(request), officer, ref, change.draft(), version=change.version)
 
 
+class ApprovalBody(BaseModel):
+    """A supervisor's approval of a draft as it stands (four eyes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, description="the version you read; refused if it changed")
+
+
+@router.post("/requests/{ref}/approve", summary="Approve an outgoing draft before it is sent (four eyes)",
+             responses={**_CHANGED, **problem_responses({403: "not a supervisor of the draft's desk, or its author "
+                                                              "(approval_required)"})})
+def approve_draft(ref: Ref, body: ApprovalBody, officer: Officer, request: Request) -> dict[str, Any]:
+    """By a supervisor of the draft's desk other than its author; editing the draft voids the approval."""
+    return commands.approve_draft(_node(request), officer, ref, version=body.version)
+
+
 @router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)",
              responses=_CHANGED)
 def act_on_request(ref: Ref, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:

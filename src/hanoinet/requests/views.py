@@ -129,8 +129,32 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
               _last_data(history, Action.PARTIALLY_EXECUTE, "result"),
               "refusal": _last_data(history, Action.REFUSE, None),
               "notices": list(history.preservation.notices),
-              "held_for": history.preservation.held_for}
+              "held_for": history.preservation.held_for,
+              "approval": _approval(row, history),
+              "approval_required": row.side == Side.REQUESTING.value
+              and row.kind in node.settings.approval_required_kinds}
+    if result["approval"] is not None:
+        _show_approval(result["timeline"], result["approval"], row)
     return result
+
+
+def _approval(row: RequestRecord, history: History) -> dict[str, Any] | None:
+    """The supervisor's approval (four eyes): the one the ``send`` carried, or the one kept with the draft."""
+    signed = history.procedure.approval
+    if signed is not None:
+        return {"approver": signed.approver, "name": signed.name, "role": signed.role, "author": signed.author,
+                "at": format_instant(signed.at), "digest": signed.digest}
+    kept: dict[str, Any] | None = json.loads(row.approval) if row.approval else None
+    return kept
+
+
+def _show_approval(timeline: list[dict[str, Any]], approval: Mapping[str, Any], row: RequestRecord) -> None:
+    """The approval on the timeline, just before the ``send`` that carried it (at the end for a draft)."""
+    entry = {"at": approval["at"], "what": "approved", "side": Side.REQUESTING.value,
+             "by": f"{approval['name']} ({approval['role']})", "party": row.requesting, "applied": True,
+             "state": State.DRAFT.value, "reason": "", "data": {"digest": approval["digest"]}}
+    index = next((i for i, e in enumerate(timeline) if e["what"] == Action.SEND.value), len(timeline))
+    timeline.insert(index, entry)
 
 
 def _readable(spec: convention.FieldSpec, value: Any) -> str:
