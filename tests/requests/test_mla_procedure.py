@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from hanoinet.clock import format_instant, now
+from hanoinet.alerts.service import open_pages
+from hanoinet.clock import format_instant
 from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.errors import Conflict, Forbidden
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, add_officer
-from hanoinet.requests import commands, views
+from hanoinet.requests import commands, jobs, views
 from hanoinet.requests.machine import Action, ApprovalRequired
 from tests.convention.drafts import REQUESTS
 from tests.requests.test_service import travel
@@ -53,7 +54,8 @@ def received(pair: dict[str, Node], fields: dict[str, Any] | None = None) -> str
 
 
 def later(**delta: float) -> str:
-    return format_instant(now() + timedelta(**delta))
+    """An instant ``delta`` after the nodes' clock (moved by ``travel``)."""
+    return format_instant(commands.now() + timedelta(**delta))
 
 
 def both(pair: dict[str, Node], ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -202,3 +204,68 @@ def test_the_author_cannot_approve_their_own_draft(pair: dict[str, Node]) -> Non
     with pytest.raises(ApprovalRequired):
         commands.approve_draft(vnm, PAUL, ref)
     assert views.show(vnm, PAUL, ref)["approval"] is None
+
+
+def _pages(node: Node) -> list[tuple[str, str, str, str]]:
+    with node.db.transaction(readonly=True) as uow:
+        return [(p.subject_ref, p.desk, p.priority, p.headline) for p in open_pages(uow.session, None)]
+
+
+def test_a_postponed_execution_is_resumed_by_the_node_at_its_date(pair: dict[str, Node],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = received(pair)
+    travel(monkeypatch, timedelta(0))
+    commands.act(pair["FRA"], PAUL, ref, Action.CONSULT,
+                 {"considering": "postponement", "reasons": "A domestic trial.", "reply_by": later(days=1)})
+    pump(pair)
+    travel(monkeypatch, timedelta(days=2))  # no reply by the date: the requested State may go on
+    commands.act(pair["FRA"], PAUL, ref, Action.POSTPONE, {"reasons": "The trial.", "until": later(days=10)})
+    pump(pair)
+    assert jobs.resume_postponed(pair["FRA"]) == []
+    travel(monkeypatch, timedelta(days=11, hours=23, minutes=59))  # a minute before the date
+    assert jobs.resume_postponed(pair["FRA"]) == []
+    travel(monkeypatch, timedelta(days=12, minutes=1))
+    assert jobs.resume_postponed(pair["FRA"]) == [ref]
+    assert jobs.resume_postponed(pair["FRA"]) == []
+    assert jobs.resume_postponed(pair["VNM"]) == []
+    ours, theirs = both(pair, ref)
+    assert ours["state"] == theirs["state"] == "in_progress"
+    assert theirs["timeline"][-1]["what"] == "resume" and theirs["timeline"][-1]["by"] == "FRA (system)"
+
+
+def test_an_overdue_consultation_pages_the_requesting_desk_once(pair: dict[str, Node],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = received(pair)
+    travel(monkeypatch, timedelta(0))
+    commands.act(pair["FRA"], PAUL, ref, Action.CONSULT,
+                 {"considering": "refusal", "ground": "prejudice_sovereignty", "reasons": "State security.",
+                  "reply_by": later(days=3)})
+    pump(pair)
+    travel(monkeypatch, timedelta(days=2))
+    assert jobs.page_procedure_due(pair["VNM"]) == []
+    travel(monkeypatch, timedelta(days=3, minutes=1))
+    assert jobs.page_procedure_due(pair["FRA"]) == []  # the requested desk owes nothing here
+    assert jobs.page_procedure_due(pair["VNM"]) == [ref]
+    assert jobs.page_procedure_due(pair["VNM"]) == []  # once per clock
+    assert _pages(pair["VNM"]) == [(ref, "CA", "urgent", f"reply to the consultation overdue: request {ref} "
+                                    "(FRA/CA): Access to stored electronic data (Art. 44)")]
+    shown = views.show(pair["VNM"], PAUL, ref)
+    assert next(c for c in shown["clocks"] if c["name"] == "consultation")["status"] == "overdue"
+    # Replying is an act at the desk: it ends the page.
+    commands.act(pair["VNM"], PAUL, ref, Action.REPLY, {"reply": "Late, but: we accept conditions."})
+    assert _pages(pair["VNM"]) == []
+
+
+def test_an_overdue_requested_deadline_pages_the_requested_desk(pair: dict[str, Node],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    travel(monkeypatch, timedelta(0))
+    ref = received(pair, {**REQUESTS["stored_data"], "deadline": later(days=10),
+                          "deadline_reason": "The trial opens then."})
+    shown = views.show(pair["FRA"], PAUL, ref)
+    assert next(c for c in shown["clocks"] if c["name"] == "deadline")["status"] == "running"
+    travel(monkeypatch, timedelta(days=10, minutes=1))
+    assert jobs.page_procedure_due(pair["VNM"]) == []
+    assert jobs.page_procedure_due(pair["FRA"]) == [ref]
+    assert jobs.page_procedure_due(pair["FRA"]) == []
+    assert [p[2:] for p in _pages(pair["FRA"])] == [
+        ("urgent", f"requested deadline passed: request {ref} (VNM/CA): Access to stored electronic data (Art. 44)")]
