@@ -13,7 +13,8 @@ from hanoinet.alerts.service import open_pages
 from hanoinet.clock import format_instant
 from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
-from hanoinet.errors import Conflict, Forbidden
+from hanoinet.errors import Conflict, Forbidden, HanoinetError
+from hanoinet.network import inbox, outbox
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, add_officer
 from hanoinet.requests import commands, jobs, views
@@ -269,3 +270,27 @@ def test_an_overdue_requested_deadline_pages_the_requested_desk(pair: dict[str, 
     assert jobs.page_procedure_due(pair["FRA"]) == []
     assert [p[2:] for p in _pages(pair["FRA"])] == [
         ("urgent", f"requested deadline passed: request {ref} (VNM/CA): Access to stored electronic data (Art. 44)")]
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    ({"considering": "refusal", "ground": "fiscal_matters", "reasons": "Tax.", "reply_by": "+10d"}, "ground"),
+    ({"considering": "postponement", "reasons": "A trial.", "reply_by": "+10d", "extra": 1}, "extra"),
+    ({"considering": "postponement", "reasons": "A trial."}, "reply_by"),
+])
+def test_a_received_consultation_with_bad_data_is_refused_and_changes_nothing(
+        pair: dict[str, Node], data: dict[str, Any], said: str) -> None:
+    ref = received(pair)
+    shown = views.show(pair["FRA"], PAUL, ref)
+    before = views.show(pair["VNM"], PAUL, ref)["version"]
+    if data.get("reply_by") == "+10d":
+        data = {**data, "reply_by": later(days=10)}
+    body = {"request": shown["id"], "ref": ref, "side": "requested", "seq": 2, "seen": 1, "action": "consult",
+            "at": format_instant(commands.now()), "by": {"name": "Paul", "role": "central_authority"},
+            "data": data}
+    with pair["FRA"].db.transaction() as uow:
+        message = outbox.enqueue(pair["FRA"], uow, sender_desk="CA", recipient="VNM/CA", kind="request.event",
+                                 body=body, case=None)
+    with pytest.raises(HanoinetError) as refused:
+        inbox.receive(pair["VNM"], message.jwe)
+    assert refused.value.code in ("invalid_request", "illegal_transition") and said in refused.value.message
+    assert views.show(pair["VNM"], PAUL, ref)["version"] == before
