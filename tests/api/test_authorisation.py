@@ -270,6 +270,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
         ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
     ("POST", "/api/v1/requests"):
         ("422 422 422 422 422 403 403", "422 422 422 422 422 403 403"),
+    ("POST", "/api/v1/requests/{ref}/approve"):
+        ("409 409 403 409 403 403 403", "404 404 403 403 403 403 403"),
     ("POST", "/api/v1/requests/{ref}/{action}"):
         ("409 409 403 409 403 403 403", "404 404 403 403 403 403 403"),
     ("POST", "/api/v1/reviews/entries/{entry}/release"):

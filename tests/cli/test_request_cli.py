@@ -395,3 +395,53 @@ def test_an_mla_request_is_made_and_read_with_the_cli_between_central_authoritie
     code, out, err = desks.vnm("grounds")
     assert code == 0, err
     assert "stored_data" in out and "emergency_disclosure" in out  # long names fold, never cut
+
+
+def test_four_eyes_and_the_art_40_steps_with_the_cli(desks: Desks, monkeypatch: pytest.MonkeyPatch) -> None:
+    vnm = desks.nodes["VNM"]
+    vnm.settings.approval_required_kinds.append("stored_data")
+    mai = token(vnm, "central_authority", desk="CA", name="Tran Thi Mai")
+    chief = token(vnm, "supervisor", desk="CA", name="Le Van Chief")
+    monkeypatch.setattr(console.out, "width", 80)
+
+    def run(url: str, who: str, *args: str) -> tuple[int, str, str]:
+        return invoke(monkeypatch, desks.capsys, "request", *args, "--node", url, "--token", who)
+
+    request = {"kind": "stored_data", "to": "FRA/CA", "fields": REQUESTS["stored_data"]}
+    code, _, err = run(desks.urls["VNM"], mai, "new", "--from", desks.file("mla.json", request))
+    assert code != 0 and "--draft" in err and "hanoinet request approve" in err
+    code, out, err = run(desks.urls["VNM"], mai, "new", "--draft", "--from", desks.file("mla.json", request))
+    assert code == 0, err
+    ref = out.split()[1]
+    code, _, err = run(desks.urls["VNM"], mai, "send", ref)
+    assert code != 0 and f"hanoinet request approve {ref}" in " ".join(err.split())
+    code, _, err = run(desks.urls["VNM"], mai, "approve", ref)
+    assert code != 0 and "only a supervisor may approve" in " ".join(err.split())
+    code, out, err = run(desks.urls["VNM"], chief, "approve", ref)
+    assert code == 0, err
+    assert f"{ref} approved by Le Van Chief" in out and all(len(line) <= 80 for line in out.splitlines())
+    code, out, err = run(desks.urls["VNM"], mai, "send", ref)
+    assert code == 0, err
+    pump(desks.nodes)
+    lawyer, fra_url = desks.officers.lawyer, desks.urls["FRA"]
+    assert run(fra_url, lawyer, "ack", ref)[0] == 0
+    code, _, err = run(fra_url, lawyer, "refuse", ref, "--ground", "prejudice_sovereignty", "--reasons", "x")
+    assert code != 0 and "consult" in err
+    reply_by = format_instant(now() + timedelta(days=5))
+    code, out, err = run(fra_url, lawyer, "consult", ref, "--considering", "postponement", "--reasons",
+                         "A domestic trial needs the server.", "--reply-by", reply_by)
+    assert code == 0 and "consultation_open" in out, err
+    pump(desks.nodes)
+    code, out, err = run(desks.urls["VNM"], mai, "reply", ref, "--reply", "Agreed for a month.")
+    assert code == 0 and "consultation_answered" in out, err
+    pump(desks.nodes)
+    code, out, err = run(fra_url, lawyer, "postpone", ref, "--until", format_instant(now() + timedelta(days=20)),
+                         "--reasons", "The trial.")
+    assert code == 0 and "postponed" in out, err
+    code, out, err = run(fra_url, lawyer, "resume", ref)
+    assert code == 0 and "in_progress" in out, err
+    pump(desks.nodes)
+    code, out, err = run(desks.urls["VNM"], mai, "show", ref, "--reason", READ)
+    assert code == 0, err
+    assert "Approved by Le Van Chief" in out and "postpone" in out and "resume" in out
+    assert all(len(line) <= 80 for line in out.splitlines())

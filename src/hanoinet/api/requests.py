@@ -76,8 +76,14 @@ class ActionBody(BaseModel):
     question: str | None = Field(default=None, max_length=20_000, description="clarify")
     answer: str | None = Field(default=None, max_length=20_000, description="answer")
     result: dict[str, Any] | None = Field(default=None, description="execute, partially_execute")
-    ground: Line | None = Field(default=None, description="refuse: a ground code from /api/v1/convention")
-    reasons: str | None = Field(default=None, max_length=20_000, description="refuse: the reasons, required")
+    ground: Line | None = Field(default=None, description="refuse, consult: a ground code from /api/v1/convention")
+    reasons: str | None = Field(default=None, max_length=20_000,
+                                description="refuse, consult, postpone: the reasons, required")
+    considering: Line | None = Field(default=None, description="consult: refusal or postponement")
+    reply_by: Line | None = Field(default=None, description="consult: instant by which the requesting State may "
+                                                            "reply, with its offset")
+    reply: str | None = Field(default=None, max_length=20_000, description="reply: the reply to a consultation")
+    until: Line | None = Field(default=None, description="postpone: instant until which execution is postponed")
     reason: str | None = Field(default=None, max_length=20_000, description="withdraw, extend, release")
     notice: Line | None = Field(default=None, description="notice: will_not_secure or threatens_confidentiality")
     text: str | None = Field(default=None, max_length=20_000, description="notice")
@@ -126,6 +132,22 @@ def get_request(ref: Ref, officer: Officer, request: Request, reason: Reason = N
 def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request) -> dict[str, Any]:
     """Only a draft (``not_a_draft`` otherwise); it keeps its reference, kind and sending desk."""
     return commands.edit(_node(request), officer, ref, change.draft(), version=change.version)
+
+
+class ApprovalBody(BaseModel):
+    """A supervisor's approval of a draft as it stands (four eyes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, description="the version you read; refused if it changed")
+
+
+@router.post("/requests/{ref}/approve", summary="Approve an outgoing draft before it is sent (four eyes)",
+             responses={**_CHANGED, **problem_responses({403: "not a supervisor of the draft's desk, or its author "
+                                                              "(approval_required)"})})
+def approve_draft(ref: Ref, body: ApprovalBody, officer: Officer, request: Request) -> dict[str, Any]:
+    """By a supervisor of the draft's desk other than its author; editing the draft voids the approval."""
+    return commands.approve_draft(_node(request), officer, ref, version=body.version)
 
 
 @router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)",

@@ -352,10 +352,16 @@ def show(ref: str, reason: str = ReasonOption, as_json: bool = typer.Option(Fals
     for title, key in (("Result", "result"), ("Refusal", "refusal")):
         if r.get(key):
             out.print(Panel("\n".join(f"{k}: {_value(v)}" for k, v in r[key].items()), title=title))
+    if r.get("approval"):
+        out.print(f"Approved by {r['approval']['name']} ({r['approval']['role']}) at "
+                  f"{when(r['approval']['at'], zone)} (four eyes)")
+    elif r.get("approval_required") and r["state"] == "draft":
+        out.print(f"[bold]Needs a supervisor's approval before it is sent[/]: a supervisor of the desk other "
+                  f"than its author runs `hanoinet request approve {r['ref']}`")
     timeline = Table(time_column("when"), "who", "what", "state", "notes", title="Timeline")
     for e in r["timeline"]:
         notes = e.get("reason") or ", ".join(f"{k}: {_value(v)}" for k, v in (e.get("data") or {}).items()
-                                              if k not in ("fields",))
+                                              if k not in ("fields", "approval"))
         if e.get("channel"):  # a duty alert: how and at which escalation level
             notes = f"{e['channel']}, level {e.get('level')}" + (f": {e['error']}" if e.get("error") else "")
         delivery = e.get("delivery")
@@ -475,6 +481,56 @@ def notice(ref: str,
     """Tell the requesting State at once that preservation will not secure the data or would threaten
     confidentiality (Art. 42)."""
     _act(ref, "notice", node, token, version, notice=kind, text=text)
+
+
+@app.command("consult")
+def consult(ref: str,
+            considering: str = typer.Option(..., help="refusal or postponement: what you consider (Art. 40)"),
+            reasons: str = typer.Option(..., help="why you consider it, so the requesting State can answer"),
+            reply_by: str = typer.Option(..., "--reply-by",
+                                         help="date and time with offset by which it may reply, e.g. "
+                                              "2027-01-15T17:00:00+01:00"),
+            ground: str | None = typer.Option(None, help="refusal: the ground's code (`hanoinet request grounds`)"),
+            version: int | None = VersionOption, node: str | None = NodeUrlOption,
+            token: str | None = TokenOption) -> None:
+    """Consult the requesting State before refusing or postponing a request for mutual legal assistance."""
+    _act(ref, "consult", node, token, version, considering=considering, ground=ground, reasons=reasons,
+         reply_by=reply_by)
+
+
+@app.command("reply")
+def reply(ref: str, text: str = typer.Option(..., "--reply", help="your reply to the consultation"),
+          version: int | None = VersionOption, node: str | None = NodeUrlOption,
+          token: str | None = TokenOption) -> None:
+    """Reply to the requested State's consultation on a refusal or a postponement it considers."""
+    _act(ref, "reply", node, token, version, reply=text)
+
+
+@app.command("postpone")
+def postpone(ref: str, until: str = typer.Option(..., help="date and time with offset until which execution "
+                                                            "is postponed, e.g. 2027-02-01T09:00:00+01:00"),
+             reasons: str = typer.Option(..., help="why execution is postponed"),
+             version: int | None = VersionOption, node: str | None = NodeUrlOption,
+             token: str | None = TokenOption) -> None:
+    """Postpone execution until a date, after consulting the requesting State (Art. 40)."""
+    _act(ref, "postpone", node, token, version, until=until, reasons=reasons)
+
+
+@app.command("resume")
+def resume(ref: str, note: str | None = typer.Option(None), version: int | None = VersionOption,
+           node: str | None = NodeUrlOption, token: str | None = TokenOption) -> None:
+    """Resume a postponed execution before its date (the node resumes it by itself at the date)."""
+    _act(ref, "resume", node, token, version, note=note)
+
+
+@app.command("approve")
+def approve(ref: str, version: int | None = VersionOption, node: str | None = NodeUrlOption,
+            token: str | None = TokenOption) -> None:
+    """Approve an outgoing draft as it stands (four eyes: a supervisor of its desk, not its author)."""
+    body = {"version": version} if version is not None else {}
+    r = _client(node, token).call("POST", f"/api/v1/requests/{ref}/approve", json=body)
+    out.print(f"{r['ref']} approved by {r['approval']['name']} (version {r['version']})\n"
+              f"send it with `hanoinet request send {r['ref']}`")
 
 
 @app.command("grounds")

@@ -5,6 +5,7 @@ every problem at once. Both are pure: no I/O, nothing created at import time bey
 """
 
 from hanoinet.convention.articles import (
+    CONSULT_BEFORE_REFUSING,
     NOT_GROUNDS,
     OFFENCES,
     PRESERVATION_CLOCK,
@@ -31,15 +32,17 @@ from hanoinet.convention.rules import (
     catalogue,
     describe,
     grounds_for,
+    validate_consultation,
     validate_refusal,
     validate_request,
     validate_result,
 )
 
 __all__ = [
-    "NOT_GROUNDS", "OFFENCES", "PRESERVATION_CLOCK", "PRIORITIES", "PROVISIONS", "REFUSAL_GROUNDS",
-    "REQUEST_KINDS", "SERIOUS", "UN_LANGUAGES", "FieldSpec", "Offence", "Priority", "Provision", "RefusalGround",
+    "CONSULT_BEFORE_REFUSING", "NOT_GROUNDS", "OFFENCES", "PRESERVATION_CLOCK", "PRIORITIES", "PROVISIONS",
+    "REFUSAL_GROUNDS", "REQUEST_KINDS", "SERIOUS", "UN_LANGUAGES", "FieldSpec", "Offence", "Priority", "Provision",
+    "RefusalGround",
     "RequestKind", "is_un_language", "register",
     "Problem", "ValidationFailed", "canonical_fields", "canonical_result", "catalogue", "describe", "grounds_for",
-    "validate_refusal", "validate_request", "validate_result",
+    "validate_consultation", "validate_refusal", "validate_request", "validate_result",
 ]

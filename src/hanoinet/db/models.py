@@ -201,6 +201,11 @@ class RequestRecord(Base):
     #: The nearest preservation warning (days before ``preserve_until``) the desk was paged for; cleared when
     #: ``preserve_until`` changes.
     preservation_warned_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: A supervisor's approval of this draft's contents (JSON, as ``machine.approve`` gives it; four eyes),
+    #: cleared when the draft is edited; it travels in the ``send``.
+    approval: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The clocks of the Art. 40 procedure the desk was paged for as overdue (JSON list of ``name@due``).
+    procedure_paged: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RequestEventRecord(Base):

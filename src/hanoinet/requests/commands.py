@@ -24,7 +24,7 @@ from hanoinet.alerts import service as alerts
 from hanoinet.clock import format_instant, now
 from hanoinet.db.database import UnitOfWork
 from hanoinet.db.models import RequestRecord
-from hanoinet.errors import Conflict, ValidationError
+from hanoinet.errors import Conflict, Forbidden, ValidationError
 from hanoinet.ids import uuid7
 from hanoinet.network import outbox
 from hanoinet.network.directory import Declaration, MemberCard
@@ -33,7 +33,16 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 from hanoinet.requests.inbound import SKEW, check_data
-from hanoinet.requests.machine import Action, Side, State, next_event
+from hanoinet.requests.machine import (
+    Action,
+    ApprovalRequired,
+    Officer,
+    Side,
+    State,
+    approve,
+    next_event,
+    requires_consultation,
+)
 from hanoinet.requests.messages import KIND, RequestEventBody
 from hanoinet.requests.records import (
     ACTING_ROLES,
@@ -127,6 +136,12 @@ def create(node: Node, principal: Principal, draft: Draft, *, send: bool = True)
                               hint=f"desks: {', '.join(sorted(node.settings.desk_ids))}")
     principal.require_desk(desk)
     priority, to = check_draft(node, replace(draft, desk=desk))
+    if send and draft.kind in node.settings.approval_required_kinds:
+        raise ApprovalRequired(f"a {draft.kind} request must be approved by a supervisor before it is sent "
+                               "(four eyes, a setting of this node)",
+                               hint=f"make it as a draft (`hanoinet request new --draft`, or send: false), then have "
+                                    f"a supervisor of desk {desk} other than you approve it "
+                                    "(`hanoinet request approve REF`) and send it")
     for attempt in range(3):
         try:
             with node.db.transaction() as uow:
@@ -180,6 +195,9 @@ def edit(node: Node, principal: Principal, ref: str, draft: Draft, *, version: i
                                                         ("case", row.case_ref, draft.case)) if old != new])
         row.requested, row.priority, row.language, row.case_ref = to, priority, draft.language, draft.case
         row.fields = json.dumps(values, sort_keys=True)
+        if row.approval is not None:
+            changed.append("approval (void: the contents changed)")
+            row.approval = None
         row.confidential = values.get("confidential") is True
         row.do_not_notify = values.get("do_not_notify") is True
         row.version += 1
@@ -188,6 +206,48 @@ def edit(node: Node, principal: Principal, ref: str, draft: Draft, *, version: i
         audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.edit",
                      target=row.ref, detail={"changed": changed})
         return view(node, uow.session, row, viewer=principal)
+
+
+def approve_draft(node: Node, principal: Principal, ref: str, *, version: int | None = None) -> dict[str, Any]:
+    """A supervisor of the draft's desk, other than its author, approves its contents as they stand (four eyes).
+
+    The approval names the digest of what the ``send`` will carry, is kept with the draft (an edit voids it)
+    and travels in the ``send``, so both States see who approved what, and when.
+    """
+    principal.require_role(Role.SUPERVISOR, *ACTING_ROLES)
+    with node.db.transaction() as uow:
+        row = load_request(uow.session, ref, lock=True)
+        check_reader(principal, row, ref)
+        desk = our_desk(row)
+        if principal.role is Role.SUPERVISOR and principal.desk != desk:
+            raise Forbidden(f"{principal.name} supervises desk {principal.desk}; request {row.ref} is desk {desk}'s",
+                            hint=f"ask a supervisor of desk {desk} to approve it", code="approval_required")
+        if version is not None and version != row.version:
+            raise Conflict(f"request {row.ref} changed since you read it: it is now version {row.version}, you "
+                           f"approved version {version}", code="request_changed",
+                           hint=f"read it again (`hanoinet request show {row.ref} --reason 'to approve it'`) "
+                                "and approve what it now says")
+        if row.state != State.DRAFT.value or row.side != Side.REQUESTING.value:
+            raise Conflict(f"request {row.ref} is {row.state}: only an outgoing draft is approved before sending",
+                           hint="nothing to approve", code="not_a_draft")
+        approval = approve(send_content(row), officer=Officer(str(principal.id), principal.name, principal.role.value),
+                           author=str(row.officer_id or ""), at=now())
+        row.approval = json.dumps(approval, sort_keys=True)
+        row.version += 1
+        row.updated_at = now()
+        audit.record(uow.session, actor=principal.actor, officer_id=principal.id, action="request.approve",
+                     target=row.ref, detail={"digest": approval["digest"]})
+        return view(node, uow.session, row, viewer=principal)
+
+
+def send_content(row: RequestRecord) -> dict[str, Any]:
+    """What the ``send`` of a draft carries, its approval left out: contents, and the deadline with its reasons."""
+    fields = json.loads(row.fields)
+    content: dict[str, Any] = {"kind": row.kind, "priority": row.priority, "language": row.language,
+                               "fields": fields}
+    if isinstance(fields.get("deadline"), str) and isinstance(fields.get("deadline_reason"), str):
+        content["deadline"] = {"due": fields["deadline"], "reasons": fields["deadline_reason"]}
+    return content
 
 
 def act(node: Node, principal: Principal, ref: str, action: Action, data: Mapping[str, Any], *,
@@ -238,25 +298,31 @@ def act_as(node: Node, uow: UnitOfWork, row: RequestRecord, actor: Actor, action
     events = events_of(session, row.id)
     kind = kind_of(row.kind)
     received = format_instant(row.received_at) if row.received_at else None
+    consultation = requires_consultation(row.kind)
     # Whether the action is allowed at all comes first: no point listing data problems of an illegal act.
     next_event(events, side, action, at=now(), preservation=kind.preservation_clock, received_at=received,
-               minimum_days=convention.PRESERVATION_CLOCK.minimum.days)
+               minimum_days=convention.PRESERVATION_CLOCK.minimum.days, consultation=consultation)
     if action is Action.SEND:
         check_draft(node, Draft(kind=row.kind, to=row.requested, fields=json.loads(row.fields),
                                 language=row.language, priority=row.priority, case=row.case_ref,
                                 desk=our_desk(row)))
-        payload_data: dict[str, Any] = {
-            "kind": row.kind, "priority": row.priority, "language": row.language, "fields": json.loads(row.fields),
-        }
+        payload_data = send_content(row)
+        if row.approval is not None:
+            payload_data["approval"] = json.loads(row.approval)
     else:
         payload_data = check_data(row, action, data, latest=now() + SKEW,
                                   requested_declarations=_declarations(node, split_address(row.requested)[0]))
     t = now()
-    event = next_event(
-        events, side, action, at=t, by=f"{actor.name} ({actor.role})", data=payload_data,
-        preservation=kind.preservation_clock, minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
-        received_at=received,
-    )
+    try:
+        event = next_event(
+            events, side, action, at=t, by=f"{actor.name} ({actor.role})", data=payload_data,
+            preservation=kind.preservation_clock, minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
+            received_at=received, consultation=consultation,
+            approval_required=row.kind in node.settings.approval_required_kinds,
+        )
+    except ApprovalRequired as exc:
+        raise ApprovalRequired(exc.message, hint=f"a supervisor of desk {our_desk(row)} other than the request's "
+                               f"author approves it (`hanoinet request approve {row.ref}`), then send it") from None
     body = RequestEventBody.model_validate({
         "request": row.id, "ref": row.ref, "side": side.value, "seq": event.seq, "seen": event.seen,
         "action": action.value, "at": event.at, "by": {"name": actor.name, "role": actor.role}, "data": payload_data,

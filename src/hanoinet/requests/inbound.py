@@ -30,7 +30,7 @@ from hanoinet.network.envelope import EnvelopePayload
 from hanoinet.network.receipt import Receipt
 from hanoinet.node import audit
 from hanoinet.node.node import Node
-from hanoinet.requests.machine import TERMINAL, Action, Event, Side, State, next_event
+from hanoinet.requests.machine import TERMINAL, Action, Event, Side, State, next_event, requires_consultation
 from hanoinet.requests.messages import KIND, RequestEventBody
 from hanoinet.requests.records import SYSTEM, events_of, headline, kind_of, our_desk, refresh, store_event
 from hanoinet.states import split_address
@@ -103,7 +103,8 @@ def receive_event(node: Node, uow: UnitOfWork, payload: EnvelopePayload, receive
     try:
         next_event(authors_view, event.side, event.action, at=parse_instant(event.at), data=event.data,
                    preservation=kind.preservation_clock, minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
-                   received_at=event.at if event.side is Side.REQUESTED else None)
+                   received_at=event.at if event.side is Side.REQUESTED else None,
+                   consultation=requires_consultation(row.kind))
     except HanoinetError as exc:
         raise EnvelopeRefused(f"request {row.ref}: {exc.message}", hint=exc.hint, code="illegal_transition") from None
     if event.action is not Action.SEND:
@@ -244,6 +245,13 @@ def check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
         if problems:
             raise convention.ValidationFailed(problems)
         return {"ground": ground, "reasons": reasons, **extra}
+    if action is Action.CONSULT:
+        return {**_consultation_data(row, data, requested_declarations), **extra}
+    if action is Action.REPLY:
+        return {"reply": need("reply", "the requesting State's reply to the consultation"), **extra}
+    if action is Action.POSTPONE:
+        return {"reasons": need("reasons", "why execution is postponed"),
+                "until": _instant(data, "until", "the date and time until which execution is postponed"), **extra}
     if action is Action.WITHDRAW:
         return {"reason": need("reason", "why the request is no longer needed"), **extra}
     if action is Action.NOTICE:
@@ -262,6 +270,45 @@ def check_data(row: RequestRecord, action: Action, data: Mapping[str, Any], *,
     if action is Action.RELEASE:
         return {"reason": need("reason", "why the preserved data are no longer needed"), **extra}
     return extra
+
+
+def _instant(data: Mapping[str, Any], name: str, what: str) -> str:
+    """``data[name]``, an instant with its offset, as the protocol's UTC form."""
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} is required: {what}",
+                              hint="give a date and time with its offset, e.g. 2027-01-15T09:00:00+01:00")
+    return format_instant(parse_instant(value.strip(), field=name))
+
+
+def _consultation_data(row: RequestRecord, data: Mapping[str, Any],
+                       requested_declarations: Sequence[Declaration] | None) -> dict[str, Any]:
+    """A consultation's members, checked against the Convention (Art. 40): ground, reasons, reply-by date.
+
+    As for a refusal, the ground must be one the requested State may cite under its declarations; on receipt
+    (``requested_declarations`` is ``None``) it must only exist.
+    """
+    considering, ground, reasons = data.get("considering"), data.get("ground"), data.get("reasons")
+    considering = considering.strip() if isinstance(considering, str) else ""
+    reasons = reasons.strip() if isinstance(reasons, str) else ""
+    named = ground if isinstance(ground, str) or ground is None else repr(ground)
+    if requested_declarations is None and considering == "refusal":
+        if ground not in convention.REFUSAL_GROUNDS or not reasons:
+            raise ValidationError(f"consult: {ground!r} is not a ground for refusal, or the reasons are missing")
+        problems: list[convention.Problem] = []
+    else:
+        offence = json.loads(row.fields).get("offence")
+        problems = convention.validate_consultation(
+            row.kind, considering, named, reasons, declarations=requested_declarations or (),
+            offence=offence if isinstance(offence, Mapping) else None)
+    if problems:
+        raise convention.ValidationFailed(problems)
+    checked: dict[str, Any] = {"considering": considering, "reasons": reasons,
+                               "reply_by": _instant(data, "reply_by", "the date by which the requesting State may "
+                                                    "reply to the consultation")}
+    if ground is not None:
+        checked["ground"] = ground
+    return checked
 
 
 def _check_preserved_at(row: RequestRecord, value: Any, latest: datetime) -> None:

@@ -1,14 +1,16 @@
-"""The node's own clock work on requests: expiring the preservations it holds, warning of those it asked for.
+"""The node's own clock work on requests: expiring the preservations it holds, warning of those it asked for,
+resuming postponed executions at their date, and paging when a clock of the Art. 40 procedure is overdue.
 
 A job runs each request in its own transaction and through the same path as an officer's act
 (:func:`hanoinet.requests.commands.act_as`, as the node itself), so one request that fails does not hold back
-the others and is tried again next round. ``keep_clocks`` runs both jobs in the background of a serving node.
+the others and is tried again next round. ``keep_clocks`` runs the jobs in the background of a serving node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import datetime, timedelta
 
 import structlog
@@ -22,12 +24,14 @@ from hanoinet.node import audit
 from hanoinet.node.node import Node
 from hanoinet.requests import clocks
 from hanoinet.requests.commands import Actor, act_as
-from hanoinet.requests.machine import Action, Side
+from hanoinet.requests.machine import TERMINAL, Action, Side, State, requires_consultation, resume_due
 from hanoinet.requests.records import (
     PRESERVED_STATES,
     SYSTEM,
     WARNING_DAYS,
+    events_of,
     headline,
+    history_of,
     kind_of,
     load_request,
     our_desk,
@@ -120,11 +124,94 @@ def _warning_headline(row: RequestRecord, kind: convention.RequestKind, days: in
     return headline(row, kind, what, row.requested)
 
 
+def resume_postponed(node: Node) -> list[str]:
+    """Resume, in the node's own name, the executions we postponed whose date has passed; returns the refs."""
+    with node.db.transaction(readonly=True) as uow:
+        refs = list(uow.session.scalars(select(RequestRecord.ref).where(
+            RequestRecord.side == Side.REQUESTED.value, RequestRecord.state == State.POSTPONED.value)
+            .order_by(RequestRecord.ref)))
+    resumed = []
+    for ref in refs:
+        try:
+            with node.db.transaction() as uow:
+                row = load_request(uow.session, ref, lock=True)
+                if not resume_due(history_of(row, events_of(uow.session, row.id)), now()):
+                    continue
+                act_as(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.RESUME, data={})
+                resumed.append(ref)
+        except Exception:  # one request must not hold back the others; it is retried next round
+            log.exception("could not resume a postponed execution", ref=ref)
+    return resumed
+
+
+#: States in which a clock of the Art. 40 procedure may be overdue.
+_PROCEDURE_STATES = tuple(sorted(s.value for s in State if s not in TERMINAL | {State.DRAFT, State.EXECUTED}))
+#: The clock each side's desk answers for: the requesting State owes the reply to a consultation, the requested
+#: State the execution by the date asked for.
+_OWED = {Side.REQUESTING: "consultation", Side.REQUESTED: "deadline"}
+_OVERDUE_WHAT = {"consultation": "reply to the consultation overdue", "deadline": "requested deadline passed"}
+
+
+def page_procedure_due(node: Node) -> list[str]:
+    """Page our desk when a clock of the Art. 40 procedure it answers for is overdue; returns the refs paged for.
+
+    The requesting desk is paged when the reply-by date of a consultation passed without its reply, the
+    requested desk when the date the requesting State asked for passed before execution. Each clock pages once
+    for each due date (kept in ``procedure_paged``); the page supersedes one still open for the request and
+    escalates as every page does, until somebody at the desk acts on the request or reads it.
+    """
+    t = now()
+    with node.db.transaction(readonly=True) as uow:
+        rows = uow.session.execute(select(RequestRecord.ref, RequestRecord.kind).where(
+            RequestRecord.state.in_(_PROCEDURE_STATES)).order_by(RequestRecord.ref)).all()
+    paged = []
+    for ref, kind in rows:
+        if not requires_consultation(kind):
+            continue
+        try:
+            if _page_overdue(node, ref, t):
+                paged.append(ref)
+        except Exception:  # one request must not hold back the others' pages; it is retried next round
+            log.exception("could not page an overdue clock of the Art. 40 procedure", ref=ref)
+    return paged
+
+
+def _page_overdue(node: Node, ref: str, t: datetime) -> bool:
+    with node.db.transaction() as uow:
+        row = load_request(uow.session, ref, lock=True)
+        history = history_of(row, events_of(uow.session, row.id))
+        owed = _OWED[Side(row.side)]
+        article = convention.CONSULT_BEFORE_REFUSING.article
+        clock = clocks.consultation(history, t, article=article) if owed == "consultation" else \
+            clocks.deadline(history, t, article=article)
+        if clock is None or clock.status != "overdue" or clock.due is None:
+            return False
+        key = f"{clock.name}@{format_instant(clock.due)}"
+        done: list[str] = json.loads(row.procedure_paged) if row.procedure_paged else []
+        if key in done:
+            return False
+        row.procedure_paged = json.dumps([*done, key])
+        desk = our_desk(row)
+        other = row.requested if row.side == Side.REQUESTING.value else row.requesting
+        text = headline(row, kind_of(row.kind), _OVERDUE_WHAT[owed], other)
+        if desk in node.settings.desk_ids:
+            alerts.page(node, uow, subject_id=row.id, subject_ref=row.ref, desk=desk, headline=text,
+                        priority="urgent", supersede=True)
+        else:
+            audit.alarm(uow.session, code="procedure_clock_not_paged", severity="critical",
+                        message=f"{text}; desk {desk} is no longer on this node, so nobody was paged: "
+                                "have the request handled by another desk's officers",
+                        detail={"ref": row.ref, "desk": desk, "clock": clock.name}, desk=desk)
+        audit.record(uow.session, actor=SYSTEM, action="request.procedure_overdue", target=row.ref,
+                     detail={"clock": clock.name, "due": format_instant(clock.due)})
+        return True
+
+
 async def keep_clocks(node: Node, stop: asyncio.Event, *, interval: float = 30.0) -> None:
-    """Background task: expire lapsed preservations and warn of those ending soon (a failure is logged and
-    retried next round)."""
+    """Background task: expire lapsed preservations, warn of those ending soon, resume postponed executions at
+    their date and page overdue clocks of the Art. 40 procedure (a failure is logged and retried next round)."""
     while not stop.is_set():
-        for job in (expire_due, warn_due):
+        for job in (expire_due, warn_due, resume_postponed, page_procedure_due):
             try:
                 await asyncio.to_thread(job, node)
             except Exception:  # the loop must survive a bad round; the next one retries

@@ -22,7 +22,17 @@ from hanoinet.errors import NotFound, ValidationError
 from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
-from hanoinet.requests.machine import PRESERVING, TERMINAL, Action, Event, History, Side, State, replay
+from hanoinet.requests.machine import (
+    PRESERVING,
+    TERMINAL,
+    Action,
+    Event,
+    History,
+    Side,
+    State,
+    replay,
+    requires_consultation,
+)
 from hanoinet.states import split_address
 
 #: Roles that may act on requests. Supervisors read every desk and, as the last level of a duty alert, may
@@ -58,7 +68,8 @@ def history_of(row: RequestRecord, events: Sequence[Event]) -> History:
     kind = kind_of(row.kind)
     received = format_instant(row.received_at) if row.received_at else None
     return replay(events, received_at=received, preservation=kind.preservation_clock,
-                  minimum_days=convention.PRESERVATION_CLOCK.minimum.days)
+                  minimum_days=convention.PRESERVATION_CLOCK.minimum.days,
+                  consultation=requires_consultation(row.kind))
 
 
 def load_request(session: Session, ref: str, *, lock: bool = False) -> RequestRecord:

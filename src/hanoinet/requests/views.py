@@ -24,7 +24,7 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal
 from hanoinet.node.roles import Role
 from hanoinet.requests import clocks
-from hanoinet.requests.machine import Action, History, Side, State, available
+from hanoinet.requests.machine import Action, History, Side, State, available, requires_consultation
 from hanoinet.requests.records import (
     ACTING_ROLES,
     PRESERVED_STATES,
@@ -44,6 +44,7 @@ def _clocks(node: Node, row: RequestRecord, history: History, t: datetime) -> li
         history, t, ack_target=ack_target(node, row),
         warnings=WARNING_DAYS,
         preservation_article=convention.PRESERVATION_CLOCK.article,
+        procedure_article=convention.CONSULT_BEFORE_REFUSING.article,
     )
 
 
@@ -123,13 +124,37 @@ def view(node: Node, session: Session, row: RequestRecord, *, viewer: Principal 
     result = {**summary(row, t), "kind_summary": kind.summary, "language": row.language, "fields": fields,
               "timeline": _timeline(session, row, history),
               "clocks": [c.to_json(t) for c in _clocks(node, row, history, t)],
-              "allowed": _allowed_now(history, our_side, kind, viewer, our_desk(row)),
+              "allowed": _allowed_now(history, our_side, row.kind, viewer, our_desk(row), t=t),
               "result": _last_data(history, Action.EXECUTE, "result") or
               _last_data(history, Action.PARTIALLY_EXECUTE, "result"),
               "refusal": _last_data(history, Action.REFUSE, None),
               "notices": list(history.preservation.notices),
-              "held_for": history.preservation.held_for}
+              "held_for": history.preservation.held_for,
+              "approval": _approval(row, history),
+              "approval_required": row.side == Side.REQUESTING.value
+              and row.kind in node.settings.approval_required_kinds}
+    if result["approval"] is not None:
+        _show_approval(result["timeline"], result["approval"], row)
     return result
+
+
+def _approval(row: RequestRecord, history: History) -> dict[str, Any] | None:
+    """The supervisor's approval (four eyes): the one the ``send`` carried, or the one kept with the draft."""
+    signed = history.procedure.approval
+    if signed is not None:
+        return {"approver": signed.approver, "name": signed.name, "role": signed.role, "author": signed.author,
+                "at": format_instant(signed.at), "digest": signed.digest}
+    kept: dict[str, Any] | None = json.loads(row.approval) if row.approval else None
+    return kept
+
+
+def _show_approval(timeline: list[dict[str, Any]], approval: Mapping[str, Any], row: RequestRecord) -> None:
+    """The approval on the timeline, just before the ``send`` that carried it (at the end for a draft)."""
+    entry = {"at": approval["at"], "what": "approved", "side": Side.REQUESTING.value,
+             "by": f"{approval['name']} ({approval['role']})", "party": row.requesting, "applied": True,
+             "state": State.DRAFT.value, "reason": "", "data": {"digest": approval["digest"]}}
+    index = next((i for i, e in enumerate(timeline) if e["what"] == Action.SEND.value), len(timeline))
+    timeline.insert(index, entry)
 
 
 def _readable(spec: convention.FieldSpec, value: Any) -> str:
@@ -152,9 +177,10 @@ def _readable(spec: convention.FieldSpec, value: Any) -> str:
     return str(value)
 
 
-def _allowed_now(history: History, side: Side, kind: convention.RequestKind, viewer: Principal | None,
-                 desk: str) -> list[str]:
-    options = available(history, side, preservation=kind.preservation_clock)
+def _allowed_now(history: History, side: Side, kind: str, viewer: Principal | None, desk: str, *,
+                 t: datetime) -> list[str]:
+    options = available(history, side, preservation=kind_of(kind).preservation_clock,
+                        consultation=requires_consultation(kind), at=t)
     if viewer is not None and viewer.role not in ACTING_ROLES:
         supervising = viewer.role is Role.SUPERVISOR and viewer.desk == desk
         return ["acknowledge"] if supervising and Action.ACKNOWLEDGE in options else []
