@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from hanoinet import clock
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.node.node import Node
-from hanoinet.node.officers import add_officer
+from hanoinet.node.officers import Principal, add_officer
 from hanoinet.requests import commands, inbound, jobs, views
 from tests.support import make_node, publish
 
@@ -65,6 +66,19 @@ def two_nodes(root: Path, authority: KeyPair) -> tuple[dict[str, Node], Officers
         fra_admin=token(fra, "admin", name="Operator FRA"),
     )
     return {"VNM": vnm, "FRA": fra}, officers
+
+
+def staffed_pair(root: Path, authority: KeyPair, database_urls: Callable[[], str],
+                 staff: Callable[[str], Sequence[Principal]]) -> dict[str, Node]:
+    """Viet Nam's and France's nodes on the databases ``database_urls`` gives, each with the officers
+    ``staff(state)`` names (their ids in that order), who may act for desks 247 and CA."""
+    nodes = {state: make_node(root, state, authority, database_url=database_urls()) for state in ("VNM", "FRA")}
+    publish(list(nodes.values()), authority)
+    for state, node in nodes.items():
+        with node.db.transaction() as uow:
+            for p in staff(state):
+                add_officer(uow.session, name=p.name, role=p.role.value, desk=p.desk, desks={"247", "CA"})
+    return nodes
 
 
 def move_clock(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:

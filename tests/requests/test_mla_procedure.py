@@ -16,12 +16,13 @@ from hanoinet.crypto.keys import KeyPair
 from hanoinet.errors import Conflict, Forbidden, HanoinetError
 from hanoinet.network import inbox, outbox
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Principal, Role, add_officer
+from hanoinet.node.officers import Principal, Role
 from hanoinet.requests import commands, jobs, views
 from hanoinet.requests.machine import Action, ApprovalRequired
 from tests.convention.drafts import REQUESTS
+from tests.requests.support import staffed_pair
 from tests.requests.test_service import travel
-from tests.support import make_node, publish, pump
+from tests.support import pump
 
 LAN = Principal(id=1, name="Nguyen Thi Lan", role=Role.DUTY_OFFICER, desk="247")
 PAUL = Principal(id=2, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
@@ -33,14 +34,7 @@ BOSS = Principal(id=5, name="Bao Boss", role=Role.SUPERVISOR, desk="247")
 @pytest.fixture
 def pair(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -> dict[str, Node]:
     """Viet Nam's and France's nodes, each with a duty officer, two lawyers and two supervisors."""
-    vnm = make_node(tmp_path, "VNM", authority, database_url=database_urls())
-    fra = make_node(tmp_path, "FRA", authority, database_url=database_urls())
-    publish([vnm, fra], authority)
-    for node in (vnm, fra):
-        with node.db.transaction() as uow:
-            for p in (LAN, PAUL, CHIEF, MAI, BOSS):
-                add_officer(uow.session, name=p.name, role=p.role.value, desk=p.desk, desks={"247", "CA"})
-    return {"VNM": vnm, "FRA": fra}
+    return staffed_pair(tmp_path, authority, database_urls, lambda _: (LAN, PAUL, CHIEF, MAI, BOSS))
 
 
 def received(pair: dict[str, Node], fields: dict[str, Any] | None = None) -> str:

@@ -13,11 +13,12 @@ from hanoinet.convention import ValidationFailed
 from hanoinet.crypto.keys import KeyPair
 from hanoinet.db.models import OutboxMessage
 from hanoinet.node.node import Node
-from hanoinet.node.officers import Principal, Role, add_officer
+from hanoinet.node.officers import Principal, Role
 from hanoinet.requests import commands, views
 from hanoinet.requests.machine import Action
 from tests.convention.drafts import REQUESTS, RESULTS
-from tests.support import make_node, publish, pump
+from tests.requests.support import staffed_pair
+from tests.support import pump
 
 LAN = Principal(id=1, name="Nguyen Thi Lan", role=Role.DUTY_OFFICER, desk="247")
 PAUL = Principal(id=2, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
@@ -26,14 +27,7 @@ PAUL = Principal(id=2, name="Paul", role=Role.CENTRAL_AUTHORITY, desk="CA")
 @pytest.fixture
 def pair(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -> dict[str, Node]:
     """Viet Nam's and France's nodes, each with a duty officer (desk 247) and a lawyer (desk CA)."""
-    vnm = make_node(tmp_path, "VNM", authority, database_url=database_urls())
-    fra = make_node(tmp_path, "FRA", authority, database_url=database_urls())
-    publish([vnm, fra], authority)
-    for node in (vnm, fra):
-        with node.db.transaction() as uow:
-            for p in (LAN, PAUL):
-                add_officer(uow.session, name=p.name, role=p.role.value, desk=p.desk, desks={"247", "CA"})
-    return {"VNM": vnm, "FRA": fra}
+    return staffed_pair(tmp_path, authority, database_urls, lambda _: (LAN, PAUL))
 
 
 def new(nodes: dict[str, Node], principal: Principal = PAUL, kind: str = "stored_data", *, to: str = "FRA/CA",

@@ -28,7 +28,8 @@ from hanoinet.node.node import Node
 from hanoinet.node.officers import Principal, Role, add_officer
 from hanoinet.requests import commands, jobs, views
 from hanoinet.requests.machine import Action, IllegalTransition
-from tests.support import make_node, publish, pump
+from tests.requests.support import staffed_pair
+from tests.support import publish, pump
 
 LAN = Principal(id=1, name="Nguyen Thi Lan", role=Role.DUTY_OFFICER, desk="247")
 CAMILLE = Principal(id=1, name="Camille Martin", role=Role.DUTY_OFFICER, desk="247")
@@ -59,14 +60,8 @@ def retry_now(node: Node) -> None:
 @pytest.fixture
 def pair(tmp_path: Path, authority: KeyPair, database_urls: Callable[[], str]) -> dict[str, Node]:
     """Two nodes with officers, on SQLite and then on PostgreSQL."""
-    vnm = make_node(tmp_path, "VNM", authority, database_url=database_urls())
-    fra = make_node(tmp_path, "FRA", authority, database_url=database_urls())
-    publish([vnm, fra], authority)
-    for node in (vnm, fra):
-        with node.db.transaction() as uow:
-            for p in ((LAN if node is vnm else CAMILLE), SUPERVISOR, PAUL):
-                add_officer(uow.session, name=p.name, role=p.role.value, desk=p.desk, desks={"247", "CA"})
-    return {"VNM": vnm, "FRA": fra}
+    return staffed_pair(tmp_path, authority, database_urls,
+                        lambda state: (LAN if state == "VNM" else CAMILLE, SUPERVISOR, PAUL))
 
 
 def new(nodes: dict[str, Node], fields: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
