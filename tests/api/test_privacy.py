@@ -109,3 +109,14 @@ def test_the_reason_is_documented_on_every_route_that_needs_one(desk: Desk) -> N
         [reason] = [p for p in paths[path]["get"]["parameters"] if p["name"] == "reason"]
         assert reason["in"] == "query" and "why you read this (required)" in reason["description"]
         assert "422" in paths[path]["get"]["responses"]
+
+
+def test_acting_on_a_request_shows_it_and_records_the_read_with_the_act_as_its_reason(
+        desk: Desk, admin: dict[str, str]) -> None:
+    acted = desk.client.post(f"/api/v1/requests/{desk.ref}/withdraw", headers=desk.duty_officer,
+                             json={"reason": "no longer needed"})
+    assert acted.status_code == 200, acted.text
+    assert "fields" in acted.json()  # the whole request, as every act answers it...
+    [entry] = _log(desk, admin, kind="request")["entries"]  # ...recorded like any read of it
+    assert (entry["item"], entry["reason"], entry["via"]) == (
+        desk.ref, "to withdraw the request", "POST /api/v1/requests/{ref}/{action}")

@@ -97,6 +97,13 @@ def get_convention(officer: Officer) -> dict[str, Any]:
     return convention.catalogue()
 
 
+def _shown(request: Request, officer: Officer, view: dict[str, Any], why: str) -> dict[str, Any]:
+    """The request as an act or an edit answers it: its fields name persons, so the read is recorded in the
+    access log (docs/privacy.md), the act itself being the reason."""
+    record_reads(request, officer, why, [Item(ItemKind.REQUEST, view["ref"], view["case"])])
+    return view
+
+
 @router.post("/requests", status_code=201, summary="Make a request to another State's desk (and send it)")
 def create_request(command: NewRequest, officer: Officer, request: Request) -> dict[str, Any]:
     """Checked first: every problem is listed at once (``problems``), and nothing is sent unless all is well."""
@@ -131,7 +138,8 @@ def get_request(ref: Ref, officer: Officer, request: Request, reason: Reason = N
             responses=_CHANGED)
 def edit_draft(ref: Ref, change: DraftChange, officer: Officer, request: Request) -> dict[str, Any]:
     """Only a draft (``not_a_draft`` otherwise); it keeps its reference, kind and sending desk."""
-    return commands.edit(_node(request), officer, ref, change.draft(), version=change.version)
+    return _shown(request, officer, commands.edit(_node(request), officer, ref, change.draft(),
+                                                  version=change.version), "to edit the draft")
 
 
 class ApprovalBody(BaseModel):
@@ -147,7 +155,8 @@ class ApprovalBody(BaseModel):
                                                               "(approval_required)"})})
 def approve_draft(ref: Ref, body: ApprovalBody, officer: Officer, request: Request) -> dict[str, Any]:
     """By a supervisor of the draft's desk other than its author; editing the draft voids the approval."""
-    return commands.approve_draft(_node(request), officer, ref, version=body.version)
+    return _shown(request, officer, commands.approve_draft(_node(request), officer, ref, version=body.version),
+                  "to approve the draft")
 
 
 @router.post("/requests/{ref}/{action}", summary="Act on a request (acknowledge, execute, refuse, withdraw, ...)",
@@ -155,4 +164,5 @@ def approve_draft(ref: Ref, body: ApprovalBody, officer: Officer, request: Reque
 def act_on_request(ref: Ref, action: Action, body: ActionBody, officer: Officer, request: Request) -> dict[str, Any]:
     """Refused with ``illegal_transition`` (naming the state and the allowed actions) or ``request_changed``."""
     data = body.model_dump(exclude_none=True, exclude={"version"})
-    return commands.act(_node(request), officer, ref, action, data, version=body.version)
+    return _shown(request, officer, commands.act(_node(request), officer, ref, action, data, version=body.version),
+                  f"to {action.value.replace('_', ' ')} the request")
