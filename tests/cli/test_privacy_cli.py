@@ -57,8 +57,9 @@ def test_request_edit_reads_the_draft_for_editing_it(desks: Desks) -> None:
     assert code == 0, err
     code, out, _ = privacy(desks, desks.officers.vnm_admin, "access-log", "--reason", "audit", "--item", ref,
                            "--json")
+    # Read to be edited, then shown again as the edit answers it: newest first.
     assert [(e["reason"], e["via"]) for e in json.loads(out)["entries"]] == [
-        (f"to edit {ref}", "GET /api/v1/requests/{ref}")]
+        ("to edit the draft", "PUT /api/v1/requests/{ref}"), (f"to edit {ref}", "GET /api/v1/requests/{ref}")]
 
 
 def test_check_access_log_prints_the_head_and_fails_for_a_lost_anchor(desks: Desks) -> None:
