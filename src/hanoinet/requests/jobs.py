@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -84,14 +85,7 @@ def warn_due(node: Node) -> list[str]:
         refs = list(uow.session.scalars(select(RequestRecord.ref).where(
             RequestRecord.side == Side.REQUESTING.value, RequestRecord.state.in_(PRESERVED_STATES),
             RequestRecord.preserve_until.is_not(None), due).order_by(RequestRecord.preserve_until, RequestRecord.ref)))
-    paged = []
-    for ref in refs:
-        try:
-            if _warn(node, ref, t):
-                paged.append(ref)
-        except Exception:  # one request must not hold back the others' warnings; it is retried next round
-            log.exception("could not warn of a preservation ending soon", ref=ref)
-    return paged
+    return _each(refs, lambda ref: _warn(node, ref, t), "could not warn of a preservation ending soon")
 
 
 def _warn(node: Node, ref: str, t: datetime) -> bool:
@@ -130,18 +124,16 @@ def resume_postponed(node: Node) -> list[str]:
         refs = list(uow.session.scalars(select(RequestRecord.ref).where(
             RequestRecord.side == Side.REQUESTED.value, RequestRecord.state == State.POSTPONED.value)
             .order_by(RequestRecord.ref)))
-    resumed = []
-    for ref in refs:
-        try:
-            with node.db.transaction() as uow:
-                row = load_request(uow.session, ref, lock=True)
-                if not resume_due(history_of(row, events_of(uow.session, row.id)), now()):
-                    continue
-                act_as(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.RESUME, data={})
-                resumed.append(ref)
-        except Exception:  # one request must not hold back the others; it is retried next round
-            log.exception("could not resume a postponed execution", ref=ref)
-    return resumed
+    return _each(refs, lambda ref: _resume(node, ref), "could not resume a postponed execution")
+
+
+def _resume(node: Node, ref: str) -> bool:
+    with node.db.transaction() as uow:
+        row = load_request(uow.session, ref, lock=True)
+        if not resume_due(history_of(row, events_of(uow.session, row.id)), now()):
+            return False
+        act_as(node, uow, row, Actor(name=node.state, role=SYSTEM), Action.RESUME, data={})
+        return True
 
 
 #: States in which a clock of the Art. 40 procedure may be overdue.
@@ -161,19 +153,28 @@ def page_procedure_due(node: Node) -> list[str]:
     escalates as every page does, until somebody at the desk acts on the request or reads it.
     """
     t = now()
+    consulted = sorted(kind for kind in convention.REQUEST_KINDS if requires_consultation(kind))
     with node.db.transaction(readonly=True) as uow:
-        rows = uow.session.execute(select(RequestRecord.ref, RequestRecord.kind).where(
-            RequestRecord.state.in_(_PROCEDURE_STATES)).order_by(RequestRecord.ref)).all()
-    paged = []
-    for ref, kind in rows:
-        if not requires_consultation(kind):
-            continue
+        refs = list(uow.session.scalars(select(RequestRecord.ref).where(
+            RequestRecord.state.in_(_PROCEDURE_STATES), RequestRecord.kind.in_(consulted))
+            .order_by(RequestRecord.ref)))
+    return _each(refs, lambda ref: _page_overdue(node, ref, t),
+                 "could not page an overdue clock of the Art. 40 procedure")
+
+
+def _each(refs: list[str], step: Callable[[str], bool], failure: str) -> list[str]:
+    """Run ``step`` for each request, each in its own transaction; the refs it did something for.
+
+    One request must not hold back the others: a failure is logged and retried at the next round.
+    """
+    done = []
+    for ref in refs:
         try:
-            if _page_overdue(node, ref, t):
-                paged.append(ref)
-        except Exception:  # one request must not hold back the others' pages; it is retried next round
-            log.exception("could not page an overdue clock of the Art. 40 procedure", ref=ref)
-    return paged
+            if step(ref):
+                done.append(ref)
+        except Exception:
+            log.exception(failure, ref=ref)
+    return done
 
 
 def _page_overdue(node: Node, ref: str, t: datetime) -> bool:
