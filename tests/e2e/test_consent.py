@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,16 @@ pytestmark = pytest.mark.slow
 CASE = "BRA-2026-0042"
 
 
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[LocalNetwork]:
+    net = LocalNetwork(tmp_path, [("BRA", "Brazil", ["pt", "en"]), ("FRA", "France", ["fr", "en"]),
+                                  ("VNM", "Viet Nam", ["vi", "en"])],
+                       env={"HANOINET_DELIVERY_BACKOFF_MAX_SECONDS": "1"})
+    net.setup()
+    try:
+        yield net
+    finally:
+        net.stop_all()
 
 
 def _offers(net: LocalNetwork, state: str, token: str) -> list[dict[str, Any]]:
